@@ -1,0 +1,24 @@
+"""Ember XCS: plain sequential Python that calls LLMs becomes parallel with ``@jit``.
+
+Mark leaf operations with ``@xcs.op``, decorate the function that calls them with
+``@xcs.jit``, and independent calls run at the same time -- with exactly the results,
+call counts and exceptions of the plain function. ``xcs.trace(fn, *args)`` shows the
+graph it found.
+"""
+
+from ember.xcs._internal.errors import ConcretizationError, XCSError
+from ember.xcs._internal.protocol import op
+from ember.xcs._simple import get_jit_stats, jit, reset_jit_stats
+from ember.xcs._trace import Trace, barrier, trace
+
+__all__ = [
+    "ConcretizationError",
+    "Trace",
+    "XCSError",
+    "barrier",
+    "get_jit_stats",
+    "jit",
+    "op",
+    "reset_jit_stats",
+    "trace",
+]

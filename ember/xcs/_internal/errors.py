@@ -1,0 +1,71 @@
+"""Errors raised by xcs itself, and notes added to the user's own exceptions.
+
+xcs never wraps an exception raised by user code: an op's exception reaches the
+caller as the original object, with a note (``BaseException.add_note``) naming the
+op and the user's ``file:line``. Only xcs's own failures use the classes below::
+
+    XCSError                      anything xcs itself cannot do
+     +-- ConcretizationError      a concrete value was needed where none can be made
+     +-- OpTimeoutError           (later: an op ran longer than ``jit(timeout=...)``)
+
+Each message has three parts: what happened, where in user code, and what to do.
+"""
+
+from __future__ import annotations
+
+__all__ = ["ConcretizationError", "XCSError", "add_op_note"]
+
+
+class XCSError(Exception):
+    """Base class of every error raised by xcs itself (never for user exceptions)."""
+
+
+class ConcretizationError(XCSError):
+    """A deferred value was needed as a concrete value where it cannot be computed.
+
+    Raised when ``xcs.trace(..., execute=False)`` meets control flow that needs an
+    op's result, and when a pending value reaches code running inside an op of the
+    same trace (which would otherwise wait for itself).
+
+    Attributes:
+        node: Id of the graph node whose value was needed.
+        op_name: Name of the op that produces it.
+        location: ``file:line`` of the user's call of that op.
+        reason: Why no value can be made here.
+        fix: One concrete thing to do about it.
+    """
+
+    def __init__(self, node: int, op_name: str, location: str, reason: str, fix: str) -> None:
+        self.node = node
+        self.op_name = op_name
+        self.location = location
+        self.reason = reason
+        self.fix = fix
+        super().__init__(
+            f"The value of %{node} (op {op_name!r} called at {location}) was needed, "
+            f"but {reason}. {fix}"
+        )
+
+
+_NOTE_MARK = "__xcs_noted__"
+
+
+def add_op_note(exc: BaseException, node: int, op_name: str, location: str) -> None:
+    """Note on a user exception which op raised it and where the user called that op.
+
+    The exception keeps its type, message and traceback; the note is added once even
+    when the same object is raised again by later demands.
+
+    Args:
+        exc: The exception the op raised.
+        node: Id of the op's node in the trace graph.
+        op_name: Name of the op.
+        location: ``file:line`` of the user's call of the op.
+    """
+    if getattr(exc, _NOTE_MARK, False):
+        return
+    try:
+        setattr(exc, _NOTE_MARK, True)
+    except (AttributeError, TypeError):  # exceptions with __slots__ or frozen attributes
+        pass
+    exc.add_note(f"[ember.xcs] raised by op {op_name!r} (node %{node}) called at {location}")

@@ -1,0 +1,147 @@
+"""The records a trace is made of: node kinds, run states, op specs and node records.
+
+What a node *is* (its kind, function, argument templates, location) is a frozen
+:class:`Node`. What happens to it at run time (status, start, end, thread, error)
+lives as flat attributes on the graph node, owned by the tracer and the engine.
+Argument templates are copies of the user's arguments in which every deferred value
+is replaced by a :class:`Ref` to the node that produces it.
+
+This module holds data only; it imports nothing from the rest of xcs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import os
+from collections.abc import Callable, Mapping
+from contextvars import Context
+from typing import Any
+
+__all__ = ["Drained", "Location", "Node", "NodeKind", "OpSpec", "Ref", "Status"]
+
+
+class NodeKind(enum.StrEnum):
+    """The closed set of node kinds in a trace graph."""
+
+    INPUT = "input"  # an argument of the outermost traced call
+    OP = "op"  # a call of an xcs op (runs on a worker)
+    GLUE = "glue"  # an operation on a pending value (runs inline, in program order)
+    SYNC = "sync"  # a point where the program needed values and waited for them
+
+
+class Status(enum.StrEnum):
+    """Run state of a node; see the engine's module docstring for the transitions."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+FINISHED = frozenset({Status.DONE, Status.FAILED, Status.CANCELLED})
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Location:
+    """Where in user code something happened."""
+
+    file: str
+    line: int
+    function: str = "?"
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}"
+
+    @property
+    def short(self) -> str:
+        """``basename:line``, for compact displays."""
+        return f"{os.path.basename(self.file)}:{self.line}"
+
+
+UNKNOWN_LOCATION = Location("<unknown>", 0)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class OpSpec:
+    """How an op is named and limited; shared by every call of that op.
+
+    Attributes:
+        name: Display name in graphs, stats and error notes.
+        max_concurrency: Upper bound on concurrent runs of this op across all
+            traces, or None for no bound.
+    """
+
+    name: str
+    max_concurrency: int | None = None
+
+    def __post_init__(self) -> None:
+        limit = self.max_concurrency
+        if limit is not None and (not isinstance(limit, int) or limit < 1):
+            raise ValueError(
+                f"max_concurrency of op {self.name!r} must be a positive int or None, "
+                f"got {limit!r}"
+            )
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Node:
+    """One recorded step of a traced program.
+
+    Attributes:
+        id: Position in program order; also the graph node id.
+        kind: What sort of step this is.
+        name: Op name, glue operation (``.strip``, ``+``), input name or sync reason.
+        fn: What runs: the op's function or the glue operation (None for input/sync).
+        args: Positional argument templates.
+        kwargs: Keyword argument templates.
+        location: Where the user's code made this step.
+        deps: Ids of the nodes whose values the templates refer to.
+        spec: The op's spec (ops only).
+        context: contextvars captured at the call (ops only), restored around the run.
+        refs: Whether the templates hold refs to nodes that were pending when this
+            one was recorded (they must be resolved before it runs).
+    """
+
+    id: int
+    kind: NodeKind
+    name: str
+    fn: Callable[..., Any] | None = None
+    args: tuple[Any, ...] = ()
+    kwargs: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    location: Location = UNKNOWN_LOCATION
+    deps: tuple[int, ...] = ()
+    spec: OpSpec | None = None
+    context: Context | None = None
+    refs: bool = False
+
+
+class Ref:
+    """Marks, inside an argument template, the value of node ``node``."""
+
+    __slots__ = ("node",)
+
+    def __init__(self, node: int) -> None:
+        self.node = node
+
+    def __repr__(self) -> str:
+        return f"%{self.node}"
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is Ref and other.node == self.node
+
+    def __hash__(self) -> int:
+        return hash((Ref, self.node))
+
+
+class Drained:
+    """Marks an iterator argument drained at record time; the op gets ``iter(items)``."""
+
+    __slots__ = ("items",)
+
+    def __init__(self, items: list[Any]) -> None:
+        self.items = items
+
+    def __repr__(self) -> str:
+        return f"iter({self.items!r})"

@@ -1,0 +1,310 @@
+"""Arguments in, edges out; templates back to values; results made concrete.
+
+Three walks over user values, all sharing one notion of *structure*: lists, tuples
+(named tuples included), dicts, sets, frozensets, their subclasses and dataclass
+instances are looked into; iterators and generators are drained; anything else is a
+leaf passed by reference.
+
+* :func:`snapshot` copies the arguments of a call at record time, level by level, so
+  ``r = ask_batch(batch); batch.clear()`` behaves as in plain Python. Pending
+  deferred values of the recording trace become :class:`~.ir.Ref` markers (and
+  dependencies); values already known are taken as values. Iterators are drained
+  into :class:`~.ir.Drained` (the op gets an iterator over the items).
+* :func:`resolve` turns a template back into concrete arguments once the values of
+  its references are known.
+* :func:`concretize` replaces deferred values inside a result by their values:
+  mutable containers are patched in place, tuples and frozensets rebuilt.
+
+This module knows nothing about graphs or threads.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import io
+import types
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+from ember.xcs._internal.deferred import Deferred
+from ember.xcs._internal.ir import Drained, Ref
+
+__all__ = ["Snapshot", "concretize", "copy_structure", "resolve", "snapshot"]
+
+# Leaf types that need no copy and contain nothing (checked by exact type).
+ATOMIC: frozenset[type] = frozenset(
+    {str, int, float, bool, type(None), bytes, complex, range, type(Ellipsis)}
+)
+
+
+class Snapshot:
+    """What :func:`snapshot` found while copying one call's arguments.
+
+    Attributes:
+        deps: Ids of nodes whose values the arguments use (pending or known), in
+            the order met, without repeats.
+        pending: Whether any reference is to a node not yet finished (the template
+            must then be resolved before the call).
+        inputs: Input node ids of the objects found at the top level of an
+            argument or one container level down.
+    """
+
+    __slots__ = ("deps", "inputs", "pending")
+
+    def __init__(self) -> None:
+        self.deps: list[int] = []
+        self.pending = False
+        self.inputs: list[int] = []
+
+
+def snapshot(
+    args: tuple[Any, ...],
+    kwargs: Mapping[str, Any],
+    owner: object,
+    input_ids: Mapping[int, int],
+) -> tuple[tuple[Any, ...], dict[str, Any], Snapshot]:
+    """Copy a call's arguments into templates, recording what they depend on.
+
+    Args:
+        args: Positional arguments as the user passed them.
+        kwargs: Keyword arguments as the user passed them.
+        owner: The recording trace; only its pending deferred values become refs.
+        input_ids: ``id(obj) -> input node`` for the arguments of the traced call.
+
+    Returns:
+        The positional and keyword templates, and what was found.
+    """
+    found = Snapshot()
+    walker = _Snapshotter(owner, input_ids, found)
+    args_t = tuple([walker.copy(a, 0) for a in args])
+    kwargs_t = {k: walker.copy(v, 0) for k, v in kwargs.items()}
+    return args_t, kwargs_t, found
+
+
+class _Snapshotter:
+    __slots__ = ("found", "input_ids", "memo", "owner")
+
+    def __init__(self, owner: object, input_ids: Mapping[int, int], found: Snapshot) -> None:
+        self.owner = owner
+        self.input_ids = input_ids
+        self.found = found
+        self.memo: dict[int, Any] = {}
+
+    def _dep(self, node: int) -> None:
+        deps = self.found.deps
+        if node not in deps:
+            deps.append(node)
+
+    def copy(self, x: Any, depth: int) -> Any:
+        t = type(x)
+        if t is Deferred:
+            if x._self_owner is self.owner:
+                node = x._self_node
+                self._dep(node)
+                if not self.owner.is_known(node):  # type: ignore[attr-defined]
+                    self.found.pending = True
+                    return Ref(node)
+            # Known (or from another trace): use the value, copied like any other.
+            return self.copy(x.__wrapped__, depth)
+        if depth <= 1 and self.input_ids:
+            node = self.input_ids.get(id(x))
+            if node is not None and node not in self.found.inputs:
+                self.found.inputs.append(node)
+        if t in ATOMIC:
+            return x
+        done = self.memo.get(id(x))
+        if done is not None:
+            return done
+        return _rebuild(x, lambda item: self.copy(item, depth + 1), self.memo, drain=True)
+
+
+def _rebuild(
+    x: Any, each: Callable[[Any], Any], memo: dict[int, Any] | None, *, drain: bool
+) -> Any:
+    """Copy the structure of ``x`` one level, mapping ``each`` over its members.
+
+    Returns ``x`` itself for leaves (objects that are not structure).
+    """
+    t = type(x)
+    if t is list or (isinstance(x, list) and t is not Deferred):
+        out = [] if t is list else copy.copy(x)
+        if memo is not None:
+            memo[id(x)] = out
+        items = [each(v) for v in x]
+        if t is list:
+            out.extend(items)
+        else:
+            out[:] = items
+        return out
+    if t is dict or (isinstance(x, dict) and t is not Deferred):
+        out = {} if t is dict else copy.copy(x)
+        if memo is not None:
+            memo[id(x)] = out
+        if t is not dict:
+            out.clear()
+        for k, v in x.items():
+            out[each(k)] = each(v)
+        return out
+    if t is tuple:
+        return tuple([each(v) for v in x])
+    if isinstance(x, tuple) and hasattr(t, "_fields"):  # named tuple
+        return t._make([each(v) for v in x])
+    if t is set or t is frozenset:
+        return t([each(v) for v in x])
+    if isinstance(x, (set, frozenset)):
+        return t(each(v) for v in x)
+    if dataclasses.is_dataclass(x) and not isinstance(x, type):
+        return _rebuild_dataclass(x, each, memo)
+    if drain and isinstance(x, Iterator) and not isinstance(x, io.IOBase):
+        return Drained([each(v) for v in x])
+    return x
+
+
+def _rebuild_dataclass(x: Any, each: Callable[[Any], Any], memo: dict[int, Any] | None) -> Any:
+    try:
+        out = copy.copy(x)
+    except Exception:  # an uncopyable dataclass is passed by reference, like any object
+        return x
+    if memo is not None:
+        memo[id(x)] = out
+    for field in dataclasses.fields(x):
+        try:
+            value = getattr(x, field.name)
+        except AttributeError:  # field(init=False) never set
+            continue
+        object.__setattr__(out, field.name, each(value))
+    return out
+
+
+def resolve(template: Any, values: Mapping[int, Any], *, copy_refs: bool = False) -> Any:
+    """Build the concrete value of a template whose references are all known.
+
+    Args:
+        template: A template made by :func:`snapshot`.
+        values: Values of finished nodes by id.
+        copy_refs: Copy the structure of referenced values (level by level), for a
+            call that must not see later in-place changes of them.
+
+    Returns:
+        The template with every :class:`~.ir.Ref` replaced by its node's value, in
+        fresh containers; drained iterators become iterators again.
+    """
+    t = type(template)
+    if t in ATOMIC:
+        return template
+    if t is Ref:
+        value = values[template.node]
+        return copy_structure(value) if copy_refs else value
+    if t is Drained:
+        return iter([resolve(v, values, copy_refs=copy_refs) for v in template.items])
+    return _rebuild(
+        template, lambda item: resolve(item, values, copy_refs=copy_refs), None, drain=False
+    )
+
+
+def copy_structure(value: Any) -> Any:
+    """Copy the containers of ``value`` level by level; leaves are shared."""
+    if type(value) in ATOMIC:
+        return value
+    return _rebuild(value, copy_structure, None, drain=False)
+
+
+def concretize(value: Any, demand: Callable[[Deferred], Any]) -> Any:
+    """Replace every deferred value inside ``value`` by its concrete value.
+
+    Lists, dicts and sets are patched in place (so aliases of them see the values),
+    tuples, frozensets and named tuples are rebuilt, dataclass fields and the
+    attributes of other objects (one level of ``__dict__``) are set in place.
+
+    Args:
+        value: A traced function's result, or anything it stored.
+        demand: Returns the value of a deferred (raising its error if it failed).
+
+    Returns:
+        ``value`` (or its rebuilt copy) with no deferred value left inside.
+    """
+    return _Concretizer(demand).walk(value)
+
+
+class _Concretizer:
+    __slots__ = ("demand", "seen")
+
+    def __init__(self, demand: Callable[[Deferred], Any]) -> None:
+        self.demand = demand
+        self.seen: dict[int, Any] = {}
+
+    def walk(self, x: Any) -> Any:
+        t = type(x)
+        if t is Deferred:
+            return self.walk(self.demand(x))
+        if t in ATOMIC:
+            return x
+        key = id(x)
+        if key in self.seen:
+            return self.seen[key]
+        self.seen[key] = x
+        out = self._patch(x)
+        self.seen[key] = out
+        return out
+
+    def _patch(self, x: Any) -> Any:
+        walk = self.walk
+        if isinstance(x, list):
+            for i, v in enumerate(x):
+                new = walk(v)
+                if new is not v:
+                    x[i] = new
+            return x
+        if isinstance(x, dict):
+            if any(type(k) is Deferred for k in x):
+                items = [(walk(k), walk(v)) for k, v in x.items()]
+                x.clear()
+                x.update(items)
+            else:
+                for k, v in x.items():
+                    new = walk(v)
+                    if new is not v:
+                        x[k] = new
+            return x
+        if isinstance(x, set):
+            if any(type(v) is Deferred for v in x):
+                members = [walk(v) for v in x]
+                x.clear()
+                x.update(members)
+            return x
+        if isinstance(x, (tuple, frozenset)):
+            members = [walk(v) for v in x]
+            if all(a is b for a, b in zip(members, x, strict=True)):
+                return x
+            if isinstance(x, tuple) and hasattr(type(x), "_fields"):
+                return type(x)._make(members)
+            return type(x)(members)
+        if isinstance(x, (type, types.ModuleType)):
+            return x
+        for name, v in _attributes(x):
+            new = walk(v) if type(v) is Deferred or dataclasses.is_dataclass(x) else v
+            if new is not v:
+                try:
+                    object.__setattr__(x, name, new)
+                except (AttributeError, TypeError):
+                    pass
+        return x
+
+
+def _attributes(x: Any) -> list[tuple[str, Any]]:
+    """Instance attributes of ``x`` (``__dict__`` and ``__slots__``) as pairs."""
+    pairs: list[tuple[str, Any]] = []
+    try:
+        pairs.extend(vars(x).items())
+    except TypeError:
+        pass
+    for cls in type(x).__mro__:
+        for name in getattr(cls, "__slots__", ()):
+            if name in ("__dict__", "__weakref__"):
+                continue
+            try:
+                pairs.append((name, object.__getattribute__(x, name)))
+            except AttributeError:
+                continue
+    return pairs

@@ -1,0 +1,158 @@
+"""What makes a callable an op or a composite, and the ``@op`` decorator.
+
+The tracer knows nothing about models or operators; they plug in through two
+attributes:
+
+* ``__xcs_op__``: an :class:`~.ir.OpSpec` on anything that is an op. Calling an op
+  must go through :func:`call_op`, which records a node and returns a deferred
+  value when a trace is active on this thread, and otherwise just calls the
+  function (the whole cost outside a trace is one thread-local read).
+* ``__xcs_composite__ = True`` on things that are traced *through* rather than
+  deferred: jitted functions (inlined into an enclosing trace) and operators
+  (their ``forward`` runs on the tracing thread, so the ops inside become nodes).
+
+:class:`Op` is the standard op wrapper that ``@xcs.op`` returns.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import types
+from collections.abc import Callable, Mapping
+from typing import Any, overload
+
+from ember.xcs._internal import tracer
+from ember.xcs._internal.errors import XCSError
+from ember.xcs._internal.ir import OpSpec
+
+__all__ = ["Op", "call_op", "is_composite", "is_op", "op", "reject_unsupported"]
+
+OP_ATTRIBUTE = "__xcs_op__"
+COMPOSITE_ATTRIBUTE = "__xcs_composite__"
+
+
+def is_op(obj: object) -> bool:
+    """Whether calling ``obj`` is an xcs op call."""
+    return isinstance(getattr(obj, OP_ATTRIBUTE, None), OpSpec)
+
+
+def is_composite(obj: object) -> bool:
+    """Whether ``obj`` is traced through (a jitted function or an operator)."""
+    return getattr(obj, COMPOSITE_ATTRIBUTE, False) is True
+
+
+def call_op(
+    spec: OpSpec, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: Mapping[str, Any]
+) -> Any:
+    """Call an op: record it into this thread's trace, or run it when there is none."""
+    recording = tracer.active()
+    if recording is None:
+        return fn(*args, **kwargs)
+    return recording.record_op(spec, fn, args, kwargs)
+
+
+def reject_unsupported(fn: Callable[..., Any], what: str) -> None:
+    """Raise :class:`XCSError` if ``fn`` is an ``async def`` or a generator function.
+
+    Args:
+        fn: The function being decorated.
+        what: The decorator's name for the message (``"xcs.jit"``).
+    """
+    target = inspect.unwrap(fn) if callable(fn) else fn
+    if inspect.iscoroutinefunction(target) or inspect.isasyncgenfunction(target):
+        kind = "an async def function"
+        fix = "Decorate a plain def that calls the async code, e.g. with asyncio.run."
+    elif inspect.isgeneratorfunction(target):
+        kind = "a generator function"
+        fix = "Return a list instead of yielding, or decorate the function that consumes it."
+    else:
+        return
+    code = getattr(target, "__code__", None)
+    where = f" at {code.co_filename}:{code.co_firstlineno}" if code else ""
+    raise XCSError(
+        f"{what} cannot be applied to {getattr(target, '__qualname__', target)!r}{where}: "
+        f"it is {kind}, which xcs does not support yet. {fix}"
+    )
+
+
+class Op:
+    """An xcs op: inside a trace, a call records a node and returns a deferred value.
+
+    Outside any trace it is the wrapped function, called directly. Ops receive
+    concrete values, must not mutate their arguments, and may run concurrently on
+    worker threads.
+    """
+
+    __xcs_op__: OpSpec
+
+    def __init__(self, fn: Callable[..., Any], spec: OpSpec) -> None:
+        functools.update_wrapper(self, fn)
+        self.__xcs_op__ = spec
+        self._fn = fn
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        recording = tracer.active()
+        if recording is None:
+            return self._fn(*args, **kwargs)
+        return recording.record_op(self.__xcs_op__, self._fn, args, kwargs)
+
+    def __get__(self, instance: object, owner: type | None = None) -> Any:
+        if instance is None:
+            return self
+        return types.MethodType(self, instance)
+
+    def __repr__(self) -> str:
+        spec = self.__xcs_op__
+        limit = f", max_concurrency={spec.max_concurrency}" if spec.max_concurrency else ""
+        return f"<xcs.op {spec.name!r}{limit}>"
+
+
+@overload
+def op(fn: Callable[..., Any], /) -> Op: ...
+@overload
+def op(
+    fn: None = None, /, *, name: str | None = None, max_concurrency: int | None = None
+) -> Callable[[Callable[..., Any]], Op]: ...
+
+
+def op(
+    fn: Callable[..., Any] | None = None,
+    /,
+    *,
+    name: str | None = None,
+    max_concurrency: int | None = None,
+) -> Op | Callable[[Callable[..., Any]], Op]:
+    """Mark a function as an xcs op: a leaf operation that ``@jit`` runs in parallel.
+
+    Use it on the calls worth overlapping -- an LLM call, a tool call, an HTTP
+    request. Forms: ``@op``, ``@op()``, ``@op(name="ask", max_concurrency=4)``,
+    ``op(fn)``.
+
+    Args:
+        fn: The function (or any callable) to wrap.
+        name: Display name in graphs and errors; defaults to the function's name.
+        max_concurrency: Bound on concurrent runs of this op across all traces
+            (for API rate limits); None for no bound.
+
+    Returns:
+        The op, or a decorator making one when ``fn`` is not given.
+
+    Raises:
+        TypeError: ``fn`` is not callable.
+        XCSError: ``fn`` is an ``async def`` or a generator function.
+    """
+
+    def make(target: Callable[..., Any]) -> Op:
+        if not callable(target):
+            raise TypeError(f"xcs.op expects a function or callable, got {target!r}")
+        reject_unsupported(target, "xcs.op")
+        if isinstance(target, Op) and name is None and max_concurrency is None:
+            return target
+        base = target._fn if isinstance(target, Op) else target
+        label = name or getattr(base, "__name__", None) or type(base).__name__
+        return Op(base, OpSpec(label, max_concurrency))
+
+    if fn is not None:
+        return make(fn)
+    return make

@@ -1,0 +1,107 @@
+"""One outermost traced call, from entry to exit.
+
+Entry: a fresh :class:`~.tracer.Recording` becomes this thread's trace, with one
+``input`` node per argument. Exit: everything still pending runs (an ``exit`` sync),
+and deferred values inside the result are replaced by their values, so nothing the
+caller gets back is a proxy. When the function raises, the ops it recorded before
+raising run first; if one of them fails, that exception is the one raised (plain
+Python would have raised it first). ``KeyboardInterrupt`` and other non-``Exception``
+exits cancel what is pending instead.
+
+The jit wrapper and ``xcs.trace`` both call :func:`run`; neither knows these steps.
+"""
+
+from __future__ import annotations
+
+import types
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from ember.xcs._internal import tracer
+from ember.xcs._internal.deferred import Deferred
+from ember.xcs._internal.ir import FINISHED, Status
+from ember.xcs._internal.ir_builder import concretize
+from ember.xcs._internal.tracer import Recording
+
+__all__ = ["run"]
+
+
+def run(
+    recording: Recording,
+    fn: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: Mapping[str, Any],
+) -> Any:
+    """Call ``fn`` with ``recording`` as this thread's trace; return a concrete result.
+
+    Args:
+        recording: A new recording (its materializer decides how nodes run).
+        fn: The user's function (not a wrapper).
+        args: Positional arguments.
+        kwargs: Keyword arguments.
+
+    Returns:
+        What ``fn`` returned, with every deferred value replaced by its value (None
+        when the recording does not execute).
+
+    Raises:
+        BaseException: What ``fn`` raises, or the earliest op failure before it.
+    """
+    for name, value in _named_arguments(fn, args, kwargs):
+        recording.add_input(name, value)
+    previous = tracer.enter(recording)
+    try:
+        try:
+            result = fn(*args, **kwargs)
+        except BaseException as exc:
+            error: BaseException | None = exc
+        else:
+            error = None
+        if error is not None:
+            _settle_after(recording, error)
+            raise error
+        recording.materialize("exit", need_value=False)
+        if not recording.execute:
+            return None
+        return concretize(result, _value)
+    finally:
+        tracer.leave(previous)
+
+
+def _value(deferred: Deferred) -> Any:
+    return deferred.__wrapped__
+
+
+def _settle_after(recording: Recording, error: BaseException) -> None:
+    """Finish pending work after ``fn`` raised ``error``; raise an earlier op failure."""
+    if isinstance(error, Exception):
+        recording.materialize("exception", need_value=False)
+        return
+    with recording.lock:  # KeyboardInterrupt, SystemExit: run nothing more
+        for node in recording.pending:
+            state = recording.state[node]
+            if state["status"] not in FINISHED:
+                state["status"] = Status.CANCELLED
+                state["error"] = error
+        recording.pending.clear()
+
+
+def _named_arguments(
+    fn: Callable[..., Any], args: tuple[Any, ...], kwargs: Mapping[str, Any]
+) -> list[tuple[str, Any]]:
+    """Pair each argument with its parameter name (``*args`` ones as ``args[i]``)."""
+    code = getattr(fn, "__code__", None)
+    names: tuple[str, ...] = ()
+    star = "args"
+    if code is not None:
+        names = code.co_varnames[: code.co_argcount]
+        if isinstance(fn, types.MethodType):
+            names = names[1:]  # ``self`` is bound, not among the arguments
+        if code.co_flags & 0x04:  # CO_VARARGS
+            star = code.co_varnames[code.co_argcount + code.co_kwonlyargcount]
+    pairs = [
+        (names[i] if i < len(names) else f"{star}[{i - len(names)}]", value)
+        for i, value in enumerate(args)
+    ]
+    pairs.extend(kwargs.items())
+    return pairs

@@ -1,0 +1,101 @@
+"""Totals a jitted function reports through ``f.stats()`` and ``xcs.get_jit_stats``.
+
+One :class:`JitStats` per wrapper object, updated under a lock by concurrent
+callers. Fields (all totals since the wrapper was made or ``reset_jit_stats``):
+
+* ``calls``: every call; ``traced_calls``, ``direct_calls``, ``inlined_calls``
+  (called inside another trace, so part of that one) split it.
+* ``decision``: ``untraced`` before the first call, then ``parallel`` if any call
+  structure was found parallel, else ``direct``.
+* ``ops``, ``max_parallelism``, ``op_seconds``, ``wall_seconds``, ``cpu_bound_ops``:
+  over traced calls. ``concurrency`` = op_seconds / wall_seconds. ``speedup`` =
+  estimated sequential time / wall time, where CPU-bound ops count their CPU time
+  (None before any traced call). ``hint`` explains CPU-bound ops.
+* ``fallback_reason``: why the function runs plainly for good (None so far).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from ember.xcs._internal.parallelism import Summary
+
+__all__ = ["JitStats"]
+
+_CPU_HINT = (
+    "{n} op(s) were CPU-bound Python: under the GIL, threads cannot run them at the "
+    "same time. Release the GIL in the op (native code, I/O) or give jit a process "
+    "executor."
+)
+
+
+class JitStats:
+    """Counters of one jitted function; every method is thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.reset()
+
+    def reset(self) -> None:
+        """Zero every total (decisions made so far are kept by the caller)."""
+        with self._lock:
+            self._calls = self._traced = self._direct = self._inlined = 0
+            self._ops = self._max_parallelism = self._cpu_bound = 0
+            self._op_seconds = self._wall_seconds = self._sequential_seconds = 0.0
+            self._decisions: set[str] = set()
+
+    def count_inlined(self) -> None:
+        """A call made inside another trace (it became part of that graph)."""
+        with self._lock:
+            self._calls += 1
+            self._inlined += 1
+
+    def count_direct(self) -> None:
+        """A call that ran the plain function."""
+        with self._lock:
+            self._calls += 1
+            self._direct += 1
+
+    def count_traced(self, summary: Summary, wall_seconds: float, decision: str | None) -> None:
+        """A traced call: add its ops and times; note the decision it led to."""
+        with self._lock:
+            self._calls += 1
+            self._traced += 1
+            self._ops += summary.ops
+            self._max_parallelism = max(self._max_parallelism, summary.max_parallelism)
+            self._op_seconds += summary.op_seconds
+            self._sequential_seconds += summary.sequential_seconds
+            self._wall_seconds += wall_seconds
+            self._cpu_bound += summary.cpu_bound_ops
+            if decision is not None:
+                self._decisions.add(decision)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The stats as a plain dict (see the module docstring for each field)."""
+        with self._lock:
+            wall = self._wall_seconds
+            if not self._calls:
+                decision = "untraced"
+            elif "parallel" in self._decisions:
+                decision = "parallel"
+            elif "fallback" in self._decisions:
+                decision = "fallback"
+            else:
+                decision = "direct"
+            return {
+                "calls": self._calls,
+                "traced_calls": self._traced,
+                "direct_calls": self._direct,
+                "inlined_calls": self._inlined,
+                "decision": decision,
+                "ops": self._ops,
+                "max_parallelism": self._max_parallelism,
+                "op_seconds": self._op_seconds,
+                "wall_seconds": wall,
+                "concurrency": self._op_seconds / wall if wall > 0 else None,
+                "speedup": self._sequential_seconds / wall if self._traced and wall > 0 else None,
+                "cpu_bound_ops": self._cpu_bound,
+                "hint": _CPU_HINT.format(n=self._cpu_bound) if self._cpu_bound else None,
+                "fallback_reason": None,
+            }

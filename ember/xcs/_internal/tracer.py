@@ -1,0 +1,363 @@
+"""Records a traced call as a graph: the thread's trace context and the recording.
+
+A :class:`Recording` belongs to one outermost traced call. Op calls made on the
+tracing thread become ``op`` nodes and return :class:`~.deferred.Deferred` values;
+operations on pending values become ``glue`` nodes; the call's arguments are
+``input`` nodes; every point where the program needed values and waited is a
+``sync`` node. Node ids are ints in program order, so every edge points forward.
+
+Edges (all in one ``networkx.DiGraph``):
+
+* data: a node uses the value of an earlier node (found through its arguments);
+* input: an op's arguments hold an argument of the traced call (by identity);
+* order: glue that may change a pending value in place (a method call, ``+=``)
+  waits for the previous such glue on the same object and for every node that read
+  the object since; those reader edges carry ``order="dispatch"`` because a reader
+  only has to have *taken its arguments* (the engine copies them for it), not
+  finished, before the change may run;
+* sync: from every node a sync waited for, and to every node recorded after it
+  (up to the next sync), so the graph shows the program's waves without
+  quadratic edges.
+
+The trace context is a ``threading.local``, never a ContextVar: contextvars are
+copied into pool workers, and an op running on a worker must not record into its
+caller's graph. This module records; it never runs anything itself -- materializing
+is delegated to the ``materializer`` the jit layer installs (the engine).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import networkx as nx
+
+from ember.xcs._internal.deferred import Deferred, Effect
+from ember.xcs._internal.errors import ConcretizationError, XCSError
+from ember.xcs._internal.ir import (
+    FINISHED,
+    UNKNOWN_LOCATION,
+    Location,
+    Node,
+    NodeKind,
+    OpSpec,
+    Status,
+)
+from ember.xcs._internal.ir_builder import Snapshot, snapshot
+
+__all__ = ["Materializer", "Recording", "active", "enter", "leave", "user_location"]
+
+Materializer = Callable[["Recording", list[int]], None]
+"""Runs the given pending nodes of a recording; raises the earliest failure."""
+
+
+class _Context(threading.local):
+    recording: Recording | None = None  # the trace recording this thread's op calls
+    running: Recording | None = None  # the trace whose op this thread is executing
+
+
+_context = _Context()
+
+
+def active() -> Recording | None:
+    """The recording that op calls on this thread go into, if any."""
+    return _context.recording
+
+
+def enter(recording: Recording | None) -> Recording | None:
+    """Make ``recording`` this thread's trace; returns the previous one for :func:`leave`."""
+    previous = _context.recording
+    _context.recording = recording
+    return previous
+
+
+def leave(previous: Recording | None) -> None:
+    """Restore the trace that was active before :func:`enter`."""
+    _context.recording = previous
+
+
+def begin_op(recording: Recording) -> tuple[Recording | None, Recording | None]:
+    """Mark this thread as running an op of ``recording`` (no trace records meanwhile)."""
+    saved = (_context.recording, _context.running)
+    _context.recording = None
+    _context.running = recording
+    return saved
+
+
+def end_op(saved: tuple[Recording | None, Recording | None]) -> None:
+    """Undo :func:`begin_op`."""
+    _context.recording, _context.running = saved
+
+
+# Frames inside the ember package are never "the user's line".
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+_SKIP = _PACKAGE_DIR + os.sep
+
+
+def user_location() -> Location:
+    """The innermost frame of the caller's stack that is not inside ember itself."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        code = frame.f_code
+        if not code.co_filename.startswith(_SKIP):
+            return Location(code.co_filename, frame.f_lineno, code.co_name)
+        frame = frame.f_back  # type: ignore[assignment]
+    return UNKNOWN_LOCATION
+
+
+class Recording:
+    """The graph and values of one outermost traced call.
+
+    Attributes:
+        graph: Nodes are ids in program order; attributes are flat copies of the
+            node record (``kind``, ``name``, ``location``) plus run-time state
+            (``status``, ``start``, ``end``, ``thread``, ``cpu``, ``error``).
+        nodes: The frozen records, indexed by id.
+        state: The graph's attribute dict of each node, indexed by id.
+        values: Values of finished nodes by id.
+        pending: Ids of nodes recorded but not yet run, in program order.
+        lock: Held while recording and while materializing.
+        t0: ``time.perf_counter()`` at the start; node times are relative to it.
+        execute: False records without running any op (``trace(execute=False)``).
+        materializer: Runs pending nodes (installed by the jit layer).
+        ancestors: Recordings whose ops (transitively) started this one.
+    """
+
+    def __init__(self, materializer: Materializer, *, execute: bool = True) -> None:
+        self.graph = nx.DiGraph()
+        self.nodes: list[Node] = []
+        self.state: list[dict[str, Any]] = []
+        self.values: dict[int, Any] = {}
+        self.pending: list[int] = []
+        self.lock = threading.RLock()
+        self.t0 = time.perf_counter()
+        self.execute = execute
+        self.materializer = materializer
+        parent = _context.running
+        self.ancestors: frozenset[int] = (
+            frozenset() if parent is None else parent.ancestors | {id(parent)}
+        )
+        self._input_ids: dict[int, int] = {}
+        self._input_objects: list[Any] = []  # keeps ids in _input_ids valid
+        self._last_sync: int | None = None
+        self._root: dict[int, int] = {}  # node -> node whose object it is part of
+        self._last_write: dict[int, int] = {}  # root -> last glue that may change it
+        self._readers: dict[int, list[int]] = {}  # root -> nodes reading it since
+
+    # --- the Owner protocol of deferred values ------------------------------------
+
+    def is_known(self, node: int) -> bool:
+        """Whether ``node`` has finished (done, failed or cancelled)."""
+        return self.state[node]["status"] in FINISHED
+
+    def demand(self, node: int) -> Any:
+        """Return the value of ``node``, running everything pending if it is unknown.
+
+        Raises:
+            BaseException: The node's original exception if it failed (or the
+                earliest failure in program order among the nodes run now).
+            ConcretizationError: The value cannot be made here (no-execute trace,
+                or demanded from inside an op of this same trace).
+        """
+        state = self.state[node]
+        if state["status"] not in FINISHED:
+            running = _context.running
+            if running is not None and (running is self or id(self) in running.ancestors):
+                raise self._concretization_error(
+                    node,
+                    "it was demanded inside an op of the same trace, which would wait "
+                    "for itself",
+                    "Pass the value to the op as an argument so xcs sees the dependency.",
+                )
+            with self.lock:
+                if state["status"] not in FINISHED:
+                    self.materialize(f"demand %{node}", demanded=node)
+        status = state["status"]
+        if status is Status.DONE:
+            return self.values[node]
+        if status in FINISHED:
+            raise state["error"]
+        raise XCSError(f"internal: %{node} is still {status} after materializing")
+
+    def record_glue(
+        self,
+        name: str,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        receiver: int,
+        effect: Effect,
+        method: str | None = None,
+    ) -> Deferred:
+        """Record ``fn(*args, **kwargs)`` on the pending value of ``receiver``."""
+        with self.lock:
+            args_t, kwargs_t, found = snapshot(args, kwargs, self, {})
+            node = self._add(NodeKind.GLUE, name, fn, args_t, kwargs_t, found)
+            root = self._root.get(receiver, receiver)
+            if effect != "new":
+                self._root[node] = root  # the result is (part of) the receiver's object
+            if effect == "write":
+                self._order_write(node, root)
+            return Deferred(self, node, method)
+
+    # --- recording ---------------------------------------------------------------
+
+    def add_input(self, name: str, value: Any) -> int:
+        """Record an argument of the traced call as an ``input`` node."""
+        with self.lock:
+            node = self._add(NodeKind.INPUT, name, None, (), {}, Snapshot(), status=Status.DONE)
+            self.values[node] = value
+            self._input_ids[id(value)] = node
+            self._input_objects.append(value)
+            return node
+
+    def record_op(
+        self,
+        spec: OpSpec,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: Mapping[str, Any],
+    ) -> Deferred:
+        """Record a call of an op and return the deferred value of its result."""
+        context = contextvars.copy_context()
+        with self.lock:
+            args_t, kwargs_t, found = snapshot(args, kwargs, self, self._input_ids)
+            node = self._add(
+                NodeKind.OP, spec.name, fn, args_t, kwargs_t, found, spec=spec, context=context
+            )
+            return Deferred(self, node)
+
+    def _add(
+        self,
+        kind: NodeKind,
+        name: str,
+        fn: Callable[..., Any] | None,
+        args: tuple[Any, ...],
+        kwargs: Mapping[str, Any],
+        found: Snapshot,
+        *,
+        spec: OpSpec | None = None,
+        context: contextvars.Context | None = None,
+        status: Status = Status.PENDING,
+        location: Location | None = None,
+    ) -> int:
+        node_id = len(self.nodes)
+        location = location or user_location()
+        record = Node(
+            node_id,
+            kind,
+            name,
+            fn,
+            args,
+            kwargs,
+            location,
+            tuple(found.deps),
+            spec,
+            context,
+            found.pending,
+        )
+        self.nodes.append(record)
+        graph = self.graph
+        graph.add_node(
+            node_id,
+            kind=str(kind),
+            name=name,
+            location=str(location),
+            status=status,
+            start=None,
+            end=None,
+            thread=None,
+            cpu=None,
+            error=None,
+        )
+        self.state.append(graph.nodes[node_id])
+        for dep in found.deps:
+            graph.add_edge(dep, node_id)
+            if self.state[dep]["status"] not in FINISHED:
+                self._order_read(node_id, self._root.get(dep, dep))
+        for source in found.inputs:
+            graph.add_edge(source, node_id)
+        if self._last_sync is not None:
+            graph.add_edge(self._last_sync, node_id)
+        if status is Status.PENDING:
+            self.pending.append(node_id)
+        return node_id
+
+    def _order_read(self, node: int, root: int) -> None:
+        writer = self._last_write.get(root)
+        if writer is not None and writer != node:
+            self.graph.add_edge(writer, node)
+        self._readers.setdefault(root, []).append(node)
+
+    def _order_write(self, node: int, root: int) -> None:
+        graph = self.graph
+        for reader in self._readers.pop(root, ()):
+            if reader != node and not graph.has_edge(reader, node):
+                graph.add_edge(reader, node, order="dispatch")
+        self._last_write[root] = node
+
+    # --- materializing -------------------------------------------------------------
+
+    def materialize(
+        self, reason: str, *, demanded: int | None = None, need_value: bool = True
+    ) -> None:
+        """Run everything pending and wait for it, recorded as one ``sync`` node.
+
+        Args:
+            reason: Why the program waits (``demand %3``, ``exit``, ``barrier``).
+            demanded: The node whose value is needed, if one is.
+            need_value: False for syncs that only order effects (exit, barrier);
+                those pass without running anything when the trace does not execute.
+
+        Raises:
+            BaseException: The earliest failure in program order among the nodes run.
+            ConcretizationError: A value is needed and the trace does not execute.
+        """
+        with self.lock:
+            if not self.pending:
+                return
+            if not self.execute:
+                if need_value:
+                    raise self._concretization_error(
+                        demanded if demanded is not None else self.pending[-1],
+                        "xcs.trace(..., execute=False) runs no ops, and the program "
+                        f"needed this value at {user_location()}",
+                        "Trace with execute=True to run the ops.",
+                    )
+                return
+            batch, self.pending = self.pending, []
+            sync = self._add_sync(batch, reason)
+            state = self.state[sync]
+            state["status"] = Status.RUNNING
+            state["start"] = time.perf_counter() - self.t0
+            try:
+                self.materializer(self, batch)
+            except BaseException as exc:
+                state["error"] = exc
+                raise
+            finally:
+                state["status"] = Status.DONE
+                state["end"] = time.perf_counter() - self.t0
+
+    def _add_sync(self, batch: list[int], reason: str) -> int:
+        sync = self._add(NodeKind.SYNC, reason, None, (), {}, Snapshot(), status=Status.DONE)
+        self.graph.add_edges_from((node, sync) for node in batch)
+        self._last_sync = sync
+        return sync
+
+    def _concretization_error(self, node: int, reason: str, fix: str) -> ConcretizationError:
+        op = self._producing_op(node)
+        record = self.nodes[op]
+        return ConcretizationError(node, record.name, str(record.location), reason, fix)
+
+    def _producing_op(self, node: int) -> int:
+        """The op a (glue) node's value comes from: the latest op among its ancestors."""
+        if self.nodes[node].kind is NodeKind.OP:
+            return node
+        ops = [a for a in nx.ancestors(self.graph, node) if self.nodes[a].kind is NodeKind.OP]
+        return max(ops) if ops else node

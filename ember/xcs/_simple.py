@@ -1,0 +1,215 @@
+"""``@jit``: the wrapper that traces a function and runs its independent ops in parallel.
+
+A call of a jitted function goes one of three ways:
+
+* **inlined** -- a trace is already active on this thread (the function was called
+  from another jitted function or an operator): the plain function runs and its ops
+  join the enclosing graph, under the enclosing call's options;
+* **direct** -- an earlier traced call with the same call structure found no
+  parallelism: the plain function runs (ops are ordinary calls);
+* **traced** -- everything else: the call is traced afresh, its ops run on the
+  engine, and the result comes back concrete.
+
+The wrapper owns the per-structure decisions and the stats; tracing, running and
+analysis live in ``_internal``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import threading
+import time
+import types
+import weakref
+from collections.abc import Callable, Hashable
+from concurrent.futures import Executor
+from typing import Any, overload
+
+from ember.xcs._internal import parallelism, runtime, tracer
+from ember.xcs._internal.cache import Decision, Decisions, call_key
+from ember.xcs._internal.engine import Engine
+from ember.xcs._internal.protocol import reject_unsupported
+from ember.xcs._internal.stats import JitStats
+from ember.xcs._internal.tracer import Recording
+
+__all__ = ["JitFunction", "JitOptions", "get_jit_stats", "jit", "reset_jit_stats"]
+
+
+@dataclasses.dataclass(frozen=True)
+class JitOptions:
+    """How a jitted function runs its ops (see :func:`jit`)."""
+
+    max_workers: int | None = None
+    executor: Executor | None = None
+    cache: bool = True
+
+    def __post_init__(self) -> None:
+        workers = self.max_workers
+        if workers is not None and (
+            not isinstance(workers, int) or isinstance(workers, bool) or workers < 1
+        ):
+            raise ValueError(f"jit(max_workers=...) must be a positive int or None, got {workers!r}")
+        if self.executor is not None and not isinstance(self.executor, Executor):
+            raise TypeError(
+                "jit(executor=...) must be a concurrent.futures.Executor, "
+                f"got {type(self.executor).__name__}"
+            )
+        if not isinstance(self.cache, bool):
+            raise TypeError(f"jit(cache=...) must be True or False, got {self.cache!r}")
+
+
+_wrappers: weakref.WeakSet[JitFunction] = weakref.WeakSet()
+_wrappers_lock = threading.Lock()
+
+
+class JitFunction:
+    """A jitted function; call it like the original. ``stats()`` reports what it did."""
+
+    __xcs_composite__ = True
+    __wrapped__: Callable[..., Any]
+
+    def __init__(self, fn: Callable[..., Any], options: JitOptions) -> None:
+        functools.update_wrapper(self, fn)
+        self.options = options
+        self._engine = Engine(options.executor, options.max_workers)
+        self._decisions = Decisions()
+        self._stats = JitStats()
+        with _wrappers_lock:
+            _wrappers.add(self)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        fn = self.__wrapped__
+        if tracer.active() is not None:
+            self._stats.count_inlined()
+            return fn(*args, **kwargs)
+        key = call_key(args, kwargs) if self.options.cache else None
+        if key is not None and self._decisions.get(key) is Decision.DIRECT:
+            self._stats.count_direct()
+            return fn(*args, **kwargs)
+        recording = Recording(self._engine)
+        completed = False
+        try:
+            result = runtime.run(recording, fn, args, kwargs)
+            completed = True
+            return result
+        finally:
+            self._learn(key, recording, completed)
+
+    def _learn(self, key: Hashable | None, recording: Recording, completed: bool) -> None:
+        wall = time.perf_counter() - recording.t0
+        summary = parallelism.summarize(recording.graph)
+        decision = None
+        if completed:
+            parallel = summary.max_parallelism >= 2
+            decision = Decision.PARALLEL if parallel else Decision.DIRECT
+            if key is not None:
+                self._decisions.set(key, decision)
+        self._stats.count_traced(summary, wall, decision)
+
+    def __get__(self, instance: object, owner: type | None = None) -> Any:
+        if instance is None:
+            return self
+        return types.MethodType(self, instance)
+
+    def __reduce__(self) -> str:
+        return self.__qualname__  # pickled by reference, like the function it wraps
+
+    def __repr__(self) -> str:
+        return f"<xcs.jit {self.__module__}.{self.__qualname__}>"
+
+    def stats(self) -> dict[str, Any]:
+        """Totals since this wrapper was made (or ``xcs.reset_jit_stats()``)."""
+        return self._stats.as_dict()
+
+
+@overload
+def jit(fn: Callable[..., Any], /) -> JitFunction: ...
+@overload
+def jit(
+    fn: None = None,
+    /,
+    *,
+    max_workers: int | None = None,
+    executor: Executor | None = None,
+    cache: bool = True,
+) -> Callable[[Callable[..., Any]], JitFunction]: ...
+
+
+def jit(
+    fn: Callable[..., Any] | None = None,
+    /,
+    *,
+    max_workers: int | None = None,
+    executor: Executor | None = None,
+    cache: bool = True,
+) -> Any:
+    """Run the independent ops of ``fn`` in parallel, computing exactly what ``fn`` does.
+
+    Forms: ``@jit``, ``@jit()``, ``jit(f)``, ``@jit(max_workers=8)``. Works on
+    functions, methods, static and class methods. ``jit(jit(f))`` is the same
+    wrapper unless new options are given.
+
+    Args:
+        fn: The function to wrap.
+        max_workers: At most this many ops of one call run at once.
+        executor: Where ops run (any ``concurrent.futures.Executor`` running them
+            in threads); the shared pool when None.
+        cache: False traces every call instead of remembering, per call
+            structure, that a function has no parallelism.
+
+    Returns:
+        The jitted function, or a decorator when ``fn`` is not given.
+
+    Raises:
+        XCSError: ``fn`` is a generator or ``async def`` function.
+        TypeError, ValueError: An option or ``fn`` is not of a usable kind.
+    """
+    options = JitOptions(max_workers, executor, cache)
+
+    def make(target: Any) -> Any:
+        if isinstance(target, staticmethod):
+            return staticmethod(make(target.__func__))
+        if isinstance(target, classmethod):
+            return classmethod(make(target.__func__))
+        if isinstance(target, JitFunction):
+            if options == JitOptions():
+                return target
+            target = target.__wrapped__
+        if not callable(target):
+            raise TypeError(f"xcs.jit expects a function or callable, got {target!r}")
+        reject_unsupported(target, "xcs.jit")
+        return JitFunction(target, options)
+
+    return make(fn) if fn is not None else make
+
+
+def _wrapper_of(fn: Any) -> JitFunction:
+    target = getattr(fn, "__func__", fn)  # a bound method of a jitted function
+    if not isinstance(target, JitFunction):
+        raise TypeError(f"get_jit_stats expects a function made by xcs.jit, got {fn!r}")
+    return target
+
+
+def get_jit_stats(f: Any = None) -> dict[str, Any]:
+    """Stats of one jitted function, or of all of them by module-qualified name.
+
+    Args:
+        f: A jitted function (or a bound method of one); None for all.
+
+    Returns:
+        ``f.stats()``, or ``{"module.qualname": stats, ...}`` for every live wrapper.
+    """
+    if f is not None:
+        return _wrapper_of(f).stats()
+    with _wrappers_lock:
+        wrappers = list(_wrappers)
+    return {f"{w.__module__}.{w.__qualname__}": w.stats() for w in wrappers}
+
+
+def reset_jit_stats() -> None:
+    """Zero the stats of every jitted function (decisions already made are kept)."""
+    with _wrappers_lock:
+        wrappers = list(_wrappers)
+    for wrapper in wrappers:
+        wrapper._stats.reset()

@@ -1,0 +1,155 @@
+"""``xcs.trace(fn, *args)``: run a function once and keep what happened as a :class:`Trace`.
+
+A :class:`Trace` is the recorded graph of one call plus its result: what ``@jit``
+found (nodes, edges, parallel groups) and what actually happened (status, start,
+end and thread of every node). Drawing it is a separate concern (later).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import time
+import types
+from collections.abc import Callable
+from typing import Any
+
+import networkx as nx
+
+from ember.xcs._internal import parallelism, runtime, tracer
+from ember.xcs._internal.engine import Engine
+from ember.xcs._internal.ir import Node, NodeKind
+from ember.xcs._internal.tracer import Recording
+from ember.xcs._simple import JitFunction
+
+__all__ = ["Trace", "barrier", "trace"]
+
+_MAX_ARG_TEXT = 24
+
+
+class Trace:
+    """The graph and outcome of one traced call.
+
+    Attributes:
+        result: What the function returned (None when it was not executed).
+        graph: ``networkx.DiGraph``; node ids are ints in program order with flat
+            attributes ``kind`` (input/op/glue/sync), ``name``, ``location``,
+            ``status``, ``start``, ``end``, ``thread``, ``cpu``, ``error``.
+        wall_seconds: Time the traced call took.
+    """
+
+    def __init__(self, recording: Recording, result: Any, wall_seconds: float) -> None:
+        self.result = result
+        self.graph: nx.DiGraph = recording.graph.copy()
+        self.wall_seconds = wall_seconds
+        self._nodes: list[Node] = list(recording.nodes)
+
+    @functools.cached_property
+    def parallel_groups(self) -> list[list[int]]:
+        """Generations of the op-level graph: lists of op ids that could run together."""
+        return parallelism.parallel_groups(self.graph)
+
+    @functools.cached_property
+    def critical_path(self) -> list[int]:
+        """The chain of ops with the largest total run time (op ids in order)."""
+        return parallelism.critical_path(self.graph)
+
+    @property
+    def op_graph(self) -> nx.DiGraph:
+        """Ops only: A -> B when a path through glue, sync or input nodes joins them."""
+        return parallelism.op_graph(self.graph)
+
+    @functools.cached_property
+    def speedup(self) -> float | None:
+        """Estimated sequential time of the ops over the wall time of the call."""
+        summary = parallelism.summarize(self.graph)
+        if self.wall_seconds <= 0 or summary.ops == 0:
+            return None
+        return summary.sequential_seconds / self.wall_seconds
+
+    def __str__(self) -> str:
+        return "\n".join(self._line(node) for node in self._nodes)
+
+    def __repr__(self) -> str:
+        ops = sum(1 for n in self._nodes if n.kind is NodeKind.OP)
+        return (
+            f"<Trace: {ops} ops in {len(self.parallel_groups)} parallel groups, "
+            f"{len(self._nodes)} nodes, {self.wall_seconds:.3f}s>"
+        )
+
+    def _line(self, node: Node) -> str:
+        attrs = self.graph.nodes[node.id]
+        if node.kind is NodeKind.SYNC:
+            waited = sorted(p for p in self.graph.pred[node.id] if p != node.id)
+            inputs = f"waits for {len(waited)} node{'s' if len(waited) != 1 else ''}"
+        else:
+            parts = [_show(a) for a in node.args] + [
+                f"{k}={_show(v)}" for k, v in node.kwargs.items()
+            ]
+            inputs = ", ".join(parts)
+        text = f"%{node.id} = {node.kind}[{node.name}]({inputs})"
+        if node.kind is not NodeKind.INPUT:
+            text += f" @ {os.path.basename(node.location.file)}:{node.location.line}"
+        start, end = attrs.get("start"), attrs.get("end")
+        if start is not None and end is not None:
+            text += f"  {end - start:.2f}s"
+        if attrs["status"] not in ("done", "pending"):
+            text += f"  [{attrs['status']}]"
+        return text
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    if len(text) > _MAX_ARG_TEXT:
+        text = text[: _MAX_ARG_TEXT - 3] + "..."
+    return text
+
+
+def trace(fn: Callable[..., Any], *args: Any, execute: bool = True, **kwargs: Any) -> Trace:
+    """Run ``fn(*args, **kwargs)`` once under the tracer and return its :class:`Trace`.
+
+    Every op runs exactly once. A jitted ``fn`` is traced with its own options,
+    without changing its decisions or stats.
+
+    Args:
+        fn: A plain function, a jitted function, or a bound method of either.
+        *args: Positional arguments for ``fn``.
+        execute: False records the graph without running any op; a value needed by
+            control flow then raises ``ConcretizationError``.
+        **kwargs: Keyword arguments for ``fn`` (``execute`` is reserved).
+
+    Returns:
+        The trace; ``.result`` is what ``fn`` returned (None when not executed).
+
+    Raises:
+        BaseException: Whatever ``fn`` raises, as with a plain call.
+    """
+    target, engine = _unwrap(fn)
+    recording = Recording(engine, execute=execute)
+    result = runtime.run(recording, target, args, kwargs)
+    return Trace(recording, result, time.perf_counter() - recording.t0)
+
+
+def _unwrap(fn: Callable[..., Any]) -> tuple[Callable[..., Any], Engine]:
+    if isinstance(fn, JitFunction):
+        return fn.__wrapped__, fn._engine
+    if isinstance(fn, types.MethodType) and isinstance(fn.__func__, JitFunction):
+        jitted = fn.__func__
+        return types.MethodType(jitted.__wrapped__, fn.__self__), jitted._engine
+    if not callable(fn):
+        raise TypeError(f"xcs.trace expects a function or callable, got {fn!r}")
+    return fn, Engine()
+
+
+def barrier() -> None:
+    """Run everything the current trace has pending, and wait for it.
+
+    Use it before eager code that observes an op's side effects (a file it wrote,
+    a global it set). Outside a trace it does nothing.
+
+    Raises:
+        BaseException: The earliest failure among the ops it ran.
+    """
+    recording = tracer.active()
+    if recording is not None:
+        recording.materialize("barrier", need_value=False)
