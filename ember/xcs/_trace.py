@@ -82,13 +82,17 @@ class Trace:
         if node.kind is NodeKind.SYNC:
             waited = sorted(p for p in self.graph.pred[node.id] if p != node.id)
             inputs = f"waits for {len(waited)} node{'s' if len(waited) != 1 else ''}"
+        elif node.fn is getattr:  # attribute glue: the name is in the node's name
+            inputs = _show(node.args[0])
         else:
             parts = [_show(a) for a in node.args] + [
                 f"{k}={_show(v)}" for k, v in node.kwargs.items()
             ]
             inputs = ", ".join(parts)
-        text = f"%{node.id} = {node.kind}[{node.name}]({inputs})"
-        if node.kind is not NodeKind.INPUT:
+        if node.kind is NodeKind.INPUT:
+            text = f"%{node.id} = input[{node.name}]"
+        else:
+            text = f"%{node.id} = {node.kind}[{node.name}]({inputs})"
             text += f" @ {os.path.basename(node.location.file)}:{node.location.line}"
         start, end = attrs.get("start"), attrs.get("end")
         if start is not None and end is not None:

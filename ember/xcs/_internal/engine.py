@@ -28,87 +28,34 @@ finished first -- as the original object with a note naming the op and the user'
 line. Ops already running after it finish in the background; their results are
 dropped.
 
-No deadlock under nesting: an op is a claimable task. The executor's worker claims
-it when it starts; a materializing thread that has nothing to do and sees a task
-no worker has claimed for a while runs it itself. So nested jitted calls inside
-ops never exhaust a small pool.
-
-This module owns the default thread pool; nothing else starts threads.
+How ops reach threads (and why nested jitted calls never deadlock: a waiting
+thread runs queued ops itself when the pool does not) is ``pool.py``'s concern.
 """
 
 from __future__ import annotations
 
-import atexit
 import heapq
 import math
-import os
 import queue
 import threading
 import time
-from collections.abc import Callable
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import Executor
 from typing import Any
 
 from ember.xcs._internal import tracer
 from ember.xcs._internal.errors import XCSError, add_op_note
 from ember.xcs._internal.ir import FINISHED, Node, NodeKind, Status
 from ember.xcs._internal.ir_builder import resolve
+from ember.xcs._internal.pool import Report, Task, dispatch_for
 from ember.xcs._internal.tracer import Recording
 
-__all__ = ["Engine", "default_executor"]
+__all__ = ["Engine"]
 
-DEFAULT_MAX_WORKERS = 64
-# How long a dispatched op may sit unclaimed before the waiting thread runs it itself.
+# How long the waiting thread waits for a completion before checking whether it
+# must run a queued op itself; the wait then grows up to MAX_WAIT_SLICE, which
+# bounds how late Ctrl-C is noticed.
 HELP_AFTER = 0.002
 MAX_WAIT_SLICE = 0.1
-
-_pool: ThreadPoolExecutor | None = None
-_pool_lock = threading.Lock()
-
-
-def _pool_size() -> int:
-    raw = os.environ.get("EMBER_XCS_MAX_WORKERS", "")
-    if not raw:
-        return DEFAULT_MAX_WORKERS
-    try:
-        size = int(raw)
-    except ValueError:
-        size = 0
-    if size < 1:
-        raise XCSError(
-            f"EMBER_XCS_MAX_WORKERS must be a positive integer, got {raw!r}. "
-            f"Unset it to use the default of {DEFAULT_MAX_WORKERS} workers."
-        )
-    return size
-
-
-def default_executor() -> ThreadPoolExecutor:
-    """The shared pool for ops, created on first use."""
-    global _pool
-    pool = _pool
-    if pool is None:
-        with _pool_lock:
-            if _pool is None:
-                _pool = ThreadPoolExecutor(_pool_size(), thread_name_prefix="xcs-worker")
-            pool = _pool
-    return pool
-
-
-def _shutdown_pool() -> None:
-    pool = _pool
-    if pool is not None:
-        pool.shutdown(wait=False, cancel_futures=True)
-
-
-def _forget_pool_in_child() -> None:
-    # The parent's worker threads do not exist in a forked child.
-    global _pool, _pool_lock
-    _pool = None
-    _pool_lock = threading.Lock()
-
-
-atexit.register(_shutdown_pool)
-os.register_at_fork(after_in_child=_forget_pool_in_child)
 
 
 class Engine:
@@ -125,75 +72,25 @@ class Engine:
         self.max_workers = max_workers
 
     def __call__(self, recording: Recording, batch: list[int]) -> None:
-        _Run(recording, batch, self.executor or default_executor(), self.max_workers).run()
-
-
-Report = tuple[int, bool, Any, float, float, str, float]
-"""(node, ok, value or exception, start, end, thread name, thread CPU seconds)."""
-
-
-class _Task:
-    """One op run, claimable exactly once, by a worker or by the waiting thread."""
-
-    __slots__ = ("claim", "node", "recording", "report", "run_args", "run_kwargs")
-
-    def __init__(
-        self,
-        recording: Recording,
-        node: Node,
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-        report: Callable[[Report], None],
-    ) -> None:
-        self.recording = recording
-        self.node = node
-        self.run_args = args
-        self.run_kwargs = kwargs
-        self.report = report
-        self.claim = threading.Lock()
-
-    def __call__(self) -> None:
-        """Entry point on the executor: run unless already claimed (or cancelled)."""
-        if self.claim.acquire(blocking=False):
-            self.execute()
-
-    def execute(self) -> None:
-        """Run the op; the caller holds the claim."""
-        node = self.node
-        fn = node.fn
-        assert fn is not None
-        saved = tracer.begin_op(self.recording)
-        thread = threading.current_thread().name
-        cpu0 = time.thread_time()
-        start = time.perf_counter()
-        try:
-            if node.context is not None:
-                value = node.context.run(fn, *self.run_args, **self.run_kwargs)
-            else:
-                value = fn(*self.run_args, **self.run_kwargs)
-            ok = True
-        except BaseException as exc:
-            value, ok = exc, False
-        end = time.perf_counter()
-        cpu = time.thread_time() - cpu0
-        tracer.end_op(saved)
-        self.report((node.id, ok, value, start, end, thread, cpu))
+        _Run(recording, batch, self.executor, self.max_workers).run()
 
 
 class _Run:
     """One materialization: the state sets of the module docstring and their transitions."""
 
     def __init__(
-        self, recording: Recording, batch: list[int], executor: Executor, limit: int | None
+        self, recording: Recording, batch: list[int], executor: Executor | None, limit: int | None
     ) -> None:
         self.rec = recording
         self.batch = batch
-        self.executor = executor
+        self.dispatch = dispatch_for(executor, limit)
         self.limit = limit if limit is not None else math.inf
-        self.waiting: dict[int, int] = {}
+        self.waiting: dict[int, int] = {}  # pending node -> inputs not yet done
+        self.after_start: dict[int, list[int]] = {}  # node -> successors it unblocks on start
+        self.after_done: dict[int, list[int]] = {}  # node -> successors it unblocks when done
         self.ready_ops: list[int] = []
         self.ready_glue: list[int] = []
-        self.inflight: dict[int, _Task] = {}
+        self.inflight: dict[int, Task] = {}
         self.failures: dict[int, BaseException] = {}
         self.cutoff: float = math.inf  # id of the earliest failure so far
         self.completions: queue.SimpleQueue[Report] = queue.SimpleQueue()
@@ -220,6 +117,11 @@ class _Run:
     def _prepare(self) -> None:
         graph, state = self.rec.graph, self.rec.state
         members = set(self.batch)
+        for node in self.batch:
+            started, done = self.after_start[node], self.after_done[node] = [], []
+            for succ, edge in graph.succ[node].items():
+                if succ in members:
+                    (started if edge.get("order") == "dispatch" else done).append(succ)
         for node in self.batch:
             count = 0
             for pred in graph.pred[node]:
@@ -256,23 +158,14 @@ class _Run:
                     self._run_glue(node)
 
     def _wait(self) -> Report:
-        """Next completion; meanwhile run a dispatched op no worker has started."""
+        """Next completion; meanwhile run a queued op if the pool is not getting to it."""
         timeout = HELP_AFTER
         while True:
             try:
                 return self.completions.get(timeout=timeout)
             except queue.Empty:
                 pass
-            # Waiting in short, growing slices keeps Ctrl-C prompt and lets this
-            # thread notice a saturated (or nested, exhausted) pool.
-            timeout = HELP_AFTER if self._help() else min(timeout * 2, MAX_WAIT_SLICE)
-
-    def _help(self) -> bool:
-        for task in reversed(list(self.inflight.values())):
-            if task.claim.acquire(blocking=False):
-                task.execute()  # nobody started it: run it on this thread
-                return True
-        return False
+            timeout = HELP_AFTER if self.dispatch.help() else min(timeout * 2, MAX_WAIT_SLICE)
 
     # --- transitions ------------------------------------------------------------
 
@@ -282,18 +175,16 @@ class _Run:
         else:
             heapq.heappush(self.ready_glue, node)
 
-    def _release(self, node: int, *, dispatched: bool) -> None:
-        """Count ``node`` done for its successors (or only *started*, if dispatched)."""
+    def _release(self, successors: list[int]) -> None:
         waiting = self.waiting
-        for succ, edge in self.rec.graph.succ[node].items():
-            if succ not in waiting or (edge.get("order") == "dispatch") != dispatched:
-                continue
-            waiting[succ] -= 1
-            if waiting[succ] == 0:
-                self._push_ready(succ)
+        for succ in successors:
+            if succ in waiting:
+                waiting[succ] -= 1
+                if waiting[succ] == 0:
+                    self._push_ready(succ)
 
     def _arguments(self, record: Node, copy_refs: bool) -> tuple[tuple[Any, ...], dict[str, Any]]:
-        if not record.refs:
+        if not record.markers:
             return record.args, dict(record.kwargs)
         values = self.rec.values
         args = tuple([resolve(a, values, copy_refs=copy_refs) for a in record.args])
@@ -302,18 +193,14 @@ class _Run:
 
     def _start_op(self, node: int) -> None:
         record = self.rec.nodes[node]
-        # A later in-place change of an object this op reads must not reach it.
-        copy_refs = any(e.get("order") == "dispatch" for e in self.rec.graph.succ[node].values())
-        args, kwargs = self._arguments(record, copy_refs)
-        task = _Task(self.rec, record, args, kwargs, self.completions.put)
+        unblocks = self.after_start[node]
+        # An in-place change this op unblocks must not reach the objects it reads.
+        args, kwargs = self._arguments(record, copy_refs=bool(unblocks))
+        task = Task(self.rec, record, args, kwargs, self.completions.put)
         self.inflight[node] = task
         self.rec.state[node]["status"] = Status.RUNNING
-        try:
-            self.executor.submit(task)
-        except RuntimeError:  # executor shut down (e.g. interpreter exit): run it here
-            if task.claim.acquire(blocking=False):
-                task.execute()
-        self._release(node, dispatched=True)
+        self.dispatch.start(task)
+        self._release(unblocks)
 
     def _run_glue(self, node: int) -> None:
         record = self.rec.nodes[node]
@@ -328,13 +215,12 @@ class _Run:
         finally:
             tracer.end_op(saved)
         end = time.perf_counter()
+        self._release(self.after_start[node])
         self._finish(node, ok, value, start, end, threading.current_thread().name, end - start)
 
     def _complete(self, report: Report) -> None:
-        node = report[0]
-        if self.inflight.pop(node, None) is None:
-            return  # abandoned after a failure
-        self._finish(*report)
+        if self.inflight.pop(report[0], None) is not None:  # else abandoned after a failure
+            self._finish(*report)
 
     def _finish(
         self, node: int, ok: bool, value: Any, start: float, end: float, thread: str, cpu: float
@@ -345,10 +231,7 @@ class _Run:
         if ok:
             self.rec.values[node] = value
             state["status"] = Status.DONE
-            record = self.rec.nodes[node]
-            if record.kind is not NodeKind.OP:
-                self._release(node, dispatched=True)
-            self._release(node, dispatched=False)
+            self._release(self.after_done[node])
         else:
             state["status"] = Status.FAILED
             self._fail(node, value, note=True)
@@ -367,14 +250,13 @@ class _Run:
 
     def _cancel_unfinished(self, error: BaseException) -> None:
         state = self.rec.state
+        for task in self.inflight.values():
+            task.claim()  # a task nobody started never will
+        self.inflight.clear()
         for node in self.batch:
-            task = self.inflight.get(node)
-            if task is not None:
-                task.claim.acquire(blocking=False)  # an unstarted task will never start
             if state[node]["status"] not in FINISHED:
                 state[node]["status"] = Status.CANCELLED
                 state[node]["error"] = error
-        self.inflight.clear()
 
     def _check_all_done(self) -> None:
         state = self.rec.state

@@ -16,7 +16,8 @@ import enum
 import os
 from collections.abc import Callable, Mapping
 from contextvars import Context
-from typing import Any
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 __all__ = ["Drained", "Location", "Node", "NodeKind", "OpSpec", "Ref", "Status"]
 
@@ -61,6 +62,7 @@ class Location:
 
 
 UNKNOWN_LOCATION = Location("<unknown>", 0)
+_NO_KWARGS: Mapping[str, Any] = MappingProxyType({})
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -85,9 +87,8 @@ class OpSpec:
             )
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Node:
-    """One recorded step of a traced program.
+class Node(NamedTuple):
+    """One recorded step of a traced program (an immutable record).
 
     Attributes:
         id: Position in program order; also the graph node id.
@@ -100,8 +101,8 @@ class Node:
         deps: Ids of the nodes whose values the templates refer to.
         spec: The op's spec (ops only).
         context: contextvars captured at the call (ops only), restored around the run.
-        refs: Whether the templates hold refs to nodes that were pending when this
-            one was recorded (they must be resolved before it runs).
+        markers: Whether the templates hold markers (refs to nodes pending when
+            this one was recorded, drained iterators) to resolve before it runs.
     """
 
     id: int
@@ -109,12 +110,12 @@ class Node:
     name: str
     fn: Callable[..., Any] | None = None
     args: tuple[Any, ...] = ()
-    kwargs: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    kwargs: Mapping[str, Any] = _NO_KWARGS
     location: Location = UNKNOWN_LOCATION
     deps: tuple[int, ...] = ()
     spec: OpSpec | None = None
     context: Context | None = None
-    refs: bool = False
+    markers: bool = False
 
 
 class Ref:

@@ -44,17 +44,17 @@ class Snapshot:
     Attributes:
         deps: Ids of nodes whose values the arguments use (pending or known), in
             the order met, without repeats.
-        pending: Whether any reference is to a node not yet finished (the template
-            must then be resolved before the call).
+        markers: Whether the templates hold markers (refs to nodes not yet
+            finished, drained iterators) that :func:`resolve` must replace.
         inputs: Input node ids of the objects found at the top level of an
             argument or one container level down.
     """
 
-    __slots__ = ("deps", "inputs", "pending")
+    __slots__ = ("deps", "inputs", "markers")
 
     def __init__(self) -> None:
         self.deps: list[int] = []
-        self.pending = False
+        self.markers = False
         self.inputs: list[int] = []
 
 
@@ -76,6 +76,13 @@ def snapshot(
         The positional and keyword templates, and what was found.
     """
     found = Snapshot()
+    if not kwargs and all(type(a) in ATOMIC for a in args):  # the common fast path
+        if input_ids:
+            for a in args:
+                node = input_ids.get(id(a))
+                if node is not None and node not in found.inputs:
+                    found.inputs.append(node)
+        return args, {}, found
     walker = _Snapshotter(owner, input_ids, found)
     args_t = tuple([walker.copy(a, 0) for a in args])
     kwargs_t = {k: walker.copy(v, 0) for k, v in kwargs.items()}
@@ -103,7 +110,7 @@ class _Snapshotter:
                 node = x._self_node
                 self._dep(node)
                 if not self.owner.is_known(node):  # type: ignore[attr-defined]
-                    self.found.pending = True
+                    self.found.markers = True
                     return Ref(node)
             # Known (or from another trace): use the value, copied like any other.
             return self.copy(x.__wrapped__, depth)
@@ -116,7 +123,10 @@ class _Snapshotter:
         done = self.memo.get(id(x))
         if done is not None:
             return done
-        return _rebuild(x, lambda item: self.copy(item, depth + 1), self.memo, drain=True)
+        copied = _rebuild(x, lambda item: self.copy(item, depth + 1), self.memo, drain=True)
+        if type(copied) is Drained:
+            self.found.markers = True
+        return copied
 
 
 def _rebuild(

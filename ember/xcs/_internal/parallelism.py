@@ -14,8 +14,9 @@ Reads node attributes ``kind``, ``start``, ``end`` and ``cpu``; writes nothing.
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
-from collections.abc import Iterator
+import itertools
 from typing import Any
 
 import networkx as nx
@@ -23,8 +24,8 @@ import networkx as nx
 __all__ = [
     "CPU_BOUND_MIN_SECONDS",
     "Summary",
+    "cpu_bound_ops",
     "critical_path",
-    "is_cpu_bound",
     "op_graph",
     "parallel_groups",
     "summarize",
@@ -35,14 +36,17 @@ CPU_BOUND_MIN_SECONDS = 0.001
 CPU_BOUND_RATIO = 0.5
 
 
-def _preds(graph: nx.DiGraph, node: int) -> Iterator[int]:
-    for pred, edge in graph.pred[node].items():
-        if edge.get("order") != "dispatch":
-            yield pred
-
-
-def _is_op(graph: nx.DiGraph, node: int) -> bool:
-    return bool(graph.nodes[node].get("kind") == "op")
+def _waits(graph: nx.DiGraph) -> list[tuple[int, bool, list[int]]]:
+    """Each node in program order: (id, is it an op, the nodes it waits for)."""
+    pred = graph.pred
+    return [
+        (
+            node,
+            kind == "op",
+            [p for p, edge in pred[node].items() if edge.get("order") != "dispatch"],
+        )
+        for node, kind in sorted(graph.nodes(data="kind"))
+    ]
 
 
 def _duration(attrs: dict[str, Any]) -> float:
@@ -50,44 +54,88 @@ def _duration(attrs: dict[str, Any]) -> float:
     return 0.0 if start is None or end is None else max(0.0, end - start)
 
 
-def is_cpu_bound(attrs: dict[str, Any]) -> bool:
-    """Whether an executed op spent most of its time on the CPU (holding the GIL)."""
-    duration = _duration(attrs)
-    cpu = attrs.get("cpu") or 0.0
-    return duration >= CPU_BOUND_MIN_SECONDS and cpu >= CPU_BOUND_RATIO * duration
+def _mean_concurrency(intervals: list[tuple[float, float]]) -> list[float]:
+    """For each interval, how many intervals (itself included) ran on average during it."""
+    events = sorted([(s, 1) for s, _ in intervals] + [(e, -1) for _, e in intervals])
+    times: list[float] = []
+    area: list[float] = []  # integral of the running count up to times[k]
+    running, total, last = 0, 0.0, None
+    for t, delta in events:
+        if last is not None:
+            total += running * (t - last)
+        times.append(t)
+        area.append(total)
+        running += delta
+        last = t
+
+    def integral(t: float) -> float:
+        k = bisect.bisect_right(times, t) - 1
+        if k < 0:
+            return 0.0
+        running_after = sum_running[k]
+        return area[k] + running_after * (t - times[k])
+
+    sum_running = list(itertools.accumulate(delta for _, delta in events))
+    return [
+        (integral(e) - integral(s)) / (e - s) if e > s else 1.0 for s, e in intervals
+    ]
 
 
-def _op_depths(graph: nx.DiGraph) -> dict[int, int]:
+def cpu_bound_ops(graph: nx.DiGraph) -> set[int]:
+    """The executed ops that were bound by the CPU (holding the GIL) rather than I/O.
+
+    An op is CPU-bound when its CPU time, scaled by how many ops ran beside it on
+    average, covers at least half its run time: N such ops sharing the GIL each see
+    about 1/N of the CPU, while an op waiting on I/O uses almost none.
+    """
+    ops = [
+        (node, attrs)
+        for node, attrs in graph.nodes(data=True)
+        if attrs.get("kind") == "op" and _duration(attrs) > 0
+    ]
+    intervals = [(attrs["start"], attrs["end"]) for _, attrs in ops]
+    sharing = _mean_concurrency(intervals)
+    return {
+        node
+        for (node, attrs), share in zip(ops, sharing, strict=True)
+        if _duration(attrs) >= CPU_BOUND_MIN_SECONDS
+        and (attrs.get("cpu") or 0.0) * share >= CPU_BOUND_RATIO * _duration(attrs)
+    }
+
+
+def _op_depths(waits: list[tuple[int, bool, list[int]]]) -> dict[int, int]:
     """For every node, the number of ops on the longest path ending at it."""
     depth: dict[int, int] = {}
-    for node in sorted(graph):
-        best = max((depth[p] for p in _preds(graph, node)), default=0)
-        depth[node] = best + 1 if _is_op(graph, node) else best
+    for node, is_op, preds in waits:
+        best = max([depth[p] for p in preds], default=0)
+        depth[node] = best + 1 if is_op else best
     return depth
 
 
 def parallel_groups(graph: nx.DiGraph) -> list[list[int]]:
     """Generations of the op-level graph, each a list of op ids in program order."""
-    depth = _op_depths(graph)
+    waits = _waits(graph)
+    depth = _op_depths(waits)
     groups: dict[int, list[int]] = {}
-    for node in sorted(graph):
-        if _is_op(graph, node):
+    for node, is_op, _ in waits:
+        if is_op:
             groups.setdefault(depth[node], []).append(node)
     return [groups[level] for level in sorted(groups)]
 
 
 def op_graph(graph: nx.DiGraph) -> nx.DiGraph:
     """The op-level graph: ops only, A -> B when a path of non-op nodes joins them."""
-    reach: dict[int, frozenset[int]] = {}  # nearest op ancestors of each node
+    reach: dict[int, frozenset[int]] = {}  # nearest op ancestors of each non-op node
+    ops: set[int] = set()
     result = nx.DiGraph()
-    for node in sorted(graph):
+    for node, is_op, preds in _waits(graph):
         sources: set[int] = set()
-        for pred in _preds(graph, node):
-            sources |= {pred} if _is_op(graph, pred) else reach[pred]
-        if _is_op(graph, node):
+        for pred in preds:
+            sources |= {pred} if pred in ops else reach[pred]
+        if is_op:
+            ops.add(node)
             result.add_node(node, **graph.nodes[node])
             result.add_edges_from((source, node) for source in sources)
-            reach[node] = frozenset()
         else:
             reach[node] = frozenset(sources)
     return result
@@ -97,11 +145,9 @@ def critical_path(graph: nx.DiGraph) -> list[int]:
     """The chain of ops with the largest total run time, as op ids in order."""
     best: dict[int, tuple[float, int | None]] = {}  # node -> (path time, last op on it)
     previous_op: dict[int, int | None] = {}
-    for node in sorted(graph):
-        time_in, via = max(
-            (best[p] for p in _preds(graph, node)), default=(0.0, None), key=lambda t: t[0]
-        )
-        if _is_op(graph, node):
+    for node, is_op, preds in _waits(graph):
+        time_in, via = max((best[p] for p in preds), default=(0.0, None), key=lambda t: t[0])
+        if is_op:
             previous_op[node] = via
             best[node] = (time_in + _duration(graph.nodes[node]), node)
         else:
@@ -140,21 +186,17 @@ class Summary:
 def summarize(graph: nx.DiGraph) -> Summary:
     """Count and time the ops of a trace graph."""
     groups = parallel_groups(graph)
+    cpu_bound = cpu_bound_ops(graph)
     op_seconds = sequential = 0.0
-    cpu_bound = 0
     for node in (n for group in groups for n in group):
         attrs = graph.nodes[node]
         duration = _duration(attrs)
         op_seconds += duration
-        if is_cpu_bound(attrs):
-            cpu_bound += 1
-            sequential += attrs.get("cpu") or 0.0
-        else:
-            sequential += duration
+        sequential += (attrs.get("cpu") or 0.0) if node in cpu_bound else duration
     return Summary(
         ops=sum(len(g) for g in groups),
         max_parallelism=max((len(g) for g in groups), default=0),
         op_seconds=op_seconds,
         sequential_seconds=sequential,
-        cpu_bound_ops=cpu_bound,
+        cpu_bound_ops=len(cpu_bound),
     )

@@ -102,6 +102,9 @@ class Op:
             return self
         return types.MethodType(self, instance)
 
+    def __reduce__(self) -> str:
+        return str(self.__qualname__)  # pickled by reference, like the function it wraps
+
     def __repr__(self) -> str:
         spec = self.__xcs_op__
         limit = f", max_concurrency={spec.max_concurrency}" if spec.max_concurrency else ""

@@ -94,13 +94,12 @@ def end_op(saved: tuple[Recording | None, Recording | None]) -> None:
     _context.recording, _context.running = saved
 
 
-# Frames inside the ember package are never "the user's line".
-_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-_SKIP = _PACKAGE_DIR + os.sep
+# Frames inside xcs itself are never "the user's line".
+_SKIP = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 
 
 def user_location() -> Location:
-    """The innermost frame of the caller's stack that is not inside ember itself."""
+    """The innermost frame of the caller's stack that is not inside ``ember.xcs``."""
     frame = sys._getframe(1)
     while frame is not None:
         code = frame.f_code
@@ -259,7 +258,7 @@ class Recording:
             tuple(found.deps),
             spec,
             context,
-            found.pending,
+            found.markers,
         )
         self.nodes.append(record)
         graph = self.graph

@@ -1,0 +1,251 @@
+"""Where ops run: the shared thread pool, and how one materialization hands ops to it.
+
+Two ways to hand over, chosen by the executor:
+
+* :class:`RunnerDispatch` for a ``ThreadPoolExecutor`` (the shared pool included):
+  ops go into a deque, and up to ``slots`` *runner* tasks on the pool pop and run
+  them until it is empty. A pool task per runner, not per op, costs about a tenth
+  of ``submit`` per op. When the pool does not start our runners (it is saturated,
+  or exhausted by nested jitted calls waiting inside ops, or shut down) the waiting
+  thread pops queued ops and runs them itself, so nesting never deadlocks.
+* :class:`SubmitDispatch` for any other ``Executor``: one executor task per op.
+
+Either way an op is a :class:`Task` that can be *claimed* exactly once, by the thread
+that runs it or by the engine cancelling it; a claimed task never starts again.
+Reports of finished tasks go to the materializing thread through a queue.
+
+This module owns the shared pool: created on first use with ``EMBER_XCS_MAX_WORKERS``
+workers (default 64), shut down at interpreter exit, forgotten in a forked child.
+"""
+
+from __future__ import annotations
+
+import atexit
+import collections
+import os
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Executor, ThreadPoolExecutor
+from typing import Any, Protocol
+
+from ember.xcs._internal import tracer
+from ember.xcs._internal.errors import XCSError
+from ember.xcs._internal.ir import Node
+
+__all__ = [
+    "DEFAULT_MAX_WORKERS",
+    "Dispatch",
+    "Report",
+    "RunnerDispatch",
+    "SubmitDispatch",
+    "Task",
+    "default_executor",
+    "dispatch_for",
+]
+
+DEFAULT_MAX_WORKERS = 64
+
+Report = tuple[int, bool, Any, float, float, str, float]
+"""(node, ok, value or exception, start, end, thread name, thread CPU seconds)."""
+
+
+class Task:
+    """One run of an op, claimable exactly once."""
+
+    __slots__ = ("_token", "args", "kwargs", "node", "recording", "report")
+
+    def __init__(
+        self,
+        recording: tracer.Recording,
+        node: Node,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        report: Callable[[Report], None],
+    ) -> None:
+        self.recording = recording
+        self.node = node
+        self.args = args
+        self.kwargs = kwargs
+        self.report = report
+        self._token = [True]
+
+    def claim(self) -> bool:
+        """Take the right to run (or cancel) this task; True for exactly one caller."""
+        try:
+            self._token.pop()  # atomic: only one pop can succeed
+        except IndexError:
+            return False
+        return True
+
+    def __call__(self) -> None:
+        """Executor entry point: run unless claimed already (run elsewhere or cancelled)."""
+        if self.claim():
+            self.execute()
+
+    def execute(self) -> None:
+        """Run the op on this thread and report; the caller has claimed the task."""
+        node = self.node
+        fn = node.fn
+        assert fn is not None
+        saved = tracer.begin_op(self.recording)
+        thread = threading.current_thread().name
+        cpu0 = time.thread_time()
+        start = time.perf_counter()
+        try:
+            if node.context is not None:
+                value = node.context.run(fn, *self.args, **self.kwargs)
+            else:
+                value = fn(*self.args, **self.kwargs)
+            ok = True
+        except BaseException as exc:
+            value, ok = exc, False
+        end = time.perf_counter()
+        cpu = time.thread_time() - cpu0
+        tracer.end_op(saved)
+        self.report((node.id, ok, value, start, end, thread, cpu))
+
+
+class Dispatch(Protocol):
+    """How one materialization hands its ops to threads."""
+
+    def start(self, task: Task) -> None:
+        """Hand over a task (it may run at once, or when a thread is free)."""
+
+    def help(self) -> bool:
+        """Run one handed-over task on the calling thread if no worker will soon."""
+
+
+class RunnerDispatch:
+    """Ops in a deque, drained by at most ``slots`` runner tasks on a thread pool."""
+
+    def __init__(self, pool: ThreadPoolExecutor, slots: int) -> None:
+        self._pool = pool
+        self._slots = slots
+        self._queue: collections.deque[Task] = collections.deque()
+        self._lock = threading.Lock()
+        self._active = 0  # threads running this dispatch's ops (runners and helpers)
+        self._queued = 0  # runners submitted to the pool, not started yet
+        self._no_pool = False  # the pool refused work (shut down): helpers do it all
+
+    def start(self, task: Task) -> None:
+        self._queue.append(task)
+        with self._lock:
+            if self._no_pool or self._active + self._queued >= self._slots:
+                return
+            self._queued += 1
+        try:
+            self._pool.submit(self._runner)
+        except RuntimeError:  # "cannot schedule new futures after shutdown"
+            with self._lock:
+                self._queued -= 1
+                self._no_pool = True
+
+    def _runner(self) -> None:
+        with self._lock:
+            self._queued -= 1
+            if self._active >= self._slots:
+                return
+            self._active += 1
+        queue = self._queue
+        while True:
+            try:
+                task = queue.popleft()
+            except IndexError:
+                with self._lock:
+                    if queue:  # appended after our pop, before start() saw us: go on
+                        continue
+                    self._active -= 1
+                    return
+            if task.claim():
+                task.execute()
+
+    def help(self) -> bool:
+        with self._lock:
+            stalled = self._queued > 0 or self._no_pool
+            if not self._queue or not stalled or self._active >= self._slots:
+                return False
+            self._active += 1
+        try:
+            while True:
+                try:
+                    task = self._queue.pop()  # the newest: runners take the oldest
+                except IndexError:
+                    return False
+                if task.claim():
+                    task.execute()
+                    return True
+        finally:
+            with self._lock:
+                self._active -= 1
+
+
+class SubmitDispatch:
+    """One executor task per op, for executors that are not thread pools."""
+
+    def __init__(self, executor: Executor) -> None:
+        self._executor = executor
+
+    def start(self, task: Task) -> None:
+        self._executor.submit(task)
+
+    def help(self) -> bool:
+        return False
+
+
+def dispatch_for(executor: Executor | None, limit: int | None) -> Dispatch:
+    """The way to hand ops of one materialization to ``executor`` (None: shared pool)."""
+    pool = executor if executor is not None else default_executor()
+    if isinstance(pool, ThreadPoolExecutor):
+        size = getattr(pool, "_max_workers", DEFAULT_MAX_WORKERS)
+        return RunnerDispatch(pool, min(size, limit) if limit is not None else size)
+    return SubmitDispatch(pool)
+
+
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _pool_size() -> int:
+    raw = os.environ.get("EMBER_XCS_MAX_WORKERS", "")
+    if not raw:
+        return DEFAULT_MAX_WORKERS
+    try:
+        size = int(raw)
+    except ValueError:
+        size = 0
+    if size < 1:
+        raise XCSError(
+            f"EMBER_XCS_MAX_WORKERS must be a positive integer, got {raw!r}. "
+            f"Unset it to use the default of {DEFAULT_MAX_WORKERS} workers."
+        )
+    return size
+
+
+def default_executor() -> ThreadPoolExecutor:
+    """The shared pool for ops, created on first use."""
+    global _pool
+    pool = _pool
+    if pool is None:
+        with _pool_lock:
+            if _pool is None:
+                _pool = ThreadPoolExecutor(_pool_size(), thread_name_prefix="xcs-worker")
+            pool = _pool
+    return pool
+
+
+def _shutdown_pool() -> None:
+    pool = _pool
+    if pool is not None:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _forget_pool_in_child() -> None:
+    # The parent's worker threads do not exist in a forked child.
+    global _pool, _pool_lock
+    _pool = None
+    _pool_lock = threading.Lock()
+
+
+atexit.register(_shutdown_pool)
+os.register_at_fork(after_in_child=_forget_pool_in_child)

@@ -1,0 +1,263 @@
+"""Shared toy ops for the test suite, with one thread-safe call log.
+
+Every op here appends ``(name, args, kwargs, start, end, thread)`` to :data:`LOG`, so a
+test can check which calls happened, how often, with which arguments, and whether
+they overlapped in time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from typing import Any, NamedTuple
+
+from ember import xcs
+
+
+class Call(NamedTuple):
+    name: str
+    args: str  # repr at call time (arguments may change later)
+    kwargs: str
+    start: float
+    end: float
+    thread: str
+
+
+class CallLog:
+    """Thread-safe record of op calls."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.entries: list[Call] = []
+
+    def clear(self) -> None:
+        with self._lock:
+            self.entries = []
+
+    def add(self, call: Call) -> None:
+        with self._lock:
+            self.entries.append(call)
+
+    def calls(self) -> Counter[tuple[str, str, str]]:
+        """The calls as a multiset of (name, repr(args), repr(kwargs))."""
+        with self._lock:
+            return Counter((c.name, c.args, c.kwargs) for c in self.entries)
+
+    def names(self) -> list[str]:
+        with self._lock:
+            return [c.name for c in sorted(self.entries, key=lambda c: c.start)]
+
+    def busy_seconds(self) -> float:
+        """Sum of the durations of all logged calls (the sequential time)."""
+        with self._lock:
+            return sum(c.end - c.start for c in self.entries)
+
+    def max_overlap(self) -> int:
+        """The largest number of calls that were running at one moment."""
+        with self._lock:
+            events = sorted(
+                [(c.start, 1) for c in self.entries] + [(c.end, -1) for c in self.entries],
+                key=lambda e: (e[0], e[1]),
+            )
+        best = running = 0
+        for _, delta in events:
+            running += delta
+            best = max(best, running)
+        return best
+
+
+LOG = CallLog()
+
+
+class _Replayable:
+    def __init__(self, iterator: Iterator[Any]) -> None:
+        self.items = list(iterator)
+
+    def __repr__(self) -> str:
+        return f"iter({self.items!r})"
+
+
+def logged(name: str | None = None, **op_options: Any) -> Callable[[Callable[..., Any]], Any]:
+    """Make an xcs op that logs each call in :data:`LOG`."""
+
+    def decorate(fn: Callable[..., Any]) -> Any:
+        label = name or fn.__name__
+
+        def body(*args: Any, **kwargs: Any) -> Any:
+            start = time.perf_counter()
+            # Iterators are logged by content (both runs must show the same thing).
+            args = tuple(_Replayable(a) if isinstance(a, Iterator) else a for a in args)
+            shown = (repr(args), repr(sorted(kwargs.items())))
+            args = tuple(iter(a.items) if isinstance(a, _Replayable) else a for a in args)
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                LOG.add(
+                    Call(
+                        label,
+                        *shown,
+                        start,
+                        time.perf_counter(),
+                        threading.current_thread().name,
+                    )
+                )
+
+        body.__name__ = body.__qualname__ = fn.__name__
+        body.__module__ = fn.__module__
+        return xcs.op(name=label, **op_options)(body)
+
+    return decorate
+
+
+@logged()
+def echo(x: Any, delay: float = 0.0) -> str:
+    """Return ``str(x)`` after ``delay`` seconds."""
+    if delay:
+        time.sleep(delay)
+    return str(x)
+
+
+@logged()
+def slow_echo(x: Any, delay: float = 0.05) -> Any:
+    """Return ``x`` itself after ``delay`` seconds."""
+    time.sleep(delay)
+    return x
+
+
+@logged()
+def upper(text: str) -> str:
+    return str(text).upper()
+
+
+@logged()
+def length(value: Any) -> int:
+    return len(value)
+
+
+@logged()
+def combine(parts: Any, sep: str = "|") -> str:
+    return sep.join(str(p) for p in parts)
+
+
+@logged()
+def as_list(*items: Any) -> list[Any]:
+    return list(items)
+
+
+@logged()
+def info(x: Any) -> dict[str, Any]:
+    return {"value": x, "text": str(x), "items": [x, x]}
+
+
+@dataclasses.dataclass
+class Box:
+    label: str
+    value: Any = None
+
+
+@logged()
+def make_box(label: str, value: Any = None) -> Box:
+    return Box(label, value)
+
+
+@logged()
+def increment(n: int) -> int:
+    return n + 1
+
+
+class OpError(ValueError):
+    """An exception raised on purpose by a toy op."""
+
+
+@logged()
+def fail(message: str, delay: float = 0.0) -> Any:
+    """Raise :class:`OpError` after ``delay`` seconds."""
+    if delay:
+        time.sleep(delay)
+    raise OpError(message)
+
+
+@logged()
+def fail_if(x: Any, bad: Any) -> Any:
+    """Return ``x``, or raise :class:`OpError` when ``x == bad``."""
+    if x == bad:
+        raise OpError(f"bad value {x!r}")
+    return x
+
+
+def contains_proxy(value: Any, _seen: set[int] | None = None) -> bool:
+    """Whether a deferred proxy hides anywhere in ``value`` (containers, dataclasses)."""
+    from ember.xcs._internal.deferred import Deferred
+
+    seen = _seen if _seen is not None else set()
+    if type(value) is Deferred:
+        return True
+    if id(value) in seen:
+        return False
+    seen.add(id(value))
+    if isinstance(value, dict):
+        return any(contains_proxy(k, seen) or contains_proxy(v, seen) for k, v in value.items())
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return any(contains_proxy(v, seen) for v in value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return any(contains_proxy(getattr(value, f.name), seen) for f in dataclasses.fields(value))
+    return False
+
+
+def type_structure(value: Any) -> Any:
+    """The nested types of ``value`` (containers recursively), for exact comparisons."""
+    if isinstance(value, dict):
+        return (type(value), tuple((type_structure(k), type_structure(v)) for k, v in value.items()))
+    if isinstance(value, (list, tuple)):
+        return (type(value), tuple(type_structure(v) for v in value))
+    if isinstance(value, (set, frozenset)):
+        return (type(value), tuple(sorted(repr(type_structure(v)) for v in value)))
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return (type(value), tuple(type_structure(getattr(value, f.name)) for f in dataclasses.fields(value)))
+    return type(value)
+
+
+@dataclasses.dataclass
+class Outcome:
+    """What one run of a program did."""
+
+    value: Any = None
+    error: BaseException | None = None
+    calls: Counter[tuple[str, str, str]] = dataclasses.field(default_factory=Counter)
+
+
+def run_logged(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Outcome:
+    LOG.clear()
+    outcome = Outcome()
+    try:
+        outcome.value = fn(*args, **kwargs)
+    except Exception as exc:  # noqa: BLE001 - compared by the caller
+        outcome.error = exc
+    outcome.calls = LOG.calls()
+    return outcome
+
+
+def assert_same_as_plain(fn: Callable[..., Any], jitted: Callable[..., Any], *args: Any, **kwargs: Any) -> Outcome:
+    """The differential check: ``jitted`` must do exactly what ``fn`` does.
+
+    Same value (and nested types, so no proxy leaks), or same exception type and
+    message; and, when no op failed, the same op calls with the same arguments.
+    """
+    plain = run_logged(fn, *args, **kwargs)
+    got = run_logged(jitted, *args, **kwargs)
+    if plain.error is not None:
+        assert got.error is not None, f"plain raised {plain.error!r}, jit returned {got.value!r}"
+        assert type(got.error) is type(plain.error), (got.error, plain.error)
+        assert str(got.error) == str(plain.error)
+        if not isinstance(plain.error, OpError):  # no op failed: every op ran, once
+            assert got.calls == plain.calls
+    else:
+        assert got.error is None, f"jit raised {got.error!r}, plain returned {plain.value!r}"
+        assert got.value == plain.value
+        assert type_structure(got.value) == type_structure(plain.value)
+        assert not contains_proxy(got.value)
+        assert got.calls == plain.calls
+    return got

@@ -1,0 +1,200 @@
+"""The engine: dataflow order, limits, failures in program order, executors, nesting."""
+
+from __future__ import annotations
+
+import contextvars
+import threading
+import time
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from typing import Any
+
+import pytest
+
+from ember import xcs
+from ember.xcs._internal.ir import Status
+from tests.helpers import LOG, OpError, echo, fail, slow_echo, upper
+
+
+def test_a_node_starts_when_its_own_inputs_are_done() -> None:
+    # A (0.4 s) || B (0.05 s) -> C (0.4 s): ready-queue dataflow takes ~0.45 s, not 0.8 s.
+    @xcs.jit
+    def program() -> Any:
+        a = slow_echo("a", 0.4)
+        b = slow_echo("b", 0.05)
+        c = slow_echo(b, 0.4)
+        return a, c
+
+    start = time.perf_counter()
+    assert program() == ("a", "b")
+    wall = time.perf_counter() - start
+    by_arg = {c.args: c for c in LOG.entries}
+    a, c = by_arg["('a', 0.4)"], by_arg["('b', 0.4)"]
+    assert c.start < a.end  # C started while A was still running
+    assert wall < 0.75 * (0.4 + 0.4)
+
+
+def test_ops_run_on_worker_threads_and_glue_inline() -> None:
+    @xcs.jit
+    def program() -> Any:
+        return [echo(i).upper() for i in range(3)]
+
+    trace = xcs.trace(program)
+    kinds = {n: a for n, a in trace.graph.nodes(data=True)}
+    main = threading.current_thread().name
+    assert all(a["thread"] != main for a in kinds.values() if a["kind"] == "op")
+    assert all(a["thread"] == main for a in kinds.values() if a["kind"] == "glue")
+
+
+def test_max_workers_caps_concurrency() -> None:
+    @xcs.jit(max_workers=2)
+    def program() -> Any:
+        return [slow_echo(i, 0.05) for i in range(6)]
+
+    assert program() == list(range(6))
+    assert LOG.max_overlap() <= 2
+
+
+def test_max_workers_one_runs_in_program_order_and_nothing_after_a_failure() -> None:
+    @xcs.jit(max_workers=1)
+    def program() -> Any:
+        ok = echo("first")
+        bad = fail("stop")
+        later = [echo(i) for i in range(5)]
+        return ok, bad, later
+
+    with pytest.raises(OpError, match="stop"):
+        program()
+    assert LOG.names() == ["echo", "fail"]
+
+
+def test_dependents_of_a_failed_op_never_run_and_are_cancelled() -> None:
+    @xcs.jit
+    def program() -> Any:
+        bad = fail("boom", delay=0.05)
+        return upper(bad), echo("independent-but-later")
+
+    trace_error = None
+    with pytest.raises(OpError) as info:
+        program()
+    trace_error = info.value
+    assert "upper" not in LOG.names()
+    assert any("fail" in note for note in trace_error.__notes__)
+
+
+def test_earliest_failure_in_program_order_wins_deterministically() -> None:
+    @xcs.jit
+    def program() -> Any:
+        slow = fail("early but slow", delay=0.1)
+        fast = fail("late but fast")
+        return slow, fast
+
+    for _ in range(3):
+        with pytest.raises(OpError, match="early but slow"):
+            program()
+
+
+def test_a_failure_is_recorded_on_the_graph() -> None:
+    def program() -> Any:
+        a = echo("fine")
+        b = fail("bad")
+        c = upper(b)
+        return a, c
+
+    with pytest.raises(OpError):
+        xcs.trace(program)
+    from ember.xcs._internal.engine import Engine
+    from ember.xcs._internal.tracer import Recording
+    from ember.xcs._internal import runtime
+
+    rec = Recording(Engine())
+    with pytest.raises(OpError) as info:
+        runtime.run(rec, program, (), {})
+    statuses = {n.name: rec.state[n.id]["status"] for n in rec.nodes if n.kind == "op"}
+    assert statuses == {"echo": Status.DONE, "fail": Status.FAILED, "upper": Status.CANCELLED}
+    failed = next(n.id for n in rec.nodes if n.name == "fail")
+    assert rec.state[failed]["error"] is info.value
+
+
+def test_contextvars_are_captured_at_call_time() -> None:
+    var: contextvars.ContextVar[str] = contextvars.ContextVar("var", default="unset")
+
+    @xcs.op
+    def read() -> str:
+        return var.get()
+
+    @xcs.jit
+    def program() -> Any:
+        var.set("first")
+        a = read()
+        var.set("second")
+        b = read()
+        return a, b
+
+    assert program() == ("first", "second")
+
+
+def test_a_custom_thread_pool_executor_is_used() -> None:
+    with ThreadPoolExecutor(2, thread_name_prefix="custom") as pool:
+
+        @xcs.jit(executor=pool)
+        def program() -> Any:
+            return [slow_echo(i, 0.02) for i in range(4)]
+
+        assert program() == [0, 1, 2, 3]
+    assert {c.thread.split("_")[0] for c in LOG.entries} == {"custom"}
+    assert LOG.max_overlap() <= 2
+
+
+class OneThreadPerTask(Executor):
+    """An executor that is not a ThreadPoolExecutor: one new thread per task."""
+
+    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Future[Any]:
+        future: Future[Any] = Future()
+
+        def run() -> None:
+            future.set_result(fn(*args, **kwargs))
+
+        threading.Thread(target=run, name="per-task").start()
+        return future
+
+
+def test_any_executor_gets_one_task_per_op() -> None:
+    @xcs.jit(executor=OneThreadPerTask())
+    def program() -> Any:
+        return [slow_echo(i, 0.05) for i in range(4)]
+
+    start = time.perf_counter()
+    assert program() == [0, 1, 2, 3]
+    assert time.perf_counter() - start < 0.5 * LOG.busy_seconds()
+    assert {c.thread for c in LOG.entries} == {"per-task"}
+
+
+@pytest.mark.timeout(30)
+def test_nested_jitted_calls_inside_ops_never_deadlock_a_small_pool() -> None:
+    with ThreadPoolExecutor(1) as pool:
+
+        @xcs.jit(executor=pool)
+        def leaf(x: int) -> Any:
+            return [slow_echo(f"{x}.{i}", 0.01) for i in range(3)]
+
+        @xcs.op
+        def middle(x: int) -> Any:
+            return leaf(x)  # a jitted call inside an op on the pool's only worker
+
+        @xcs.jit(executor=pool)
+        def top() -> Any:
+            return [middle(x) for x in range(3)]
+
+        assert top() == [[f"{x}.{i}" for i in range(3)] for x in range(3)]
+
+
+def test_a_shut_down_pool_falls_back_to_running_on_the_waiting_thread() -> None:
+    pool = ThreadPoolExecutor(2)
+    pool.shutdown()
+
+    @xcs.jit(executor=pool)
+    def program() -> Any:
+        return [echo(i) for i in range(3)]
+
+    assert program() == ["0", "1", "2"]
+    assert {c.thread for c in LOG.entries} == {threading.current_thread().name}

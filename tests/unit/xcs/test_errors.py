@@ -1,0 +1,36 @@
+"""xcs's own errors, and notes on user exceptions."""
+
+from __future__ import annotations
+
+from ember import xcs
+from ember.xcs._internal.errors import add_op_note
+
+
+def test_every_xcs_error_is_an_xcs_error() -> None:
+    assert issubclass(xcs.ConcretizationError, xcs.XCSError)
+    assert issubclass(xcs.XCSError, Exception)
+
+
+def test_notes_are_added_once_and_keep_the_exception() -> None:
+    exc = KeyError("k")
+    add_op_note(exc, 3, "ask", "app.py:12")
+    add_op_note(exc, 3, "ask", "app.py:12")
+    assert exc.__notes__ == ["[ember.xcs] raised by op 'ask' (node %3) called at app.py:12"]
+    assert type(exc) is KeyError and exc.args == ("k",)
+
+
+def test_notes_on_exceptions_that_refuse_attributes() -> None:
+    class Slotted(Exception):
+        __slots__ = ()
+
+    exc = Slotted()
+    add_op_note(exc, 1, "op", "f.py:1")
+    assert len(exc.__notes__) == 1
+
+
+def test_concretization_error_says_what_where_and_what_to_do() -> None:
+    error = xcs.ConcretizationError(5, "ask", "app.py:9", "no value here", "Do this.")
+    assert str(error) == (
+        "The value of %5 (op 'ask' called at app.py:9) was needed, but no value here. Do this."
+    )
+    assert (error.node, error.op_name, error.location) == (5, "ask", "app.py:9")

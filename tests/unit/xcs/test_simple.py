@@ -1,0 +1,247 @@
+"""``@jit``: forms, options, methods, inlining, decisions, stats, threads."""
+
+from __future__ import annotations
+
+import inspect
+import pickle
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from ember import xcs
+from tests.helpers import LOG, echo, slow_echo, upper
+
+
+def fan_out(xs: list[Any]) -> list[Any]:
+    """Echo every item."""
+    return [echo(x) for x in xs]
+
+
+def chain(x: Any) -> Any:
+    return upper(echo(x))
+
+
+@xcs.jit
+def module_level(xs: list[Any]) -> list[Any]:
+    return [echo(x) for x in xs]
+
+
+def test_forms() -> None:
+    for wrapped in (xcs.jit(fan_out), xcs.jit()(fan_out), xcs.jit(max_workers=4)(fan_out)):
+        assert wrapped([1, 2]) == ["1", "2"]
+
+
+def test_metadata_and_signature_are_preserved() -> None:
+    wrapped = xcs.jit(fan_out)
+    assert wrapped.__name__ == "fan_out" and wrapped.__qualname__ == "fan_out"
+    assert wrapped.__doc__ == "Echo every item." and wrapped.__wrapped__ is fan_out
+    assert wrapped.__module__ == __name__
+    assert inspect.signature(wrapped) == inspect.signature(fan_out)
+
+
+def test_jit_of_jit_is_the_same_wrapper_unless_options_change() -> None:
+    once = xcs.jit(fan_out)
+    assert xcs.jit(once) is once
+    again = xcs.jit(max_workers=2)(once)
+    assert again is not once and again.__wrapped__ is fan_out and again.options.max_workers == 2
+
+
+def test_bad_options_and_targets_are_rejected() -> None:
+    with pytest.raises(ValueError, match="max_workers"):
+        xcs.jit(max_workers=0)
+    with pytest.raises(TypeError, match="executor"):
+        xcs.jit(executor="pool")  # type: ignore[call-overload]
+    with pytest.raises(TypeError, match="callable"):
+        xcs.jit(3)  # type: ignore[call-overload]
+
+    def gen() -> Any:
+        yield echo(1)
+
+    async def coro() -> None: ...
+
+    with pytest.raises(xcs.XCSError, match="generator function"):
+        xcs.jit(gen)
+    with pytest.raises(xcs.XCSError, match="async def"):
+        xcs.jit(coro)
+
+
+class Pipeline:
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+
+    @xcs.jit
+    def run(self, xs: list[str]) -> list[Any]:
+        return [echo(self.prefix + x) for x in xs]
+
+    @xcs.jit
+    @staticmethod
+    def static(xs: list[str]) -> list[Any]:
+        return [upper(x) for x in xs]
+
+    @staticmethod
+    @xcs.jit
+    def static_outer(xs: list[str]) -> list[Any]:
+        return [upper(x) for x in xs]
+
+    @xcs.jit
+    @classmethod
+    def klass(cls, xs: list[str]) -> list[Any]:
+        return [echo(cls.__name__ + x) for x in xs]
+
+
+def test_methods_static_and_class_methods() -> None:
+    p = Pipeline("p:")
+    assert p.run(["a", "b"]) == ["p:a", "p:b"]
+    assert Pipeline.static(["a"]) == p.static(["a"]) == ["A"]
+    assert Pipeline.static_outer(["a"]) == ["A"]
+    assert Pipeline.klass(["a"]) == p.klass(["a"]) == ["Pipelinea"]
+    assert Pipeline.run.stats()["calls"] >= 1
+
+
+def test_a_jitted_function_called_inside_a_trace_is_inlined() -> None:
+    inner = xcs.jit(chain)
+
+    @xcs.jit
+    def outer(xs: list[Any]) -> Any:
+        return [inner(x) for x in xs]
+
+    trace = xcs.trace(outer, ["a", "b"])
+    assert trace.result == ["A", "B"]
+    names = [a["name"] for _, a in trace.graph.nodes(data=True) if a["kind"] == "op"]
+    assert names == ["echo", "upper", "echo", "upper"]  # one graph for both levels
+    assert [len(g) for g in trace.parallel_groups] == [2, 2]
+    assert inner.stats()["inlined_calls"] == 2
+
+
+def test_no_proxy_escapes_in_the_result() -> None:
+    from tests.helpers import contains_proxy
+
+    @xcs.jit
+    def program() -> Any:
+        d = echo("x")
+        return {"a": [d, (d,)], "b": {d}}, d
+
+    result = program()
+    assert not contains_proxy(result)
+    assert type(result[1]) is str
+
+
+def test_functions_without_parallelism_run_directly_after_the_first_call() -> None:
+    jitted = xcs.jit(chain)
+    assert jitted("a") == "A"
+    assert jitted("b") == "B"
+    assert jitted("c") == "C"
+    stats = jitted.stats()
+    assert stats["decision"] == "direct"
+    assert (stats["calls"], stats["traced_calls"], stats["direct_calls"]) == (3, 1, 2)
+
+
+def test_each_call_structure_gets_its_own_decision() -> None:
+    @xcs.jit
+    def maybe_parallel(xs: list[Any]) -> Any:
+        return [echo(x) for x in xs]
+
+    maybe_parallel([1])  # one op: direct for lists of length 1
+    maybe_parallel([1])
+    maybe_parallel([1, 2])  # a new structure: traced, parallel
+    maybe_parallel([3, 4])
+    stats = maybe_parallel.stats()
+    assert stats["decision"] == "parallel"
+    assert (stats["traced_calls"], stats["direct_calls"]) == (3, 1)
+
+
+def test_cache_false_traces_every_call() -> None:
+    jitted = xcs.jit(cache=False)(chain)
+    for x in "abc":
+        jitted(x)
+    assert jitted.stats()["traced_calls"] == 3
+
+
+def test_stats_agree_with_the_call_log() -> None:
+    @xcs.jit
+    def program(n: int) -> Any:
+        return [slow_echo(i, 0.05) for i in range(n)]
+
+    assert program.stats()["decision"] == "untraced"
+    start = time.perf_counter()
+    program(4)
+    elapsed = time.perf_counter() - start
+    stats = program.stats()
+    assert stats["ops"] == len(LOG.entries) == 4
+    assert stats["max_parallelism"] == 4 and stats["decision"] == "parallel"
+    assert LOG.busy_seconds() <= stats["op_seconds"] <= LOG.busy_seconds() + 0.02
+    assert stats["wall_seconds"] <= elapsed
+    assert stats["concurrency"] == pytest.approx(stats["op_seconds"] / stats["wall_seconds"])
+    assert stats["concurrency"] > 2 and stats["speedup"] > 2
+    assert stats["cpu_bound_ops"] == 0 and stats["hint"] is None
+
+
+def test_stats_name_cpu_bound_ops() -> None:
+    @xcs.op
+    def spin(n: int) -> int:
+        deadline = time.thread_time() + 0.02
+        while time.thread_time() < deadline:
+            pass
+        return n
+
+    @xcs.jit
+    def program() -> Any:
+        return [spin(i) for i in range(3)]
+
+    program()
+    stats = program.stats()
+    assert stats["cpu_bound_ops"] == 3
+    assert "GIL" in stats["hint"]
+
+
+def test_get_and_reset_jit_stats() -> None:
+    jitted = xcs.jit(fan_out)
+    jitted([1, 2])
+    everything = xcs.get_jit_stats()
+    assert everything[f"{__name__}.fan_out"]["calls"] >= 1
+    assert xcs.get_jit_stats(jitted) == jitted.stats()
+    assert xcs.get_jit_stats(Pipeline("x").run) == Pipeline.run.stats()
+    with pytest.raises(TypeError, match="xcs.jit"):
+        xcs.get_jit_stats(fan_out)
+    xcs.reset_jit_stats()
+    assert jitted.stats()["calls"] == 0 and jitted.stats()["decision"] == "untraced"
+
+
+def test_many_threads_calling_one_jitted_function_get_separate_traces() -> None:
+    @xcs.jit(cache=False)
+    def program(tag: str) -> Any:
+        return [slow_echo(f"{tag}{i}", 0.01) for i in range(4)]
+
+    results: dict[str, Any] = {}
+
+    def call(tag: str) -> None:
+        results[tag] = program(tag)
+
+    threads = [threading.Thread(target=call, args=(f"t{t}-",)) for t in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == {f"t{t}-": [f"t{t}-{i}" for i in range(4)] for t in range(8)}
+    stats = program.stats()
+    assert stats["calls"] == stats["traced_calls"] == 8 and stats["ops"] == 32
+
+
+def test_an_op_called_inside_an_op_runs_directly() -> None:
+    @xcs.op
+    def outer_op(x: str) -> Any:
+        inner = echo(x)
+        assert type(inner) is str  # no trace on the worker: a plain call
+        return inner + "!"
+
+    @xcs.jit
+    def program() -> Any:
+        return [outer_op(x) for x in "ab"]
+
+    assert program() == ["a!", "b!"]
+
+
+def test_module_level_jitted_functions_pickle_by_reference() -> None:
+    assert pickle.loads(pickle.dumps(module_level)) is module_level
