@@ -85,27 +85,43 @@ def main() -> None:
     print(f"{WIDTH}-way fan-out of {SLEEP * 1000:.0f} ms ops (wall time):")
     jit_s = _show("@jit", _timed(lambda: fan_out_sleepy(WIDTH), args.repeat))
     pool_s = _show(
-        f"ThreadPoolExecutor({WIDTH}).map", _timed(lambda: list(pool.map(_sleep_op, range(WIDTH))), args.repeat)
+        f"ThreadPoolExecutor({WIDTH}).map",
+        _timed(lambda: list(pool.map(_sleep_op, range(WIDTH))), args.repeat),
     )
     print(f"  {'sequential (64 x 50 ms)':<38} {WIDTH * SLEEP:10.3f} s")
     print(f"  {'ideal (critical path: one op)':<38} {SLEEP:10.3f} s")
-    print(f"  @jit / ThreadPoolExecutor: {jit_s / pool_s:.2f}x   @jit / ideal: {jit_s / SLEEP:.2f}x   "
-          f"speedup over sequential: {WIDTH * SLEEP / jit_s:.1f}x")
+    print(
+        f"  @jit / ThreadPoolExecutor: {jit_s / pool_s:.2f}x   "
+        f"@jit / ideal: {jit_s / SLEEP:.2f}x   "
+        f"speedup over sequential: {WIDTH * SLEEP / jit_s:.1f}x"
+    )
 
     n = args.zero_ops
     print(f"\nOverhead per zero-cost op (fan-out of {n}, microseconds per op):")
-    _show("@jit (record + run)", _timed(lambda: fan_out_zero(n), args.repeat), unit=n / 1e6, suffix="us")
+    _show(
+        "@jit (record + run)",
+        _timed(lambda: fan_out_zero(n), args.repeat),
+        unit=n / 1e6,
+        suffix="us",
+    )
     _show(
         f"ThreadPoolExecutor({WIDTH}).map",
         _timed(lambda: list(pool.map(_zero_op, range(n))), args.repeat),
         unit=n / 1e6,
         suffix="us",
     )
-    _show("plain calls", _timed(lambda: [_zero_op(i) for i in range(n)], args.repeat), unit=n / 1e6, suffix="us")
+    _show(
+        "plain calls",
+        _timed(lambda: [_zero_op(i) for i in range(n)], args.repeat),
+        unit=n / 1e6,
+        suffix="us",
+    )
     trace = xcs.trace(fan_out_zero, n)
     ops = [n for n, a in trace.graph.nodes(data=True) if a["kind"] == "op"]
-    print(f"  (graph: {trace.graph.number_of_nodes()} nodes, {len(ops)} ops, "
-          f"{len(trace.parallel_groups)} parallel group)")
+    print(
+        f"  (graph: {trace.graph.number_of_nodes()} nodes, {len(ops)} ops, "
+        f"{len(trace.parallel_groups)} parallel group)"
+    )
     pool.shutdown()
 
 

@@ -50,7 +50,9 @@ def answer_all(questions: list[str], width: int, latency: float) -> dict[str, st
 
 def main(width: int = 8, latency: float = 0.1) -> int:
     """Run the demo; returns the process exit status."""
-    print(f"{len(QUESTIONS)} questions x ({width} drafts + 1 judge), {latency * 1000:.0f} ms a call\n")
+    print(
+        f"{len(QUESTIONS)} questions x ({width} drafts + 1 judge), {latency * 1000:.0f} ms a call\n"
+    )
     start = time.perf_counter()
     plain = answer_all(QUESTIONS, width, latency)
     plain_s = time.perf_counter() - start

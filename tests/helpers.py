@@ -210,13 +210,19 @@ def contains_proxy(value: Any, _seen: set[int] | None = None) -> bool:
 def type_structure(value: Any) -> Any:
     """The nested types of ``value`` (containers recursively), for exact comparisons."""
     if isinstance(value, dict):
-        return (type(value), tuple((type_structure(k), type_structure(v)) for k, v in value.items()))
+        return (
+            type(value),
+            tuple((type_structure(k), type_structure(v)) for k, v in value.items()),
+        )
     if isinstance(value, (list, tuple)):
         return (type(value), tuple(type_structure(v) for v in value))
     if isinstance(value, (set, frozenset)):
         return (type(value), tuple(sorted(repr(type_structure(v)) for v in value)))
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return (type(value), tuple(type_structure(getattr(value, f.name)) for f in dataclasses.fields(value)))
+        return (
+            type(value),
+            tuple(type_structure(getattr(value, f.name)) for f in dataclasses.fields(value)),
+        )
     return type(value)
 
 
@@ -240,7 +246,9 @@ def run_logged(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Outcome:
     return outcome
 
 
-def assert_same_as_plain(fn: Callable[..., Any], jitted: Callable[..., Any], *args: Any, **kwargs: Any) -> Outcome:
+def assert_same_as_plain(
+    fn: Callable[..., Any], jitted: Callable[..., Any], *args: Any, **kwargs: Any
+) -> Outcome:
     """The differential check: ``jitted`` must do exactly what ``fn`` does.
 
     Same value (and nested types, so no proxy leaks), or same exception type and

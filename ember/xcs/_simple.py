@@ -49,7 +49,9 @@ class JitOptions:
         if workers is not None and (
             not isinstance(workers, int) or isinstance(workers, bool) or workers < 1
         ):
-            raise ValueError(f"jit(max_workers=...) must be a positive int or None, got {workers!r}")
+            raise ValueError(
+                f"jit(max_workers=...) must be a positive int or None, got {workers!r}"
+            )
         if self.executor is not None and not isinstance(self.executor, Executor):
             raise TypeError(
                 "jit(executor=...) must be a concurrent.futures.Executor, "
@@ -68,6 +70,7 @@ class JitFunction:
 
     __xcs_composite__ = True
     __wrapped__: Callable[..., Any]
+    __qualname__: str  # these are set by functools.update_wrapper
 
     def __init__(self, fn: Callable[..., Any], options: JitOptions) -> None:
         functools.update_wrapper(self, fn)

@@ -34,7 +34,7 @@ class Decision(enum.StrEnum):
 
 
 def _shape(value: Any) -> Hashable:
-    cls = type(value)
+    cls: type = type(value)
     if cls in _SIZED:
         return (cls, len(value))
     return cls

@@ -29,9 +29,14 @@ from __future__ import annotations
 import copy
 import operator
 from collections.abc import Callable
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import wrapt
+
+if TYPE_CHECKING:
+    _ProxyBase = wrapt.BaseObjectProxy[Any]
+else:  # not subscriptable at run time
+    _ProxyBase = wrapt.BaseObjectProxy
 
 __all__ = ["Deferred", "Effect", "Owner", "call"]
 
@@ -110,12 +115,16 @@ def _unary(fn: Callable[[Any], Any], name: str) -> Callable[[Deferred], Any]:
     return method
 
 
-class Deferred(wrapt.BaseObjectProxy):  # type: ignore[misc]
+class Deferred(_ProxyBase):
     """A proxy for the value of a node that may not have run yet.
 
     Created only by an owner (the tracer). Attributes live on the proxy under
     wrapt's ``_self_`` prefix so they never touch the value.
     """
+
+    _self_owner: Owner
+    _self_node: int
+    _self_method: str | None
 
     def __init__(self, owner: Owner, node: int, method: str | None = None) -> None:
         super().__init__(None)  # None + __wrapped_factory__ = resolved lazily by wrapt
@@ -132,7 +141,7 @@ class Deferred(wrapt.BaseObjectProxy):  # type: ignore[misc]
         return self._self_owner.demand(self._self_node)
 
     def __wrapped_setattr_fixups__(self) -> None:
-        """wrapt calls this after ``__wrapped__`` is set; nothing to fix up."""
+        """Wrapt calls this after ``__wrapped__`` is set; nothing to fix up."""
 
     # --- glue: attribute access, items, calls -----------------------------------
 
@@ -148,9 +157,7 @@ class Deferred(wrapt.BaseObjectProxy):  # type: ignore[misc]
         owner = self._self_owner
         if owner.is_known(self._self_node):
             return self.__wrapped__[key]
-        return owner.record_glue(
-            "[]", operator.getitem, (self, key), {}, self._self_node, "part"
-        )
+        return owner.record_glue("[]", operator.getitem, (self, key), {}, self._self_node, "part")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         owner = self._self_owner

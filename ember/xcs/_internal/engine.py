@@ -118,7 +118,9 @@ class _Run:
         graph, state = self.rec.graph, self.rec.state
         members = set(self.batch)
         for node in self.batch:
-            started, done = self.after_start[node], self.after_done[node] = [], []
+            started: list[int] = []
+            done: list[int] = []
+            self.after_start[node], self.after_done[node] = started, done
             for succ, edge in graph.succ[node].items():
                 if succ in members:
                     (started if edge.get("order") == "dispatch" else done).append(succ)

@@ -47,9 +47,6 @@ class ConcretizationError(XCSError):
         )
 
 
-_NOTE_MARK = "__xcs_noted__"
-
-
 def add_op_note(exc: BaseException, node: int, op_name: str, location: str) -> None:
     """Note on a user exception which op raised it and where the user called that op.
 
@@ -62,10 +59,6 @@ def add_op_note(exc: BaseException, node: int, op_name: str, location: str) -> N
         op_name: Name of the op.
         location: ``file:line`` of the user's call of the op.
     """
-    if getattr(exc, _NOTE_MARK, False):
-        return
-    try:
-        setattr(exc, _NOTE_MARK, True)
-    except (AttributeError, TypeError):  # exceptions with __slots__ or frozen attributes
-        pass
-    exc.add_note(f"[ember.xcs] raised by op {op_name!r} (node %{node}) called at {location}")
+    note = f"[ember.xcs] raised by op {op_name!r} (node %{node}) called at {location}"
+    if note not in getattr(exc, "__notes__", ()):
+        exc.add_note(note)

@@ -82,8 +82,7 @@ class OpSpec:
         limit = self.max_concurrency
         if limit is not None and (not isinstance(limit, int) or limit < 1):
             raise ValueError(
-                f"max_concurrency of op {self.name!r} must be a positive int or None, "
-                f"got {limit!r}"
+                f"max_concurrency of op {self.name!r} must be a positive int or None, got {limit!r}"
             )
 
 

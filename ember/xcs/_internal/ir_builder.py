@@ -20,6 +20,7 @@ This module knows nothing about graphs or threads.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import io
@@ -27,7 +28,7 @@ import types
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from ember.xcs._internal.deferred import Deferred
+from ember.xcs._internal.deferred import Deferred, Owner
 from ember.xcs._internal.ir import Drained, Ref
 
 __all__ = ["Snapshot", "concretize", "copy_structure", "resolve", "snapshot"]
@@ -61,7 +62,7 @@ class Snapshot:
 def snapshot(
     args: tuple[Any, ...],
     kwargs: Mapping[str, Any],
-    owner: object,
+    owner: Owner,
     input_ids: Mapping[int, int],
 ) -> tuple[tuple[Any, ...], dict[str, Any], Snapshot]:
     """Copy a call's arguments into templates, recording what they depend on.
@@ -92,7 +93,7 @@ def snapshot(
 class _Snapshotter:
     __slots__ = ("found", "input_ids", "memo", "owner")
 
-    def __init__(self, owner: object, input_ids: Mapping[int, int], found: Snapshot) -> None:
+    def __init__(self, owner: Owner, input_ids: Mapping[int, int], found: Snapshot) -> None:
         self.owner = owner
         self.input_ids = input_ids
         self.found = found
@@ -109,7 +110,7 @@ class _Snapshotter:
             if x._self_owner is self.owner:
                 node = x._self_node
                 self._dep(node)
-                if not self.owner.is_known(node):  # type: ignore[attr-defined]
+                if not self.owner.is_known(node):
                     self.found.markers = True
                     return Ref(node)
             # Known (or from another trace): use the value, copied like any other.
@@ -288,27 +289,23 @@ class _Concretizer:
             if all(a is b for a, b in zip(members, x, strict=True)):
                 return x
             if isinstance(x, tuple) and hasattr(type(x), "_fields"):
-                return type(x)._make(members)
+                return type(x)._make(members)  # type: ignore[attr-defined]
             return type(x)(members)
         if isinstance(x, (type, types.ModuleType)):
             return x
         for name, v in _attributes(x):
             new = walk(v) if type(v) is Deferred or dataclasses.is_dataclass(x) else v
             if new is not v:
-                try:
+                with contextlib.suppress(AttributeError, TypeError):  # read-only attribute
                     object.__setattr__(x, name, new)
-                except (AttributeError, TypeError):
-                    pass
         return x
 
 
 def _attributes(x: Any) -> list[tuple[str, Any]]:
     """Instance attributes of ``x`` (``__dict__`` and ``__slots__``) as pairs."""
     pairs: list[tuple[str, Any]] = []
-    try:
+    with contextlib.suppress(TypeError):  # no __dict__
         pairs.extend(vars(x).items())
-    except TypeError:
-        pass
     for cls in type(x).__mro__:
         for name in getattr(cls, "__slots__", ()):
             if name in ("__dict__", "__weakref__"):

@@ -76,9 +76,7 @@ def _mean_concurrency(intervals: list[tuple[float, float]]) -> list[float]:
         return area[k] + running_after * (t - times[k])
 
     sum_running = list(itertools.accumulate(delta for _, delta in events))
-    return [
-        (integral(e) - integral(s)) / (e - s) if e > s else 1.0 for s, e in intervals
-    ]
+    return [(integral(e) - integral(s)) / (e - s) if e > s else 1.0 for s, e in intervals]
 
 
 def cpu_bound_ops(graph: nx.DiGraph) -> set[int]:

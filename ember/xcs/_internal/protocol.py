@@ -85,6 +85,7 @@ class Op:
     """
 
     __xcs_op__: OpSpec
+    __qualname__: str  # set by functools.update_wrapper
 
     def __init__(self, fn: Callable[..., Any], spec: OpSpec) -> None:
         functools.update_wrapper(self, fn)
@@ -103,7 +104,7 @@ class Op:
         return types.MethodType(self, instance)
 
     def __reduce__(self) -> str:
-        return str(self.__qualname__)  # pickled by reference, like the function it wraps
+        return self.__qualname__  # pickled by reference, like the function it wraps
 
     def __repr__(self) -> str:
         spec = self.__xcs_op__

@@ -32,6 +32,7 @@ import os
 import sys
 import threading
 import time
+import types
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -100,12 +101,12 @@ _SKIP = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 
 def user_location() -> Location:
     """The innermost frame of the caller's stack that is not inside ``ember.xcs``."""
-    frame = sys._getframe(1)
+    frame: types.FrameType | None = sys._getframe(1)
     while frame is not None:
         code = frame.f_code
         if not code.co_filename.startswith(_SKIP):
             return Location(code.co_filename, frame.f_lineno, code.co_name)
-        frame = frame.f_back  # type: ignore[assignment]
+        frame = frame.f_back
     return UNKNOWN_LOCATION
 
 
@@ -169,8 +170,7 @@ class Recording:
             if running is not None and (running is self or id(self) in running.ancestors):
                 raise self._concretization_error(
                     node,
-                    "it was demanded inside an op of the same trace, which would wait "
-                    "for itself",
+                    "it was demanded inside an op of the same trace, which would wait for itself",
                     "Pass the value to the op as an argument so xcs sees the dependency.",
                 )
             with self.lock:

@@ -75,9 +75,24 @@ def test_arithmetic_and_unary_glue_give_the_plain_results(recording: Recording) 
         (copy.copy, "x"),
         (copy.deepcopy, "x"),
     ],
-    ids=["bool", "len", "str", "repr", "hash", "iter", "in", "isinstance", "format", "pickle", "copy", "deepcopy"],
+    ids=[
+        "bool",
+        "len",
+        "str",
+        "repr",
+        "hash",
+        "iter",
+        "in",
+        "isinstance",
+        "format",
+        "pickle",
+        "copy",
+        "deepcopy",
+    ],
 )
-def test_demanding_operations_materialize_and_see_the_value(recording: Recording, demand, expected) -> None:
+def test_demanding_operations_materialize_and_see_the_value(
+    recording: Recording, demand, expected
+) -> None:
     d = echo("x")
     assert demand(d) == expected
     assert LOG.names() == ["echo"]
@@ -91,7 +106,9 @@ def test_numeric_demands(recording: Recording) -> None:
     assert int(n) == 3 and float(n) == 3.0 and [0, 1, 2, 3][n] == 3 and round(n) == 3
 
 
-def test_operations_on_a_known_value_act_on_it_and_return_plain_values(recording: Recording) -> None:
+def test_operations_on_a_known_value_act_on_it_and_return_plain_values(
+    recording: Recording,
+) -> None:
     d = echo("x")
     str(d)  # now known
     for result in (d.upper(), d + "y", d == "x", d[0], d * 2):

@@ -102,9 +102,9 @@ def test_a_failure_is_recorded_on_the_graph() -> None:
 
     with pytest.raises(OpError):
         xcs.trace(program)
+    from ember.xcs._internal import runtime
     from ember.xcs._internal.engine import Engine
     from ember.xcs._internal.tracer import Recording
-    from ember.xcs._internal import runtime
 
     rec = Recording(Engine())
     with pytest.raises(OpError) as info:

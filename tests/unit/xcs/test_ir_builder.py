@@ -56,14 +56,18 @@ def test_known_deferred_values_become_their_values(recording: Recording) -> None
     assert found.deps == [d._self_node] and not found.markers
 
 
-def test_named_tuples_dataclasses_and_dict_subclasses_keep_their_types(recording: Recording) -> None:
+def test_named_tuples_dataclasses_and_dict_subclasses_keep_their_types(
+    recording: Recording,
+) -> None:
     d = echo("x")
     cfg = Config("c", [d])
     frozen = Frozen(d)
     args, _, _ = snapshot((Point(d, 1), cfg, frozen, OrderedDict(a=d)), {}, recording, {})
     point, cfg_copy, frozen_copy, ordered = args
     assert type(point) is Point and point.x == Ref(d._self_node)
-    assert type(cfg_copy) is Config and cfg_copy is not cfg and cfg_copy.items == [Ref(d._self_node)]
+    assert (
+        type(cfg_copy) is Config and cfg_copy is not cfg and cfg_copy.items == [Ref(d._self_node)]
+    )
     assert cfg.items[0] is d  # the user's object is untouched
     assert type(frozen_copy) is Frozen and frozen_copy.value == Ref(d._self_node)
     assert type(ordered) is OrderedDict

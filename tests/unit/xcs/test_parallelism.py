@@ -7,7 +7,9 @@ import networkx as nx
 from ember.xcs._internal import parallelism
 
 
-def graph(nodes: dict[int, str], edges: list[tuple[int, int]], **times: tuple[float, float]) -> nx.DiGraph:
+def graph(
+    nodes: dict[int, str], edges: list[tuple[int, int]], **times: tuple[float, float]
+) -> nx.DiGraph:
     g = nx.DiGraph()
     for node, kind in nodes.items():
         start, end = times.get(f"n{node}", (None, None))

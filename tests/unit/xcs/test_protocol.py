@@ -54,7 +54,9 @@ def test_call_op_is_the_protocol_for_custom_op_types() -> None:
 
     trace = xcs.trace(program)
     assert trace.result == ["A", "B"]
-    assert trace.parallel_groups == [[n for n, a in trace.graph.nodes(data=True) if a["kind"] == "op"]]
+    assert trace.parallel_groups == [
+        [n for n, a in trace.graph.nodes(data=True) if a["kind"] == "op"]
+    ]
 
 
 def test_methods_bind() -> None:

@@ -92,7 +92,9 @@ def test_the_trace_context_is_per_thread(recording: Recording) -> None:
     assert recording.pending == []
 
 
-def test_a_pending_value_demanded_inside_an_op_of_the_same_trace_raises(recording: Recording) -> None:
+def test_a_pending_value_demanded_inside_an_op_of_the_same_trace_raises(
+    recording: Recording,
+) -> None:
     captured = echo("secret")
 
     @xcs.op

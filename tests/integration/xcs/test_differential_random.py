@@ -1,0 +1,142 @@
+"""Hypothesis writes random programs; ``jit(program)`` must do what ``program`` does.
+
+A program is a sequence of statements over string and list variables: op calls
+(independent, chained, fan-in), glue (``+``, methods, slices, comparisons), branches
+and loops on results (which force values), and ops that fail on some inputs. Each
+program runs plainly and under ``@jit`` on two inputs; values, exceptions and op
+call logs must match.
+"""
+
+from __future__ import annotations
+
+import linecache
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ember import xcs
+from tests import helpers
+from tests.helpers import assert_same_as_plain
+
+
+@st.composite
+def programs(draw: st.DrawFn) -> str:
+    strings = ["s0"]  # variables holding str values
+    lists = ["xs"]  # variables holding lists of str
+    lines = ["def program(xs, s0):"]
+
+    def text() -> str:
+        return draw(st.sampled_from(strings))
+
+    def a_list() -> str:
+        return draw(st.sampled_from(lists))
+
+    def name() -> str:
+        return f"v{len(strings) + len(lists)}"
+
+    for _ in range(draw(st.integers(1, 9))):
+        kind = draw(st.sampled_from(KINDS))
+        target = name()
+        produces = lists if kind in ("fan_out", "loop") else strings
+        if kind == "echo":
+            lines.append(f"    {target} = echo({text()})")
+        elif kind == "upper":
+            lines.append(f"    {target} = upper({text()} + {text()})")
+        elif kind == "chain":
+            lines.append(f"    {target} = upper(echo({text()}))")
+        elif kind == "glue":
+            lines.append(f"    {target} = {text()} + '-' + {text()}")
+        elif kind == "method":
+            method = draw(st.sampled_from(["strip()", "lower()", "replace('a', 'b')", "upper()"]))
+            lines.append(f"    {target} = {text()}.{method}")
+        elif kind == "slice":
+            lines.append(f"    {target} = {text()}[:{draw(st.integers(0, 3))}]")
+        elif kind == "fan_out":
+            lines.append(f"    {target} = [echo(x + {text()}) for x in {a_list()}]")
+        elif kind == "fan_in":
+            lines.append(f"    {target} = combine({a_list()})")
+        elif kind == "branch":
+            condition = f"len({text()}) > {draw(st.integers(0, 6))}"
+            lines += [
+                f"    if {condition}:",
+                f"        {target} = echo({text()})",
+                "    else:",
+                f"        {target} = upper({text()})",
+            ]
+        elif kind == "loop":
+            source, skip = a_list(), text()
+            lines += [
+                f"    {target} = []",
+                f"    for x in {source}:",
+                f"        if x == {skip}:",
+                "            continue",
+                f"        {target}.append(upper(x))",
+            ]
+        elif kind == "fail_if":
+            lines.append(f"    {target} = fail_if({text()}, 'ab')")
+        elif kind == "compare_join":
+            a, b, c, d = text(), text(), text(), text()
+            lines.append(f"    {target} = 'same' if {a} == {b} else combine([{c}, {d}])")
+        elif kind == "while":
+            start, limit = text(), draw(st.integers(0, 5))
+            lines += [
+                f"    {target} = {start}",
+                f"    while len({target}) < {limit}:",
+                f"        {target} = echo({target} + 'w')",
+            ]
+        produces.append(target)
+    returned = draw(st.lists(st.sampled_from(strings + lists), min_size=1, max_size=4))
+    lines.append(f"    return ({', '.join(returned)},)")
+    return "\n".join(lines) + "\n"
+
+
+KINDS = [
+    "echo",
+    "upper",
+    "chain",
+    "glue",
+    "method",
+    "slice",
+    "fan_out",
+    "fan_in",
+    "branch",
+    "loop",
+    "fail_if",
+    "compare_join",
+    "while",
+]
+
+
+_counter = iter(range(10**9))
+
+
+def compile_program(source: str) -> Any:
+    filename = f"<xcs-random-{next(_counter)}>"
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    namespace: dict[str, Any] = {
+        name: getattr(helpers, name) for name in ("echo", "upper", "combine", "fail_if")
+    }
+    exec(compile(source, filename, "exec"), namespace)
+    return namespace["program"]
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    source=programs(),
+    inputs=st.lists(
+        st.tuples(
+            st.lists(st.sampled_from(["a", "b", "ab", " c "]), max_size=4),
+            st.sampled_from(["a", "ab", "q"]),
+        ),
+        min_size=1,
+        max_size=2,
+    ),
+)
+def test_random_programs_match_plain_python(
+    source: str, inputs: list[tuple[list[str], str]]
+) -> None:
+    program = compile_program(source)
+    jitted = xcs.jit(program)
+    for xs, s0 in inputs:
+        assert_same_as_plain(program, jitted, list(xs), s0)
