@@ -216,7 +216,7 @@ class Deferred(_ProxyBase):
     __floordiv__ = _binary(operator.floordiv, "//")
     __mod__ = _binary(operator.mod, "%")
     __divmod__ = _binary(divmod, "divmod")
-    __pow__ = _binary(operator.pow, "**")
+    _pow = _binary(operator.pow, "**")
     __lshift__ = _binary(operator.lshift, "<<")
     __rshift__ = _binary(operator.rshift, ">>")
     __and__ = _binary(operator.and_, "&")
@@ -231,7 +231,7 @@ class Deferred(_ProxyBase):
     __rfloordiv__ = _reflected(operator.floordiv, "//")
     __rmod__ = _reflected(operator.mod, "%")
     __rdivmod__ = _reflected(divmod, "divmod")
-    __rpow__ = _reflected(operator.pow, "**")
+    _rpow = _reflected(operator.pow, "**")
     __rlshift__ = _reflected(operator.lshift, "<<")
     __rrshift__ = _reflected(operator.rshift, ">>")
     __rand__ = _reflected(operator.and_, "&")
@@ -253,6 +253,16 @@ class Deferred(_ProxyBase):
     __iand__ = _binary(operator.iand, "&=", "write")
     __ixor__ = _binary(operator.ixor, "^=", "write")
     __ior__ = _binary(operator.ior, "|=", "write")
+
+    def __pow__(self, other: Any, modulo: Any = None) -> Any:
+        if modulo is not None:  # three-argument pow() needs the value
+            return pow(self.__wrapped__, other, modulo)
+        return self._pow(other)
+
+    def __rpow__(self, other: Any, modulo: Any = None) -> Any:
+        if modulo is not None:
+            return pow(other, self.__wrapped__, modulo)
+        return self._rpow(other)
 
     __neg__ = _unary(operator.neg, "neg")
     __pos__ = _unary(operator.pos, "pos")

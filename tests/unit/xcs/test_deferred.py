@@ -57,6 +57,7 @@ def test_arithmetic_and_unary_glue_give_the_plain_results(recording: Recording) 
     assert all(is_pending(r) for r in results)
     assert [int(r) for r in results] == [5, 5, 3, 6, 12, 2, 1, 1, 16, -4, 4, 4, -5]
     assert LOG.names() == ["length"]
+    assert pow(n, 3, 5) == 4 and 2**n == 16
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,108 @@
+"""Errors under ``@jit`` are the errors of the plain function: same object, same type."""
+
+from __future__ import annotations
+
+import traceback
+from typing import Any
+
+import pytest
+
+from ember import xcs
+from tests.helpers import LOG, OpError, combine, echo, fail, fail_if, slow_echo, upper
+
+
+def test_the_original_exception_object_reaches_the_caller() -> None:
+    raised: list[BaseException] = []
+
+    @xcs.op
+    def explode() -> Any:
+        error = OpError("original")
+        raised.append(error)
+        raise error
+
+    @xcs.jit
+    def program() -> Any:
+        return upper(explode())
+
+    with pytest.raises(OpError) as info:
+        program()
+    assert info.value is raised[0]
+    assert not isinstance(info.value, xcs.XCSError)
+
+
+def test_the_note_names_the_op_and_the_users_line() -> None:
+    @xcs.jit
+    def program() -> Any:
+        return fail("boom")  # MARK-fail-line
+
+    with pytest.raises(OpError) as info:
+        program()
+    (note,) = info.value.__notes__
+    line = next(i for i, text in enumerate(open(__file__), 1) if "MARK-fail-line" in text)
+    assert note == f"[ember.xcs] raised by op 'fail' (node %0) called at {__file__}:{line}"
+    # the traceback still shows where the op raised it
+    assert "raise OpError(message)" in "".join(traceback.format_exception(info.value))
+
+
+def test_callers_except_clauses_still_catch_it() -> None:
+    @xcs.jit
+    def program() -> Any:
+        return combine([fail_if(x, 2) for x in range(4)])
+
+    try:
+        program()
+    except ValueError as exc:  # OpError is a ValueError: a wrapper would break this
+        assert "bad value 2" in str(exc)
+    else:
+        pytest.fail("no exception")
+
+
+def test_several_failures_raise_the_first_in_program_order_every_time() -> None:
+    @xcs.jit
+    def program() -> Any:
+        return [fail(f"#{i}", delay=0.05 * (5 - i)) for i in range(5)]
+
+    for _ in range(4):
+        with pytest.raises(OpError, match="#0"):
+            program()
+
+
+def test_a_failure_caught_in_the_program_lets_it_go_on() -> None:
+    @xcs.jit
+    def program() -> Any:
+        try:
+            str(fail("first"))
+        except OpError:
+            pass
+        return [echo(i) for i in range(3)]
+
+    assert program() == ["0", "1", "2"]
+
+
+def test_a_failed_value_demanded_again_raises_the_same_exception() -> None:
+    @xcs.jit
+    def program() -> Any:
+        bad = fail("once")
+        errors = []
+        for _ in range(2):
+            try:
+                bool(bad)
+            except OpError as exc:
+                errors.append(exc)
+        return errors[0] is errors[1]
+
+    assert program() is True
+    assert LOG.names() == ["fail"]
+
+
+def test_ops_after_a_failure_do_not_start_when_they_have_not_yet() -> None:
+    @xcs.jit(max_workers=2)
+    def program() -> Any:
+        first = slow_echo("slow", 0.1)
+        bad = fail("bad")
+        late = [echo(i) for i in range(10)]
+        return first, bad, late
+
+    with pytest.raises(OpError):
+        program()
+    assert "echo" not in LOG.names()  # the failure was seen before a slot freed up

@@ -1,0 +1,133 @@
+"""Handing ops to threads: claimable tasks, runner dispatch, helping, the shared pool."""
+
+from __future__ import annotations
+
+import os
+import queue
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import Executor, ThreadPoolExecutor
+from typing import Any
+
+import pytest
+
+from ember.xcs._internal import pool
+from ember.xcs._internal.engine import Engine
+from ember.xcs._internal.ir import Node, NodeKind
+from ember.xcs._internal.tracer import Recording
+
+
+def make_task(fn: Any, *args: Any, reports: queue.SimpleQueue[Any]) -> pool.Task:
+    node = Node(0, NodeKind.OP, "t", fn, args)
+    return pool.Task(Recording(Engine()), node, args, {}, reports.put)
+
+
+def test_a_task_is_claimed_exactly_once() -> None:
+    reports: queue.SimpleQueue[Any] = queue.SimpleQueue()
+    task = make_task(lambda: 1, reports=reports)
+    wins = []
+    threads = [threading.Thread(target=lambda: wins.append(task.claim())) for _ in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert wins.count(True) == 1
+    task()  # claimed already: does not run
+    assert reports.empty()
+
+
+def test_a_task_reports_its_value_or_exception_with_timing() -> None:
+    reports: queue.SimpleQueue[Any] = queue.SimpleQueue()
+    make_task(lambda x: x * 2, 21, reports=reports)()
+    make_task(lambda: 1 / 0, reports=reports)()
+    node, ok, value, start, end, thread, cpu = reports.get()
+    assert (node, ok, value) == (0, True, 42) and end >= start and cpu >= 0
+    assert thread == threading.current_thread().name
+    _, ok, error, *_ = reports.get()
+    assert not ok and isinstance(error, ZeroDivisionError)
+
+
+def test_runner_dispatch_uses_at_most_its_slots() -> None:
+    reports: queue.SimpleQueue[Any] = queue.SimpleQueue()
+    running = []
+    lock = threading.Lock()
+    peak = [0]
+
+    def work() -> None:
+        with lock:
+            running.append(1)
+            peak[0] = max(peak[0], len(running))
+        time.sleep(0.02)
+        with lock:
+            running.pop()
+
+    with ThreadPoolExecutor(8) as executor:
+        dispatch = pool.RunnerDispatch(executor, slots=3)
+        for _ in range(9):
+            dispatch.start(make_task(work, reports=reports))
+        for _ in range(9):
+            reports.get(timeout=5)
+    assert peak[0] <= 3
+
+
+def test_help_runs_a_queued_task_only_when_the_pool_does_not() -> None:
+    reports: queue.SimpleQueue[Any] = queue.SimpleQueue()
+    gate = threading.Event()
+    with ThreadPoolExecutor(1) as executor:
+        executor.submit(gate.wait)  # the only worker is busy
+        dispatch = pool.RunnerDispatch(executor, slots=4)
+        dispatch.start(make_task(lambda: "helped", reports=reports))
+        assert dispatch.help()  # our runner is stuck behind the busy worker
+        assert reports.get(timeout=1)[2] == "helped"
+        assert not dispatch.help()  # nothing queued any more
+        gate.set()
+
+
+def test_dispatch_for_chooses_by_executor_kind() -> None:
+    with ThreadPoolExecutor(3) as executor:
+        assert isinstance(pool.dispatch_for(executor, None), pool.RunnerDispatch)
+    assert isinstance(pool.dispatch_for(None, 2), pool.RunnerDispatch)
+
+    class Other(Executor):
+        pass
+
+    assert isinstance(pool.dispatch_for(Other(), None), pool.SubmitDispatch)
+
+
+def test_the_shared_pool_is_created_once_with_the_configured_size() -> None:
+    assert pool.default_executor() is pool.default_executor()
+    code = "from ember.xcs._internal import pool; print(pool.default_executor()._max_workers)"
+    env = {**os.environ, "EMBER_XCS_MAX_WORKERS": "5"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.stdout.strip() == "5"
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "many"])
+def test_a_bad_pool_size_is_a_clear_error(value: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EMBER_XCS_MAX_WORKERS", value)
+    with pytest.raises(pool.XCSError, match="EMBER_XCS_MAX_WORKERS"):
+        pool._pool_size()
+
+
+def test_a_forked_child_gets_a_fresh_pool() -> None:
+    code = """
+import os
+from ember import xcs
+@xcs.op
+def f(x):
+    return x * 2
+@xcs.jit
+def g(n):
+    return [f(i) for i in range(n)]
+assert g(3) == [0, 2, 4]
+pid = os.fork()
+if pid == 0:
+    ok = g(4) == [0, 2, 4, 6]
+    os._exit(0 if ok else 1)
+_, status = os.waitpid(pid, 0)
+print(os.waitstatus_to_exitcode(status))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "0", out.stderr
