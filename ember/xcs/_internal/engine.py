@@ -141,9 +141,12 @@ class _Run:
                     self._push_ready(node)
 
     def _busy(self) -> bool:
+        """Whether anything before the earliest failure is still running or ready."""
         cutoff = self.cutoff
         if cutoff == math.inf:
             return bool(self.inflight)
+        if self.ready_ops and self.ready_ops[0] < cutoff:
+            return True  # waiting for a slot (ops after the failure may still hold one)
         return any(node < cutoff for node in self.inflight)
 
     def _dispatch(self) -> None:
@@ -221,15 +224,25 @@ class _Run:
         self._finish(node, ok, value, start, end, threading.current_thread().name, end - start)
 
     def _complete(self, report: Report) -> None:
-        if self.inflight.pop(report[0], None) is not None:  # else abandoned after a failure
-            self._finish(*report)
+        node = report[0]
+        if self.inflight.pop(node, None) is None:
+            return  # abandoned after a failure was handled
+        if node > self.cutoff:  # ran after a failure it comes after: result dropped
+            self._timing(*report)
+            return
+        self._finish(*report)
+
+    def _timing(
+        self, node: int, ok: bool, value: Any, start: float, end: float, thread: str, cpu: float
+    ) -> None:
+        t0 = self.rec.t0
+        self.rec.state[node].update(start=start - t0, end=end - t0, thread=thread, cpu=cpu)
 
     def _finish(
         self, node: int, ok: bool, value: Any, start: float, end: float, thread: str, cpu: float
     ) -> None:
+        self._timing(node, ok, value, start, end, thread, cpu)
         state = self.rec.state[node]
-        t0 = self.rec.t0
-        state.update(start=start - t0, end=end - t0, thread=thread, cpu=cpu)
         if ok:
             self.rec.values[node] = value
             state["status"] = Status.DONE

@@ -243,10 +243,9 @@ class Recording:
         spec: OpSpec | None = None,
         context: contextvars.Context | None = None,
         status: Status = Status.PENDING,
-        location: Location | None = None,
     ) -> int:
         node_id = len(self.nodes)
-        location = location or user_location()
+        location = user_location()
         record = Node(
             node_id,
             kind,

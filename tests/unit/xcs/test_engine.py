@@ -198,3 +198,42 @@ def test_a_shut_down_pool_falls_back_to_running_on_the_waiting_thread() -> None:
 
     assert program() == ["0", "1", "2"]
     assert {c.thread for c in LOG.entries} == {threading.current_thread().name}
+
+
+def test_an_op_still_running_after_a_failure_does_not_keep_earlier_ops_from_running() -> None:
+    # Program order: fast(0), slow(1), needs_slow(2), fail(3, after fast), long(4).
+    # With two slots, long(4) starts before fail(3) fails; needs_slow(2) comes before
+    # the failure in program order, so it must still run although long(4) is busy.
+    @xcs.jit(max_workers=2)
+    def program() -> Any:
+        fast = echo("fast")
+        slow = slow_echo("slow", 0.1)
+        needs_slow = upper(slow)
+        bad = fail(fast, delay=0.02)
+        long = slow_echo("long", 0.4)
+        return needs_slow, bad, long
+
+    with pytest.raises(OpError):
+        program()
+    assert "upper" in LOG.names()
+
+
+def test_an_op_after_a_failure_that_finishes_anyway_is_dropped() -> None:
+    from ember.xcs._internal import runtime
+    from ember.xcs._internal.engine import Engine
+    from ember.xcs._internal.tracer import Recording
+
+    def program() -> Any:
+        first = slow_echo("first", 0.2)
+        bad = fail("bad")
+        later = echo("later")  # starts at once, finishes while ``first`` still runs
+        return first, bad, later
+
+    rec = Recording(Engine())
+    with pytest.raises(OpError) as info:
+        runtime.run(rec, program, (), {})
+    by_name = {n.name: n.id for n in rec.nodes if n.kind == "op"}
+    later = rec.state[by_name["echo"]]
+    assert later["status"] is Status.CANCELLED and later["error"] is info.value
+    assert rec.state[by_name["slow_echo"]]["status"] is Status.DONE
+    assert by_name["echo"] not in rec.values
