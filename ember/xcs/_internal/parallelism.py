@@ -86,18 +86,19 @@ def cpu_bound_ops(graph: nx.DiGraph) -> set[int]:
     average, covers at least half its run time: N such ops sharing the GIL each see
     about 1/N of the CPU, while an op waiting on I/O uses almost none.
     """
+    # Ops too short to tell are left out, also as company: they share little time.
     ops = [
         (node, attrs)
         for node, attrs in graph.nodes(data=True)
-        if attrs.get("kind") == "op" and _duration(attrs) > 0
+        if attrs.get("kind") == "op" and _duration(attrs) >= CPU_BOUND_MIN_SECONDS
     ]
-    intervals = [(attrs["start"], attrs["end"]) for _, attrs in ops]
-    sharing = _mean_concurrency(intervals)
+    if not ops:
+        return set()
+    sharing = _mean_concurrency([(attrs["start"], attrs["end"]) for _, attrs in ops])
     return {
         node
         for (node, attrs), share in zip(ops, sharing, strict=True)
-        if _duration(attrs) >= CPU_BOUND_MIN_SECONDS
-        and (attrs.get("cpu") or 0.0) * share >= CPU_BOUND_RATIO * _duration(attrs)
+        if (attrs.get("cpu") or 0.0) * share >= CPU_BOUND_RATIO * _duration(attrs)
     }
 
 
