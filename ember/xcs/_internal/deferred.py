@@ -6,9 +6,11 @@ node of the owner's graph. It does two things and nothing else:
 * **Records glue.** While its value is unknown, attribute access, indexing,
   arithmetic (in-place forms included), comparisons and method calls on it are
   recorded by the owner as ``glue`` nodes and give new deferred values. Calling a
-  pending *attribute* of a pending value (``d.strip()``) is a glue method call;
-  when its arguments include a mutable container (``d.extend(lst)``) it demands
-  instead, so a later change to ``lst`` cannot leak into it.
+  pending *attribute* of a pending value (``d.strip()``) is a glue method call.
+  Glue stays lazy only while its other operands cannot change before it runs
+  (immutable values, deferred values, tuples of them); with any other operand
+  (``d.extend(lst)``, ``d.append(obj)``, ``d + [x]``) it demands instead, so a later
+  change to the operand cannot leak in and identities stay those of plain Python.
 * **Demands.** Everything else that needs the value -- ``bool``, ``len``, ``iter``,
   ``str``, ``repr``, ``hash``, ``int``/``float``/``index``, ``in``, ``isinstance``
   (through ``__class__``), formatting, pickling and copying, setting attributes or
@@ -76,8 +78,25 @@ def call(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
     return fn(*args, **kwargs)
 
 
-# Argument types that a method may mutate: a call with one of these demands.
-_MUTABLE = (list, dict, set, bytearray)
+# Immutable leaf types: a glue operation whose other operands are all of these (or
+# deferred values, or tuples of them) stays lazy. Any other operand could change, or
+# be stored by identity (``d.append(obj)``, ``d + [obj]``), before the glue runs, so
+# the operation demands instead and runs now, exactly as in plain Python.
+_IMMUTABLE = frozenset(
+    {str, int, float, bool, type(None), bytes, complex, range, type(Ellipsis), type(NotImplemented)}
+)
+
+
+def _frozen(value: Any, depth: int = 0) -> bool:
+    """Whether ``value`` cannot change before a glue operation that uses it runs."""
+    cls = type(value)
+    if cls in _IMMUTABLE or cls is Deferred:
+        return True
+    if cls is slice:
+        return _frozen(value.start) and _frozen(value.stop) and _frozen(value.step)
+    if (cls is tuple or cls is frozenset) and depth < 4:
+        return all(_frozen(item, depth + 1) for item in value)
+    return False
 
 
 def _binary(
@@ -85,7 +104,7 @@ def _binary(
 ) -> Callable[[Deferred, Any], Any]:
     def method(self: Deferred, other: Any) -> Any:
         owner = self._self_owner
-        if owner.is_known(self._self_node):
+        if owner.is_known(self._self_node) or not _frozen(other):
             return fn(self.__wrapped__, other)
         return owner.record_glue(name, fn, (self, other), {}, self._self_node, effect)
 
@@ -96,7 +115,7 @@ def _binary(
 def _reflected(fn: Callable[[Any, Any], Any], name: str) -> Callable[[Deferred, Any], Any]:
     def method(self: Deferred, other: Any) -> Any:
         owner = self._self_owner
-        if owner.is_known(self._self_node):
+        if owner.is_known(self._self_node) or not _frozen(other):
             return fn(other, self.__wrapped__)
         return owner.record_glue(name, fn, (other, self), {}, self._self_node, "new")
 
@@ -155,7 +174,7 @@ class Deferred(_ProxyBase):
 
     def __getitem__(self, key: Any) -> Any:
         owner = self._self_owner
-        if owner.is_known(self._self_node):
+        if owner.is_known(self._self_node) or not _frozen(key):
             return self.__wrapped__[key]
         return owner.record_glue("[]", operator.getitem, (self, key), {}, self._self_node, "part")
 
@@ -165,8 +184,8 @@ class Deferred(_ProxyBase):
         if (
             method is None
             or owner.is_known(self._self_node)
-            or any(type(a) in _MUTABLE for a in args)
-            or any(type(v) in _MUTABLE for v in kwargs.values())
+            or not all(_frozen(a) for a in args)
+            or not all(_frozen(v) for v in kwargs.values())
         ):
             return self.__wrapped__(*args, **kwargs)
         return owner.record_glue(

@@ -97,7 +97,9 @@ class _Snapshotter:
         self.owner = owner
         self.input_ids = input_ids
         self.found = found
-        self.memo: dict[int, Any] = {}
+        # id(original) -> (original, copy); holding the original keeps its id from
+        # being reused by a temporary (items a drained generator yields, say).
+        self.memo: dict[int, tuple[Any, Any]] = {}
 
     def _dep(self, node: int) -> None:
         deps = self.found.deps
@@ -122,8 +124,8 @@ class _Snapshotter:
         if t in ATOMIC:
             return x
         done = self.memo.get(id(x))
-        if done is not None:
-            return done
+        if done is not None and done[0] is x:
+            return done[1]
         copied = _rebuild(x, lambda item: self.copy(item, depth + 1), self.memo, drain=True)
         if type(copied) is Drained:
             self.found.markers = True
@@ -131,7 +133,7 @@ class _Snapshotter:
 
 
 def _rebuild(
-    x: Any, each: Callable[[Any], Any], memo: dict[int, Any] | None, *, drain: bool
+    x: Any, each: Callable[[Any], Any], memo: dict[int, tuple[Any, Any]] | None, *, drain: bool
 ) -> Any:
     """Copy the structure of ``x`` one level, mapping ``each`` over its members.
 
@@ -141,7 +143,7 @@ def _rebuild(
     if t is list or (isinstance(x, list) and t is not Deferred):
         out = [] if t is list else copy.copy(x)
         if memo is not None:
-            memo[id(x)] = out
+            memo[id(x)] = (x, out)
         items = [each(v) for v in x]
         if t is list:
             out.extend(items)
@@ -151,7 +153,7 @@ def _rebuild(
     if t is dict or (isinstance(x, dict) and t is not Deferred):
         out = {} if t is dict else copy.copy(x)
         if memo is not None:
-            memo[id(x)] = out
+            memo[id(x)] = (x, out)
         if t is not dict:
             out.clear()
         for k, v in x.items():
@@ -172,13 +174,15 @@ def _rebuild(
     return x
 
 
-def _rebuild_dataclass(x: Any, each: Callable[[Any], Any], memo: dict[int, Any] | None) -> Any:
+def _rebuild_dataclass(
+    x: Any, each: Callable[[Any], Any], memo: dict[int, tuple[Any, Any]] | None
+) -> Any:
     try:
         out = copy.copy(x)
     except Exception:  # an uncopyable dataclass is passed by reference, like any object
         return x
     if memo is not None:
-        memo[id(x)] = out
+        memo[id(x)] = (x, out)
     for field in dataclasses.fields(x):
         try:
             value = getattr(x, field.name)
@@ -243,7 +247,7 @@ class _Concretizer:
 
     def __init__(self, demand: Callable[[Deferred], Any]) -> None:
         self.demand = demand
-        self.seen: dict[int, Any] = {}
+        self.seen: dict[int, tuple[Any, Any]] = {}  # id -> (original, result), as in copies
 
     def walk(self, x: Any) -> Any:
         t = type(x)
@@ -252,11 +256,12 @@ class _Concretizer:
         if t in ATOMIC:
             return x
         key = id(x)
-        if key in self.seen:
-            return self.seen[key]
-        self.seen[key] = x
+        done = self.seen.get(key)
+        if done is not None and done[0] is x:
+            return done[1]
+        self.seen[key] = (x, x)
         out = self._patch(x)
-        self.seen[key] = out
+        self.seen[key] = (x, out)
         return out
 
     def _patch(self, x: Any) -> Any:

@@ -228,6 +228,20 @@ def reader_then_writer(xs: list[int]) -> Any:
     return seen, items
 
 
+def glue_operands_changed_later(xs: list[int]) -> Any:
+    out = as_list(*xs)
+    box = Box("a")
+    out.append(box)  # plain Python stores the object itself ...
+    box.value = 5  # ... so this change shows in ``out``
+    pair = ("b", [])
+    out.append(pair)
+    pair[1].append("x")
+    inner = ["c"]
+    out += [inner]
+    inner.append("d")
+    return out, out[len(xs)] is box
+
+
 # --- arguments ----------------------------------------------------------------------
 
 
@@ -334,6 +348,7 @@ PROGRAMS = [
     method_call_glue,
     in_place_change_of_a_result,
     reader_then_writer,
+    glue_operands_changed_later,
     mutation_after_call,
     iterator_argument,
     deferred_inside_containers,

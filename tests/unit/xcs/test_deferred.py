@@ -161,7 +161,21 @@ def test_a_failed_value_reraises_the_original_exception_every_time(recording: Re
 def test_in_place_operators_keep_list_identity(recording: Recording) -> None:
     items = as_list(1)
     alias_source = items
-    items += [2]
+    items += (2,)  # an immutable operand: stays lazy
     assert is_pending(items)
     assert list(items) == [1, 2]
     assert alias_source.__wrapped__ is items.__wrapped__
+
+
+def test_glue_with_an_operand_that_could_change_runs_now(recording: Recording) -> None:
+    """Plain Python stores the operand itself; a later change must show, as there."""
+    box = make_box("b")
+    str(box)
+    pending_list = as_list()
+    pending_list.append(box.__wrapped__)  # a mutable operand: demands
+    assert not is_pending(pending_list)
+    inner = ["c"]
+    out2 = as_list() + [inner]
+    inner.append("d")
+    assert out2 == [["c", "d"]] and out2[0] is inner
+    assert pending_list[0] is box.__wrapped__

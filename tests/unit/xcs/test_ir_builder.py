@@ -158,3 +158,11 @@ def test_concretize_handles_cycles(recording: Recording) -> None:
     str(d)
     out = concretize(loop, lambda deferred: deferred.__wrapped__)
     assert out[0] == "x" and type(out[0]) is str and out[1] is out
+
+
+def test_temporaries_from_a_drained_generator_are_never_confused(recording: Recording) -> None:
+    # Each yielded list dies after it is copied; its id may be reused by the next one.
+    (drained,), _, _ = snapshot((([[i]] for i in range(300)),), {}, recording, {})
+    assert drained.items == [[[i]] for i in range(300)]
+    (drained,), _, _ = snapshot(((([i],) for i in range(300)),), {}, recording, {})
+    assert drained.items == [([i],) for i in range(300)]
