@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
-from collections import Counter
+from collections import Counter, abc, deque
 from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
@@ -189,21 +189,23 @@ def fail_if(x: Any, bad: Any) -> Any:
 
 
 def contains_proxy(value: Any, _seen: set[int] | None = None) -> bool:
-    """Whether a deferred proxy hides anywhere in ``value`` (containers, dataclasses)."""
+    """Whether a deferred proxy hides anywhere in ``value``: in containers of any kind,
+    dataclass fields, or the attributes of objects."""
     from ember.xcs._internal.deferred import Deferred
 
     seen = _seen if _seen is not None else set()
     if type(value) is Deferred:
         return True
-    if id(value) in seen:
+    if isinstance(value, (str, bytes, int, float, type(None))) or id(value) in seen:
         return False
     seen.add(id(value))
-    if isinstance(value, dict):
+    if isinstance(value, abc.Mapping):
         return any(contains_proxy(k, seen) or contains_proxy(v, seen) for k, v in value.items())
-    if isinstance(value, (list, tuple, set, frozenset)):
+    if isinstance(value, (abc.Sequence, abc.Set, deque)):
         return any(contains_proxy(v, seen) for v in value)
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return any(contains_proxy(getattr(value, f.name), seen) for f in dataclasses.fields(value))
+    attributes = getattr(value, "__dict__", None)
+    if isinstance(attributes, dict) and not isinstance(value, type):
+        return any(contains_proxy(v, seen) for v in attributes.values())
     return False
 
 

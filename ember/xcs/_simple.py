@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import itertools
 import threading
 import time
 import types
@@ -61,8 +62,10 @@ class JitOptions:
             raise TypeError(f"jit(cache=...) must be True or False, got {self.cache!r}")
 
 
-_wrappers: weakref.WeakSet[JitFunction] = weakref.WeakSet()
+# Live wrappers by creation order (stats are listed in that order).
+_wrappers: weakref.WeakValueDictionary[int, JitFunction] = weakref.WeakValueDictionary()
 _wrappers_lock = threading.Lock()
+_created = itertools.count()
 
 
 class JitFunction:
@@ -79,7 +82,7 @@ class JitFunction:
         self._decisions = Decisions()
         self._stats = JitStats()
         with _wrappers_lock:
-            _wrappers.add(self)
+            _wrappers[next(_created)] = self
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         fn = self.__wrapped__
@@ -201,18 +204,27 @@ def get_jit_stats(f: Any = None) -> dict[str, Any]:
         f: A jitted function (or a bound method of one); None for all.
 
     Returns:
-        ``f.stats()``, or ``{"module.qualname": stats, ...}`` for every live wrapper.
+        ``f.stats()``, or ``{"module.qualname": stats, ...}`` for every live wrapper,
+        in creation order (a second wrapper of one function is ``module.qualname#2``).
     """
     if f is not None:
         return _wrapper_of(f).stats()
     with _wrappers_lock:
-        wrappers = list(_wrappers)
-    return {f"{w.__module__}.{w.__qualname__}": w.stats() for w in wrappers}
+        wrappers = [_wrappers[k] for k in sorted(_wrappers.keys())]
+    out: dict[str, Any] = {}
+    for wrapper in wrappers:
+        name = base = f"{wrapper.__module__}.{wrapper.__qualname__}"
+        copies = 1
+        while name in out:  # several wrappers of one function: name#2, name#3, ...
+            copies += 1
+            name = f"{base}#{copies}"
+        out[name] = wrapper.stats()
+    return out
 
 
 def reset_jit_stats() -> None:
     """Zero the stats of every jitted function (decisions already made are kept)."""
     with _wrappers_lock:
-        wrappers = list(_wrappers)
+        wrappers = list(_wrappers.values())
     for wrapper in wrappers:
         wrapper._stats.reset()

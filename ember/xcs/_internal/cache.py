@@ -10,7 +10,8 @@ call decides for the key:
 * ``direct``: no parallelism; later calls run the plain function.
 
 Keys hold types and ints only, so they never keep arguments alive, and computing
-one never fails (types are always hashable). Decisions live in a bounded LRU map.
+one never fails (a call whose types refuse hashing gets no key and is traced).
+Decisions live in a bounded LRU map.
 """
 
 from __future__ import annotations
@@ -40,14 +41,21 @@ def _shape(value: Any) -> Hashable:
     return cls
 
 
-def call_key(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Hashable:
-    """The structure of a call: argument types, container lengths, keyword names."""
+def call_key(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Hashable | None:
+    """The structure of a call: argument types, container lengths, keyword names.
+
+    Returns None when no key can be made (a type that refuses hashing): such a
+    call is simply traced, like every call with ``jit(cache=False)``.
+    """
+    shapes = tuple([_shape(a) for a in args])
+    key: Hashable = shapes
     if kwargs:
-        return (
-            tuple([_shape(a) for a in args]),
-            tuple(sorted((k, _shape(v)) for k, v in kwargs.items())),
-        )
-    return tuple([_shape(a) for a in args])
+        key = (shapes, tuple(sorted((k, _shape(v)) for k, v in kwargs.items())))
+    try:
+        hash(key)
+    except TypeError:  # e.g. a metaclass defining __eq__ without __hash__
+        return None
+    return key
 
 
 class Decisions:

@@ -90,8 +90,11 @@ _IMMUTABLE = frozenset(
 def _frozen(value: Any, depth: int = 0) -> bool:
     """Whether ``value`` cannot change before a glue operation that uses it runs."""
     cls = type(value)
-    if cls in _IMMUTABLE or cls is Deferred:
+    if cls in _IMMUTABLE:
         return True
+    if cls is Deferred:  # pending: changes only through ordered glue; known: its value
+        known = value._self_owner.is_known(value._self_node)
+        return not known or _frozen(value.__wrapped__, depth)
     if cls is slice:
         return _frozen(value.start) and _frozen(value.stop) and _frozen(value.step)
     if (cls is tuple or cls is frozenset) and depth < 4:

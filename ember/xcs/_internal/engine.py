@@ -43,9 +43,9 @@ from concurrent.futures import Executor
 from typing import Any
 
 from ember.xcs._internal import tracer
-from ember.xcs._internal.errors import XCSError, add_op_note
+from ember.xcs._internal.errors import XCSError, add_op_note, reraise
 from ember.xcs._internal.ir import FINISHED, Node, NodeKind, Status
-from ember.xcs._internal.ir_builder import resolve
+from ember.xcs._internal.ir_builder import resolve, shares_objects
 from ember.xcs._internal.pool import Report, Task, dispatch_for
 from ember.xcs._internal.tracer import Recording
 
@@ -111,7 +111,7 @@ class _Run:
         if self.failures:
             winner = self.failures[min(self.failures)]
             self._cancel_unfinished(winner)
-            raise winner
+            reraise(winner, ran_elsewhere=True)
         self._check_all_done()
 
     def _prepare(self) -> None:
@@ -199,6 +199,11 @@ class _Run:
     def _start_op(self, node: int) -> None:
         record = self.rec.nodes[node]
         unblocks = self.after_start[node]
+        if unblocks and any(shares_objects(self.rec.values[d]) for d in record.deps):
+            # A copy cannot shield this op from a later in-place change of an object
+            # it reads: that change waits until the op has finished, not just started.
+            self.after_done[node].extend(unblocks)
+            unblocks = []
         # An in-place change this op unblocks must not reach the objects it reads.
         args, kwargs = self._arguments(record, copy_refs=bool(unblocks))
         task = Task(self.rec, record, args, kwargs, self.completions.put)
@@ -215,7 +220,7 @@ class _Run:
         try:
             args, kwargs = self._arguments(record, False)
             value, ok = record.fn(*args, **kwargs), True
-        except BaseException as exc:
+        except Exception as exc:  # KeyboardInterrupt and the like propagate
             value, ok = exc, False
         finally:
             tracer.end_op(saved)
@@ -261,7 +266,12 @@ class _Run:
             label = record.name if record.kind is NodeKind.OP else f"glue {record.name}"
             add_op_note(exc, node, label, str(record.location))
         self.failures[node] = exc
-        self.cutoff = min(self.cutoff, node)
+        if node < self.cutoff:
+            self.cutoff = node
+            # Ops after the failure that no thread has started never will.
+            for later in [n for n in self.inflight if n > node]:
+                if self.inflight[later].claim():
+                    del self.inflight[later]
 
     def _cancel_unfinished(self, error: BaseException) -> None:
         state = self.rec.state

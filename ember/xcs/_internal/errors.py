@@ -13,7 +13,10 @@ Each message has three parts: what happened, where in user code, and what to do.
 
 from __future__ import annotations
 
-__all__ = ["ConcretizationError", "XCSError", "add_op_note"]
+import sys
+from typing import NoReturn
+
+__all__ = ["ConcretizationError", "XCSError", "add_op_note", "reraise"]
 
 
 class XCSError(Exception):
@@ -47,6 +50,10 @@ class ConcretizationError(XCSError):
         )
 
 
+for _public in (XCSError, ConcretizationError):
+    _public.__module__ = "ember.xcs"  # shown and pickled under their public name
+
+
 def add_op_note(exc: BaseException, node: int, op_name: str, location: str) -> None:
     """Note on a user exception which op raised it and where the user called that op.
 
@@ -62,3 +69,34 @@ def add_op_note(exc: BaseException, node: int, op_name: str, location: str) -> N
     note = f"[ember.xcs] raised by op {op_name!r} (node %{node}) called at {location}"
     if note not in getattr(exc, "__notes__", ()):
         exc.add_note(note)
+
+
+def reraise(exc: BaseException, *, ran_elsewhere: bool = False) -> NoReturn:
+    """Raise an exception object again, keeping the chain it was first raised with.
+
+    Raising an exception while another is being handled overwrites its
+    ``__context__``: an op's exception raised again in a caller that is inside an
+    ``except`` block would lose its own context (``raise ValueError`` in an op's
+    ``except KeyError``). The context it had is kept; with none of its own it takes
+    the caller's, as in plain Python.
+
+    Args:
+        exc: The exception to raise.
+        ran_elsewhere: ``exc`` was raised on another thread (an op on a worker). In
+            plain Python the op would have run here, so the exception the caller is
+            handling goes at the bottom of the chain, where a plain call puts it.
+    """
+    handled = sys.exc_info()[1]
+    context = exc.__context__
+    if ran_elsewhere and handled is not None and context is not None:
+        bottom, seen = context, {id(exc)}
+        while bottom.__context__ is not None and id(bottom) not in seen:
+            seen.add(id(bottom))
+            bottom = bottom.__context__
+        if bottom is not handled and id(bottom) not in seen:
+            bottom.__context__ = handled
+    try:
+        raise exc
+    finally:
+        if context is not None:
+            exc.__context__ = context

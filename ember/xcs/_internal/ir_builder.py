@@ -20,18 +20,20 @@ This module knows nothing about graphs or threads.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import copy
 import dataclasses
 import io
 import types
+from collections import abc
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from ember.xcs._internal.deferred import Deferred, Owner
 from ember.xcs._internal.ir import Drained, Ref
 
-__all__ = ["Snapshot", "concretize", "copy_structure", "resolve", "snapshot"]
+__all__ = ["Snapshot", "concretize", "copy_structure", "resolve", "shares_objects", "snapshot"]
 
 # Leaf types that need no copy and contain nothing (checked by exact type).
 ATOMIC: frozenset[type] = frozenset(
@@ -132,46 +134,81 @@ class _Snapshotter:
         return copied
 
 
+_KEYS: type = type({}.keys())
+_VALUES: type = type({}.values())
+_ITEMS: type = type({}.items())
+
+
 def _rebuild(
     x: Any, each: Callable[[Any], Any], memo: dict[int, tuple[Any, Any]] | None, *, drain: bool
 ) -> Any:
     """Copy the structure of ``x`` one level, mapping ``each`` over its members.
 
-    Returns ``x`` itself for leaves (objects that are not structure).
+    Structure: lists, dicts, tuples (named ones too), sets, frozensets, their
+    subclasses, deques and other mutable sequences, mappings and sets, dict views,
+    slices, bytearrays and dataclass instances; with ``drain``, iterators too (not
+    files). Returns ``x`` itself for anything else (a leaf, passed by reference).
     """
     t = type(x)
-    if t is list or (isinstance(x, list) and t is not Deferred):
-        out = [] if t is list else copy.copy(x)
+    if t is list:
+        out: Any = []
         if memo is not None:
             memo[id(x)] = (x, out)
-        items = [each(v) for v in x]
-        if t is list:
-            out.extend(items)
-        else:
-            out[:] = items
+        out.extend([each(v) for v in x])
         return out
-    if t is dict or (isinstance(x, dict) and t is not Deferred):
-        out = {} if t is dict else copy.copy(x)
+    if t is dict:
+        out = {}
         if memo is not None:
             memo[id(x)] = (x, out)
-        if t is not dict:
-            out.clear()
         for k, v in x.items():
             out[each(k)] = each(v)
         return out
     if t is tuple:
         return tuple([each(v) for v in x])
-    if isinstance(x, tuple) and hasattr(t, "_fields"):  # named tuple
-        return t._make([each(v) for v in x])
     if t is set or t is frozenset:
         return t([each(v) for v in x])
-    if isinstance(x, (set, frozenset)):
+    if t is slice:  # ``d[n:]`` with a pending ``n``
+        return slice(each(x.start), each(x.stop), each(x.step))
+    if t is bytearray:
+        return bytearray(x)
+    if t is _KEYS:
+        return dict.fromkeys([each(k) for k in x]).keys()
+    if t is _VALUES:
+        return dict(enumerate([each(v) for v in x])).values()
+    if t is _ITEMS:
+        return dict([(each(k), each(v)) for k, v in x]).items()
+    if t is collections.deque:
+        return collections.deque([each(v) for v in x], x.maxlen)
+    if isinstance(x, tuple):
+        if hasattr(t, "_fields"):  # named tuple
+            return t._make([each(v) for v in x])
+        return x  # another tuple subclass: how to rebuild it is unknown
+    if isinstance(x, (list, abc.MutableSequence)):
+        return _refill(x, memo, lambda out: out.extend([each(v) for v in x]))
+    if isinstance(x, (dict, abc.MutableMapping)):
+        return _refill(x, memo, lambda out: out.update([(each(k), each(v)) for k, v in x.items()]))
+    if isinstance(x, (set, abc.MutableSet)):
+        return _refill(x, memo, lambda out: [out.add(each(v)) for v in x])
+    if isinstance(x, frozenset):
         return t(each(v) for v in x)
     if dataclasses.is_dataclass(x) and not isinstance(x, type):
         return _rebuild_dataclass(x, each, memo)
     if drain and isinstance(x, Iterator) and not isinstance(x, io.IOBase):
         return Drained([each(v) for v in x])
     return x
+
+
+def _refill(x: Any, memo: dict[int, tuple[Any, Any]] | None, fill: Callable[[Any], object]) -> Any:
+    """A shallow copy of the mutable container ``x``, emptied and filled anew."""
+    try:
+        out = copy.copy(x)
+        out.clear()
+    except Exception:  # a container that cannot be copied is passed by reference
+        return x
+    if memo is not None:
+        memo[id(x)] = (x, out)
+    fill(out)
+    return out
 
 
 def _rebuild_dataclass(
@@ -225,12 +262,39 @@ def copy_structure(value: Any) -> Any:
     return _rebuild(value, copy_structure, None, drain=False)
 
 
+_PLAIN_CONTAINERS = (list, tuple, dict, set, frozenset)
+
+
+def shares_objects(value: Any, _seen: set[int] | None = None) -> bool:
+    """Whether :func:`copy_structure` of ``value`` would still share a mutable object.
+
+    True when a leaf is anything but an immutable atom (a class instance, a
+    dataclass, a bytearray): a change made to it in place would reach the copy too.
+    """
+    cls = type(value)
+    if cls in ATOMIC:
+        return False
+    if cls not in _PLAIN_CONTAINERS:
+        return True
+    seen = _seen if _seen is not None else set()
+    if id(value) in seen:
+        return False
+    seen.add(id(value))
+    items = value.items() if cls is dict else value
+    if cls is dict:
+        return any(shares_objects(k, seen) or shares_objects(v, seen) for k, v in items)
+    return any(shares_objects(item, seen) for item in items)
+
+
 def concretize(value: Any, demand: Callable[[Deferred], Any]) -> Any:
     """Replace every deferred value inside ``value`` by its concrete value.
 
-    Lists, dicts and sets are patched in place (so aliases of them see the values),
-    tuples, frozensets and named tuples are rebuilt, dataclass fields and the
-    attributes of other objects (one level of ``__dict__``) are set in place.
+    Mutable containers (lists, dicts, sets, deques and other mutable sequences,
+    mappings and sets) are patched in place, so aliases of them see the values;
+    tuples, frozensets and named tuples are rebuilt; dataclass fields are set in
+    place. The attributes (``__dict__`` and ``__slots__``) of other objects are
+    patched too, up to :data:`OBJECT_DEPTH` objects deep, so a result object holding
+    a list of answers comes back concrete without walking whole object graphs.
 
     Args:
         value: A traced function's result, or anything it stored.
@@ -239,7 +303,10 @@ def concretize(value: Any, demand: Callable[[Deferred], Any]) -> Any:
     Returns:
         ``value`` (or its rebuilt copy) with no deferred value left inside.
     """
-    return _Concretizer(demand).walk(value)
+    return _Concretizer(demand).walk(value, 0)
+
+
+OBJECT_DEPTH = 3
 
 
 class _Concretizer:
@@ -249,10 +316,10 @@ class _Concretizer:
         self.demand = demand
         self.seen: dict[int, tuple[Any, Any]] = {}  # id -> (original, result), as in copies
 
-    def walk(self, x: Any) -> Any:
+    def walk(self, x: Any, depth: int) -> Any:
         t = type(x)
         if t is Deferred:
-            return self.walk(self.demand(x))
+            return self.walk(self.demand(x), depth)
         if t in ATOMIC:
             return x
         key = id(x)
@@ -260,46 +327,59 @@ class _Concretizer:
         if done is not None and done[0] is x:
             return done[1]
         self.seen[key] = (x, x)
-        out = self._patch(x)
+        out = self._patch(x, depth)
         self.seen[key] = (x, out)
         return out
 
-    def _patch(self, x: Any) -> Any:
-        walk = self.walk
-        if isinstance(x, list):
-            for i, v in enumerate(x):
+    def _patch(self, x: Any, depth: int) -> Any:
+        def walk(item: Any) -> Any:
+            return self.walk(item, depth)
+
+        if isinstance(x, (list, abc.MutableSequence)):
+            for i, v in enumerate(list(x)):
                 new = walk(v)
                 if new is not v:
                     x[i] = new
             return x
-        if isinstance(x, dict):
+        if isinstance(x, (dict, abc.MutableMapping)):
             if any(type(k) is Deferred for k in x):
                 items = [(walk(k), walk(v)) for k, v in x.items()]
                 x.clear()
                 x.update(items)
             else:
-                for k, v in x.items():
+                for k, v in list(x.items()):
                     new = walk(v)
                     if new is not v:
                         x[k] = new
             return x
-        if isinstance(x, set):
-            if any(type(v) is Deferred for v in x):
-                members = [walk(v) for v in x]
+        if isinstance(x, (set, abc.MutableSet)):
+            members = list(x)
+            new_members = [walk(v) for v in members]
+            if any(a is not b for a, b in zip(new_members, members, strict=True)):
                 x.clear()
-                x.update(members)
+                for member in new_members:
+                    x.add(member)
             return x
         if isinstance(x, (tuple, frozenset)):
-            members = [walk(v) for v in x]
-            if all(a is b for a, b in zip(members, x, strict=True)):
+            members = list(x)
+            new_members = [walk(v) for v in members]
+            if all(a is b for a, b in zip(new_members, members, strict=True)):
                 return x
             if isinstance(x, tuple) and hasattr(type(x), "_fields"):
-                return type(x)._make(members)  # type: ignore[attr-defined]
-            return type(x)(members)
-        if isinstance(x, (type, types.ModuleType)):
+                return type(x)._make(new_members)  # type: ignore[attr-defined]
+            with contextlib.suppress(Exception):  # a subclass with another constructor
+                return type(x)(new_members)
+            return x
+        if isinstance(x, (type, types.ModuleType, types.FunctionType, types.MethodType)):
+            return x
+        if dataclasses.is_dataclass(x):
+            next_depth = depth  # dataclasses are structure, like containers
+        elif depth < OBJECT_DEPTH:
+            next_depth = depth + 1
+        else:
             return x
         for name, v in _attributes(x):
-            new = walk(v) if type(v) is Deferred or dataclasses.is_dataclass(x) else v
+            new = self.walk(v, next_depth)
             if new is not v:
                 with contextlib.suppress(AttributeError, TypeError):  # read-only attribute
                     object.__setattr__(x, name, new)

@@ -7,8 +7,10 @@ Two ways to hand over, chosen by the executor:
   them until it is empty. A pool task per runner, not per op, costs about a tenth
   of ``submit`` per op. When the pool does not start our runners (it is saturated,
   or exhausted by nested jitted calls waiting inside ops, or shut down) the waiting
-  thread pops queued ops and runs them itself, so nesting never deadlocks.
-* :class:`SubmitDispatch` for any other ``Executor``: one executor task per op.
+  thread runs queued ops itself, oldest first, so nesting never deadlocks.
+* :class:`SubmitDispatch` for any other ``Executor``: one executor task per op; a
+  waiting thread runs submitted ops the executor has not started (not for process
+  pools, whose ops must run in their processes).
 
 Either way an op is a :class:`Task` that can be *claimed* exactly once, by the thread
 that runs it or by the engine cancelling it; a claimed task never starts again.
@@ -26,7 +28,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Any, Protocol
 
 from ember.xcs._internal import tracer
@@ -83,8 +85,14 @@ class Task:
         if self.claim():
             self.execute()
 
-    def execute(self) -> None:
-        """Run the op on this thread and report; the caller has claimed the task."""
+    def execute(self, *, inline: bool = False) -> None:
+        """Run the op on this thread and report; the caller has claimed the task.
+
+        Args:
+            inline: The materializing thread runs the op itself. A ``KeyboardInterrupt``
+                (or any other non-``Exception``) arriving then is not the op's failure:
+                it propagates, and the engine cancels what has not started.
+        """
         node = self.node
         fn = node.fn
         assert fn is not None
@@ -98,11 +106,16 @@ class Task:
             else:
                 value = fn(*self.args, **self.kwargs)
             ok = True
-        except BaseException as exc:
+        except Exception as exc:
             value, ok = exc, False
+        except BaseException as exc:
+            if inline:
+                raise
+            value, ok = exc, False  # SystemExit in a worker: the op's failure
+        finally:
+            tracer.end_op(saved)
         end = time.perf_counter()
         cpu = time.thread_time() - cpu0
-        tracer.end_op(saved)
         self.report((node.id, ok, value, start, end, thread, cpu))
 
 
@@ -116,22 +129,43 @@ class Dispatch(Protocol):
         """Run one handed-over task on the calling thread if no worker will soon."""
 
 
+def _run_one(queue: collections.deque[Task]) -> bool:
+    """Run the oldest unclaimed task of ``queue`` on this thread (program order)."""
+    while True:
+        try:
+            task = queue.popleft()
+        except IndexError:
+            return False
+        if task.claim():
+            task.execute(inline=True)
+            return True
+
+
 class RunnerDispatch:
-    """Ops in a deque, drained by at most ``slots`` runner tasks on a thread pool."""
+    """Ops in a deque, drained by at most ``slots`` runner tasks on a thread pool.
+
+    Counters (under ``_lock``): ``_active`` threads are draining the deque (runners,
+    and a helping waiter); ``_queued`` runners were submitted but have not started.
+    Whenever the deque is not empty, some runner is active or queued, or a waiter
+    helps: :meth:`_ensure_runner` runs after every change that could break this.
+    """
 
     def __init__(self, pool: ThreadPoolExecutor, slots: int) -> None:
         self._pool = pool
         self._slots = slots
         self._queue: collections.deque[Task] = collections.deque()
         self._lock = threading.Lock()
-        self._active = 0  # threads running this dispatch's ops (runners and helpers)
-        self._queued = 0  # runners submitted to the pool, not started yet
+        self._active = 0
+        self._queued = 0
         self._no_pool = False  # the pool refused work (shut down): helpers do it all
 
     def start(self, task: Task) -> None:
         self._queue.append(task)
+        self._ensure_runner()
+
+    def _ensure_runner(self) -> None:
         with self._lock:
-            if self._no_pool or self._active + self._queued >= self._slots:
+            if not self._queue or self._no_pool or self._active + self._queued >= self._slots:
                 return
             self._queued += 1
         try:
@@ -145,7 +179,7 @@ class RunnerDispatch:
         with self._lock:
             self._queued -= 1
             if self._active >= self._slots:
-                return
+                return  # enough threads are draining (a waiter may be helping)
             self._active += 1
         queue = self._queue
         while True:
@@ -162,35 +196,46 @@ class RunnerDispatch:
 
     def help(self) -> bool:
         with self._lock:
-            stalled = self._queued > 0 or self._no_pool
-            if not self._queue or not stalled or self._active >= self._slots:
+            # Help only when no runner will get to the queue: the runners we asked
+            # for have not started (pool saturated or exhausted by nesting), or the
+            # pool is gone, or nobody is draining at all.
+            drained = self._active > 0 and self._queued == 0 and not self._no_pool
+            if not self._queue or drained or self._active >= self._slots:
                 return False
             self._active += 1
         try:
-            while True:
-                try:
-                    task = self._queue.pop()  # the newest: runners take the oldest
-                except IndexError:
-                    return False
-                if task.claim():
-                    task.execute()
-                    return True
+            return _run_one(self._queue)
         finally:
             with self._lock:
                 self._active -= 1
+            self._ensure_runner()
 
 
 class SubmitDispatch:
-    """One executor task per op, for executors that are not thread pools."""
+    """One executor task per op, for executors that are not thread pools.
 
-    def __init__(self, executor: Executor) -> None:
+    A waiting thread may run a submitted op the executor has not started yet (it
+    claims the task first), so nested jitted calls never exhaust the executor.
+    Process-based executors cannot be helped this way: ``helping=False``.
+    """
+
+    def __init__(self, executor: Executor, *, helping: bool = True) -> None:
         self._executor = executor
+        self._helping = helping
+        self._submitted: collections.deque[Task] = collections.deque()
+        self._refused = False
 
     def start(self, task: Task) -> None:
-        self._executor.submit(task)
+        self._submitted.append(task)
+        try:
+            self._executor.submit(task)
+        except RuntimeError:  # shut down: the waiting thread runs it
+            self._refused = True
 
     def help(self) -> bool:
-        return False
+        if not (self._helping or self._refused):
+            return False
+        return _run_one(self._submitted)
 
 
 def dispatch_for(executor: Executor | None, limit: int | None) -> Dispatch:
@@ -199,7 +244,7 @@ def dispatch_for(executor: Executor | None, limit: int | None) -> Dispatch:
     if isinstance(pool, ThreadPoolExecutor):
         size = getattr(pool, "_max_workers", DEFAULT_MAX_WORKERS)
         return RunnerDispatch(pool, min(size, limit) if limit is not None else size)
-    return SubmitDispatch(pool)
+    return SubmitDispatch(pool, helping=not isinstance(pool, ProcessPoolExecutor))
 
 
 _pool: ThreadPoolExecutor | None = None

@@ -19,6 +19,7 @@ from typing import Any
 
 from ember.xcs._internal import tracer
 from ember.xcs._internal.deferred import Deferred
+from ember.xcs._internal.errors import reraise
 from ember.xcs._internal.ir import FINISHED, Status
 from ember.xcs._internal.ir_builder import concretize
 from ember.xcs._internal.tracer import Recording
@@ -59,7 +60,7 @@ def run(
             error = None
         if error is not None:
             _settle_after(recording, error)
-            raise error
+            reraise(error)
         recording.materialize("exit", need_value=False)
         if not recording.execute:
             return None

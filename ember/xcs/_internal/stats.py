@@ -5,8 +5,9 @@ callers. Fields (all totals since the wrapper was made or ``reset_jit_stats``):
 
 * ``calls``: every call; ``traced_calls``, ``direct_calls``, ``inlined_calls``
   (called inside another trace, so part of that one) split it.
-* ``decision``: ``untraced`` before the first call, then ``parallel`` if any call
-  structure was found parallel, else ``direct``.
+* ``decision``: ``untraced`` until a traced call of its own completes (calls that
+  raised, or were inlined into another trace, decide nothing), then ``parallel`` if
+  any call structure was found parallel, else ``direct``.
 * ``ops``, ``max_parallelism``, ``op_seconds``, ``wall_seconds``, ``cpu_bound_ops``:
   over traced calls. ``concurrency`` = op_seconds / wall_seconds. ``speedup`` =
   estimated sequential time / wall time, where CPU-bound ops count their CPU time
@@ -75,8 +76,8 @@ class JitStats:
         """The stats as a plain dict (see the module docstring for each field)."""
         with self._lock:
             wall = self._wall_seconds
-            if not self._calls:
-                decision = "untraced"
+            if not self._decisions:
+                decision = "untraced"  # no call of its own has finished being traced
             elif "parallel" in self._decisions:
                 decision = "parallel"
             elif "fallback" in self._decisions:

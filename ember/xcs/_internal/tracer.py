@@ -39,7 +39,7 @@ from typing import Any
 import networkx as nx
 
 from ember.xcs._internal.deferred import Deferred, Effect
-from ember.xcs._internal.errors import ConcretizationError, XCSError
+from ember.xcs._internal.errors import ConcretizationError, XCSError, reraise
 from ember.xcs._internal.ir import (
     FINISHED,
     UNKNOWN_LOCATION,
@@ -138,6 +138,7 @@ class Recording:
         self.t0 = time.perf_counter()
         self.execute = execute
         self.materializer = materializer
+        self.pid = os.getpid()
         parent = _context.running
         self.ancestors: frozenset[int] = (
             frozenset() if parent is None else parent.ancestors | {id(parent)}
@@ -166,13 +167,8 @@ class Recording:
         """
         state = self.state[node]
         if state["status"] not in FINISHED:
-            running = _context.running
-            if running is not None and (running is self or id(self) in running.ancestors):
-                raise self._concretization_error(
-                    node,
-                    "it was demanded inside an op of the same trace, which would wait for itself",
-                    "Pass the value to the op as an argument so xcs sees the dependency.",
-                )
+            self._refuse_inside_own_op(node)
+            self._refuse_after_fork(node)
             with self.lock:
                 if state["status"] not in FINISHED:
                     self.materialize(f"demand %{node}", demanded=node)
@@ -180,7 +176,7 @@ class Recording:
         if status is Status.DONE:
             return self.values[node]
         if status in FINISHED:
-            raise state["error"]
+            reraise(state["error"])
         raise XCSError(f"internal: %{node} is still {status} after materializing")
 
     def record_glue(
@@ -194,6 +190,7 @@ class Recording:
         method: str | None = None,
     ) -> Deferred:
         """Record ``fn(*args, **kwargs)`` on the pending value of ``receiver``."""
+        self._refuse_inside_own_op(receiver)
         with self.lock:
             args_t, kwargs_t, found = snapshot(args, kwargs, self, {})
             node = self._add(NodeKind.GLUE, name, fn, args_t, kwargs_t, found)
@@ -316,6 +313,8 @@ class Recording:
             BaseException: The earliest failure in program order among the nodes run.
             ConcretizationError: A value is needed and the trace does not execute.
         """
+        if self.pending:
+            self._refuse_after_fork(self.pending[0])
         with self.lock:
             if not self.pending:
                 return
@@ -347,6 +346,31 @@ class Recording:
         self.graph.add_edges_from((node, sync) for node in batch)
         self._last_sync = sync
         return sync
+
+    def _refuse_inside_own_op(self, node: int) -> None:
+        """Raise instead of hanging when an op of this trace uses one of its values.
+
+        Code running inside an op of this trace (or of a trace that op started)
+        that waited for a pending value of this trace would wait for itself.
+        """
+        running = _context.running
+        if running is not None and (running is self or id(self) in running.ancestors):
+            raise self._concretization_error(
+                node,
+                "it was used inside an op of the same trace (hidden in an object the "
+                "op received, or captured by it), and the op would wait for itself",
+                "Pass the value to the op as an argument, directly or in a list, "
+                "tuple, dict or dataclass, so xcs sees the dependency.",
+            )
+
+    def _refuse_after_fork(self, node: int) -> None:
+        if os.getpid() != self.pid:
+            record = self.nodes[self._producing_op(node)]
+            raise XCSError(
+                f"%{node} (op {record.name!r} called at {record.location}) was still pending "
+                f"when this process was forked from process {self.pid}; its ops can only run "
+                "in the parent. Call xcs.barrier() before os.fork(), or fork before tracing."
+            )
 
     def _concretization_error(self, node: int, reason: str, fix: str) -> ConcretizationError:
         op = self._producing_op(node)

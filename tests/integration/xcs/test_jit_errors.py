@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
 import traceback
 from typing import Any
 
 import pytest
 
 from ember import xcs
+from tests import helpers
 from tests.helpers import LOG, OpError, combine, echo, fail, fail_if, slow_echo, upper
 
 
@@ -106,3 +108,68 @@ def test_ops_after_a_failure_do_not_start_when_they_have_not_yet() -> None:
     with pytest.raises(OpError):
         program()
     assert "echo" not in LOG.names()  # the failure was seen before a slot freed up
+
+
+def test_unstarted_ops_after_a_failure_never_start() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    @xcs.op
+    def step(i: int) -> int:
+        LOG.add(helpers.Call("step", repr(i), "", 0.0, 0.0, ""))
+        if i == 0:
+            time.sleep(0.3)
+        if i == 1:
+            raise OpError("step 1")
+        time.sleep(0.05)
+        return i
+
+    with ThreadPoolExecutor(2) as pool:
+
+        @xcs.jit(executor=pool)
+        def program() -> Any:
+            return [step(i) for i in range(10)]
+
+        with pytest.raises(OpError, match="step 1"):
+            program()
+    assert sorted(c.args for c in LOG.entries) == ["0", "1"]
+
+
+def op_raising_from_an_except_block() -> Any:
+    return fail_inside_except("k")
+
+
+@xcs.op
+def fail_inside_except(key: str) -> Any:
+    try:
+        return {}[key]
+    except KeyError:
+        raise ValueError("no such key")  # noqa: B904 - the implicit chain is the point
+
+
+def chain(exc: BaseException | None) -> list[str]:
+    out = []
+    while exc is not None and len(out) < 10:
+        out.append(type(exc).__name__)
+        exc = exc.__context__
+    return out
+
+
+@pytest.mark.parametrize("in_handler", [False, True])
+def test_the_exception_chain_is_that_of_plain_python(in_handler: bool) -> None:
+    def call(fn: Any) -> BaseException:
+        try:
+            if in_handler:
+                try:
+                    raise RuntimeError("caller's own")
+                except RuntimeError:
+                    fn()
+            else:
+                fn()
+        except ValueError as exc:
+            return exc
+        raise AssertionError("no exception")
+
+    plain = call(op_raising_from_an_except_block)
+    jitted = call(xcs.jit(op_raising_from_an_except_block))
+    assert chain(jitted) == chain(plain)
+    assert chain(plain)[:2] == ["ValueError", "KeyError"]

@@ -8,7 +8,7 @@ arguments.
 
 from __future__ import annotations
 
-from collections import namedtuple
+from collections import UserList, deque, namedtuple
 from typing import Any
 
 import pytest
@@ -242,6 +242,36 @@ def glue_operands_changed_later(xs: list[int]) -> Any:
     return out, out[len(xs)] is box
 
 
+def slices_with_pending_bounds(xs: list[int]) -> Any:
+    items = as_list(*xs)
+    n = length(xs[:2])
+    return items[n:], items[:n], items[::n] if xs else None
+
+
+def known_value_stored_then_changed(xs: list[int]) -> Any:
+    inner = as_list("inner")
+    len(inner)  # now known
+    outer = as_list(*xs)
+    outer.append(inner)  # stores the object itself
+    outer.append((inner, 1))
+    inner.append("changed")
+    return outer
+
+
+class Report:
+    def __init__(self, answers: Any) -> None:
+        self.answers = answers
+        self.pair = (answers[:1], {"n": len(answers)})
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Report) and vars(self) == vars(other)
+
+
+def result_objects_holding_results(xs: list[int]) -> Any:
+    answers = [echo(x) for x in xs]
+    return Report(answers), deque(answers), UserList(answers)
+
+
 # --- arguments ----------------------------------------------------------------------
 
 
@@ -251,6 +281,15 @@ def mutation_after_call(xs: list[int]) -> Any:
     batch.clear()
     batch.append("changed")
     return r, batch
+
+
+def views_and_bytearrays_changed_after_the_call(xs: list[int]) -> Any:
+    table = {str(x): x for x in xs}
+    buffer = bytearray(b"abc")
+    results = combine(table.keys()), combine(table.values()), combine(table.items()), length(buffer)
+    table.clear()
+    buffer.clear()
+    return results
 
 
 def iterator_argument(xs: list[int]) -> Any:
@@ -349,6 +388,10 @@ PROGRAMS = [
     in_place_change_of_a_result,
     reader_then_writer,
     glue_operands_changed_later,
+    slices_with_pending_bounds,
+    known_value_stored_then_changed,
+    result_objects_holding_results,
+    views_and_bytearrays_changed_after_the_call,
     mutation_after_call,
     iterator_argument,
     deferred_inside_containers,

@@ -237,3 +237,137 @@ def test_an_op_after_a_failure_that_finishes_anyway_is_dropped() -> None:
     assert later["status"] is Status.CANCELLED and later["error"] is info.value
     assert rec.state[by_name["slow_echo"]]["status"] is Status.DONE
     assert by_name["echo"] not in rec.values
+
+
+class WrappedPool(Executor):
+    """A thread pool behind an Executor that is not a ThreadPoolExecutor."""
+
+    def __init__(self, workers: int) -> None:
+        self.pool = ThreadPoolExecutor(workers)
+
+    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Future[Any]:
+        return self.pool.submit(fn, *args, **kwargs)
+
+    def shutdown(self, wait: bool = True, **kwargs: Any) -> None:
+        self.pool.shutdown(wait, **kwargs)
+
+
+@pytest.mark.timeout(30)
+def test_nested_jitted_calls_never_deadlock_a_custom_executor() -> None:
+    executor = WrappedPool(2)
+
+    @xcs.jit(executor=executor)
+    def inner(x: int) -> Any:
+        return [slow_echo(x * 2, 0.02), slow_echo(x * 2 + 1, 0.02)]
+
+    @xcs.op
+    def outer_op(x: int) -> Any:
+        return inner(x)
+
+    @xcs.jit(executor=executor)
+    def outer() -> Any:
+        return [outer_op(x) for x in range(4)]
+
+    assert outer() == [[0, 1], [2, 3], [4, 5], [6, 7]]
+    executor.shutdown()
+
+
+@pytest.mark.timeout(30)
+def test_a_one_worker_pool_that_is_briefly_busy_never_hangs() -> None:
+    with ThreadPoolExecutor(1) as pool:
+
+        @xcs.jit(executor=pool)
+        def program() -> Any:
+            return [slow_echo(i, 0.1) for i in range(3)]
+
+        pool.submit(time.sleep, 0.05)  # the only worker is busy when the call starts
+        assert program() == [0, 1, 2]
+
+
+@pytest.mark.timeout(60)
+def test_many_callers_on_a_one_worker_shared_pool_all_finish() -> None:
+    code = """
+import threading
+from ember import xcs
+@xcs.op
+def ask(i):
+    return i
+@xcs.jit
+def f(k):
+    return [ask(k), ask(k + 1), ask(k + 2)]
+def worker():
+    for k in range(150):
+        assert f(k) == [k, k + 1, k + 2]
+threads = [threading.Thread(target=worker, daemon=True) for _ in range(4)]
+for t in threads: t.start()
+for t in threads: t.join(timeout=30)
+print(sum(t.is_alive() for t in threads))
+"""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "EMBER_XCS_MAX_WORKERS": "1"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.stdout.strip() == "0", out.stderr
+
+
+def test_an_object_argument_read_by_an_op_is_not_changed_under_it() -> None:
+    class Basket:
+        def __init__(self) -> None:
+            self.items = [1]
+
+        def add(self, item: int) -> None:
+            self.items.append(item)
+
+    @xcs.op
+    def make() -> Basket:
+        return Basket()
+
+    @xcs.op
+    def read(basket: Basket) -> list[int]:
+        time.sleep(0.05)
+        return list(basket.items)
+
+    def program() -> Any:
+        basket = make()
+        seen = read(basket)
+        basket.add(2)  # plain Python: after ``read`` returned
+        return seen, list(basket.items)
+
+    assert xcs.jit(program)() == program() == ([1], [1, 2])
+
+
+@pytest.mark.timeout(30)
+def test_keyboard_interrupt_while_the_caller_runs_an_op_propagates_promptly() -> None:
+    code = """
+import os, signal, threading, time
+from concurrent.futures import ThreadPoolExecutor
+from ember import xcs
+calls = []
+@xcs.op
+def slow(i):
+    calls.append(i)
+    time.sleep(0.5)
+    return i
+pool = ThreadPoolExecutor(1)
+pool.submit(time.sleep, 3)  # the only worker is busy: the caller runs the ops itself
+@xcs.jit(executor=pool)
+def f():
+    return [slow(i) for i in range(4)]
+threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT)).start()
+start = time.perf_counter()
+try:
+    f()
+except KeyboardInterrupt as exc:
+    print(round(time.perf_counter() - start, 1), getattr(exc, "__notes__", None), calls)
+os._exit(0)
+"""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
+    elapsed, notes, calls = out.stdout.strip().split(" ", 2)
+    assert float(elapsed) < 0.4, out.stdout  # not after the op (0.5 s) or the rest
+    assert notes == "None"  # never treated as the op's failure
+    assert calls == "[0]"

@@ -131,3 +131,62 @@ print(os.waitstatus_to_exitcode(status))
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "0", out.stderr
+
+
+def test_a_helping_caller_runs_queued_ops_in_program_order() -> None:
+    reports: queue.SimpleQueue[Any] = queue.SimpleQueue()
+    order: list[int] = []
+    gate = threading.Event()
+    with ThreadPoolExecutor(1) as executor:
+        executor.submit(gate.wait)
+        dispatch = pool.RunnerDispatch(executor, slots=1)
+        for i in range(3):
+            dispatch.start(make_task(order.append, i, reports=reports))
+        while dispatch.help():
+            pass
+        gate.set()
+    assert order == [0, 1, 2]
+
+
+def test_submit_dispatch_helps_with_ops_the_executor_has_not_started() -> None:
+    reports: queue.SimpleQueue[Any] = queue.SimpleQueue()
+    gate = threading.Event()
+    with ThreadPoolExecutor(1) as inner:
+        inner.submit(gate.wait)
+
+        class Wrapper(Executor):
+            def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+                return inner.submit(fn, *args, **kwargs)
+
+        dispatch = pool.SubmitDispatch(Wrapper())
+        dispatch.start(make_task(lambda: "helped", reports=reports))
+        assert dispatch.help()
+        assert reports.get(timeout=1)[2] == "helped"
+        gate.set()
+    assert not pool.SubmitDispatch(Wrapper(), helping=False).help()
+
+
+def test_a_value_pending_at_fork_raises_in_the_child() -> None:
+    code = """
+import os
+from ember import xcs
+@xcs.op
+def ask(i):
+    return i
+@xcs.jit
+def g():
+    a = ask(5)
+    pid = os.fork()
+    if pid == 0:
+        try:
+            a * 2 + 0 == 10 and print("child ran it")
+            bool(a)
+        except xcs.XCSError as exc:
+            print("child:", "forked" in str(exc))
+        os._exit(0)
+    os.waitpid(pid, 0)
+    return a
+print("parent:", g())
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.split() == ["child:", "True", "parent:", "5"], out.stdout + out.stderr

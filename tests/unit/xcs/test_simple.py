@@ -245,3 +245,58 @@ def test_an_op_called_inside_an_op_runs_directly() -> None:
 
 def test_module_level_jitted_functions_pickle_by_reference() -> None:
     assert pickle.loads(pickle.dumps(module_level)) is module_level
+
+
+def test_an_argument_whose_type_refuses_hashing_still_works() -> None:
+    class Meta(type):
+        def __eq__(cls, other: object) -> bool:
+            return cls is other
+
+        __hash__ = None  # type: ignore[assignment]
+
+    class Odd(metaclass=Meta):
+        pass
+
+    @xcs.jit
+    def program(thing: Any) -> Any:
+        return [echo(type(thing).__name__), echo("x")]
+
+    assert program(Odd()) == ["Odd", "x"]
+    assert program(Odd()) == ["Odd", "x"]
+    assert program.stats()["traced_calls"] == 2
+
+
+def test_decision_stays_untraced_until_a_traced_call_completes() -> None:
+    from tests.helpers import OpError, fail
+
+    @xcs.jit
+    def failing() -> Any:
+        return fail("no")
+
+    with pytest.raises(OpError):
+        failing()
+    assert failing.stats()["decision"] == "untraced"
+    inner = xcs.jit(chain)
+
+    @xcs.jit
+    def outer() -> Any:
+        return inner("a")
+
+    outer()
+    assert inner.stats()["decision"] == "untraced" and inner.stats()["inlined_calls"] == 1
+
+
+def test_stats_of_several_wrappers_of_one_function_do_not_collide() -> None:
+    def make() -> Any:
+        def pipeline(x: Any) -> Any:
+            return [echo(x), echo(x)]
+
+        return xcs.jit(pipeline)
+
+    first, second = make(), make()
+    first(1)
+    first(2)
+    second(3)
+    everything = xcs.get_jit_stats()
+    base = f"{__name__}.{first.__qualname__}"
+    assert everything[base]["calls"] == 2 and everything[base + "#2"]["calls"] == 1

@@ -12,7 +12,7 @@ from ember.xcs._internal import tracer
 from ember.xcs._internal.engine import Engine
 from ember.xcs._internal.ir import Status
 from ember.xcs._internal.tracer import Recording
-from tests.helpers import LOG, as_list, combine, echo, upper
+from tests.helpers import LOG, as_list, combine, echo, slow_echo, upper
 
 
 def line_of(marker: str) -> int:
@@ -127,3 +127,21 @@ def test_no_execute_raises_when_a_value_is_needed_and_passes_other_syncs() -> No
 def test_user_location_skips_xcs_frames() -> None:
     location = tracer.user_location()
     assert location.file == __file__ and location.function == "test_user_location_skips_xcs_frames"
+
+
+@pytest.mark.timeout(30)
+def test_a_pending_value_hidden_in_an_object_raises_instead_of_hanging() -> None:
+    class Message:
+        def __init__(self, text: Any) -> None:
+            self.text = text
+
+    @xcs.op
+    def send(message: Message) -> str:
+        return message.text.strip()  # glue on a pending value, inside an op
+
+    @xcs.jit
+    def program() -> Any:
+        return send(Message(slow_echo(" x ", 0.05)))
+
+    with pytest.raises(xcs.ConcretizationError, match="Pass the value to the op as an argument"):
+        program()
