@@ -6,7 +6,8 @@ A call of a jitted function goes one of three ways:
   from another jitted function or an operator): the plain function runs and its ops
   join the enclosing graph, under the enclosing call's options;
 * **direct** -- an earlier traced call with the same call structure found no
-  parallelism: the plain function runs (ops are ordinary calls);
+  parallelism: the plain function runs (ops are ordinary calls), except for a
+  re-check by tracing after 1, 2, 4, 8, ... such runs;
 * **traced** -- everything else: the call is traced afresh, its ops run on the
   engine, and the result comes back concrete.
 

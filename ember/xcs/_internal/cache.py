@@ -7,7 +7,8 @@ call decides for the key:
 
 * ``parallel``: a parallel group with two or more ops was seen; every later call
   is traced afresh (a graph is never replayed for new arguments).
-* ``direct``: no parallelism; later calls run the plain function.
+* ``direct``: no parallelism; later calls run the plain function, except that it
+  is traced again on an exponentially growing schedule (see :class:`Decisions`).
 
 Keys hold types and ints only, so they never keep arguments alive, and computing
 one never fails (a call whose types refuse hashing gets no key and is traced).
@@ -58,28 +59,53 @@ def call_key(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Hashable | Non
     return key
 
 
+class _Entry:
+    __slots__ = ("decision", "next_check", "runs")
+
+    def __init__(self, decision: Decision) -> None:
+        self.decision = decision
+        self.runs = 0  # direct runs since the last traced call
+        self.next_check = 1  # trace again after this many direct runs
+
+
 class Decisions:
-    """Thread-safe, bounded map from call keys to decisions (least recently used go)."""
+    """Thread-safe, bounded map from call keys to decisions (least recently used go).
+
+    A ``direct`` key is traced again after 1, 2, 4, 8, ... direct runs, so
+    parallelism that depends on the data (``f(1)`` first, ``f(50)`` later, both
+    one int) is still found, at a cost that vanishes over many calls.
+    """
 
     def __init__(self, capacity: int = 256) -> None:
         self._capacity = capacity
-        self._map: OrderedDict[Hashable, Decision] = OrderedDict()
+        self._map: OrderedDict[Hashable, _Entry] = OrderedDict()
         self._lock = threading.Lock()
 
     def get(self, key: Hashable) -> Decision | None:
-        """The decision for ``key``, or None before its first traced call."""
+        """How to run this call: DIRECT, or None to trace it (first call, a parallel
+        key, or a direct key whose re-check is due)."""
         with self._lock:
-            decision = self._map.get(key)
-            if decision is not None:
-                self._map.move_to_end(key)
-            return decision
+            entry = self._map.get(key)
+            if entry is None:
+                return None
+            self._map.move_to_end(key)
+            if entry.decision is not Decision.DIRECT:
+                return entry.decision
+            entry.runs += 1
+            if entry.runs < entry.next_check:
+                return Decision.DIRECT
+            entry.runs = 0
+            entry.next_check *= 2
+            return None
 
     def set(self, key: Hashable, decision: Decision) -> None:
-        """Record the decision for ``key``; a ``parallel`` key never turns ``direct``."""
+        """Record what a traced call found; a ``parallel`` key never turns ``direct``."""
         with self._lock:
-            if self._map.get(key) is Decision.PARALLEL:
-                return
-            self._map[key] = decision
+            entry = self._map.get(key)
+            if entry is None:
+                self._map[key] = _Entry(decision)
+            elif entry.decision is not Decision.PARALLEL:
+                entry.decision = decision
             self._map.move_to_end(key)
             while len(self._map) > self._capacity:
                 self._map.popitem(last=False)

@@ -36,6 +36,15 @@ def test_decisions_are_bounded_and_parallel_is_never_downgraded() -> None:
     assert len(decisions) == 2
 
 
+def test_direct_keys_are_rechecked_on_an_exponential_schedule() -> None:
+    decisions = Decisions()
+    decisions.set("k", Decision.DIRECT)
+    traced_at = [n for n in range(1, 32) if decisions.get("k") is None]
+    assert traced_at == [1, 3, 7, 15, 31]  # after 1, 2, 4, 8, 16 direct runs
+    decisions.set("k", Decision.PARALLEL)  # a re-check found parallelism
+    assert decisions.get("k") is Decision.PARALLEL
+
+
 def test_decisions_survive_concurrent_use() -> None:
     decisions = Decisions(capacity=50)
 

@@ -128,14 +128,27 @@ def test_no_proxy_escapes_in_the_result() -> None:
     assert type(result[1]) is str
 
 
-def test_functions_without_parallelism_run_directly_after_the_first_call() -> None:
+def test_functions_without_parallelism_run_directly_and_are_rechecked_rarely() -> None:
     jitted = xcs.jit(chain)
-    assert jitted("a") == "A"
-    assert jitted("b") == "B"
-    assert jitted("c") == "C"
+    for i in range(16):
+        assert jitted(str(i)) == str(i)
     stats = jitted.stats()
     assert stats["decision"] == "direct"
-    assert (stats["calls"], stats["traced_calls"], stats["direct_calls"]) == (3, 1, 2)
+    # traced at calls 1, 2, 4, 8 and 16 (after 1, 2, 4, 8 direct runs); direct otherwise
+    assert (stats["calls"], stats["traced_calls"], stats["direct_calls"]) == (16, 5, 11)
+    assert len(LOG.entries) == 32  # every call ran both ops exactly once
+
+
+def test_parallelism_that_depends_on_the_data_is_found_later() -> None:
+    @xcs.jit
+    def fan(n: int) -> Any:
+        return [echo(i) for i in range(n)]
+
+    fan(1)  # one op: direct for "one int"
+    for _ in range(3):
+        fan(4)
+    stats = fan.stats()
+    assert stats["decision"] == "parallel" and stats["max_parallelism"] == 4
 
 
 def test_each_call_structure_gets_its_own_decision() -> None:
@@ -144,12 +157,13 @@ def test_each_call_structure_gets_its_own_decision() -> None:
         return [echo(x) for x in xs]
 
     maybe_parallel([1])  # one op: direct for lists of length 1
-    maybe_parallel([1])
+    maybe_parallel([1])  # re-checked once
+    maybe_parallel([1])  # direct
     maybe_parallel([1, 2])  # a new structure: traced, parallel
-    maybe_parallel([3, 4])
+    maybe_parallel([3, 4])  # parallel: traced again
     stats = maybe_parallel.stats()
     assert stats["decision"] == "parallel"
-    assert (stats["traced_calls"], stats["direct_calls"]) == (3, 1)
+    assert (stats["traced_calls"], stats["direct_calls"]) == (4, 1)
 
 
 def test_cache_false_traces_every_call() -> None:
