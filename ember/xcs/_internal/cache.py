@@ -82,8 +82,10 @@ class Decisions:
         self._lock = threading.Lock()
 
     def get(self, key: Hashable) -> Decision | None:
-        """How to run this call: DIRECT, or None to trace it (first call, a parallel
-        key, or a direct key whose re-check is due)."""
+        """How to run a call with ``key``: DIRECT, or None to trace it.
+
+        None for a first call, a parallel key, or a direct key whose re-check is due.
+        """
         with self._lock:
             entry = self._map.get(key)
             if entry is None:
