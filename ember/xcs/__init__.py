@@ -6,13 +6,14 @@ call counts and exceptions of the plain function. ``xcs.trace(fn, *args)`` shows
 graph it found.
 """
 
-from ember.xcs._internal.errors import ConcretizationError, XCSError
+from ember.xcs._internal.errors import ConcretizationError, OpTimeoutError, XCSError
 from ember.xcs._internal.protocol import op
 from ember.xcs._simple import get_jit_stats, jit, reset_jit_stats
 from ember.xcs._trace import Trace, barrier, trace
 
 __all__ = [
     "ConcretizationError",
+    "OpTimeoutError",
     "Trace",
     "XCSError",
     "barrier",

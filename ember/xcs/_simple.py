@@ -44,6 +44,7 @@ class JitOptions:
 
     max_workers: int | None = None
     executor: Executor | None = None
+    timeout: float | None = None
     cache: bool = True
 
     def __post_init__(self) -> None:
@@ -58,6 +59,13 @@ class JitOptions:
             raise TypeError(
                 "jit(executor=...) must be a concurrent.futures.Executor, "
                 f"got {type(self.executor).__name__}"
+            )
+        timeout = self.timeout
+        if timeout is not None and (
+            isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0
+        ):
+            raise ValueError(
+                f"jit(timeout=...) must be a positive number of seconds, got {timeout!r}"
             )
         if not isinstance(self.cache, bool):
             raise TypeError(f"jit(cache=...) must be True or False, got {self.cache!r}")
@@ -79,7 +87,7 @@ class JitFunction:
     def __init__(self, fn: Callable[..., Any], options: JitOptions) -> None:
         functools.update_wrapper(self, fn)
         self.options = options
-        self._engine = Engine(options.executor, options.max_workers)
+        self._engine = Engine(options.executor, options.max_workers, options.timeout)
         self._decisions = Decisions()
         self._stats = JitStats()
         with _wrappers_lock:
@@ -139,6 +147,7 @@ def jit(
     *,
     max_workers: int | None = None,
     executor: Executor | None = None,
+    timeout: float | None = None,
     cache: bool = True,
 ) -> Callable[[Callable[..., Any]], JitFunction]: ...
 
@@ -149,6 +158,7 @@ def jit(
     *,
     max_workers: int | None = None,
     executor: Executor | None = None,
+    timeout: float | None = None,
     cache: bool = True,
 ) -> Any:
     """Run the independent ops of ``fn`` in parallel, computing exactly what ``fn`` does.
@@ -160,8 +170,10 @@ def jit(
     Args:
         fn: The function to wrap.
         max_workers: At most this many ops of one call run at once.
-        executor: Where ops run (any ``concurrent.futures.Executor`` running them
-            in threads); the shared pool when None.
+        executor: Where ops run: any ``concurrent.futures.Executor`` (thread pools,
+            process pools, Dask's ``Client.get_executor()``); the shared pool when None.
+        timeout: Seconds an op on a worker may run before the call raises
+            ``xcs.OpTimeoutError`` naming it; the op goes on in the background.
         cache: False traces every call instead of remembering, per call
             structure, that a function has no parallelism.
 
@@ -172,7 +184,7 @@ def jit(
         XCSError: ``fn`` is a generator or ``async def`` function.
         TypeError, ValueError: An option or ``fn`` is not of a usable kind.
     """
-    options = JitOptions(max_workers, executor, cache)
+    options = JitOptions(max_workers, executor, timeout, cache)
 
     def make(target: Any) -> Any:
         if isinstance(target, staticmethod):

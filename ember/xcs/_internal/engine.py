@@ -14,9 +14,10 @@ attribute of each graph node)::
   arguments), not finished.
 * **ready**: all inputs done. Two heaps in program order: ops and glue.
 * **running**: an op handed to the executor. Ops are dispatched in program order,
-  at most ``max_workers`` at a time. Glue runs inline in the materializing thread
-  as soon as it is ready (it is cheap, and glue on one object keeps program order
-  through the recording's order edges).
+  at most ``max_workers`` at a time; an op whose ``max_concurrency`` slots are all
+  taken (by any trace) waits aside, in program order, until one frees. Glue runs
+  inline in the materializing thread as soon as it is ready (it is cheap, and glue
+  on one object keeps program order through the recording's order edges).
 * **done / failed**: the value or exception is recorded on the node.
 * **cancelled**: never run, because a node it depends on failed or because it comes
   after the earliest failure in program order (the sequential program would never
@@ -26,7 +27,9 @@ Errors: the batch ends when every node *before* the earliest failure has finishe
 the exception raised is the earliest failure in program order -- never whichever
 finished first -- as the original object with a note naming the op and the user's
 line. Ops already running after it finish in the background; their results are
-dropped.
+dropped. An op on a worker running longer than ``timeout`` fails with
+:class:`~.errors.OpTimeoutError` (an op the waiting thread runs itself cannot be
+interrupted); it goes on in the background like any abandoned op.
 
 How ops reach threads (and why nested jitted calls never deadlock: a waiting
 thread runs queued ops itself when the pool does not) is ``pool.py``'s concern.
@@ -34,6 +37,7 @@ thread runs queued ops itself when the pool does not) is ``pool.py``'s concern.
 
 from __future__ import annotations
 
+import functools
 import heapq
 import math
 import queue
@@ -43,9 +47,10 @@ from concurrent.futures import Executor
 from typing import Any
 
 from ember.xcs._internal import tracer
-from ember.xcs._internal.errors import XCSError, add_op_note, reraise
+from ember.xcs._internal.errors import OpTimeoutError, XCSError, add_op_note, reraise
 from ember.xcs._internal.ir import FINISHED, Node, NodeKind, Status
 from ember.xcs._internal.ir_builder import resolve, shares_objects
+from ember.xcs._internal.limits import limit_for, take
 from ember.xcs._internal.pool import Report, Task, dispatch_for
 from ember.xcs._internal.tracer import Recording
 
@@ -53,9 +58,12 @@ __all__ = ["Engine"]
 
 # How long the waiting thread waits for a completion before checking whether it
 # must run a queued op itself; the wait then grows up to MAX_WAIT_SLICE, which
-# bounds how late Ctrl-C is noticed.
+# bounds how late Ctrl-C is noticed. Timeouts cut a wait short.
 HELP_AFTER = 0.002
 MAX_WAIT_SLICE = 0.1
+
+# Put in the completion queue when a max_concurrency slot this run waits for frees.
+_WAKE: Any = ("wake",)
 
 
 class Engine:
@@ -65,23 +73,37 @@ class Engine:
         executor: Where ops run; the shared thread pool when None.
         max_workers: At most this many ops of one call run at once (a thread
             helping by running an op itself counts); None for no bound.
+        timeout: Seconds an op on a worker may run before the call raises
+            :class:`~.errors.OpTimeoutError` for it; None for no limit.
     """
 
-    def __init__(self, executor: Executor | None = None, max_workers: int | None = None) -> None:
+    def __init__(
+        self,
+        executor: Executor | None = None,
+        max_workers: int | None = None,
+        timeout: float | None = None,
+    ) -> None:
         self.executor = executor
         self.max_workers = max_workers
+        self.timeout = timeout
 
     def __call__(self, recording: Recording, batch: list[int]) -> None:
-        _Run(recording, batch, self.executor, self.max_workers).run()
+        _Run(recording, batch, self.executor, self.max_workers, self.timeout).run()
 
 
 class _Run:
     """One materialization: the state sets of the module docstring and their transitions."""
 
     def __init__(
-        self, recording: Recording, batch: list[int], executor: Executor | None, limit: int | None
+        self,
+        recording: Recording,
+        batch: list[int],
+        executor: Executor | None,
+        limit: int | None,
+        timeout: float | None,
     ) -> None:
         self.rec = recording
+        self.timeout = timeout
         self.batch = batch
         self.dispatch = dispatch_for(executor, limit)
         self.limit = limit if limit is not None else math.inf
@@ -90,10 +112,12 @@ class _Run:
         self.after_done: dict[int, list[int]] = {}  # node -> successors it unblocks when done
         self.ready_ops: list[int] = []
         self.ready_glue: list[int] = []
+        self.blocked: list[int] = []  # ready ops whose max_concurrency slots are all taken
         self.inflight: dict[int, Task] = {}
         self.failures: dict[int, BaseException] = {}
         self.cutoff: float = math.inf  # id of the earliest failure so far
         self.completions: queue.SimpleQueue[Report] = queue.SimpleQueue()
+        self.wake = functools.partial(self.completions.put, _WAKE)  # one identity: dedup
 
     # --- the loop ---------------------------------------------------------------
 
@@ -104,7 +128,9 @@ class _Run:
                 self._dispatch()
                 if not self._busy():
                     break
-                self._complete(self._wait())
+                report = self._wait()
+                if report is not None:
+                    self._complete(report)
         except BaseException as interrupt:  # Ctrl-C or an internal error: stop everything
             self._cancel_unfinished(interrupt)
             raise
@@ -144,12 +170,18 @@ class _Run:
         """Whether anything before the earliest failure is still running or ready."""
         cutoff = self.cutoff
         if cutoff == math.inf:
-            return bool(self.inflight)
+            return bool(self.inflight or self.blocked)
         if self.ready_ops and self.ready_ops[0] < cutoff:
             return True  # waiting for a slot (ops after the failure may still hold one)
+        if any(node < cutoff for node in self.blocked):
+            return True
         return any(node < cutoff for node in self.inflight)
 
     def _dispatch(self) -> None:
+        if self.blocked:  # slots may have come free: try again, in program order
+            for node in self.blocked:
+                heapq.heappush(self.ready_ops, node)
+            self.blocked.clear()
         while True:
             while self.ready_ops and len(self.inflight) < self.limit:
                 node = heapq.heappop(self.ready_ops)
@@ -162,15 +194,56 @@ class _Run:
                 if node < self.cutoff:
                     self._run_glue(node)
 
-    def _wait(self) -> Report:
-        """Next completion; meanwhile run a queued op if the pool is not getting to it."""
-        timeout = HELP_AFTER
+    def _wait(self) -> Report | None:
+        """Next completion, or None when an op ran out of time or a slot came free.
+
+        Meanwhile run a queued op if the pool is not getting to it. Waiting in short,
+        growing slices keeps Ctrl-C prompt and notices a stalled pool.
+        """
+        slice_ = HELP_AFTER
         while True:
+            wait = slice_
+            deadline = self._deadline()
+            if deadline is not None:
+                wait = min(wait, max(0.0, deadline - time.perf_counter()))
             try:
-                return self.completions.get(timeout=timeout)
+                report = self.completions.get(timeout=wait)
             except queue.Empty:
                 pass
-            timeout = HELP_AFTER if self.dispatch.help() else min(timeout * 2, MAX_WAIT_SLICE)
+            else:
+                return None if report is _WAKE else report
+            if deadline is not None and time.perf_counter() >= deadline:
+                self._time_out()
+                return None
+            if self.blocked:
+                return None  # try the waiting ops again (also covers a missed wake-up)
+            slice_ = HELP_AFTER if self.dispatch.help() else min(slice_ * 2, MAX_WAIT_SLICE)
+
+    def _deadline(self) -> float | None:
+        """When the first running op on a worker runs out of time (None: no limit)."""
+        if self.timeout is None:
+            return None
+        starts = [
+            task.started
+            for task in self.inflight.values()
+            if task.started is not None and not task.inline
+        ]
+        return min(starts) + self.timeout if starts else None
+
+    def _time_out(self) -> None:
+        assert self.timeout is not None
+        now = time.perf_counter()
+        for node, task in list(self.inflight.items()):
+            started = task.started
+            if started is None or task.inline or now - started < self.timeout:
+                continue
+            del self.inflight[node]  # its result, if it ever comes, is dropped
+            record = self.rec.nodes[node]
+            state = self.rec.state[node]
+            state["start"] = started - self.rec.t0
+            state["status"] = Status.FAILED
+            error = OpTimeoutError(node, record.name, str(record.location), self.timeout)
+            self._fail(node, error, note=False)
 
     # --- transitions ------------------------------------------------------------
 
@@ -198,6 +271,16 @@ class _Run:
 
     def _start_op(self, node: int) -> None:
         record = self.rec.nodes[node]
+        slot = None
+        limit = limit_for(record.spec)
+        if limit is not None:
+            slot = take(limit)
+            if slot is None:  # every slot of this op is taken: retry when one frees
+                limit.wait(self.wake)
+                slot = take(limit)  # one freed before we were listed: no wake-up comes
+                if slot is None:
+                    self.blocked.append(node)
+                    return
         unblocks = self.after_start[node]
         if unblocks and any(shares_objects(self.rec.values[d]) for d in record.deps):
             # A copy cannot shield this op from a later in-place change of an object
@@ -206,7 +289,7 @@ class _Run:
             unblocks = []
         # An in-place change this op unblocks must not reach the objects it reads.
         args, kwargs = self._arguments(record, copy_refs=bool(unblocks))
-        task = Task(self.rec, record, args, kwargs, self.completions.put)
+        task = Task(self.rec, record, args, kwargs, self.completions.put, slot)
         self.inflight[node] = task
         self.rec.state[node]["status"] = Status.RUNNING
         self.dispatch.start(task)
@@ -270,13 +353,13 @@ class _Run:
             self.cutoff = node
             # Ops after the failure that no thread has started never will.
             for later in [n for n in self.inflight if n > node]:
-                if self.inflight[later].claim():
+                if self.inflight[later].cancel():
                     del self.inflight[later]
 
     def _cancel_unfinished(self, error: BaseException) -> None:
         state = self.rec.state
         for task in self.inflight.values():
-            task.claim()  # a task nobody started never will
+            task.cancel()  # a task nobody started never will
         self.inflight.clear()
         for node in self.batch:
             if state[node]["status"] not in FINISHED:

@@ -6,7 +6,8 @@ op and the user's ``file:line``. Only xcs's own failures use the classes below::
 
     XCSError                      anything xcs itself cannot do
      +-- ConcretizationError      a concrete value was needed where none can be made
-     +-- OpTimeoutError           (later: an op ran longer than ``jit(timeout=...)``)
+     +-- OpTimeoutError           an op ran longer than ``jit(timeout=...)`` (also a
+                                  TimeoutError)
 
 Each message has three parts: what happened, where in user code, and what to do.
 """
@@ -14,9 +15,9 @@ Each message has three parts: what happened, where in user code, and what to do.
 from __future__ import annotations
 
 import sys
-from typing import NoReturn
+from typing import Any, NoReturn
 
-__all__ = ["ConcretizationError", "XCSError", "add_op_note", "reraise"]
+__all__ = ["ConcretizationError", "OpTimeoutError", "XCSError", "add_op_note", "reraise"]
 
 
 class XCSError(Exception):
@@ -49,8 +50,41 @@ class ConcretizationError(XCSError):
             f"but {reason}. {fix}"
         )
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.node, self.op_name, self.location, self.reason, self.fix))
 
-for _public in (XCSError, ConcretizationError):
+
+class OpTimeoutError(XCSError, TimeoutError):
+    """An op on a worker ran longer than ``jit(timeout=...)`` allows.
+
+    A thread cannot be stopped: the op keeps running in the background and its
+    result is dropped. At interpreter exit Python waits for it (the pool's worker
+    threads are joined), so bound slow calls inside the op too (an HTTP timeout).
+
+    Attributes:
+        node: Id of the op's node.
+        op_name: Name of the op.
+        location: ``file:line`` of the user's call of the op.
+        timeout: The limit, in seconds.
+    """
+
+    def __init__(self, node: int, op_name: str, location: str, timeout: float) -> None:
+        self.node = node
+        self.op_name = op_name
+        self.location = location
+        self.timeout = timeout
+        super().__init__(
+            f"op {op_name!r} (node %{node}, called at {location}) ran longer than "
+            f"jit(timeout={timeout:g}) seconds; it goes on in the background and its result "
+            "will be dropped. Raise the timeout, or bound the slow call inside the op "
+            "(e.g. an HTTP client timeout)."
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.node, self.op_name, self.location, self.timeout))
+
+
+for _public in (XCSError, ConcretizationError, OpTimeoutError):
     _public.__module__ = "ember.xcs"  # shown and pickled under their public name
 
 

@@ -65,9 +65,12 @@ UNKNOWN_LOCATION = Location("<unknown>", 0)
 _NO_KWARGS: Mapping[str, Any] = MappingProxyType({})
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(frozen=True, slots=True, eq=False, weakref_slot=True)
 class OpSpec:
     """How an op is named and limited; shared by every call of that op.
+
+    Compared by identity: two ops of the same name are still two ops, each with its
+    own ``max_concurrency`` slots.
 
     Attributes:
         name: Display name in graphs, stats and error notes.

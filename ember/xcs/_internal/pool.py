@@ -34,6 +34,7 @@ from typing import Any, Protocol
 from ember.xcs._internal import tracer
 from ember.xcs._internal.errors import XCSError
 from ember.xcs._internal.ir import Node
+from ember.xcs._internal.limits import Slot, hold, unhold
 
 __all__ = [
     "DEFAULT_MAX_WORKERS",
@@ -55,7 +56,17 @@ Report = tuple[int, bool, Any, float, float, str, float]
 class Task:
     """One run of an op, claimable exactly once."""
 
-    __slots__ = ("_token", "args", "kwargs", "node", "recording", "report")
+    __slots__ = (
+        "_token",
+        "args",
+        "inline",
+        "kwargs",
+        "node",
+        "recording",
+        "report",
+        "slot",
+        "started",
+    )
 
     def __init__(
         self,
@@ -64,12 +75,16 @@ class Task:
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
         report: Callable[[Report], None],
+        slot: Slot | None = None,
     ) -> None:
         self.recording = recording
         self.node = node
+        self.slot = slot  # of the op's max_concurrency limit, given back when it ends
         self.args = args
         self.kwargs = kwargs
         self.report = report
+        self.started: float | None = None  # perf_counter() when the op began running
+        self.inline = False  # run by the waiting thread itself (no timeout applies)
         self._token = [True]
 
     def claim(self) -> bool:
@@ -78,6 +93,14 @@ class Task:
             self._token.pop()  # atomic: only one pop can succeed
         except IndexError:
             return False
+        return True
+
+    def cancel(self) -> bool:
+        """Make sure the task never starts; False if it already has."""
+        if not self.claim():
+            return False
+        if self.slot is not None:
+            self.slot.give_back()
         return True
 
     def __call__(self) -> None:
@@ -99,7 +122,10 @@ class Task:
         saved = tracer.begin_op(self.recording)
         thread = threading.current_thread().name
         cpu0 = time.thread_time()
-        start = time.perf_counter()
+        self.inline = inline
+        slot = self.slot
+        held = hold(slot.limit) if slot is not None else None
+        self.started = start = time.perf_counter()
         try:
             if node.context is not None:
                 value = node.context.run(fn, *self.args, **self.kwargs)
@@ -113,6 +139,9 @@ class Task:
                 raise
             value, ok = exc, False  # SystemExit in a worker: the op's failure
         finally:
+            if held is not None and slot is not None:
+                unhold(held)
+                slot.give_back()
             tracer.end_op(saved)
         end = time.perf_counter()
         cpu = time.thread_time() - cpu0

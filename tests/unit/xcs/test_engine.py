@@ -371,3 +371,62 @@ os._exit(0)
     assert float(elapsed) < 0.4, out.stdout  # not after the op (0.5 s) or the rest
     assert notes == "None"  # never treated as the op's failure
     assert calls == "[0]"
+
+
+def test_an_op_running_too_long_raises_op_timeout_error_naming_it() -> None:
+    @xcs.jit(timeout=0.1)
+    def program() -> Any:
+        quick = slow_echo("quick", 0.01)
+        stuck = slow_echo("stuck", 1.0)  # MARK-stuck
+        return quick, stuck
+
+    start = time.perf_counter()
+    with pytest.raises(xcs.OpTimeoutError) as info:
+        program()
+    assert time.perf_counter() - start < 0.6  # not the op's full second
+    error = info.value
+    assert isinstance(error, TimeoutError) and isinstance(error, xcs.XCSError)
+    line = next(
+        i for i, t in enumerate(open(__file__), 1) if "MARK-stuck" in t and "next(" not in t
+    )
+    assert error.op_name == "slow_echo" and error.location == f"{__file__}:{line}"
+    assert "timeout=0.1" in str(error)
+
+
+def test_an_earlier_failure_still_wins_over_a_later_timeout() -> None:
+    @xcs.jit(timeout=0.05)
+    def program() -> Any:
+        first = slow_echo("", 0.04)
+        early = fail(first + "early", delay=0.03)  # starts at 0.04 s, fails at 0.07 s
+        stuck = slow_echo("stuck", 1.0)  # times out at 0.05 s, but comes later
+        return early, stuck
+
+    with pytest.raises(OpError, match="early"):
+        program()
+
+
+def test_ops_within_the_timeout_are_unaffected() -> None:
+    @xcs.jit(timeout=1.0)
+    def program() -> Any:
+        return [slow_echo(i, 0.02) for i in range(5)]
+
+    assert program() == list(range(5))
+
+
+def test_a_timed_out_op_is_failed_in_the_graph() -> None:
+    from ember.xcs._internal import runtime
+    from ember.xcs._internal.engine import Engine
+    from ember.xcs._internal.tracer import Recording
+
+    rec = Recording(Engine(timeout=0.05))
+    with pytest.raises(xcs.OpTimeoutError):
+        runtime.run(rec, lambda: slow_echo("stuck", 0.5), (), {})
+    op = next(n.id for n in rec.nodes if n.kind == "op")
+    assert rec.state[op]["status"] is Status.FAILED
+    assert isinstance(rec.state[op]["error"], xcs.OpTimeoutError)
+
+
+def test_bad_timeouts_are_rejected() -> None:
+    for bad in (0, -1, "1", True):
+        with pytest.raises(ValueError, match="timeout"):
+            xcs.jit(timeout=bad)  # type: ignore[call-overload]

@@ -13,6 +13,7 @@ def test_all_is_sorted_and_exact() -> None:
     assert xcs.__all__ == sorted(xcs.__all__)
     assert xcs.__all__ == [
         "ConcretizationError",
+        "OpTimeoutError",
         "Trace",
         "XCSError",
         "barrier",
@@ -29,7 +30,8 @@ def test_all_is_sorted_and_exact() -> None:
 def test_jit_signature_is_pinned() -> None:
     assert str(inspect.signature(xcs.jit)) == (
         "(fn: 'Callable[..., Any] | None' = None, /, *, max_workers: 'int | None' = None, "
-        "executor: 'Executor | None' = None, cache: 'bool' = True) -> 'Any'"
+        "executor: 'Executor | None' = None, timeout: 'float | None' = None, "
+        "cache: 'bool' = True) -> 'Any'"
     )
 
 
