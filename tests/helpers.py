@@ -271,3 +271,22 @@ def assert_same_as_plain(
         assert not contains_proxy(got.value)
         assert got.calls == plain.calls
     return got
+
+
+def where(x: Any, delay: float = 0.0) -> tuple[Any, int]:
+    """``(x, pid)`` after ``delay`` seconds: shows which process ran the op."""
+    import os
+
+    time.sleep(delay)
+    return x, os.getpid()
+
+
+@xcs.op
+def remote_where(x: Any, delay: float = 0.0) -> tuple[Any, int]:
+    """Module-level op for executors in other processes (pickles by reference)."""
+    return where(x, delay)
+
+
+@xcs.op
+def remote_fail(message: str) -> Any:
+    raise OpError(message)

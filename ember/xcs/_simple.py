@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import itertools
+import sys
 import threading
 import time
 import types
@@ -127,8 +128,17 @@ class JitFunction:
             return self
         return types.MethodType(self, instance)
 
-    def __reduce__(self) -> str:
-        return self.__qualname__  # pickled by reference, like the function it wraps
+    def __reduce__(self) -> str | tuple[Any, ...]:
+        # By reference when its module holds it under its name, like a function;
+        # otherwise by value, for cloudpickle (the executor stays behind: another
+        # process runs it on its own shared pool).
+        target: Any = sys.modules.get(self.__module__)
+        for part in self.__qualname__.split("."):
+            target = getattr(target, part, None)
+        if target is self:
+            return self.__qualname__
+        options = self.options
+        return (_rebuild, (self.__wrapped__, options.max_workers, options.timeout, options.cache))
 
     def __repr__(self) -> str:
         return f"<xcs.jit {self.__module__}.{self.__qualname__}>"
@@ -201,6 +211,13 @@ def jit(
         return JitFunction(target, options)
 
     return make(fn) if fn is not None else make
+
+
+def _rebuild(
+    fn: Callable[..., Any], max_workers: int | None, timeout: float | None, cache: bool
+) -> JitFunction:
+    """Unpickle a jitted function sent by value (see ``JitFunction.__reduce__``)."""
+    return JitFunction(fn, JitOptions(max_workers, None, timeout, cache))
 
 
 def _wrapper_of(fn: Any) -> JitFunction:

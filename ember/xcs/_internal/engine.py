@@ -43,7 +43,7 @@ import math
 import queue
 import threading
 import time
-from concurrent.futures import Executor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any
 
 from ember.xcs._internal import tracer
@@ -51,7 +51,16 @@ from ember.xcs._internal.errors import OpTimeoutError, XCSError, add_op_note, re
 from ember.xcs._internal.ir import FINISHED, Node, NodeKind, Status
 from ember.xcs._internal.ir_builder import resolve, shares_objects
 from ember.xcs._internal.limits import limit_for, take
-from ember.xcs._internal.pool import Report, Task, dispatch_for
+from ember.xcs._internal.pool import (
+    DEFAULT_MAX_WORKERS,
+    Dispatch,
+    Report,
+    RunnerDispatch,
+    SubmitDispatch,
+    Task,
+    default_executor,
+)
+from ember.xcs._internal.remote import RemoteDispatch, is_remote
 from ember.xcs._internal.tracer import Recording
 
 __all__ = ["Engine"]
@@ -64,6 +73,17 @@ MAX_WAIT_SLICE = 0.1
 
 # Put in the completion queue when a max_concurrency slot this run waits for frees.
 _WAKE: Any = ("wake",)
+
+
+def dispatch_for(executor: Executor | None, limit: int | None) -> Dispatch:
+    """How one materialization hands ops to ``executor`` (None: the shared pool)."""
+    pool = executor if executor is not None else default_executor()
+    if isinstance(pool, ThreadPoolExecutor):
+        size = getattr(pool, "_max_workers", DEFAULT_MAX_WORKERS)
+        return RunnerDispatch(pool, min(size, limit) if limit is not None else size)
+    if is_remote(pool):
+        return RemoteDispatch(pool)
+    return SubmitDispatch(pool)
 
 
 class Engine:

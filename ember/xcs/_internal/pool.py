@@ -8,9 +8,9 @@ Two ways to hand over, chosen by the executor:
   of ``submit`` per op. When the pool does not start our runners (it is saturated,
   or exhausted by nested jitted calls waiting inside ops, or shut down) the waiting
   thread runs queued ops itself, oldest first, so nesting never deadlocks.
-* :class:`SubmitDispatch` for any other ``Executor``: one executor task per op; a
-  waiting thread runs submitted ops the executor has not started (not for process
-  pools, whose ops must run in their processes).
+* :class:`SubmitDispatch` for any other in-process ``Executor``: one executor task
+  per op; a waiting thread runs submitted ops the executor has not started.
+  (Executors in other processes: ``remote.py``.)
 
 Either way an op is a :class:`Task` that can be *claimed* exactly once, by the thread
 that runs it or by the engine cancelling it; a claimed task never starts again.
@@ -24,11 +24,12 @@ from __future__ import annotations
 
 import atexit
 import collections
+import contextlib
 import os
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from typing import Any, Protocol
 
 from ember.xcs._internal import tracer
@@ -44,7 +45,6 @@ __all__ = [
     "SubmitDispatch",
     "Task",
     "default_executor",
-    "dispatch_for",
 ]
 
 DEFAULT_MAX_WORKERS = 64
@@ -59,6 +59,7 @@ class Task:
     __slots__ = (
         "_token",
         "args",
+        "handle",
         "inline",
         "kwargs",
         "node",
@@ -85,6 +86,7 @@ class Task:
         self.report = report
         self.started: float | None = None  # perf_counter() when the op began running
         self.inline = False  # run by the waiting thread itself (no timeout applies)
+        self.handle: Future[Any] | None = None  # the executor's future, for remote runs
         self._token = [True]
 
     def claim(self) -> bool:
@@ -97,6 +99,8 @@ class Task:
 
     def cancel(self) -> bool:
         """Make sure the task never starts; False if it already has."""
+        if self.handle is not None:  # sent away: only its future can stop it
+            return self.handle.cancel()
         if not self.claim():
             return False
         if self.slot is not None:
@@ -241,39 +245,23 @@ class RunnerDispatch:
 
 
 class SubmitDispatch:
-    """One executor task per op, for executors that are not thread pools.
+    """One executor task per op, for in-process executors that are not thread pools.
 
     A waiting thread may run a submitted op the executor has not started yet (it
     claims the task first), so nested jitted calls never exhaust the executor.
-    Process-based executors cannot be helped this way: ``helping=False``.
     """
 
-    def __init__(self, executor: Executor, *, helping: bool = True) -> None:
+    def __init__(self, executor: Executor) -> None:
         self._executor = executor
-        self._helping = helping
         self._submitted: collections.deque[Task] = collections.deque()
-        self._refused = False
 
     def start(self, task: Task) -> None:
         self._submitted.append(task)
-        try:
+        with contextlib.suppress(RuntimeError):  # shut down: the waiting thread runs it
             self._executor.submit(task)
-        except RuntimeError:  # shut down: the waiting thread runs it
-            self._refused = True
 
     def help(self) -> bool:
-        if not (self._helping or self._refused):
-            return False
         return _run_one(self._submitted)
-
-
-def dispatch_for(executor: Executor | None, limit: int | None) -> Dispatch:
-    """The way to hand ops of one materialization to ``executor`` (None: shared pool)."""
-    pool = executor if executor is not None else default_executor()
-    if isinstance(pool, ThreadPoolExecutor):
-        size = getattr(pool, "_max_workers", DEFAULT_MAX_WORKERS)
-        return RunnerDispatch(pool, min(size, limit) if limit is not None else size)
-    return SubmitDispatch(pool, helping=not isinstance(pool, ProcessPoolExecutor))
 
 
 _pool: ThreadPoolExecutor | None = None

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import sys
 import types
 from collections.abc import Callable, Mapping
 from typing import Any, overload
@@ -96,15 +97,24 @@ class Op:
         recording = tracer.active()
         if recording is None:
             return self._fn(*args, **kwargs)
-        return recording.record_op(self.__xcs_op__, self._fn, args, kwargs)
+        # The op itself is what runs: outside a trace it is its function, and it
+        # pickles by reference for executors in other processes.
+        return recording.record_op(self.__xcs_op__, self, args, kwargs)
 
     def __get__(self, instance: object, owner: type | None = None) -> Any:
         if instance is None:
             return self
         return types.MethodType(self, instance)
 
-    def __reduce__(self) -> str:
-        return self.__qualname__  # pickled by reference, like the function it wraps
+    def __reduce__(self) -> str | tuple[Any, ...]:
+        # By reference when the module holds this op under its name (like a function);
+        # otherwise by value (cloudpickle can send a local function, pickle refuses).
+        target: Any = sys.modules.get(self.__module__)
+        for part in self.__qualname__.split("."):
+            target = getattr(target, part, None)
+        if target is self:
+            return self.__qualname__
+        return (Op, (self._fn, self.__xcs_op__))
 
     def __repr__(self) -> str:
         spec = self.__xcs_op__

@@ -86,14 +86,21 @@ def test_help_runs_a_queued_task_only_when_the_pool_does_not() -> None:
 
 
 def test_dispatch_for_chooses_by_executor_kind() -> None:
+    from concurrent.futures import ProcessPoolExecutor
+
+    from ember.xcs._internal.engine import dispatch_for
+    from ember.xcs._internal.remote import RemoteDispatch
+
     with ThreadPoolExecutor(3) as executor:
-        assert isinstance(pool.dispatch_for(executor, None), pool.RunnerDispatch)
-    assert isinstance(pool.dispatch_for(None, 2), pool.RunnerDispatch)
+        assert isinstance(dispatch_for(executor, None), pool.RunnerDispatch)
+    assert isinstance(dispatch_for(None, 2), pool.RunnerDispatch)
 
     class Other(Executor):
         pass
 
-    assert isinstance(pool.dispatch_for(Other(), None), pool.SubmitDispatch)
+    assert isinstance(dispatch_for(Other(), None), pool.SubmitDispatch)
+    with ProcessPoolExecutor(1) as processes:
+        assert isinstance(dispatch_for(processes, None), RemoteDispatch)
 
 
 def test_the_shared_pool_is_created_once_with_the_configured_size() -> None:
@@ -163,7 +170,6 @@ def test_submit_dispatch_helps_with_ops_the_executor_has_not_started() -> None:
         assert dispatch.help()
         assert reports.get(timeout=1)[2] == "helped"
         gate.set()
-    assert not pool.SubmitDispatch(Wrapper(), helping=False).help()
 
 
 def test_a_value_pending_at_fork_raises_in_the_child() -> None:

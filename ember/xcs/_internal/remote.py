@@ -1,0 +1,123 @@
+"""Ops on executors in other processes or on other machines: process pools and Dask.
+
+Such an executor gets one picklable call per op, :func:`call_remote`, and reports
+back through the future's done-callback. What differs from thread executors:
+
+* the op, its arguments and its result must be picklable (an ``@xcs.op`` at module
+  level pickles by reference); when they are not, or the executor fails to run the
+  call, the op fails with an :class:`~.errors.XCSError` naming it, the executor's
+  error as its cause;
+* the op's own exceptions come back as copies (pickled), with xcs's note added;
+* contextvars do not cross; a waiting thread never runs such an op itself (it is
+  meant for another process), so a jitted call nested in an op must not wait for
+  the same executor when all of its workers may be busy;
+* identical calls are never merged: each carries a unique token, where Dask would
+  otherwise merge ``pure`` calls with equal arguments into one task;
+* ``jit(timeout=)`` counts from submission; times come from the remote wall clock.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from typing import Any
+
+from ember.xcs._internal import tracer
+from ember.xcs._internal.errors import XCSError
+from ember.xcs._internal.pool import Task
+
+__all__ = ["RemoteDispatch", "call_remote", "is_remote"]
+
+_tokens = itertools.count()
+
+
+def is_remote(executor: Executor) -> bool:
+    """Whether ``executor`` runs calls outside this process (so they are pickled)."""
+    return isinstance(executor, ProcessPoolExecutor) or type(executor).__module__.startswith(
+        "distributed."
+    )
+
+
+def call_remote(
+    fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], token: str
+) -> tuple[bool, Any, float, float, str, float]:
+    """Run one op where the executor puts it; never raises for the op's own errors.
+
+    Args:
+        fn: The op.
+        args: Its concrete positional arguments.
+        kwargs: Its concrete keyword arguments.
+        token: Unique per call, so no executor merges two identical calls.
+
+    Returns:
+        (ok, value or exception, wall start, wall end, thread, thread CPU seconds).
+    """
+    del token
+    previous = tracer.enter(None)  # a forked worker may have inherited a trace
+    thread = f"pid{os.getpid()}/{threading.current_thread().name}"
+    cpu0 = time.thread_time()
+    start = time.time()
+    try:
+        value, ok = fn(*args, **kwargs), True
+    except Exception as exc:
+        value, ok = exc, False
+    finally:
+        tracer.leave(previous)
+    return ok, value, start, time.time(), thread, time.thread_time() - cpu0
+
+
+class RemoteDispatch:
+    """One pickled call per op on a process or cluster executor; no helping."""
+
+    def __init__(self, executor: Executor) -> None:
+        self._executor = executor
+        self._run_id = f"{os.getpid()}-{id(self)}"
+        self._clock_offset = time.time() - time.perf_counter()  # wall -> perf_counter
+
+    def start(self, task: Task) -> None:
+        task.claim()  # nobody here may run it: only the executor, or nothing
+        task.started = time.perf_counter()
+        token = f"{self._run_id}-{task.node.id}-{next(_tokens)}"
+        fn = task.node.fn
+        assert fn is not None
+        try:
+            future = self._executor.submit(call_remote, fn, task.args, task.kwargs, token)
+        except Exception as exc:  # refused at once (shut down, unpicklable for Dask, ...)
+            if task.slot is not None:
+                task.slot.give_back()
+            self._report_failure(task, exc)
+            return
+        task.handle = future
+        future.add_done_callback(lambda done: self._finished(task, done))
+
+    def help(self) -> bool:
+        return False
+
+    def _finished(self, task: Task, future: Future[Any]) -> None:
+        if task.slot is not None:
+            task.slot.give_back()
+        if future.cancelled():
+            return  # the engine cancelled it and no longer waits for it
+        try:
+            ok, value, start, end, thread, cpu = future.result()
+        except BaseException as exc:
+            self._report_failure(task, exc)
+            return
+        offset = self._clock_offset
+        task.report((task.node.id, ok, value, start - offset, end - offset, thread, cpu))
+
+    def _report_failure(self, task: Task, cause: BaseException) -> None:
+        node = task.node
+        error = XCSError(
+            f"op {node.name!r} (node %{node.id}, called at {node.location}) could not run on "
+            f"{type(self._executor).__name__}: {type(cause).__name__}: {cause}. Ops sent to "
+            "another process must be picklable, and so must their arguments and results: "
+            "define the op at module level (or use a thread executor)."
+        )
+        error.__cause__ = cause
+        now = time.perf_counter()
+        task.report((node.id, False, error, task.started or now, now, "?", 0.0))
