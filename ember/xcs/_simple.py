@@ -20,7 +20,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import itertools
-import sys
 import threading
 import time
 import types
@@ -32,7 +31,7 @@ from typing import Any, overload
 from ember.xcs._internal import parallelism, runtime, tracer
 from ember.xcs._internal.cache import Decision, Decisions, call_key
 from ember.xcs._internal.engine import Engine
-from ember.xcs._internal.protocol import reject_unsupported
+from ember.xcs._internal.protocol import found_by_name, reject_unsupported
 from ember.xcs._internal.stats import JitStats
 from ember.xcs._internal.tracer import Recording
 
@@ -132,11 +131,8 @@ class JitFunction:
         # By reference when its module holds it under its name, like a function;
         # otherwise by value, for cloudpickle (the executor stays behind: another
         # process runs it on its own shared pool).
-        target: Any = sys.modules.get(self.__module__)
-        for part in self.__qualname__.split("."):
-            target = getattr(target, part, None)
-        if target is self:
-            return self.__qualname__
+        if found_by_name(self):
+            return str(self.__qualname__)
         options = self.options
         return (_rebuild, (self.__wrapped__, options.max_workers, options.timeout, options.cache))
 

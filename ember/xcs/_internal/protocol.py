@@ -27,7 +27,7 @@ from ember.xcs._internal import tracer
 from ember.xcs._internal.errors import XCSError
 from ember.xcs._internal.ir import OpSpec
 
-__all__ = ["Op", "call_op", "is_composite", "is_op", "op", "reject_unsupported"]
+__all__ = ["Op", "call_op", "found_by_name", "is_composite", "is_op", "op", "reject_unsupported"]
 
 OP_ATTRIBUTE = "__xcs_op__"
 COMPOSITE_ATTRIBUTE = "__xcs_composite__"
@@ -41,6 +41,17 @@ def is_op(obj: object) -> bool:
 def is_composite(obj: object) -> bool:
     """Whether ``obj`` is traced through (a jitted function or an operator)."""
     return getattr(obj, COMPOSITE_ATTRIBUTE, False) is True
+
+
+def found_by_name(obj: Any) -> bool:
+    """Whether ``obj`` is what its ``__module__`` and ``__qualname__`` name.
+
+    Such an object can be pickled by reference, the way pickle sends functions.
+    """
+    target: Any = sys.modules.get(getattr(obj, "__module__", None) or "")
+    for part in str(getattr(obj, "__qualname__", "")).split("."):
+        target = getattr(target, part, None)
+    return target is obj
 
 
 def call_op(
@@ -109,11 +120,8 @@ class Op:
     def __reduce__(self) -> str | tuple[Any, ...]:
         # By reference when the module holds this op under its name (like a function);
         # otherwise by value (cloudpickle can send a local function, pickle refuses).
-        target: Any = sys.modules.get(self.__module__)
-        for part in self.__qualname__.split("."):
-            target = getattr(target, part, None)
-        if target is self:
-            return self.__qualname__
+        if found_by_name(self):
+            return str(self.__qualname__)
         return (Op, (self._fn, self.__xcs_op__))
 
     def __repr__(self) -> str:
