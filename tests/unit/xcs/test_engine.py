@@ -430,3 +430,35 @@ def test_bad_timeouts_are_rejected() -> None:
     for bad in (0, -1, "1", True):
         with pytest.raises(ValueError, match="timeout"):
             xcs.jit(timeout=bad)  # type: ignore[call-overload]
+
+
+@pytest.mark.timeout(60)
+def test_ctrl_c_while_waiting_cancels_unstarted_ops_and_reraises_promptly() -> None:
+    code = """
+import os, signal, threading, time
+from ember import xcs
+calls = []
+@xcs.op
+def slow(i):
+    calls.append(i)
+    time.sleep(1.0)
+    return i
+@xcs.jit(max_workers=2)
+def f():
+    return [slow(i) for i in range(6)]
+threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT)).start()
+start = time.perf_counter()
+try:
+    f()
+except KeyboardInterrupt as exc:
+    elapsed = time.perf_counter() - start
+    time.sleep(1.2)  # let the two running ops finish: nothing else may start
+    print(round(elapsed, 1), getattr(exc, "__notes__", None), sorted(calls))
+"""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
+    elapsed, notes, calls = out.stdout.strip().split(" ", 2)
+    assert float(elapsed) < 0.45, out.stdout + out.stderr
+    assert notes == "None" and calls == "[0, 1]"

@@ -196,3 +196,34 @@ print("parent:", g())
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.split() == ["child:", "True", "parent:", "5"], out.stdout + out.stderr
+
+
+def test_a_jitted_call_during_interpreter_shutdown_runs_sequentially() -> None:
+    code = """
+import atexit
+
+def late():
+    import threading
+    from ember import xcs
+    @xcs.op
+    def f(x):
+        assert threading.current_thread() is threading.main_thread()  # no pool any more
+        return x * 2
+    @xcs.jit
+    def g(n):
+        return [f(i) for i in range(n)]
+    print("late:", g(3), flush=True)
+
+atexit.register(late)  # registered first, so it runs after xcs shut its pool down
+from ember import xcs
+@xcs.op
+def f(x):
+    return x
+@xcs.jit
+def warm(n):
+    return [f(i) for i in range(n)]
+print("warm:", warm(2), flush=True)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == ["warm: [0, 1]", "late: [0, 2, 4]"]
