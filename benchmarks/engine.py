@@ -30,7 +30,6 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 from ember import xcs
 
@@ -110,7 +109,8 @@ def section_sleep(repeat: int) -> None:
     print(f"  {'ideal (one op)':<44} {ideal_ms:9.2f} ms")
     print(
         f"  -> @jit over ideal {100 * (jit_ms / ideal_ms - 1):.1f}%, over the floor "
-        f"{100 * (jit_ms / floor_ms - 1):.1f}%, vs ThreadPoolExecutor.map {100 * (jit_ms / pool_ms - 1):+.1f}%"
+        f"{100 * (jit_ms / floor_ms - 1):.1f}%, "
+        f"vs ThreadPoolExecutor.map {100 * (jit_ms / pool_ms - 1):+.1f}%"
     )
     pool.shutdown()
 
