@@ -40,19 +40,23 @@ class Trace:
 
     def __init__(self, recording: Recording, result: Any, wall_seconds: float) -> None:
         self.result = result
-        self.graph: nx.DiGraph = recording.graph.copy()
+        self.graph: nx.DiGraph = recording.graph
         self.wall_seconds = wall_seconds
         self._nodes: list[Node] = list(recording.nodes)
 
     @functools.cached_property
+    def _shape(self) -> list[tuple[int, bool, list[int]]]:
+        return parallelism.shape_of(self.graph)
+
+    @functools.cached_property
     def parallel_groups(self) -> list[list[int]]:
         """Generations of the op-level graph: lists of op ids that could run together."""
-        return parallelism.parallel_groups(self.graph)
+        return parallelism.parallel_groups(self._shape)
 
     @functools.cached_property
     def critical_path(self) -> list[int]:
         """The chain of ops with the largest total run time (op ids in order)."""
-        return parallelism.critical_path(self.graph)
+        return parallelism.critical_path(self._shape, self.graph.nodes)
 
     @property
     def op_graph(self) -> nx.DiGraph:
@@ -62,7 +66,7 @@ class Trace:
     @functools.cached_property
     def speedup(self) -> float | None:
         """Estimated sequential time of the ops over the wall time of the call."""
-        summary = parallelism.summarize(self.graph)
+        summary = parallelism.summarize(self._shape, self.graph.nodes)
         if self.wall_seconds <= 0 or summary.ops == 0:
             return None
         return summary.sequential_seconds / self.wall_seconds

@@ -161,18 +161,18 @@ class _Run:
         self._check_all_done()
 
     def _prepare(self) -> None:
-        graph, state = self.rec.graph, self.rec.state
+        rec, state = self.rec, self.rec.state
         members = set(self.batch)
         for node in self.batch:
             started: list[int] = []
             done: list[int] = []
             self.after_start[node], self.after_done[node] = started, done
-            for succ, edge in graph.succ[node].items():
+            for succ, kind in rec.succ[node].items():
                 if succ in members:
-                    (started if edge.get("order") == "dispatch" else done).append(succ)
+                    (started if kind == "dispatch" else done).append(succ)
         for node in self.batch:
             count = 0
-            for pred in graph.pred[node]:
+            for pred in rec.pred[node]:
                 status = state[pred]["status"]
                 if status is Status.DONE:
                     continue

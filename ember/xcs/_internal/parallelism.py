@@ -1,15 +1,19 @@
-"""Pure analysis of a trace graph: parallel groups, critical path, I/O vs CPU.
+"""Pure analysis of a trace: parallel groups, critical path, I/O vs CPU.
 
 The *op-level graph* contracts glue, sync and input nodes: op A -> op B when a path
 through non-op nodes joins them. Its topological generations are the parallel
 groups. Node ids are in program order and every edge points forward, so each
-analysis is one pass in id order, linear in the size of the graph (the contracted
+analysis is one pass in id order, linear in the size of the trace (the contracted
 graph itself is only built on request: across a sync it can be quadratic).
 
-``order="dispatch"`` edges (a reader must have *started* before a later in-place
-change) impose no wait for completion, so analysis ignores them.
+Analyses take a *shape* -- every node in program order as ``(id, is_op, waits)``,
+where ``waits`` are the nodes it waits for -- and the nodes' attributes
+(``start``, ``end``, ``cpu``) by id. A recording gives its shape directly;
+:func:`shape_of` reads one off a ``networkx.DiGraph``. Edges marked
+``order="dispatch"`` (a reader must have *started* before a later in-place change)
+impose no wait for completion, so they are not in a shape.
 
-Reads node attributes ``kind``, ``start``, ``end`` and ``cpu``; writes nothing.
+Nothing here writes anything.
 """
 
 from __future__ import annotations
@@ -17,27 +21,38 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import itertools
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import networkx as nx
 
 __all__ = [
     "CPU_BOUND_MIN_SECONDS",
+    "Shape",
     "Summary",
     "cpu_bound_ops",
     "critical_path",
     "op_graph",
     "parallel_groups",
+    "shape_of",
     "summarize",
 ]
 
 # Below this an op's timing says nothing about what it is bound by.
 CPU_BOUND_MIN_SECONDS = 0.001
 CPU_BOUND_RATIO = 0.5
+# CPU-bound ops that ran side by side on fewer cores than this were held by the GIL.
+GIL_BOUND_CORES = 1.25
+
+Shape = Sequence[tuple[int, bool, Sequence[int]]]
+"""Every node in program order: (id, is it an op, the nodes it waits for)."""
+
+Attributes = Mapping[int, Mapping[str, Any]] | Sequence[Mapping[str, Any]]
+"""Node attributes by id: ``graph.nodes`` or a recording's state list."""
 
 
-def _waits(graph: nx.DiGraph) -> list[tuple[int, bool, list[int]]]:
-    """Each node in program order: (id, is it an op, the nodes it waits for)."""
+def shape_of(graph: nx.DiGraph) -> list[tuple[int, bool, list[int]]]:
+    """The shape of a trace graph (nodes with a ``kind`` attribute)."""
     pred = graph.pred
     return [
         (
@@ -49,74 +64,25 @@ def _waits(graph: nx.DiGraph) -> list[tuple[int, bool, list[int]]]:
     ]
 
 
-def _duration(attrs: dict[str, Any]) -> float:
+def _duration(attrs: Mapping[str, Any]) -> float:
     start, end = attrs.get("start"), attrs.get("end")
     return 0.0 if start is None or end is None else max(0.0, end - start)
 
 
-def _mean_concurrency(intervals: list[tuple[float, float]]) -> list[float]:
-    """For each interval, how many intervals (itself included) ran on average during it."""
-    events = sorted([(s, 1) for s, _ in intervals] + [(e, -1) for _, e in intervals])
-    times: list[float] = []
-    area: list[float] = []  # integral of the running count up to times[k]
-    running, total, last = 0, 0.0, None
-    for t, delta in events:
-        if last is not None:
-            total += running * (t - last)
-        times.append(t)
-        area.append(total)
-        running += delta
-        last = t
-
-    def integral(t: float) -> float:
-        k = bisect.bisect_right(times, t) - 1
-        if k < 0:
-            return 0.0
-        running_after = sum_running[k]
-        return area[k] + running_after * (t - times[k])
-
-    sum_running = list(itertools.accumulate(delta for _, delta in events))
-    return [(integral(e) - integral(s)) / (e - s) if e > s else 1.0 for s, e in intervals]
-
-
-def cpu_bound_ops(graph: nx.DiGraph) -> set[int]:
-    """The executed ops that were bound by the CPU (holding the GIL) rather than I/O.
-
-    An op is CPU-bound when its CPU time, scaled by how many ops ran beside it on
-    average, covers at least half its run time: N such ops sharing the GIL each see
-    about 1/N of the CPU, while an op waiting on I/O uses almost none.
-    """
-    # Ops too short to tell are left out, also as company: they share little time.
-    ops = [
-        (node, attrs)
-        for node, attrs in graph.nodes(data=True)
-        if attrs.get("kind") == "op" and _duration(attrs) >= CPU_BOUND_MIN_SECONDS
-    ]
-    if not ops:
-        return set()
-    sharing = _mean_concurrency([(attrs["start"], attrs["end"]) for _, attrs in ops])
-    return {
-        node
-        for (node, attrs), share in zip(ops, sharing, strict=True)
-        if (attrs.get("cpu") or 0.0) * share >= CPU_BOUND_RATIO * _duration(attrs)
-    }
-
-
-def _op_depths(waits: list[tuple[int, bool, list[int]]]) -> dict[int, int]:
+def _op_depths(shape: Shape) -> dict[int, int]:
     """For every node, the number of ops on the longest path ending at it."""
     depth: dict[int, int] = {}
-    for node, is_op, preds in waits:
-        best = max([depth[p] for p in preds], default=0)
+    for node, is_op, waits in shape:
+        best = max([depth[p] for p in waits], default=0)
         depth[node] = best + 1 if is_op else best
     return depth
 
 
-def parallel_groups(graph: nx.DiGraph) -> list[list[int]]:
+def parallel_groups(shape: Shape) -> list[list[int]]:
     """Generations of the op-level graph, each a list of op ids in program order."""
-    waits = _waits(graph)
-    depth = _op_depths(waits)
+    depth = _op_depths(shape)
     groups: dict[int, list[int]] = {}
-    for node, is_op, _ in waits:
+    for node, is_op, _ in shape:
         if is_op:
             groups.setdefault(depth[node], []).append(node)
     return [groups[level] for level in sorted(groups)]
@@ -127,9 +93,9 @@ def op_graph(graph: nx.DiGraph) -> nx.DiGraph:
     reach: dict[int, frozenset[int]] = {}  # nearest op ancestors of each non-op node
     ops: set[int] = set()
     result = nx.DiGraph()
-    for node, is_op, preds in _waits(graph):
+    for node, is_op, waits in shape_of(graph):
         sources: set[int] = set()
-        for pred in preds:
+        for pred in waits:
             sources |= {pred} if pred in ops else reach[pred]
         if is_op:
             ops.add(node)
@@ -140,15 +106,15 @@ def op_graph(graph: nx.DiGraph) -> nx.DiGraph:
     return result
 
 
-def critical_path(graph: nx.DiGraph) -> list[int]:
+def critical_path(shape: Shape, attrs: Attributes) -> list[int]:
     """The chain of ops with the largest total run time, as op ids in order."""
     best: dict[int, tuple[float, int | None]] = {}  # node -> (path time, last op on it)
     previous_op: dict[int, int | None] = {}
-    for node, is_op, preds in _waits(graph):
-        time_in, via = max((best[p] for p in preds), default=(0.0, None), key=lambda t: t[0])
+    for node, is_op, waits in shape:
+        time_in, via = max((best[p] for p in waits), default=(0.0, None), key=lambda t: t[0])
         if is_op:
             previous_op[node] = via
-            best[node] = (time_in + _duration(graph.nodes[node]), node)
+            best[node] = (time_in + _duration(attrs[node]), node)
         else:
             best[node] = (time_in, via)
     if not best:
@@ -159,6 +125,69 @@ def critical_path(graph: nx.DiGraph) -> list[int]:
         path.append(last)
         last = previous_op[last]
     return path[::-1]
+
+
+def _mean_concurrency(intervals: list[tuple[float, float]]) -> list[float]:
+    """For each interval, how many intervals (itself included) ran on average during it."""
+    events = sorted([(s, 1) for s, _ in intervals] + [(e, -1) for _, e in intervals])
+    times = [t for t, _ in events]
+    running = list(itertools.accumulate(delta for _, delta in events))
+    area = [0.0]  # integral of the running count up to times[k]
+    for k in range(1, len(events)):
+        area.append(area[-1] + running[k - 1] * (times[k] - times[k - 1]))
+
+    def integral(t: float) -> float:
+        k = bisect.bisect_right(times, t) - 1
+        return 0.0 if k < 0 else area[k] + running[k] * (t - times[k])
+
+    return [(integral(e) - integral(s)) / (e - s) if e > s else 1.0 for s, e in intervals]
+
+
+def _timed_ops(shape: Shape, attrs: Attributes) -> list[tuple[int, Mapping[str, Any]]]:
+    """Ops long enough for their timing to tell what bound them."""
+    return [
+        (node, attrs[node])
+        for node, is_op, _ in shape
+        if is_op and _duration(attrs[node]) >= CPU_BOUND_MIN_SECONDS
+    ]
+
+
+def cpu_bound_ops(shape: Shape, attrs: Attributes) -> set[int]:
+    """The executed ops that were bound by the CPU rather than by waiting (I/O).
+
+    An op is CPU-bound when its CPU time, scaled by how many ops ran beside it on
+    average, covers at least half its run time: N such ops sharing the GIL each see
+    about 1/N of the CPU, while an op waiting on I/O uses almost none.
+    """
+    ops = _timed_ops(shape, attrs)
+    if not ops:
+        return set()
+    sharing = _mean_concurrency([(a["start"], a["end"]) for _, a in ops])
+    return {
+        node
+        for (node, a), share in zip(ops, sharing, strict=True)
+        if (a.get("cpu") or 0.0) * share >= CPU_BOUND_RATIO * _duration(a)
+    }
+
+
+def _gil_bound(cpu_ops: list[Mapping[str, Any]]) -> bool:
+    """Whether CPU-bound ops that overlapped used about one core between them.
+
+    That is the GIL at work: threads took turns. Ops that release it (hashing,
+    compression, numeric libraries) use more than one core and gain from threads.
+    """
+    intervals = sorted((a["start"], a["end"]) for a in cpu_ops)
+    union = overlap_seen = 0.0
+    end_so_far = -1.0
+    for start, end in intervals:
+        if start < end_so_far:
+            overlap_seen += min(end, end_so_far) - start
+        union += max(0.0, end - max(start, end_so_far))
+        end_so_far = max(end_so_far, end)
+    if union <= 0 or overlap_seen <= 0:
+        return False  # never side by side: threads neither helped nor hurt
+    cores = sum(a.get("cpu") or 0.0 for a in cpu_ops) / union
+    return cores < GIL_BOUND_CORES
 
 
 @dataclasses.dataclass(frozen=True)
@@ -173,6 +202,8 @@ class Summary:
             time for I/O-bound ops, CPU time for CPU-bound ones (their run time is
             inflated by waiting for the GIL while others run).
         cpu_bound_ops: Number of ops that spent most of their time on the CPU.
+        gil_bound: CPU-bound ops ran side by side yet used about one core in all:
+            threads could not make them faster.
     """
 
     ops: int
@@ -180,22 +211,24 @@ class Summary:
     op_seconds: float
     sequential_seconds: float
     cpu_bound_ops: int
+    gil_bound: bool = False
 
 
-def summarize(graph: nx.DiGraph) -> Summary:
-    """Count and time the ops of a trace graph."""
-    groups = parallel_groups(graph)
-    cpu_bound = cpu_bound_ops(graph)
+def summarize(shape: Shape, attrs: Attributes) -> Summary:
+    """Count and time the ops of a trace."""
+    groups = parallel_groups(shape)
+    cpu_bound = cpu_bound_ops(shape, attrs)
     op_seconds = sequential = 0.0
     for node in (n for group in groups for n in group):
-        attrs = graph.nodes[node]
-        duration = _duration(attrs)
+        a = attrs[node]
+        duration = _duration(a)
         op_seconds += duration
-        sequential += (attrs.get("cpu") or 0.0) if node in cpu_bound else duration
+        sequential += (a.get("cpu") or 0.0) if node in cpu_bound else duration
     return Summary(
         ops=sum(len(g) for g in groups),
         max_parallelism=max((len(g) for g in groups), default=0),
         op_seconds=op_seconds,
         sequential_seconds=sequential,
         cpu_bound_ops=len(cpu_bound),
+        gil_bound=_gil_bound([attrs[n] for n in cpu_bound]),
     )

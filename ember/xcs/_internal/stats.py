@@ -11,7 +11,9 @@ callers. Fields (all totals since the wrapper was made or ``reset_jit_stats``):
 * ``ops``, ``max_parallelism``, ``op_seconds``, ``wall_seconds``, ``cpu_bound_ops``:
   over traced calls. ``concurrency`` = op_seconds / wall_seconds. ``speedup`` =
   estimated sequential time / wall time, where CPU-bound ops count their CPU time
-  (None before any traced call). ``hint`` explains CPU-bound ops.
+  (None before any traced call). ``hint`` says when CPU-bound ops ran side by side
+  on about one core (they hold the GIL: threads cannot help them); ops that release
+  the GIL (hashing, compression) are CPU-bound too, but gain, and get no hint.
 * ``fallback_reason``: why the function runs plainly for good (None so far).
 """
 
@@ -24,10 +26,10 @@ from ember.xcs._internal.parallelism import Summary
 
 __all__ = ["JitStats"]
 
-_CPU_HINT = (
-    "{n} op(s) were CPU-bound Python: under the GIL, threads cannot run them at the "
-    "same time. Release the GIL in the op (native code, I/O) or give jit a process "
-    "executor."
+_GIL_HINT = (
+    "In {n} traced call(s), CPU-bound ops ran side by side on about one core: they "
+    "hold the GIL, so threads cannot run them at the same time. Release the GIL in "
+    "the op (native code, I/O) or give jit a process executor."
 )
 
 
@@ -42,7 +44,7 @@ class JitStats:
         """Zero every total (decisions made so far are kept by the caller)."""
         with self._lock:
             self._calls = self._traced = self._direct = self._inlined = 0
-            self._ops = self._max_parallelism = self._cpu_bound = 0
+            self._ops = self._max_parallelism = self._cpu_bound = self._gil_bound = 0
             self._op_seconds = self._wall_seconds = self._sequential_seconds = 0.0
             self._decisions: set[str] = set()
 
@@ -69,6 +71,7 @@ class JitStats:
             self._sequential_seconds += summary.sequential_seconds
             self._wall_seconds += wall_seconds
             self._cpu_bound += summary.cpu_bound_ops
+            self._gil_bound += summary.gil_bound
             if decision is not None:
                 self._decisions.add(decision)
 
@@ -97,6 +100,6 @@ class JitStats:
                 "concurrency": self._op_seconds / wall if wall > 0 else None,
                 "speedup": self._sequential_seconds / wall if self._traced and wall > 0 else None,
                 "cpu_bound_ops": self._cpu_bound,
-                "hint": _CPU_HINT.format(n=self._cpu_bound) if self._cpu_bound else None,
+                "hint": _GIL_HINT.format(n=self._gil_bound) if self._gil_bound else None,
                 "fallback_reason": None,
             }

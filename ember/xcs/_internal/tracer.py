@@ -113,12 +113,17 @@ def user_location() -> Location:
 class Recording:
     """The graph and values of one outermost traced call.
 
+    While tracing, the graph is kept as plain adjacency dicts (``succ``/``pred``,
+    edge kind None or ``"dispatch"``): recording and running an op must cost a few
+    microseconds. :attr:`graph` builds the ``networkx.DiGraph`` from them on demand.
+
     Attributes:
-        graph: Nodes are ids in program order; attributes are flat copies of the
-            node record (``kind``, ``name``, ``location``) plus run-time state
-            (``status``, ``start``, ``end``, ``thread``, ``cpu``, ``error``).
         nodes: The frozen records, indexed by id.
-        state: The graph's attribute dict of each node, indexed by id.
+        state: Flat attributes of each node, indexed by id: copies of the node
+            record (``kind``, ``name``, ``location``) plus run-time state
+            (``status``, ``start``, ``end``, ``thread``, ``cpu``, ``error``).
+        succ: For each node, its successors and the kind of each edge.
+        pred: For each node, its predecessors and the kind of each edge.
         values: Values of finished nodes by id.
         pending: Ids of nodes recorded but not yet run, in program order.
         lock: Held while recording and while materializing.
@@ -129,9 +134,10 @@ class Recording:
     """
 
     def __init__(self, materializer: Materializer, *, execute: bool = True) -> None:
-        self.graph = nx.DiGraph()
         self.nodes: list[Node] = []
         self.state: list[dict[str, Any]] = []
+        self.succ: list[dict[int, str | None]] = []
+        self.pred: list[dict[int, str | None]] = []
         self.values: dict[int, Any] = {}
         self.pending: list[int] = []
         self.lock = threading.RLock()
@@ -257,44 +263,82 @@ class Recording:
             found.markers,
         )
         self.nodes.append(record)
-        graph = self.graph
-        graph.add_node(
-            node_id,
-            kind=str(kind),
-            name=name,
-            location=str(location),
-            status=status,
-            start=None,
-            end=None,
-            thread=None,
-            cpu=None,
-            error=None,
+        self.state.append(
+            {
+                "kind": kind.value,
+                "name": name,
+                "location": str(location),
+                "status": status,
+                "start": None,
+                "end": None,
+                "thread": None,
+                "cpu": None,
+                "error": None,
+            }
         )
-        self.state.append(graph.nodes[node_id])
+        self.succ.append({})
+        self.pred.append({})
         for dep in found.deps:
-            graph.add_edge(dep, node_id)
+            self._edge(dep, node_id)
             if self.state[dep]["status"] not in FINISHED:
                 self._order_read(node_id, self._root.get(dep, dep))
         for source in found.inputs:
-            graph.add_edge(source, node_id)
+            self._edge(source, node_id)
         if self._last_sync is not None:
-            graph.add_edge(self._last_sync, node_id)
+            self._edge(self._last_sync, node_id)
         if status is Status.PENDING:
             self.pending.append(node_id)
         return node_id
 
+    def _edge(self, source: int, target: int, kind: str | None = None) -> None:
+        """Add an edge; a plain edge is stronger than a ``dispatch`` one for a pair."""
+        out = self.succ[source]
+        if target in out and (out[target] is None or kind is not None):
+            return
+        out[target] = kind
+        self.pred[target][source] = kind
+
     def _order_read(self, node: int, root: int) -> None:
         writer = self._last_write.get(root)
         if writer is not None and writer != node:
-            self.graph.add_edge(writer, node)
+            self._edge(writer, node)
         self._readers.setdefault(root, []).append(node)
 
     def _order_write(self, node: int, root: int) -> None:
-        graph = self.graph
         for reader in self._readers.pop(root, ()):
-            if reader != node and not graph.has_edge(reader, node):
-                graph.add_edge(reader, node, order="dispatch")
+            if reader != node:
+                self._edge(reader, node, "dispatch")
         self._last_write[root] = node
+
+    # --- views ---------------------------------------------------------------------
+
+    @property
+    def graph(self) -> nx.DiGraph:
+        """The recording as a ``networkx.DiGraph`` (a snapshot, built on each access).
+
+        Nodes are ids in program order with the flat attributes of :attr:`state`;
+        edges that only order a change after a reader started carry
+        ``order="dispatch"``.
+        """
+        graph = nx.DiGraph()
+        graph.add_nodes_from((node, dict(attrs)) for node, attrs in enumerate(self.state))
+        graph.add_edges_from(
+            (source, target, {"order": kind} if kind else {})
+            for source, targets in enumerate(self.succ)
+            for target, kind in targets.items()
+        )
+        return graph
+
+    def shape(self) -> list[tuple[int, bool, list[int]]]:
+        """Every node in program order with the nodes it waits for (for analysis)."""
+        return [
+            (
+                node,
+                record.kind is NodeKind.OP,
+                [p for p, kind in self.pred[node].items() if kind is None],
+            )
+            for node, record in enumerate(self.nodes)
+        ]
 
     # --- materializing -------------------------------------------------------------
 
@@ -343,7 +387,8 @@ class Recording:
 
     def _add_sync(self, batch: list[int], reason: str) -> int:
         sync = self._add(NodeKind.SYNC, reason, None, (), {}, Snapshot(), status=Status.DONE)
-        self.graph.add_edges_from((node, sync) for node in batch)
+        for node in batch:
+            self._edge(node, sync)
         self._last_sync = sync
         return sync
 
@@ -379,7 +424,16 @@ class Recording:
 
     def _producing_op(self, node: int) -> int:
         """The op a (glue) node's value comes from: the latest op among its ancestors."""
-        if self.nodes[node].kind is NodeKind.OP:
-            return node
-        ops = [a for a in nx.ancestors(self.graph, node) if self.nodes[a].kind is NodeKind.OP]
-        return max(ops) if ops else node
+        seen, todo, best = {node}, [node], -1
+        while todo:
+            current = todo.pop()
+            if self.nodes[current].kind is NodeKind.OP:
+                best = max(best, current)
+                if current == node:
+                    return node
+                continue  # the nearest ops are enough
+            for pred in self.pred[current]:
+                if pred not in seen:
+                    seen.add(pred)
+                    todo.append(pred)
+        return best if best >= 0 else node

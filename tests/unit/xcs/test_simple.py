@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import os
 import pickle
 import threading
 import time
@@ -314,3 +315,22 @@ def test_stats_of_several_wrappers_of_one_function_do_not_collide() -> None:
     everything = xcs.get_jit_stats()
     base = f"{__name__}.{first.__qualname__}"
     assert everything[base]["calls"] == 2 and everything[base + "#2"]["calls"] == 1
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs two cores to show")
+def test_ops_that_release_the_gil_get_no_hint() -> None:
+    import hashlib
+
+    data = b"x" * (8 * 1024 * 1024)
+
+    @xcs.op
+    def digest(i: int) -> str:
+        return hashlib.sha256(data + bytes([i])).hexdigest()
+
+    @xcs.jit
+    def program() -> Any:
+        return [digest(i) for i in range(4)]
+
+    program()
+    stats = program.stats()
+    assert stats["hint"] is None  # CPU-bound maybe, but not held by the GIL

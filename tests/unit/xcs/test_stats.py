@@ -20,7 +20,7 @@ def test_fresh_stats() -> None:
 def test_totals_and_derived_fields() -> None:
     stats = JitStats()
     stats.count_traced(Summary(4, 4, 0.8, 0.8, 0), 0.2, "parallel")
-    stats.count_traced(Summary(2, 1, 0.2, 0.1, 1), 0.2, "direct")
+    stats.count_traced(Summary(2, 1, 0.2, 0.1, 1, gil_bound=True), 0.2, "direct")
     stats.count_direct()
     stats.count_inlined()
     out = stats.as_dict()
