@@ -144,6 +144,7 @@ class Deferred(_ProxyBase):
     wrapt's ``_self_`` prefix so they never touch the value.
     """
 
+    __slots__ = ("_self_method", "_self_node", "_self_owner")  # no per-proxy __dict__
     _self_owner: Owner
     _self_node: int
     _self_method: str | None

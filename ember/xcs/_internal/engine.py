@@ -44,6 +44,7 @@ import queue
 import threading
 import time
 from concurrent.futures import Executor, ThreadPoolExecutor
+from collections.abc import Mapping
 from typing import Any
 
 from ember.xcs._internal import tracer
@@ -281,9 +282,11 @@ class _Run:
                 if waiting[succ] == 0:
                     self._push_ready(succ)
 
-    def _arguments(self, record: Node, copy_refs: bool) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    def _arguments(
+        self, record: Node, copy_refs: bool
+    ) -> tuple[tuple[Any, ...], Mapping[str, Any]]:
         if not record.markers:
-            return record.args, dict(record.kwargs)
+            return record.args, record.kwargs  # copies already, made at record time
         values = self.rec.values
         args = tuple([resolve(a, values, copy_refs=copy_refs) for a in record.args])
         kwargs = {k: resolve(v, values, copy_refs=copy_refs) for k, v in record.kwargs.items()}
@@ -292,7 +295,8 @@ class _Run:
     def _start_op(self, node: int) -> None:
         record = self.rec.nodes[node]
         slot = None
-        limit = limit_for(record.spec)
+        spec = record.spec
+        limit = limit_for(spec) if spec is not None and spec.max_concurrency else None
         if limit is not None:
             slot = take(limit)
             if slot is None:  # every slot of this op is taken: retry when one frees

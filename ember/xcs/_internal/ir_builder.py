@@ -79,7 +79,9 @@ def snapshot(
         The positional and keyword templates, and what was found.
     """
     found = Snapshot()
-    if not kwargs and all(type(a) in ATOMIC for a in args):  # the common fast path
+    if not kwargs and (
+        type(args[0]) in ATOMIC if len(args) == 1 else all(type(a) in ATOMIC for a in args)
+    ):  # the common fast path: plain values only
         if input_ids:
             for a in args:
                 node = input_ids.get(id(a))

@@ -28,7 +28,7 @@ import contextlib
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from typing import Any, Protocol
 
@@ -74,7 +74,7 @@ class Task:
         recording: tracer.Recording,
         node: Node,
         args: tuple[Any, ...],
-        kwargs: dict[str, Any],
+        kwargs: Mapping[str, Any],
         report: Callable[[Report], None],
         slot: Slot | None = None,
     ) -> None:

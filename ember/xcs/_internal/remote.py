@@ -85,7 +85,7 @@ class RemoteDispatch:
         fn = task.node.fn
         assert fn is not None
         try:
-            future = self._executor.submit(call_remote, fn, task.args, task.kwargs, token)
+            future = self._executor.submit(call_remote, fn, task.args, dict(task.kwargs), token)
         except Exception as exc:  # refused at once (shut down, unpicklable for Dask, ...)
             if task.slot is not None:
                 task.slot.give_back()

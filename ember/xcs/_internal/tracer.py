@@ -99,15 +99,22 @@ def end_op(saved: tuple[Recording | None, Recording | None]) -> None:
 _SKIP = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 
 
-def user_location() -> Location:
-    """The innermost frame of the caller's stack that is not inside ``ember.xcs``."""
-    frame: types.FrameType | None = sys._getframe(1)
+def user_location(skip: int = 1) -> Location:
+    """The innermost frame of the caller's stack that is not inside ``ember.xcs``.
+
+    Args:
+        skip: Frames known to be inside xcs, counted from this function's caller.
+    """
+    frame: types.FrameType | None = sys._getframe(skip)
     while frame is not None:
         code = frame.f_code
         if not code.co_filename.startswith(_SKIP):
             return Location(code.co_filename, frame.f_lineno, code.co_name)
         frame = frame.f_back
     return UNKNOWN_LOCATION
+
+
+_KIND_NAMES = {kind: kind.value for kind in NodeKind}
 
 
 class Recording:
@@ -122,6 +129,8 @@ class Recording:
         state: Flat attributes of each node, indexed by id: copies of the node
             record (``kind``, ``name``, ``location``) plus run-time state
             (``status``, ``start``, ``end``, ``thread``, ``cpu``, ``error``).
+            ``location`` is a :class:`~.ir.Location` here and ``file:line`` in
+            :attr:`graph`.
         succ: For each node, its successors and the kind of each edge.
         pred: For each node, its predecessors and the kind of each edge.
         values: Values of finished nodes by id.
@@ -248,7 +257,7 @@ class Recording:
         status: Status = Status.PENDING,
     ) -> int:
         node_id = len(self.nodes)
-        location = user_location()
+        location = user_location(3)  # _add <- record_* <- the op or the deferred
         record = Node(
             node_id,
             kind,
@@ -265,9 +274,9 @@ class Recording:
         self.nodes.append(record)
         self.state.append(
             {
-                "kind": kind.value,
+                "kind": _KIND_NAMES[kind],
                 "name": name,
-                "location": str(location),
+                "location": location,  # a Location; the graph shows it as "file:line"
                 "status": status,
                 "start": None,
                 "end": None,
@@ -321,7 +330,10 @@ class Recording:
         ``order="dispatch"``.
         """
         graph = nx.DiGraph()
-        graph.add_nodes_from((node, dict(attrs)) for node, attrs in enumerate(self.state))
+        graph.add_nodes_from(
+            (node, dict(attrs, location=str(attrs["location"])))
+            for node, attrs in enumerate(self.state)
+        )
         graph.add_edges_from(
             (source, target, {"order": kind} if kind else {})
             for source, targets in enumerate(self.succ)
