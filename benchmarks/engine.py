@@ -209,7 +209,9 @@ BUFFER = os.urandom(32 * 1024 * 1024)
 
 
 def _digest(seed: int) -> str:
-    return hashlib.sha256(BUFFER + bytes([seed])).hexdigest()[:12]
+    hasher = hashlib.sha256(bytes([seed]))
+    hasher.update(BUFFER)  # releases the GIL while it hashes
+    return hasher.hexdigest()[:12]
 
 
 digest = xcs.op(_digest)

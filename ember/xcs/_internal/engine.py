@@ -43,8 +43,8 @@ import math
 import queue
 import threading
 import time
-from concurrent.futures import Executor, ThreadPoolExecutor
 from collections.abc import Mapping
+from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any
 
 from ember.xcs._internal import tracer
@@ -152,6 +152,7 @@ class _Run:
                 report = self._wait()
                 if report is not None:
                     self._complete(report)
+                    self._drain()
         except BaseException as interrupt:  # Ctrl-C or an internal error: stop everything
             self._cancel_unfinished(interrupt)
             raise
@@ -204,16 +205,32 @@ class _Run:
                 heapq.heappush(self.ready_ops, node)
             self.blocked.clear()
         while True:
+            tasks = []
             while self.ready_ops and len(self.inflight) < self.limit:
                 node = heapq.heappop(self.ready_ops)
                 if node < self.cutoff:
-                    self._start_op(node)
+                    task = self._start_op(node)
+                    if task is not None:
+                        tasks.append(task)
+            if tasks:
+                self.dispatch.start(tasks)  # all at once: one hand-over, then glue
             if not self.ready_glue:
                 return
             while self.ready_glue:
                 node = heapq.heappop(self.ready_glue)
                 if node < self.cutoff:
                     self._run_glue(node)
+
+    def _drain(self) -> None:
+        """Take every report already waiting, before dispatching again."""
+        completions = self.completions
+        while True:
+            try:
+                report = completions.get_nowait()
+            except queue.Empty:
+                return
+            if report is not _WAKE:
+                self._complete(report)
 
     def _wait(self) -> Report | None:
         """Next completion, or None when an op ran out of time or a slot came free.
@@ -292,7 +309,8 @@ class _Run:
         kwargs = {k: resolve(v, values, copy_refs=copy_refs) for k, v in record.kwargs.items()}
         return args, kwargs
 
-    def _start_op(self, node: int) -> None:
+    def _start_op(self, node: int) -> Task | None:
+        """Make the task of a ready op (None if it must wait for a slot)."""
         record = self.rec.nodes[node]
         slot = None
         spec = record.spec
@@ -304,7 +322,7 @@ class _Run:
                 slot = take(limit)  # one freed before we were listed: no wake-up comes
                 if slot is None:
                     self.blocked.append(node)
-                    return
+                    return None
         unblocks = self.after_start[node]
         if unblocks and any(shares_objects(self.rec.values[d]) for d in record.deps):
             # A copy cannot shield this op from a later in-place change of an object
@@ -316,8 +334,8 @@ class _Run:
         task = Task(self.rec, record, args, kwargs, self.completions.put, slot)
         self.inflight[node] = task
         self.rec.state[node]["status"] = Status.RUNNING
-        self.dispatch.start(task)
         self._release(unblocks)
+        return task
 
     def _run_glue(self, node: int) -> None:
         record = self.rec.nodes[node]
@@ -348,7 +366,11 @@ class _Run:
         self, node: int, ok: bool, value: Any, start: float, end: float, thread: str, cpu: float
     ) -> None:
         t0 = self.rec.t0
-        self.rec.state[node].update(start=start - t0, end=end - t0, thread=thread, cpu=cpu)
+        state = self.rec.state[node]
+        state["start"] = start - t0
+        state["end"] = end - t0
+        state["thread"] = thread
+        state["cpu"] = cpu
 
     def _finish(
         self, node: int, ok: bool, value: Any, start: float, end: float, thread: str, cpu: float

@@ -25,6 +25,7 @@ from __future__ import annotations
 import atexit
 import collections
 import contextlib
+import math
 import os
 import threading
 import time
@@ -112,19 +113,24 @@ class Task:
         if self.claim():
             self.execute()
 
-    def execute(self, *, inline: bool = False) -> None:
+    def execute(self, *, inline: bool = False, thread: str | None = None) -> bool:
         """Run the op on this thread and report; the caller has claimed the task.
 
         Args:
             inline: The materializing thread runs the op itself. A ``KeyboardInterrupt``
                 (or any other non-``Exception``) arriving then is not the op's failure:
                 it propagates, and the engine cancels what has not started.
+            thread: This thread's name, when the caller already knows it.
+
+        Returns:
+            Whether the op succeeded.
         """
         node = self.node
         fn = node.fn
         assert fn is not None
         saved = tracer.begin_op(self.recording)
-        thread = threading.current_thread().name
+        if thread is None:
+            thread = threading.current_thread().name
         cpu0 = time.thread_time()
         self.inline = inline
         slot = self.slot
@@ -150,27 +156,35 @@ class Task:
         end = time.perf_counter()
         cpu = time.thread_time() - cpu0
         self.report((node.id, ok, value, start, end, thread, cpu))
+        return ok
 
 
 class Dispatch(Protocol):
     """How one materialization hands its ops to threads."""
 
-    def start(self, task: Task) -> None:
-        """Hand over a task (it may run at once, or when a thread is free)."""
+    def start(self, tasks: list[Task]) -> None:
+        """Hand over tasks, in program order (they run at once, or when threads free)."""
 
     def help(self) -> bool:
         """Run one handed-over task on the calling thread if no worker will soon."""
 
 
-def _run_one(queue: collections.deque[Task]) -> bool:
-    """Run the oldest unclaimed task of ``queue`` on this thread (program order)."""
+def _run_one(queue: collections.deque[Task], stop: list[float] | None = None) -> bool:
+    """Run the oldest unclaimed task of ``queue`` on this thread (program order).
+
+    ``stop[0]`` is the id of the earliest op seen failing: later ops are left alone
+    (the engine cancels them), and a failure here lowers it.
+    """
     while True:
         try:
             task = queue.popleft()
         except IndexError:
             return False
+        if stop is not None and task.node.id > stop[0]:
+            continue
         if task.claim():
-            task.execute(inline=True)
+            if not task.execute(inline=True) and stop is not None:
+                stop[0] = min(stop[0], task.node.id)
             return True
 
 
@@ -191,22 +205,33 @@ class RunnerDispatch:
         self._active = 0
         self._queued = 0
         self._no_pool = False  # the pool refused work (shut down): helpers do it all
+        # The id of the earliest op seen failing: runners start nothing after it (the
+        # engine cancels those), so a failure stops the queue at once, not one op late.
+        self._stop = [math.inf]
 
-    def start(self, task: Task) -> None:
-        self._queue.append(task)
+    def start(self, tasks: list[Task]) -> None:
+        self._queue.extend(tasks)
         self._ensure_runner()
 
     def _ensure_runner(self) -> None:
+        """Submit a runner per queued task, up to the free slots.
+
+        Active runners may be busy with a long op, so they do not count as able to
+        take a new task; a runner that finds the queue empty simply ends.
+        """
         with self._lock:
-            if not self._queue or self._no_pool or self._active + self._queued >= self._slots:
+            wanted = min(len(self._queue), self._slots - self._active - self._queued)
+            if self._no_pool or wanted <= 0:
                 return
-            self._queued += 1
-        try:
-            self._pool.submit(self._runner)
-        except RuntimeError:  # "cannot schedule new futures after shutdown"
-            with self._lock:
-                self._queued -= 1
-                self._no_pool = True
+            self._queued += wanted
+        for submitted in range(wanted):
+            try:
+                self._pool.submit(self._runner)
+            except RuntimeError:  # "cannot schedule new futures after shutdown"
+                with self._lock:
+                    self._queued -= wanted - submitted
+                    self._no_pool = True
+                return
 
     def _runner(self) -> None:
         with self._lock:
@@ -214,7 +239,8 @@ class RunnerDispatch:
             if self._active >= self._slots:
                 return  # enough threads are draining (a waiter may be helping)
             self._active += 1
-        queue = self._queue
+        queue, stop = self._queue, self._stop
+        thread = threading.current_thread().name
         while True:
             try:
                 task = queue.popleft()
@@ -224,8 +250,10 @@ class RunnerDispatch:
                         continue
                     self._active -= 1
                     return
-            if task.claim():
-                task.execute()
+            if task.node.id > stop[0]:
+                continue
+            if task.claim() and not task.execute(thread=thread):
+                stop[0] = min(stop[0], task.node.id)
 
     def help(self) -> bool:
         with self._lock:
@@ -237,7 +265,7 @@ class RunnerDispatch:
                 return False
             self._active += 1
         try:
-            return _run_one(self._queue)
+            return _run_one(self._queue, self._stop)
         finally:
             with self._lock:
                 self._active -= 1
@@ -255,10 +283,11 @@ class SubmitDispatch:
         self._executor = executor
         self._submitted: collections.deque[Task] = collections.deque()
 
-    def start(self, task: Task) -> None:
-        self._submitted.append(task)
-        with contextlib.suppress(RuntimeError):  # shut down: the waiting thread runs it
-            self._executor.submit(task)
+    def start(self, tasks: list[Task]) -> None:
+        self._submitted.extend(tasks)
+        for task in tasks:
+            with contextlib.suppress(RuntimeError):  # shut down: the waiting thread runs it
+                self._executor.submit(task)
 
     def help(self) -> bool:
         return _run_one(self._submitted)

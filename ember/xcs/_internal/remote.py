@@ -78,7 +78,11 @@ class RemoteDispatch:
         self._run_id = f"{os.getpid()}-{id(self)}"
         self._clock_offset = time.time() - time.perf_counter()  # wall -> perf_counter
 
-    def start(self, task: Task) -> None:
+    def start(self, tasks: list[Task]) -> None:
+        for task in tasks:
+            self._start(task)
+
+    def _start(self, task: Task) -> None:
         task.claim()  # nobody here may run it: only the executor, or nothing
         task.started = time.perf_counter()
         token = f"{self._run_id}-{task.node.id}-{next(_tokens)}"

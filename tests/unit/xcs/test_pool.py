@@ -66,7 +66,7 @@ def test_runner_dispatch_uses_at_most_its_slots() -> None:
     with ThreadPoolExecutor(8) as executor:
         dispatch = pool.RunnerDispatch(executor, slots=3)
         for _ in range(9):
-            dispatch.start(make_task(work, reports=reports))
+            dispatch.start([make_task(work, reports=reports)])
         for _ in range(9):
             reports.get(timeout=5)
     assert peak[0] <= 3
@@ -78,7 +78,7 @@ def test_help_runs_a_queued_task_only_when_the_pool_does_not() -> None:
     with ThreadPoolExecutor(1) as executor:
         executor.submit(gate.wait)  # the only worker is busy
         dispatch = pool.RunnerDispatch(executor, slots=4)
-        dispatch.start(make_task(lambda: "helped", reports=reports))
+        dispatch.start([make_task(lambda: "helped", reports=reports)])
         assert dispatch.help()  # our runner is stuck behind the busy worker
         assert reports.get(timeout=1)[2] == "helped"
         assert not dispatch.help()  # nothing queued any more
@@ -148,7 +148,7 @@ def test_a_helping_caller_runs_queued_ops_in_program_order() -> None:
         executor.submit(gate.wait)
         dispatch = pool.RunnerDispatch(executor, slots=1)
         for i in range(3):
-            dispatch.start(make_task(order.append, i, reports=reports))
+            dispatch.start([make_task(order.append, i, reports=reports)])
         while dispatch.help():
             pass
         gate.set()
@@ -166,7 +166,7 @@ def test_submit_dispatch_helps_with_ops_the_executor_has_not_started() -> None:
                 return inner.submit(fn, *args, **kwargs)
 
         dispatch = pool.SubmitDispatch(Wrapper())
-        dispatch.start(make_task(lambda: "helped", reports=reports))
+        dispatch.start([make_task(lambda: "helped", reports=reports)])
         assert dispatch.help()
         assert reports.get(timeout=1)[2] == "helped"
         gate.set()
