@@ -113,7 +113,7 @@ class JitFunction:
 
     def _learn(self, key: Hashable | None, recording: Recording, completed: bool) -> None:
         wall = time.perf_counter() - recording.t0
-        summary = parallelism.summarize(recording.shape(), recording.state)
+        summary = parallelism.summarize_ops(recording.ops, recording.depth, recording.state)
         decision = None
         if completed:
             parallel = summary.max_parallelism >= 2

@@ -105,6 +105,8 @@ class Node(NamedTuple):
         context: contextvars captured at the call (ops only), restored around the run.
         markers: Whether the templates hold markers (refs to nodes pending when
             this one was recorded, drained iterators) to resolve before it runs.
+        op: The op as the user called it (ops only), sent instead of ``fn`` to
+            executors in other processes: it pickles by reference.
     """
 
     id: int
@@ -118,6 +120,7 @@ class Node(NamedTuple):
     spec: OpSpec | None = None
     context: Context | None = None
     markers: bool = False
+    op: Callable[..., Any] | None = None
 
 
 class Ref:

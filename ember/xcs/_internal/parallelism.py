@@ -36,13 +36,14 @@ __all__ = [
     "parallel_groups",
     "shape_of",
     "summarize",
+    "summarize_ops",
 ]
 
 # Below this an op's timing says nothing about what it is bound by.
 CPU_BOUND_MIN_SECONDS = 0.001
 CPU_BOUND_RATIO = 0.5
 # CPU-bound ops that ran side by side on fewer cores than this were held by the GIL.
-GIL_BOUND_CORES = 1.25
+GIL_BOUND_CORES = 1.15
 
 Shape = Sequence[tuple[int, bool, Sequence[int]]]
 """Every node in program order: (id, is it an op, the nodes it waits for)."""
@@ -143,15 +144,6 @@ def _mean_concurrency(intervals: list[tuple[float, float]]) -> list[float]:
     return [(integral(e) - integral(s)) / (e - s) if e > s else 1.0 for s, e in intervals]
 
 
-def _timed_ops(shape: Shape, attrs: Attributes) -> list[tuple[int, Mapping[str, Any]]]:
-    """Ops long enough for their timing to tell what bound them."""
-    return [
-        (node, attrs[node])
-        for node, is_op, _ in shape
-        if is_op and _duration(attrs[node]) >= CPU_BOUND_MIN_SECONDS
-    ]
-
-
 def cpu_bound_ops(shape: Shape, attrs: Attributes) -> set[int]:
     """The executed ops that were bound by the CPU rather than by waiting (I/O).
 
@@ -159,7 +151,13 @@ def cpu_bound_ops(shape: Shape, attrs: Attributes) -> set[int]:
     average, covers at least half its run time: N such ops sharing the GIL each see
     about 1/N of the CPU, while an op waiting on I/O uses almost none.
     """
-    ops = _timed_ops(shape, attrs)
+    return _cpu_bound([node for node, is_op, _ in shape if is_op], attrs)
+
+
+def _cpu_bound(op_ids: Sequence[int], attrs: Attributes) -> set[int]:
+    ops = [  # only ops long enough for their timing to tell what bound them
+        (node, attrs[node]) for node in op_ids if _duration(attrs[node]) >= CPU_BOUND_MIN_SECONDS
+    ]
     if not ops:
         return set()
     sharing = _mean_concurrency([(a["start"], a["end"]) for _, a in ops])
@@ -216,17 +214,34 @@ class Summary:
 
 def summarize(shape: Shape, attrs: Attributes) -> Summary:
     """Count and time the ops of a trace."""
-    groups = parallel_groups(shape)
-    cpu_bound = cpu_bound_ops(shape, attrs)
+    depth = _op_depths(shape)
+    return summarize_ops([node for node, is_op, _ in shape if is_op], depth, attrs)
+
+
+def summarize_ops(
+    op_ids: Sequence[int], depth: Mapping[int, int] | Sequence[int], attrs: Attributes
+) -> Summary:
+    """:func:`summarize` for a trace that already knows its ops and their depths.
+
+    Args:
+        op_ids: The op nodes, in program order.
+        depth: For each node, the number of ops on the longest path ending at it.
+        attrs: Node attributes by id.
+    """
+    cpu_bound = _cpu_bound(op_ids, attrs)
+    per_level: dict[int, int] = {}
     op_seconds = sequential = 0.0
-    for node in (n for group in groups for n in group):
+    for node in op_ids:
+        level = depth[node]
+        per_level[level] = per_level.get(level, 0) + 1
         a = attrs[node]
-        duration = _duration(a)
+        start, end = a["start"], a["end"]
+        duration = 0.0 if start is None or end is None else max(0.0, end - start)
         op_seconds += duration
         sequential += (a.get("cpu") or 0.0) if node in cpu_bound else duration
     return Summary(
-        ops=sum(len(g) for g in groups),
-        max_parallelism=max((len(g) for g in groups), default=0),
+        ops=len(op_ids),
+        max_parallelism=max(per_level.values(), default=0),
         op_seconds=op_seconds,
         sequential_seconds=sequential,
         cpu_bound_ops=len(cpu_bound),

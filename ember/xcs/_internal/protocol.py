@@ -108,9 +108,8 @@ class Op:
         recording = tracer.active()
         if recording is None:
             return self._fn(*args, **kwargs)
-        # The op itself is what runs: outside a trace it is its function, and it
-        # pickles by reference for executors in other processes.
-        return recording.record_op(self.__xcs_op__, self, args, kwargs)
+        # Threads run the function; other processes get the op (it pickles by name).
+        return recording.record_op(self.__xcs_op__, self._fn, args, kwargs, self)
 
     def __get__(self, instance: object, owner: type | None = None) -> Any:
         if instance is None:

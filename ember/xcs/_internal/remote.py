@@ -86,7 +86,7 @@ class RemoteDispatch:
         task.claim()  # nobody here may run it: only the executor, or nothing
         task.started = time.perf_counter()
         token = f"{self._run_id}-{task.node.id}-{next(_tokens)}"
-        fn = task.node.fn
+        fn = task.node.op or task.node.fn
         assert fn is not None
         try:
             future = self._executor.submit(call_remote, fn, task.args, dict(task.kwargs), token)

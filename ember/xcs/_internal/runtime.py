@@ -70,7 +70,7 @@ def run(
 
 
 def _value(deferred: Deferred) -> Any:
-    return deferred.__wrapped__
+    return deferred._self_owner.demand(deferred._self_node)
 
 
 def _settle_after(recording: Recording, error: BaseException) -> None:

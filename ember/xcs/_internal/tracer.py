@@ -147,6 +147,8 @@ class Recording:
         self.state: list[dict[str, Any]] = []
         self.succ: list[dict[int, str | None]] = []
         self.pred: list[dict[int, str | None]] = []
+        self.depth: list[int] = []  # ops on the longest path ending at each node
+        self.ops: list[int] = []  # op node ids, in program order
         self.values: dict[int, Any] = {}
         self.pending: list[int] = []
         self.lock = threading.RLock()
@@ -233,13 +235,30 @@ class Recording:
         fn: Callable[..., Any],
         args: tuple[Any, ...],
         kwargs: Mapping[str, Any],
+        op: Callable[..., Any] | None = None,
     ) -> Deferred:
-        """Record a call of an op and return the deferred value of its result."""
+        """Record a call of an op and return the deferred value of its result.
+
+        Args:
+            spec: The op's spec.
+            fn: What runs on a thread of this process.
+            args: Positional arguments as passed.
+            kwargs: Keyword arguments as passed.
+            op: What to send to another process instead (picklable), if not ``fn``.
+        """
         context = contextvars.copy_context()
         with self.lock:
             args_t, kwargs_t, found = snapshot(args, kwargs, self, self._input_ids)
             node = self._add(
-                NodeKind.OP, spec.name, fn, args_t, kwargs_t, found, spec=spec, context=context
+                NodeKind.OP,
+                spec.name,
+                fn,
+                args_t,
+                kwargs_t,
+                found,
+                spec=spec,
+                context=context,
+                op=op,
             )
             return Deferred(self, node)
 
@@ -255,6 +274,7 @@ class Recording:
         spec: OpSpec | None = None,
         context: contextvars.Context | None = None,
         status: Status = Status.PENDING,
+        op: Callable[..., Any] | None = None,
     ) -> int:
         node_id = len(self.nodes)
         location = user_location(3)  # _add <- record_* <- the op or the deferred
@@ -270,6 +290,7 @@ class Recording:
             spec,
             context,
             found.markers,
+            op,
         )
         self.nodes.append(record)
         self.state.append(
@@ -295,9 +316,18 @@ class Recording:
             self._edge(source, node_id)
         if self._last_sync is not None:
             self._edge(self._last_sync, node_id)
+        self.depth.append(self._depth_of(node_id))
+        if kind is NodeKind.OP:
+            self.ops.append(node_id)
         if status is Status.PENDING:
             self.pending.append(node_id)
         return node_id
+
+    def _depth_of(self, node: int) -> int:
+        """Ops on the longest path to ``node`` (its in-edges are all known by now)."""
+        depth = self.depth
+        best = max([depth[p] for p, kind in self.pred[node].items() if kind is None], default=0)
+        return best + 1 if self.nodes[node].kind is NodeKind.OP else best
 
     def _edge(self, source: int, target: int, kind: str | None = None) -> None:
         """Add an edge; a plain edge is stronger than a ``dispatch`` one for a pair."""
@@ -401,6 +431,7 @@ class Recording:
         sync = self._add(NodeKind.SYNC, reason, None, (), {}, Snapshot(), status=Status.DONE)
         for node in batch:
             self._edge(node, sync)
+        self.depth[sync] = self._depth_of(sync)
         self._last_sync = sync
         return sync
 

@@ -335,5 +335,5 @@ def test_ops_that_release_the_gil_get_no_hint() -> None:
 
     program()
     stats = program.stats()
-    assert stats["cpu_bound_ops"] >= 2  # CPU-bound, yes ...
-    assert stats["hint"] is None  # ... but not held by the GIL: no hint
+    assert stats["cpu_bound_ops"] >= 2, stats  # CPU-bound, yes ...
+    assert stats["hint"] is None, stats  # ... but not held by the GIL: no hint
