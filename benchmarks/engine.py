@@ -155,6 +155,36 @@ def section_zero(repeat: int, n: int) -> None:
         "us",
     )
     print(f"  -> @jit / dask.delayed = {jit_us / dask_us:.3f}")
+    split = [_split(n) for _ in range(repeat)]
+    parts = ", ".join(
+        f"{name} {statistics.median(s[i] for s in split):.1f}"
+        for i, name in enumerate(("record", "run", "exit"))
+    )
+    print(f"  @jit split (us per op, medians): {parts}")
+
+
+def _split(n: int) -> tuple[float, float, float]:
+    """Time recording, running and finishing a fan-out of zero-cost ops separately."""
+    from ember.xcs._internal import runtime, tracer
+    from ember.xcs._internal.engine import Engine
+    from ember.xcs._internal.ir_builder import concretize
+    from ember.xcs._internal.parallelism import summarize_ops
+    from ember.xcs._internal.tracer import Recording
+
+    recording = Recording(Engine())
+    previous = tracer.enter(recording)
+    try:
+        start = time.perf_counter()
+        results = [zero(i) for i in range(n)]
+        recorded = time.perf_counter()
+        recording.materialize("exit", need_value=False)
+        ran = time.perf_counter()
+        concretize(results, runtime._value)
+        summarize_ops(recording.ops, recording.depth, recording.state)
+        done = time.perf_counter()
+    finally:
+        tracer.leave(previous)
+    return tuple(1e6 * t / n for t in (recorded - start, ran - recorded, done - ran))  # type: ignore[return-value]
 
 
 # --- 3. nested fan-out ---------------------------------------------------------------
