@@ -334,7 +334,8 @@ class _Run:
         task = Task(self.rec, record, args, kwargs, self.completions.put, slot)
         self.inflight[node] = task
         self.rec.state[node]["status"] = Status.RUNNING
-        self._release(unblocks)
+        if unblocks:
+            self._release(unblocks)
         return task
 
     def _run_glue(self, node: int) -> None:
@@ -375,12 +376,18 @@ class _Run:
     def _finish(
         self, node: int, ok: bool, value: Any, start: float, end: float, thread: str, cpu: float
     ) -> None:
-        self._timing(node, ok, value, start, end, thread, cpu)
+        t0 = self.rec.t0
         state = self.rec.state[node]
+        state["start"] = start - t0
+        state["end"] = end - t0
+        state["thread"] = thread
+        state["cpu"] = cpu
         if ok:
             self.rec.values[node] = value
             state["status"] = Status.DONE
-            self._release(self.after_done[node])
+            successors = self.after_done[node]
+            if successors:
+                self._release(successors)
         else:
             state["status"] = Status.FAILED
             self._fail(node, value, note=True)

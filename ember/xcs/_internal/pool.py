@@ -113,7 +113,9 @@ class Task:
         if self.claim():
             self.execute()
 
-    def execute(self, *, inline: bool = False, thread: str | None = None) -> bool:
+    def execute(
+        self, *, inline: bool = False, thread: str | None = None, entered: bool = False
+    ) -> bool:
         """Run the op on this thread and report; the caller has claimed the task.
 
         Args:
@@ -121,6 +123,8 @@ class Task:
                 (or any other non-``Exception``) arriving then is not the op's failure:
                 it propagates, and the engine cancels what has not started.
             thread: This thread's name, when the caller already knows it.
+            entered: The caller already marked this thread as running ops of the
+                task's recording (a runner does once for all its tasks).
 
         Returns:
             Whether the op succeeded.
@@ -128,7 +132,7 @@ class Task:
         node = self.node
         fn = node.fn
         assert fn is not None
-        saved = tracer.begin_op(self.recording)
+        saved = None if entered else tracer.begin_op(self.recording)
         if thread is None:
             thread = threading.current_thread().name
         cpu0 = time.thread_time()
@@ -152,7 +156,8 @@ class Task:
             if held is not None and slot is not None:
                 unhold(held)
                 slot.give_back()
-            tracer.end_op(saved)
+            if saved is not None:
+                tracer.end_op(saved)
         end = time.perf_counter()
         cpu = time.thread_time() - cpu0
         self.report((node.id, ok, value, start, end, thread, cpu))
@@ -241,19 +246,26 @@ class RunnerDispatch:
             self._active += 1
         queue, stop = self._queue, self._stop
         thread = threading.current_thread().name
-        while True:
-            try:
-                task = queue.popleft()
-            except IndexError:
-                with self._lock:
-                    if queue:  # appended after our pop, before start() saw us: go on
-                        continue
-                    self._active -= 1
-                    return
-            if task.node.id > stop[0]:
-                continue
-            if task.claim() and not task.execute(thread=thread):
-                stop[0] = min(stop[0], task.node.id)
+        saved = None  # every task here belongs to one recording: enter it once
+        try:
+            while True:
+                try:
+                    task = queue.popleft()
+                except IndexError:
+                    with self._lock:
+                        if queue:  # appended after our pop, before start() saw us: go on
+                            continue
+                        self._active -= 1
+                        return
+                if task.node.id > stop[0] or not task.claim():
+                    continue
+                if saved is None:
+                    saved = tracer.begin_op(task.recording)
+                if not task.execute(thread=thread, entered=True):
+                    stop[0] = min(stop[0], task.node.id)
+        finally:
+            if saved is not None:
+                tracer.end_op(saved)
 
     def help(self) -> bool:
         with self._lock:

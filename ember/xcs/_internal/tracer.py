@@ -325,8 +325,12 @@ class Recording:
 
     def _depth_of(self, node: int) -> int:
         """Ops on the longest path to ``node`` (its in-edges are all known by now)."""
-        depth = self.depth
-        best = max([depth[p] for p, kind in self.pred[node].items() if kind is None], default=0)
+        pred = self.pred[node]
+        if pred:
+            depth = self.depth
+            best = max([depth[p] for p, kind in pred.items() if kind is None], default=0)
+        else:
+            best = 0
         return best + 1 if self.nodes[node].kind is NodeKind.OP else best
 
     def _edge(self, source: int, target: int, kind: str | None = None) -> None:
