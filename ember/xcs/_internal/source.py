@@ -1,0 +1,331 @@
+"""A user function's source, checked against the running code, and its rewritten twin.
+
+A *twin* is the same function compiled from a rewritten copy of its own source: same
+globals, closure cells, defaults, keyword defaults, name, qualname, module and line
+numbers, so tracebacks, ``super()``, ``locals()``, logging and warnings see what they
+see in the original. How the source is rewritten is the caller's business
+(``rewrite.py``); this module finds, checks and compiles.
+
+Finding the source: the whole file is read through :mod:`linecache` (so notebook
+cells, which IPython registers there, work), parsed, and searched for the ``def`` or
+``lambda`` whose name and first line match the code object. Its enclosing classes and
+functions are rebuilt as never-run *skeletons* around it: a class shell keeps
+private-name mangling and the ``__class__`` cell of zero-argument ``super()``; a
+function skeleton declares the function's free variables, so the compiled code's
+free variables line up with the original closure.
+
+Checking it: the *unchanged* function is compiled the same way and its bytecode must
+equal the running bytecode -- a source file edited after import is never used
+silently. pytest rewrites ``assert`` statements in test modules, so for a module
+pytest rewrote, its rewrite is applied to the tree first (and kept in the twin).
+
+Who is user code: functions whose file lies outside the standard library and
+site-packages, plus ``ember.operators``; the rest of ``ember`` is library code.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+import linecache
+import os
+import site
+import sysconfig
+import threading
+import types
+import weakref
+from collections.abc import Callable, Iterator
+from typing import Any
+
+__all__ = ["Unrewritable", "is_user_code", "make_twin"]
+
+Rewrite = Callable[[ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda], None]
+"""Transforms a function's AST node in place (its body, for a ``def``)."""
+
+
+class Unrewritable(Exception):
+    """A function cannot be rewritten; ``str()`` says why."""
+
+
+def _library_dirs() -> tuple[str, ...]:
+    paths = sysconfig.get_paths()
+    dirs = {paths[k] for k in ("stdlib", "platstdlib", "purelib", "platlib") if k in paths}
+    dirs.update(site.getsitepackages())
+    user_site = site.getusersitepackages()
+    if isinstance(user_site, str):
+        dirs.add(user_site)
+    return tuple(os.path.join(os.path.realpath(d), "") for d in dirs)
+
+
+_LIBRARY = _library_dirs()
+_EMBER = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(__file__))), "")
+_EMBER_USER = (os.path.join(_EMBER, "operators", ""),)
+
+
+def is_user_code(code: types.CodeType) -> bool:
+    """Whether code from this file is the user's (rewritten) or a library's (not)."""
+    filename = code.co_filename
+    if filename.startswith("<"):
+        return True  # notebook cells and exec'd strings: whether a source exists is checked later
+    path = os.path.realpath(filename)
+    if path.startswith(_EMBER):
+        return path.startswith(_EMBER_USER)
+    return not path.startswith(_LIBRARY)
+
+
+# --- finding the source ------------------------------------------------------------
+
+_FUTURE_FLAGS = 0
+for _feature in ("annotations", "generator_stop", "barry_as_FLUFL"):
+    _FUTURE_FLAGS |= getattr(__import__("__future__"), _feature).compiler_flag
+
+_trees: dict[tuple[str, int], ast.Module] = {}  # (filename, hash of its text) -> tree
+_trees_lock = threading.Lock()
+
+
+def _parse(filename: str, module_globals: dict[str, Any]) -> tuple[ast.Module, str]:
+    lines = linecache.getlines(filename, module_globals)
+    if not lines:
+        raise Unrewritable(f"no source found for {filename!r}")
+    text = "".join(lines)
+    key = (filename, hash(text))
+    with _trees_lock:
+        tree = _trees.get(key)
+    if tree is None:
+        try:
+            tree = ast.parse(text, filename)
+        except SyntaxError as exc:
+            raise Unrewritable(f"its source does not parse: {exc}") from None
+        with _trees_lock:
+            _trees[key] = tree
+    return tree, text
+
+
+def _first_line(node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) -> int:
+    decorators: list[ast.expr] = getattr(node, "decorator_list", [])
+    return min([d.lineno for d in decorators] + [node.lineno])
+
+
+Scope = ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.Lambda
+
+
+def _candidates(
+    node: ast.AST, chain: tuple[Scope, ...]
+) -> Iterator[tuple[tuple[Scope, ...], ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda]]:
+    """Every def and lambda in the tree with the chain of classes and defs around it."""
+    for child in ast.iter_child_nodes(node):
+        if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            yield chain, child
+            yield from _candidates(child, (*chain, child))
+        elif isinstance(child, ast.ClassDef):
+            yield from _candidates(child, (*chain, child))
+        else:
+            yield from _candidates(child, chain)
+
+
+def _module_imports(tree: ast.Module) -> list[ast.stmt]:
+    """The module-level imports (anywhere outside defs and classes), futures excepted.
+
+    The compiler treats a method call on an imported name differently (no
+    ``LOAD_METHOD``), so the skeleton must know which module names are imports.
+    """
+    found: list[ast.stmt] = []
+
+    def visit(node: ast.AST) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.Import) or (
+                isinstance(child, ast.ImportFrom) and child.module != "__future__"
+            ):
+                found.append(child)
+            elif not isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                visit(child)
+
+    visit(tree)
+    return found
+
+
+def _shell(name: str, body: list[ast.stmt]) -> ast.FunctionDef:
+    """A never-run ``def name(): body`` of the skeleton."""
+    no_arguments = ast.arguments(
+        posonlyargs=[], args=[], kwonlyargs=[], kw_defaults=[], defaults=[]
+    )
+    return ast.FunctionDef(name=name, args=no_arguments, body=body, decorator_list=[], returns=None)
+
+
+def _declare(names: list[str]) -> ast.stmt:
+    """``a = b = None``: makes the names local to a shell, so they close over as cells."""
+    return ast.Assign(
+        targets=[ast.Name(id=n, ctx=ast.Store()) for n in names], value=ast.Constant(None)
+    )
+
+
+def _skeleton(
+    chain: tuple[Scope, ...],
+    target: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda,
+    freevars: tuple[str, ...],
+    imports: list[ast.stmt],
+) -> ast.Module:
+    """A never-run module around ``target`` that compiles it as it was compiled."""
+    inner = ast.Expr(value=target) if isinstance(target, ast.Lambda) else target
+    body: list[ast.stmt] = [inner]
+    names = [n for n in freevars if n != "__class__"]  # __class__ comes from a class shell
+    for scope in reversed(chain):
+        if isinstance(scope, ast.ClassDef):
+            body = [
+                ast.ClassDef(name=scope.name, bases=[], keywords=[], body=body, decorator_list=[])
+            ]
+            continue
+        if names:  # the innermost enclosing function declares the free variables
+            body = [_declare(names), *body]
+            names = []
+        body = [_shell(getattr(scope, "name", "@xcs_lambda"), body)]
+    if names:  # a closure with no enclosing def in this file (made by exec, say)
+        body = [_shell("@xcs_skeleton", [_declare(names), *body])]
+    module = ast.Module(body=[*copy.deepcopy(imports), *body], type_ignores=[])
+    for node in ast.walk(module):
+        if not isinstance(node, (ast.stmt, ast.expr)):
+            continue
+        if getattr(node, "lineno", None) is None:  # skeleton nodes take the target's line
+            node.lineno, node.col_offset = target.lineno, 0
+        end = getattr(node, "end_lineno", None)
+        if end is None or end < node.lineno:
+            node.end_lineno, node.end_col_offset = node.lineno, node.col_offset
+    return module
+
+
+def _find_code(code: types.CodeType, name: str, first_line: int) -> types.CodeType | None:
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            if const.co_name == name and const.co_firstlineno == first_line:
+                return const
+            found = _find_code(const, name, first_line)
+            if found is not None:
+                return found
+    return None
+
+
+def _same_code(a: types.CodeType, b: types.CodeType) -> bool:
+    if (a.co_code, a.co_names, a.co_varnames, a.co_freevars, a.co_cellvars) != (
+        b.co_code,
+        b.co_names,
+        b.co_varnames,
+        b.co_freevars,
+        b.co_cellvars,
+    ):
+        return False
+    if len(a.co_consts) != len(b.co_consts):
+        return False
+    for x, y in zip(a.co_consts, b.co_consts, strict=True):
+        if isinstance(x, types.CodeType) and isinstance(y, types.CodeType):
+            if not _same_code(x, y):
+                return False
+        elif type(x) is not type(y) or x != y:
+            return False
+    return True
+
+
+def _compile(
+    module: ast.Module, filename: str, flags: int, name: str, first_line: int
+) -> types.CodeType:
+    ast.fix_missing_locations(module)
+    code = compile(module, filename, "exec", flags=flags, dont_inherit=True)
+    found = _find_code(code, name, first_line)
+    if found is None:
+        raise Unrewritable("its compiled code could not be found (please report this)")
+    return found
+
+
+def _pytest_rewrite(tree: ast.Module, text: str, filename: str) -> ast.Module:
+    """Apply pytest's assertion rewriting, as pytest did to the running module."""
+    try:
+        from _pytest.assertion.rewrite import rewrite_asserts
+    except ImportError:  # pragma: no cover - pytest rewrote it, so it is importable
+        raise Unrewritable("pytest rewrote its module, and pytest is not importable") from None
+    tree = copy.deepcopy(tree)
+    rewrite_asserts(tree, text.encode(), filename)
+    return tree
+
+
+def _locate(
+    fn: types.FunctionType,
+) -> tuple[ast.Module, tuple[Scope, ...], ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda, int]:
+    """The module tree (pytest-rewritten if the module was), the chain, the target, flags."""
+    code = fn.__code__
+    tree, text = _parse(code.co_filename, fn.__globals__)
+    flags = code.co_flags & _FUTURE_FLAGS
+    if "@py_builtins" in fn.__globals__:
+        trees = [_pytest_rewrite(tree, text, code.co_filename), tree]
+    else:
+        trees = [tree]
+    for candidate_tree in trees:
+        imports = _module_imports(candidate_tree)
+        for chain, node in _candidates(candidate_tree, ()):
+            name = "<lambda>" if isinstance(node, ast.Lambda) else node.name
+            if name != code.co_name or _first_line(node) != code.co_firstlineno:
+                continue
+            skeleton = _skeleton(chain, copy.deepcopy(node), code.co_freevars, imports)
+            compiled = _compile(skeleton, code.co_filename, flags, name, code.co_firstlineno)
+            if _same_code(compiled, code):
+                return candidate_tree, chain, node, flags
+    raise Unrewritable(
+        f"its source in {code.co_filename} does not match the running code (was the file "
+        "edited after it was imported?)"
+    )
+
+
+# --- twins -----------------------------------------------------------------------------
+
+_twins: weakref.WeakKeyDictionary[types.FunctionType, tuple[types.CodeType, types.FunctionType]]
+_twins = weakref.WeakKeyDictionary()
+_twins_lock = threading.RLock()
+
+
+def make_twin(fn: types.FunctionType, rewrite: Rewrite) -> types.FunctionType:
+    """The rewritten twin of a user function (built once per function and code).
+
+    Args:
+        fn: A plain Python function of user code.
+        rewrite: Transforms a copy of the function's AST node in place.
+
+    Returns:
+        A function like ``fn`` in every observable way but compiled from the rewrite.
+
+    Raises:
+        Unrewritable: No source, a source that does not match the running code, or
+            a kind of function that cannot be rewritten (``async def``).
+    """
+    with _twins_lock:
+        cached = _twins.get(fn)
+        if cached is not None and cached[0] is fn.__code__:
+            return cached[1]
+    code = fn.__code__
+    if code.co_flags & (0x80 | 0x100 | 0x200):  # coroutine, iterable coroutine, async gen
+        raise Unrewritable("it is an async function")
+    tree, chain, node, flags = _locate(fn)
+    target = copy.deepcopy(node)
+    rewrite(target)
+    skeleton = _skeleton(chain, target, code.co_freevars, _module_imports(tree))
+    name = "<lambda>" if isinstance(target, ast.Lambda) else target.name
+    new_code = _compile(skeleton, code.co_filename, flags, name, code.co_firstlineno)
+    twin = _rebuild(fn, new_code)
+    with _twins_lock:
+        _twins[fn] = (code, twin)
+    return twin
+
+
+def _rebuild(fn: types.FunctionType, code: types.CodeType) -> types.FunctionType:
+    closure = None
+    if code.co_freevars:
+        cells = dict(zip(fn.__code__.co_freevars, fn.__closure__ or (), strict=True))
+        try:
+            closure = tuple(cells[name] for name in code.co_freevars)
+        except KeyError as missing:
+            raise Unrewritable(f"the rewrite needs a variable it lacks: {missing}") from None
+    twin = types.FunctionType(code, fn.__globals__, fn.__name__, fn.__defaults__, closure)
+    twin.__kwdefaults__ = fn.__kwdefaults__
+    twin.__dict__.update(fn.__dict__)
+    twin.__qualname__ = fn.__qualname__
+    twin.__module__ = fn.__module__
+    twin.__doc__ = fn.__doc__
+    twin.__annotations__ = fn.__annotations__
+    return twin
