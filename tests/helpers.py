@@ -55,6 +55,12 @@ class CallLog:
         with self._lock:
             return sum(c.end - c.start for c in self.entries)
 
+    def span(self) -> float:
+        """From the first call's start to the last call's end (excludes tracing and
+        rewriting before the first op starts)."""
+        with self._lock:
+            return max(c.end for c in self.entries) - min(c.start for c in self.entries)
+
     def max_overlap(self) -> int:
         """The largest number of calls that were running at one moment."""
         with self._lock:
@@ -290,3 +296,31 @@ def remote_where(x: Any, delay: float = 0.0) -> tuple[Any, int]:
 @xcs.op
 def remote_fail(message: str) -> Any:
     raise OpError(message)
+
+
+def run_traced(recording: Any, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Run ``fn`` as a traced call into ``recording``, rewritten as ``@jit`` runs it."""
+    from ember.xcs._internal import dispatch, runtime
+
+    return runtime.run(recording, fn, args, kwargs, dispatch.entry_point(fn))
+
+
+def run_script(code: str, *, env: dict[str, str] | None = None, timeout: float = 60) -> Any:
+    """Run ``code`` as a script file in a fresh interpreter (so jit finds its source)."""
+    import os
+    import subprocess
+    import sys
+    import tempfile
+
+    with tempfile.NamedTemporaryFile("w", suffix=".py", prefix="xcs_script_", delete=False) as f:
+        f.write(code)
+    try:
+        return subprocess.run(
+            [sys.executable, f.name],
+            env={**os.environ, **(env or {})},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+    finally:
+        os.unlink(f.name)

@@ -6,7 +6,12 @@ call counts and exceptions of the plain function. ``xcs.trace(fn, *args)`` shows
 graph it found.
 """
 
-from ember.xcs._internal.errors import ConcretizationError, OpTimeoutError, XCSError
+from ember.xcs._internal.errors import (
+    ConcretizationError,
+    OpTimeoutError,
+    XCSError,
+    XCSWarning,
+)
 from ember.xcs._internal.protocol import op
 from ember.xcs._simple import get_jit_stats, jit, reset_jit_stats
 from ember.xcs._trace import Trace, barrier, trace
@@ -16,6 +21,7 @@ __all__ = [
     "OpTimeoutError",
     "Trace",
     "XCSError",
+    "XCSWarning",
     "barrier",
     "get_jit_stats",
     "jit",

@@ -19,19 +19,23 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import inspect
 import itertools
 import threading
 import time
 import types
+import warnings
 import weakref
 from collections.abc import Callable, Hashable
 from concurrent.futures import Executor
 from typing import Any, overload
 
-from ember.xcs._internal import parallelism, runtime, tracer
+from ember.xcs._internal import dispatch, parallelism, runtime, tracer
 from ember.xcs._internal.cache import Decision, Decisions, call_key
 from ember.xcs._internal.engine import Engine
+from ember.xcs._internal.errors import XCSWarning
 from ember.xcs._internal.protocol import found_by_name, reject_unsupported
+from ember.xcs._internal.source import Unrewritable
 from ember.xcs._internal.stats import JitStats
 from ember.xcs._internal.tracer import Recording
 
@@ -90,26 +94,63 @@ class JitFunction:
         self._engine = Engine(options.executor, options.max_workers, options.timeout)
         self._decisions = Decisions()
         self._stats = JitStats()
+        self._fallback: str | None = None  # why it runs plainly for good, once it does
         with _wrappers_lock:
             _wrappers[next(_created)] = self
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         fn = self.__wrapped__
-        if tracer.active() is not None:
+        if tracer.active() is not None:  # called by library code inside a trace
             self._stats.count_inlined()
+            return fn(*args, **kwargs)
+        if self._fallback is not None:
+            self._stats.count_direct()
             return fn(*args, **kwargs)
         key = call_key(args, kwargs) if self.options.cache else None
         if key is not None and self._decisions.get(key) is Decision.DIRECT:
             self._stats.count_direct()
             return fn(*args, **kwargs)
+        try:
+            target = dispatch.entry_point(fn)
+        except Unrewritable as reason:
+            self._fall_back(str(reason))
+            self._stats.count_direct()
+            return fn(*args, **kwargs)
         recording = Recording(self._engine)
         completed = False
         try:
-            result = runtime.run(recording, fn, args, kwargs)
+            result = runtime.run(recording, fn, args, kwargs, target)
             completed = True
             return result
         finally:
             self._learn(key, recording, completed)
+
+    def _fall_back(self, reason: str) -> None:
+        """Run plainly from now on, saying once, at the function's own line, why."""
+        self._fallback = reason
+        self._stats.fall_back(reason)
+        code = getattr(inspect.unwrap(self.__wrapped__), "__code__", None)
+        filename = code.co_filename if code else "<unknown>"
+        line = code.co_firstlineno if code else 0
+        warnings.warn_explicit(
+            f"xcs.jit cannot rewrite {self.__qualname__!r}: {reason}. It runs as plain "
+            "Python (correct, but its calls do not run in parallel); define it in a "
+            "source file that matches the running code to get the speedup.",
+            XCSWarning,
+            filename,
+            line,
+        )
+
+    def _inline(self) -> tuple[Any, int]:
+        """How the dispatcher calls this function inside a trace: its twin, inlined."""
+        self._stats.count_inlined()
+        fn = self.__wrapped__
+        twin = None
+        if self._fallback is None and isinstance(fn, types.FunctionType):
+            twin = dispatch.twin_of(fn)
+        if twin is None:
+            return self.__wrapped__, dispatch.CONCRETE
+        return twin, dispatch.PASS
 
     def _learn(self, key: Hashable | None, recording: Recording, completed: bool) -> None:
         wall = time.perf_counter() - recording.t0
@@ -254,3 +295,6 @@ def reset_jit_stats() -> None:
         wrappers = list(_wrappers.values())
     for wrapper in wrappers:
         wrapper._stats.reset()
+
+
+dispatch.register(JitFunction, JitFunction._inline)

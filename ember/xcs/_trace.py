@@ -11,14 +11,17 @@ import functools
 import os
 import time
 import types
+import warnings
 from collections.abc import Callable
 from typing import Any
 
 import networkx as nx
 
-from ember.xcs._internal import parallelism, runtime, tracer
+from ember.xcs._internal import dispatch, parallelism, runtime, tracer
 from ember.xcs._internal.engine import Engine
+from ember.xcs._internal.errors import XCSWarning
 from ember.xcs._internal.ir import Node, NodeKind
+from ember.xcs._internal.source import Unrewritable
 from ember.xcs._internal.tracer import Recording
 from ember.xcs._simple import JitFunction
 
@@ -132,9 +135,19 @@ def trace(fn: Callable[..., Any], *args: Any, execute: bool = True, **kwargs: An
     Raises:
         BaseException: Whatever ``fn`` raises, as with a plain call.
     """
-    target, engine = _unwrap(fn)
+    fn, engine = _unwrap(fn)
+    try:
+        target = dispatch.entry_point(fn)
+    except Unrewritable as reason:
+        warnings.warn(
+            f"xcs.trace cannot rewrite {getattr(fn, '__qualname__', fn)!r}: {reason}; its ops "
+            "run one at a time, as plain Python runs them.",
+            XCSWarning,
+            stacklevel=2,
+        )
+        target = fn
     recording = Recording(engine, execute=execute)
-    result = runtime.run(recording, target, args, kwargs)
+    result = runtime.run(recording, fn, args, kwargs, target)
     return Trace(recording, result, time.perf_counter() - recording.t0)
 
 

@@ -17,7 +17,14 @@ from __future__ import annotations
 import sys
 from typing import Any, NoReturn
 
-__all__ = ["ConcretizationError", "OpTimeoutError", "XCSError", "add_op_note", "reraise"]
+__all__ = [
+    "ConcretizationError",
+    "OpTimeoutError",
+    "XCSError",
+    "XCSWarning",
+    "add_op_note",
+    "reraise",
+]
 
 
 class XCSError(Exception):
@@ -84,7 +91,15 @@ class OpTimeoutError(XCSError, TimeoutError):
         return (type(self), (self.node, self.op_name, self.location, self.timeout))
 
 
-for _public in (XCSError, ConcretizationError, OpTimeoutError):
+class XCSWarning(UserWarning):
+    """Something xcs does differently than asked, though correctly.
+
+    For example a jitted function that runs as plain Python because it cannot be
+    rewritten. Reported at the user's line.
+    """
+
+
+for _public in (XCSError, ConcretizationError, OpTimeoutError, XCSWarning):
     _public.__module__ = "ember.xcs"  # shown and pickled under their public name
 
 

@@ -33,12 +33,23 @@ from typing import Any
 from ember.xcs._internal.deferred import Deferred, Owner
 from ember.xcs._internal.ir import Drained, Ref
 
-__all__ = ["Snapshot", "concretize", "copy_structure", "resolve", "shares_objects", "snapshot"]
+__all__ = [
+    "ATOMIC",
+    "ATOMIC_IDS",
+    "Snapshot",
+    "concretize",
+    "copy_structure",
+    "resolve",
+    "shares_objects",
+    "snapshot",
+]
 
-# Leaf types that need no copy and contain nothing (checked by exact type).
+# Leaf types that need no copy and contain nothing (checked by exact type). Looked up
+# by id: hashing a user's type could run its metaclass's __hash__ (or fail).
 ATOMIC: frozenset[type] = frozenset(
     {str, int, float, bool, type(None), bytes, complex, range, type(Ellipsis)}
 )
+ATOMIC_IDS: frozenset[int] = frozenset(id(t) for t in ATOMIC)
 
 
 class Snapshot:
@@ -80,7 +91,9 @@ def snapshot(
     """
     found = Snapshot()
     if not kwargs and (
-        type(args[0]) in ATOMIC if len(args) == 1 else all(type(a) in ATOMIC for a in args)
+        id(type(args[0])) in ATOMIC_IDS
+        if len(args) == 1
+        else all(id(type(a)) in ATOMIC_IDS for a in args)
     ):  # the common fast path: plain values only
         if input_ids:
             for a in args:
@@ -125,7 +138,7 @@ class _Snapshotter:
             node = self.input_ids.get(id(x))
             if node is not None and node not in self.found.inputs:
                 self.found.inputs.append(node)
-        if t in ATOMIC:
+        if id(t) in ATOMIC_IDS:
             return x
         done = self.memo.get(id(x))
         if done is not None and done[0] is x:
@@ -134,6 +147,18 @@ class _Snapshotter:
         if type(copied) is Drained:
             self.found.markers = True
         return copied
+
+
+def _isinstance(x: Any, classes: Any) -> bool:
+    """``isinstance`` that is False where the check itself fails.
+
+    Checks against abstract classes cache by type; a type whose metaclass refuses
+    hashing makes them raise.
+    """
+    try:
+        return isinstance(x, classes)
+    except TypeError:
+        return False
 
 
 _KEYS: type = type({}.keys())
@@ -185,17 +210,17 @@ def _rebuild(
         if hasattr(t, "_fields"):  # named tuple
             return t._make([each(v) for v in x])
         return x  # another tuple subclass: how to rebuild it is unknown
-    if isinstance(x, (list, abc.MutableSequence)):
+    if _isinstance(x, (list, abc.MutableSequence)):
         return _refill(x, memo, lambda out: out.extend([each(v) for v in x]))
-    if isinstance(x, (dict, abc.MutableMapping)):
+    if _isinstance(x, (dict, abc.MutableMapping)):
         return _refill(x, memo, lambda out: out.update([(each(k), each(v)) for k, v in x.items()]))
-    if isinstance(x, (set, abc.MutableSet)):
+    if _isinstance(x, (set, abc.MutableSet)):
         return _refill(x, memo, lambda out: [out.add(each(v)) for v in x])
     if isinstance(x, frozenset):
         return t(each(v) for v in x)
     if dataclasses.is_dataclass(x) and not isinstance(x, type):
         return _rebuild_dataclass(x, each, memo)
-    if drain and isinstance(x, Iterator) and not isinstance(x, io.IOBase):
+    if drain and _isinstance(x, Iterator) and not isinstance(x, io.IOBase):
         return Drained([each(v) for v in x])
     return x
 
@@ -245,7 +270,7 @@ def resolve(template: Any, values: Mapping[int, Any], *, copy_refs: bool = False
         fresh containers; drained iterators become iterators again.
     """
     t = type(template)
-    if t in ATOMIC:
+    if id(t) in ATOMIC_IDS:
         return template
     if t is Ref:
         value = values[template.node]
@@ -259,7 +284,7 @@ def resolve(template: Any, values: Mapping[int, Any], *, copy_refs: bool = False
 
 def copy_structure(value: Any) -> Any:
     """Copy the containers of ``value`` level by level; leaves are shared."""
-    if type(value) in ATOMIC:
+    if id(type(value)) in ATOMIC_IDS:
         return value
     return _rebuild(value, copy_structure, None, drain=False)
 
@@ -274,7 +299,7 @@ def shares_objects(value: Any, _seen: set[int] | None = None) -> bool:
     dataclass, a bytearray): a change made to it in place would reach the copy too.
     """
     cls = type(value)
-    if cls in ATOMIC:
+    if id(cls) in ATOMIC_IDS:
         return False
     if cls not in _PLAIN_CONTAINERS:
         return True
@@ -322,7 +347,7 @@ class _Concretizer:
         t = type(x)
         if t is Deferred:
             return self.walk(self.demand(x), depth)
-        if t in ATOMIC:
+        if id(t) in ATOMIC_IDS:
             return x
         key = id(x)
         done = self.seen.get(key)
@@ -337,13 +362,13 @@ class _Concretizer:
         def walk(item: Any) -> Any:
             return self.walk(item, depth)
 
-        if isinstance(x, (list, abc.MutableSequence)):
+        if _isinstance(x, (list, abc.MutableSequence)):
             for i, v in enumerate(list(x)):
                 new = walk(v)
                 if new is not v:
                     x[i] = new
             return x
-        if isinstance(x, (dict, abc.MutableMapping)):
+        if _isinstance(x, (dict, abc.MutableMapping)):
             if any(type(k) is Deferred for k in x):
                 items = [(walk(k), walk(v)) for k, v in x.items()]
                 x.clear()
@@ -354,7 +379,7 @@ class _Concretizer:
                     if new is not v:
                         x[k] = new
             return x
-        if isinstance(x, (set, abc.MutableSet)):
+        if _isinstance(x, (set, abc.MutableSet)):
             members = list(x)
             new_members = [walk(v) for v in members]
             if any(a is not b for a, b in zip(new_members, members, strict=True)):

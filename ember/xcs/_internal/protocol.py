@@ -57,11 +57,18 @@ def found_by_name(obj: Any) -> bool:
 def call_op(
     spec: OpSpec, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: Mapping[str, Any]
 ) -> Any:
-    """Call an op: record it into this thread's trace, or run it when there is none."""
+    """Call an op from the ``__call__`` of an op-like object (a model binding, say).
+
+    Outside a trace it is ``fn(*args, **kwargs)``. Inside one it records a node and
+    returns a deferred value when the dispatcher made the call; otherwise (library
+    code called the object) it runs at once, still as a node.
+    """
     recording = tracer.active()
     if recording is None:
         return fn(*args, **kwargs)
-    return recording.record_op(spec, fn, args, kwargs)
+    if tracer.take_deferral():
+        return recording.record_op(spec, fn, args, kwargs)
+    return recording.run_now(spec, fn, args, kwargs)
 
 
 def reject_unsupported(fn: Callable[..., Any], what: str) -> None:
@@ -105,6 +112,15 @@ class Op:
         self._fn = fn
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        recording = tracer.active()
+        if recording is None:
+            return self._fn(*args, **kwargs)
+        # Not called through the dispatcher (by library code, a property, a dunder):
+        # it runs now, after everything recorded before it, and is still a node.
+        return recording.run_now(self.__xcs_op__, self._fn, args, kwargs)
+
+    def defer(self, *args: Any, **kwargs: Any) -> Any:
+        """The call rewritten code makes: record a node, return a deferred value."""
         recording = tracer.active()
         if recording is None:
             return self._fn(*args, **kwargs)

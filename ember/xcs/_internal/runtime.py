@@ -32,6 +32,7 @@ def run(
     fn: Callable[..., Any],
     args: tuple[Any, ...],
     kwargs: Mapping[str, Any],
+    target: Callable[..., Any] | None = None,
 ) -> Any:
     """Call ``fn`` with ``recording`` as this thread's trace; return a concrete result.
 
@@ -40,6 +41,8 @@ def run(
         fn: The user's function (not a wrapper).
         args: Positional arguments.
         kwargs: Keyword arguments.
+        target: What to call instead of ``fn``: its rewritten twin (see
+            ``dispatch.entry_point``); ``fn`` itself when None.
 
     Returns:
         What ``fn`` returned, with every deferred value replaced by its value (None
@@ -48,12 +51,14 @@ def run(
     Raises:
         BaseException: What ``fn`` raises, or the earliest op failure before it.
     """
+    if target is None:
+        target = fn
     for name, value in _named_arguments(fn, args, kwargs):
         recording.add_input(name, value)
     previous = tracer.enter(recording)
     try:
         try:
-            result = fn(*args, **kwargs)
+            result = target(*args, **kwargs)
         except BaseException as exc:
             error: BaseException | None = exc
         else:
@@ -64,6 +69,8 @@ def run(
         recording.materialize("exit", need_value=False)
         if not recording.execute:
             return None
+        for container in recording.remembered:  # stored into while values were pending
+            concretize(container, _value)
         return concretize(result, _value)
     finally:
         tracer.leave(previous)

@@ -37,7 +37,7 @@ import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
-__all__ = ["Unrewritable", "is_user_code", "make_twin"]
+__all__ = ["Unrewritable", "is_user_code", "is_user_file", "make_twin"]
 
 Rewrite = Callable[[ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda], None]
 """Transforms a function's AST node in place (its body, for a ``def``)."""
@@ -63,8 +63,12 @@ _EMBER_USER = (os.path.join(_EMBER, "operators", ""),)
 
 
 def is_user_code(code: types.CodeType) -> bool:
+    """Whether this code is the user's (rewritten) or a library's (not)."""
+    return is_user_file(code.co_filename)
+
+
+def is_user_file(filename: str) -> bool:
     """Whether code from this file is the user's (rewritten) or a library's (not)."""
-    filename = code.co_filename
     if filename.startswith("<"):
         return True  # notebook cells and exec'd strings: whether a source exists is checked later
     path = os.path.realpath(filename)
@@ -159,6 +163,29 @@ def _declare(names: list[str]) -> ast.stmt:
     )
 
 
+Located = tuple[tuple[Scope, ...], ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda]
+_indexes: weakref.WeakKeyDictionary[
+    ast.Module, tuple[list[ast.stmt], dict[tuple[str, int], list[Located]]]
+] = weakref.WeakKeyDictionary()
+
+
+def _index(
+    tree: ast.Module,
+) -> tuple[list[ast.stmt], dict[tuple[str, int], list[Located]]]:
+    """A tree's module-level imports, and its defs and lambdas by (name, first line)."""
+    with _trees_lock:
+        found = _indexes.get(tree)
+    if found is None:
+        index: dict[tuple[str, int], list[Located]] = {}
+        for chain, node in _candidates(tree, ()):
+            name = "<lambda>" if isinstance(node, ast.Lambda) else node.name
+            index.setdefault((name, _first_line(node)), []).append((chain, node))
+        found = (_module_imports(tree), index)
+        with _trees_lock:
+            _indexes[tree] = found
+    return found
+
+
 def _skeleton(
     chain: tuple[Scope, ...],
     target: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda,
@@ -235,15 +262,25 @@ def _compile(
     return found
 
 
+_pytest_trees: dict[tuple[str, int], ast.Module] = {}
+
+
 def _pytest_rewrite(tree: ast.Module, text: str, filename: str) -> ast.Module:
     """Apply pytest's assertion rewriting, as pytest did to the running module."""
+    key = (filename, hash(text))
+    with _trees_lock:
+        rewritten = _pytest_trees.get(key)
+    if rewritten is not None:
+        return rewritten
     try:
         from _pytest.assertion.rewrite import rewrite_asserts
     except ImportError:  # pragma: no cover - pytest rewrote it, so it is importable
         raise Unrewritable("pytest rewrote its module, and pytest is not importable") from None
-    tree = copy.deepcopy(tree)
-    rewrite_asserts(tree, text.encode(), filename)
-    return tree
+    rewritten = copy.deepcopy(tree)
+    rewrite_asserts(rewritten, text.encode(), filename)
+    with _trees_lock:
+        _pytest_trees[key] = rewritten
+    return rewritten
 
 
 def _locate(
@@ -258,11 +295,9 @@ def _locate(
     else:
         trees = [tree]
     for candidate_tree in trees:
-        imports = _module_imports(candidate_tree)
-        for chain, node in _candidates(candidate_tree, ()):
-            name = "<lambda>" if isinstance(node, ast.Lambda) else node.name
-            if name != code.co_name or _first_line(node) != code.co_firstlineno:
-                continue
+        imports, index = _index(candidate_tree)
+        for chain, node in index.get((code.co_name, code.co_firstlineno), ()):
+            name = code.co_name
             skeleton = _skeleton(chain, copy.deepcopy(node), code.co_freevars, imports)
             compiled = _compile(skeleton, code.co_filename, flags, name, code.co_firstlineno)
             if _same_code(compiled, code):
@@ -304,7 +339,7 @@ def make_twin(fn: types.FunctionType, rewrite: Rewrite) -> types.FunctionType:
     tree, chain, node, flags = _locate(fn)
     target = copy.deepcopy(node)
     rewrite(target)
-    skeleton = _skeleton(chain, target, code.co_freevars, _module_imports(tree))
+    skeleton = _skeleton(chain, target, code.co_freevars, _index(tree)[0])
     name = "<lambda>" if isinstance(target, ast.Lambda) else target.name
     new_code = _compile(skeleton, code.co_filename, flags, name, code.co_firstlineno)
     twin = _rebuild(fn, new_code)

@@ -38,6 +38,7 @@ class JitStats:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self._fallback: str | None = None  # permanent: a reset does not undo it
         self.reset()
 
     def reset(self) -> None:
@@ -46,7 +47,13 @@ class JitStats:
             self._calls = self._traced = self._direct = self._inlined = 0
             self._ops = self._max_parallelism = self._cpu_bound = self._gil_bound = 0
             self._op_seconds = self._wall_seconds = self._sequential_seconds = 0.0
-            self._decisions: set[str] = set()
+            self._decisions: set[str] = {"fallback"} if self._fallback else set()
+
+    def fall_back(self, reason: str) -> None:
+        """The function runs plainly for good, for this reason."""
+        with self._lock:
+            self._fallback = reason
+            self._decisions.add("fallback")
 
     def count_inlined(self) -> None:
         """A call made inside another trace (it became part of that graph)."""
@@ -101,5 +108,5 @@ class JitStats:
                 "speedup": self._sequential_seconds / wall if self._traced and wall > 0 else None,
                 "cpu_bound_ops": self._cpu_bound,
                 "hint": _GIL_HINT.format(n=self._gil_bound) if self._gil_bound else None,
-                "fallback_reason": None,
+                "fallback_reason": self._fallback,
             }

@@ -39,7 +39,7 @@ from typing import Any
 import networkx as nx
 
 from ember.xcs._internal.deferred import Deferred, Effect
-from ember.xcs._internal.errors import ConcretizationError, XCSError, reraise
+from ember.xcs._internal.errors import ConcretizationError, XCSError, add_op_note, reraise
 from ember.xcs._internal.ir import (
     FINISHED,
     UNKNOWN_LOCATION,
@@ -49,9 +49,18 @@ from ember.xcs._internal.ir import (
     OpSpec,
     Status,
 )
-from ember.xcs._internal.ir_builder import Snapshot, snapshot
+from ember.xcs._internal.ir_builder import Snapshot, resolve, snapshot
 
-__all__ = ["Materializer", "Recording", "active", "enter", "leave", "user_location"]
+__all__ = [
+    "Materializer",
+    "Recording",
+    "active",
+    "allow_deferral",
+    "enter",
+    "leave",
+    "take_deferral",
+    "user_location",
+]
 
 Materializer = Callable[["Recording", list[int]], None]
 """Runs the given pending nodes of a recording; raises the earliest failure."""
@@ -60,6 +69,7 @@ Materializer = Callable[["Recording", list[int]], None]
 class _Context(threading.local):
     recording: Recording | None = None  # the trace recording this thread's op calls
     running: Recording | None = None  # the trace whose op this thread is executing
+    deferral: bool = False  # the dispatcher is calling an op-like object (call_op defers)
 
 
 _context = _Context()
@@ -80,6 +90,18 @@ def enter(recording: Recording | None) -> Recording | None:
 def leave(previous: Recording | None) -> None:
     """Restore the trace that was active before :func:`enter`."""
     _context.recording = previous
+
+
+def allow_deferral() -> None:
+    """The next ``call_op`` on this thread comes through the dispatcher: it may defer."""
+    _context.deferral = True
+
+
+def take_deferral() -> bool:
+    """Whether the current ``call_op`` may defer (and forget it for the next one)."""
+    allowed = _context.deferral
+    _context.deferral = False
+    return allowed
 
 
 def begin_op(recording: Recording) -> tuple[Recording | None, Recording | None]:
@@ -166,6 +188,7 @@ class Recording:
         self._root: dict[int, int] = {}  # node -> node whose object it is part of
         self._last_write: dict[int, int] = {}  # root -> last glue that may change it
         self._readers: dict[int, list[int]] = {}  # root -> nodes reading it since
+        self.remembered: list[Any] = []  # containers to make concrete at exit
 
     # --- the Owner protocol of deferred values ------------------------------------
 
@@ -219,6 +242,61 @@ class Recording:
             return Deferred(self, node, method)
 
     # --- recording ---------------------------------------------------------------
+
+    def remember(self, container: Any) -> None:
+        """Note a container that received pending values: made concrete at exit."""
+        with self.lock:
+            if all(kept is not container for kept in self.remembered):
+                self.remembered.append(container)
+
+    def run_now(
+        self,
+        spec: OpSpec,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: Mapping[str, Any],
+    ) -> Any:
+        """Run an op called outside the dispatcher at once, as a node of the graph.
+
+        Everything recorded before it runs first (it comes later in program order);
+        it runs on this thread with concrete arguments; its exception propagates as
+        the original object with a note.
+        """
+        self.materialize(f"{spec.name} runs now", demanded=None)
+        with self.lock:
+            args_t, kwargs_t, found = snapshot(args, kwargs, self, self._input_ids)
+            node = self._add(
+                NodeKind.OP,
+                spec.name,
+                fn,
+                args_t,
+                kwargs_t,
+                found,
+                spec=spec,
+                status=Status.RUNNING,
+            )
+        call_args = tuple(resolve(a, self.values) for a in args_t)
+        call_kwargs = {k: resolve(v, self.values) for k, v in kwargs_t.items()}
+        state = self.state[node]
+        saved = begin_op(self)
+        cpu0, start = time.thread_time(), time.perf_counter()
+        try:
+            value = fn(*call_args, **call_kwargs)
+        except BaseException as exc:
+            state["status"], state["error"] = Status.FAILED, exc
+            add_op_note(exc, node, spec.name, str(self.nodes[node].location))
+            raise
+        finally:
+            end_op(saved)
+            state.update(
+                start=start - self.t0,
+                end=time.perf_counter() - self.t0,
+                thread=threading.current_thread().name,
+                cpu=time.thread_time() - cpu0,
+            )
+        self.values[node] = value
+        state["status"] = Status.DONE
+        return value
 
     def add_input(self, name: str, value: Any) -> int:
         """Record an argument of the traced call as an ``input`` node."""

@@ -18,7 +18,7 @@ def is_pending(value: object) -> bool:
 
 
 def test_an_op_call_in_a_trace_returns_a_pending_deferred(recording: Recording) -> None:
-    d = echo("x")
+    d = echo.defer("x")
     assert type(d) is Deferred
     assert is_pending(d)
     assert LOG.names() == []  # nothing ran
@@ -42,7 +42,7 @@ def test_an_op_call_in_a_trace_returns_a_pending_deferred(recording: Recording) 
     ids=["attr", "method", "item", "add", "radd", "mul", "eq", "ne", "lt", "ge", "mod"],
 )
 def test_glue_on_a_pending_value_is_recorded_not_run(recording: Recording, operation) -> None:
-    d = echo("x")
+    d = echo.defer("x")
     result = operation(d)
     assert is_pending(result)
     assert LOG.names() == []
@@ -52,7 +52,7 @@ def test_glue_on_a_pending_value_is_recorded_not_run(recording: Recording, opera
 def test_arithmetic_and_unary_glue_give_the_plain_results(recording: Recording) -> None:
     from tests.helpers import length
 
-    n = length("abcd")
+    n = length.defer("abcd")
     results = [n + 1, 1 + n, n - 1, 10 - n, n * 3, n / 2, n // 3, n % 3, n**2, -n, +n, abs(-n), ~n]
     assert all(is_pending(r) for r in results)
     assert [int(r) for r in results] == [5, 5, 3, 6, 12, 2, 1, 1, 16, -4, 4, 4, -5]
@@ -94,7 +94,7 @@ def test_arithmetic_and_unary_glue_give_the_plain_results(recording: Recording) 
 def test_demanding_operations_materialize_and_see_the_value(
     recording: Recording, demand, expected
 ) -> None:
-    d = echo("x")
+    d = echo.defer("x")
     assert demand(d) == expected
     assert LOG.names() == ["echo"]
     assert recording.state[d._self_node]["status"] is Status.DONE
@@ -103,21 +103,21 @@ def test_demanding_operations_materialize_and_see_the_value(
 def test_numeric_demands(recording: Recording) -> None:
     from tests.helpers import length
 
-    n = length("abc")
+    n = length.defer("abc")
     assert int(n) == 3 and float(n) == 3.0 and [0, 1, 2, 3][n] == 3 and round(n) == 3
 
 
 def test_operations_on_a_known_value_act_on_it_and_return_plain_values(
     recording: Recording,
 ) -> None:
-    d = echo("x")
+    d = echo.defer("x")
     str(d)  # now known
     for result in (d.upper(), d + "y", d == "x", d[0], d * 2):
         assert type(result) is not Deferred
 
 
 def test_a_method_call_with_a_mutable_argument_demands(recording: Recording) -> None:
-    items = as_list(1)
+    items = as_list.defer(1)
     extra = [2]
     items.extend(extra)  # demands: a later change of ``extra`` must not leak in
     extra.append(3)
@@ -126,17 +126,17 @@ def test_a_method_call_with_a_mutable_argument_demands(recording: Recording) -> 
 
 
 def test_private_and_dunder_names_demand(recording: Recording) -> None:
-    box = make_box("b")
+    box = make_box.defer("b")
     assert box.__class__.__name__ == "Box"
     assert LOG.names() == ["make_box"]
 
 
 def test_setting_items_and_attributes_demands_then_acts_on_the_value(recording: Recording) -> None:
-    d = info(1)
+    d = info.defer(1)
     d["new"] = 2
     assert LOG.names() == ["info"]
     assert d["new"] == 2
-    box = make_box("b")
+    box = make_box.defer("b")
     box.label = "changed"
     assert box.label == "changed"
 
@@ -144,12 +144,12 @@ def test_setting_items_and_attributes_demands_then_acts_on_the_value(recording: 
 def test_a_pending_value_called_that_is_not_an_attribute_demands(recording: Recording) -> None:
     from tests.helpers import slow_echo
 
-    fn = slow_echo(str.upper, 0.0)
+    fn = slow_echo.defer(str.upper, 0.0)
     assert fn("abc") == "ABC"
 
 
 def test_a_failed_value_reraises_the_original_exception_every_time(recording: Recording) -> None:
-    d = fail("boom")
+    d = fail.defer("boom")
     with pytest.raises(OpError) as first:
         bool(d)
     with pytest.raises(OpError) as second:
@@ -159,7 +159,7 @@ def test_a_failed_value_reraises_the_original_exception_every_time(recording: Re
 
 
 def test_in_place_operators_keep_list_identity(recording: Recording) -> None:
-    items = as_list(1)
+    items = as_list.defer(1)
     alias_source = items
     items += (2,)  # an immutable operand: stays lazy
     assert is_pending(items)
@@ -169,13 +169,13 @@ def test_in_place_operators_keep_list_identity(recording: Recording) -> None:
 
 def test_glue_with_an_operand_that_could_change_runs_now(recording: Recording) -> None:
     """Plain Python stores the operand itself; a later change must show, as there."""
-    box = make_box("b")
+    box = make_box.defer("b")
     str(box)
-    pending_list = as_list()
+    pending_list = as_list.defer()
     pending_list.append(box.__wrapped__)  # a mutable operand: demands
     assert not is_pending(pending_list)
     inner = ["c"]
-    out2 = as_list() + [inner]
+    out2 = as_list.defer() + [inner]
     inner.append("d")
     assert out2 == [["c", "d"]] and out2[0] is inner
     assert pending_list[0] is box.__wrapped__

@@ -40,7 +40,7 @@ def test_containers_are_copied_level_by_level(recording: Recording) -> None:
 
 
 def test_pending_deferred_values_become_refs_and_dependencies(recording: Recording) -> None:
-    d = echo("x")
+    d = echo.defer("x")
     args, kwargs, found = snapshot(([d, "lit"],), {"k": {"v": d}}, recording, {})
     node = d._self_node
     assert args[0] == [Ref(node), "lit"]
@@ -49,7 +49,7 @@ def test_pending_deferred_values_become_refs_and_dependencies(recording: Recordi
 
 
 def test_known_deferred_values_become_their_values(recording: Recording) -> None:
-    d = echo("x")
+    d = echo.defer("x")
     str(d)
     args, _, found = snapshot((d,), {}, recording, {})
     assert args == ("x",) and type(args[0]) is str
@@ -59,7 +59,7 @@ def test_known_deferred_values_become_their_values(recording: Recording) -> None
 def test_named_tuples_dataclasses_and_dict_subclasses_keep_their_types(
     recording: Recording,
 ) -> None:
-    d = echo("x")
+    d = echo.defer("x")
     cfg = Config("c", [d])
     frozen = Frozen(d)
     args, _, _ = snapshot((Point(d, 1), cfg, frozen, OrderedDict(a=d)), {}, recording, {})
@@ -79,7 +79,7 @@ def test_named_tuples_dataclasses_and_dict_subclasses_keep_their_types(
 
 
 def test_iterators_and_generators_are_drained(recording: Recording) -> None:
-    gen = (echo(i) for i in range(3))  # draining it records the ops
+    gen = (echo.defer(i) for i in range(3))  # draining it records the ops
     args, _, found = snapshot((iter([1, 2]), gen), {}, recording, {})
     assert type(args[0]) is Drained and args[0].items == [1, 2]
     assert type(args[1]) is Drained and len(args[1].items) == 3
@@ -120,7 +120,7 @@ def test_resolve_can_copy_referenced_values(recording: Recording) -> None:
 
 
 def test_concretize_patches_mutable_containers_in_place(recording: Recording) -> None:
-    d = echo("x")
+    d = echo.defer("x")
     items = [d, {"k": d, d: "keyed"}]
     str(d)
     out = concretize(items, lambda deferred: deferred.__wrapped__)
@@ -130,7 +130,7 @@ def test_concretize_patches_mutable_containers_in_place(recording: Recording) ->
 
 
 def test_concretize_rebuilds_immutable_containers(recording: Recording) -> None:
-    d = echo("x")
+    d = echo.defer("x")
     value = (d, Point(d, (d,)), frozenset({"a"}))
     str(d)
     out = concretize(value, lambda deferred: deferred.__wrapped__)
@@ -144,7 +144,7 @@ def test_concretize_sets_dataclass_fields_and_object_attributes(recording: Recor
         def __init__(self, v: Any) -> None:
             self.v = v
 
-    d = echo("x")
+    d = echo.defer("x")
     cfg, frozen, plain = Config("c", [d]), Frozen(d), Plain(d)
     str(d)
     concretize([cfg, frozen, plain], lambda deferred: deferred.__wrapped__)
@@ -152,7 +152,7 @@ def test_concretize_sets_dataclass_fields_and_object_attributes(recording: Recor
 
 
 def test_concretize_handles_cycles(recording: Recording) -> None:
-    d = echo("x")
+    d = echo.defer("x")
     loop: list[Any] = [d]
     loop.append(loop)
     str(d)

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import queue
-import subprocess
-import sys
 import threading
 import time
 from concurrent.futures import Executor, ThreadPoolExecutor
@@ -17,6 +14,7 @@ from ember.xcs._internal import pool
 from ember.xcs._internal.engine import Engine
 from ember.xcs._internal.ir import Node, NodeKind
 from ember.xcs._internal.tracer import Recording
+from tests.helpers import run_script
 
 
 def make_task(fn: Any, *args: Any, reports: queue.SimpleQueue[Any]) -> pool.Task:
@@ -106,8 +104,8 @@ def test_dispatch_for_chooses_by_executor_kind() -> None:
 def test_the_shared_pool_is_created_once_with_the_configured_size() -> None:
     assert pool.default_executor() is pool.default_executor()
     code = "from ember.xcs._internal import pool; print(pool.default_executor()._max_workers)"
-    env = {**os.environ, "EMBER_XCS_MAX_WORKERS": "5"}
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    env = {"EMBER_XCS_MAX_WORKERS": "5"}
+    out = run_script(code, env=env)
     assert out.stdout.strip() == "5"
 
 
@@ -136,7 +134,7 @@ if pid == 0:
 _, status = os.waitpid(pid, 0)
 print(os.waitstatus_to_exitcode(status))
 """
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    out = run_script(code, timeout=60)
     assert out.stdout.strip() == "0", out.stderr
 
 
@@ -194,7 +192,7 @@ def g():
     return a
 print("parent:", g())
 """
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    out = run_script(code, timeout=60)
     assert out.stdout.split() == ["child:", "True", "parent:", "5"], out.stdout + out.stderr
 
 
@@ -224,6 +222,6 @@ def warm(n):
     return [f(i) for i in range(n)]
 print("warm:", warm(2), flush=True)
 """
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    out = run_script(code, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines() == ["warm: [0, 1]", "late: [0, 2, 4]"]

@@ -16,6 +16,7 @@ def test_all_is_sorted_and_exact() -> None:
         "OpTimeoutError",
         "Trace",
         "XCSError",
+        "XCSWarning",
         "barrier",
         "get_jit_stats",
         "jit",

@@ -6,16 +6,16 @@ from typing import Any
 
 import pytest
 
-from ember.xcs._internal import runtime, tracer
+from ember.xcs._internal import tracer
 from ember.xcs._internal.engine import Engine
 from ember.xcs._internal.ir import Status
 from ember.xcs._internal.tracer import Recording
-from tests.helpers import LOG, OpError, contains_proxy, echo, fail
+from tests.helpers import LOG, OpError, contains_proxy, echo, fail, run_traced
 
 
 def run(fn: Any, *args: Any, **kwargs: Any) -> tuple[Any, Recording]:
     rec = Recording(Engine())
-    return runtime.run(rec, fn, args, kwargs), rec
+    return run_traced(rec, fn, *args, **kwargs), rec
 
 
 def test_arguments_become_named_input_nodes() -> None:
@@ -66,7 +66,7 @@ def test_keyboard_interrupt_cancels_what_is_pending() -> None:
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        runtime.run(rec, fn, (), {})
+        run_traced(rec, fn)
     assert LOG.names() == []
     op = next(n.id for n in rec.nodes if n.kind == "op")
     assert rec.state[op]["status"] is Status.CANCELLED

@@ -25,7 +25,7 @@ def line_of(marker: str) -> int:
 
 
 def test_an_op_call_becomes_a_node_with_flat_attributes(recording: Recording) -> None:
-    d = echo("x")  # MARK-op-call
+    d = echo.defer("x")  # MARK-op-call
     attrs = recording.graph.nodes[d._self_node]
     assert attrs["kind"] == "op" and attrs["name"] == "echo"
     assert attrs["status"] == "pending"
@@ -38,8 +38,8 @@ def test_an_op_call_becomes_a_node_with_flat_attributes(recording: Recording) ->
 def test_data_and_input_edges(recording: Recording) -> None:
     source = ["in"]
     node_in = recording.add_input("source", source)
-    a = echo("a")
-    joined = combine([a, source])
+    a = echo.defer("a")
+    joined = combine.defer([a, source])
     graph = recording.graph
     assert graph.has_edge(a._self_node, joined._self_node)
     assert graph.has_edge(node_in, joined._self_node)
@@ -47,9 +47,9 @@ def test_data_and_input_edges(recording: Recording) -> None:
 
 
 def test_syncs_record_the_waves(recording: Recording) -> None:
-    a, b = echo("a"), echo("b")
+    a, b = echo.defer("a"), echo.defer("b")
     str(a)  # first sync: waits for a and b
-    c = upper(a)
+    c = upper.defer(a)
     str(c)  # second sync
     syncs = [n.id for n in recording.nodes if n.kind == "sync"]
     assert len(syncs) == 2
@@ -63,19 +63,19 @@ def test_syncs_record_the_waves(recording: Recording) -> None:
 
 
 def test_demanding_a_known_value_runs_nothing(recording: Recording) -> None:
-    a = echo("a")
+    a = echo.defer("a")
     str(a)
-    b = echo("b")
+    b = echo.defer("b")
     assert str(a) == "a"
     assert recording.pending == [b._self_node]
     assert LOG.names() == ["echo"]
 
 
 def test_in_place_changes_wait_for_earlier_readers(recording: Recording) -> None:
-    items = as_list(1)
-    reader = combine(items)
+    items = as_list.defer(1)
+    reader = combine.defer(items)
     writer = items.append(2)
-    after = combine(items)
+    after = combine.defer(items)
     graph = recording.graph
     assert graph.edges[reader._self_node, writer._self_node]["order"] == "dispatch"
     assert graph.has_edge(writer._self_node, after._self_node)
@@ -84,7 +84,7 @@ def test_in_place_changes_wait_for_earlier_readers(recording: Recording) -> None
 
 def test_the_trace_context_is_per_thread(recording: Recording) -> None:
     seen: list[Any] = []
-    worker = threading.Thread(target=lambda: seen.append((tracer.active(), echo("t"))))
+    worker = threading.Thread(target=lambda: seen.append((tracer.active(), echo.defer("t"))))
     worker.start()
     worker.join()
     assert seen[0][0] is None
@@ -95,13 +95,13 @@ def test_the_trace_context_is_per_thread(recording: Recording) -> None:
 def test_a_pending_value_demanded_inside_an_op_of_the_same_trace_raises(
     recording: Recording,
 ) -> None:
-    captured = echo("secret")
+    captured = echo.defer("secret")
 
     @xcs.op
     def peeks() -> str:
         return str(captured)  # hidden from xcs: not an argument
 
-    result = peeks()
+    result = peeks.defer()
     with pytest.raises(xcs.ConcretizationError, match="inside an op of the same trace") as info:
         str(result)
     assert info.value.op_name == "echo"
@@ -111,7 +111,7 @@ def test_no_execute_raises_when_a_value_is_needed_and_passes_other_syncs() -> No
     rec = Recording(Engine(), execute=False)
     previous = tracer.enter(rec)
     try:
-        d = echo("x")  # MARK-no-execute
+        d = echo.defer("x")  # MARK-no-execute
         rec.materialize("barrier", need_value=False)  # passes
         with pytest.raises(xcs.ConcretizationError) as info:
             bool(d)
@@ -141,7 +141,7 @@ def test_a_pending_value_hidden_in_an_object_raises_instead_of_hanging() -> None
 
     @xcs.jit
     def program() -> Any:
-        return send(Message(slow_echo(" x ", 0.05)))
+        return send(Message(slow_echo.defer(" x ", 0.05)))
 
     with pytest.raises(xcs.ConcretizationError, match="Pass the value to the op as an argument"):
         program()

@@ -1,0 +1,371 @@
+"""The dispatcher: what rewritten code calls instead of calling things directly.
+
+The rewrite turns every call ``f(a, *b, k=c, **d)`` in user code into::
+
+    @xcs.callee(f)(*@xcs.args(a, *b), **@xcs.kwargs(k=c, **d))
+
+(``@xcs`` is this module, under a global name no user can write). The call itself
+still happens in the user's own frame, so ``super()``, ``locals()``, logging's
+``funcName`` and warning locations are untouched. :func:`callee` decides what ``f``
+is and returns what to call; :func:`args` and :func:`kwargs` then prepare the values
+for it:
+
+* an **op** is returned as its *deferring* entry point: the call records a node and
+  gives a deferred value. An op called any other way while a trace is active (by
+  library code, a property, a dunder) runs at once -- it is still a node;
+* **user code** (see ``source.py``) is returned as its rewritten twin, and jitted
+  functions as the twin of what they wrap (inlined), both getting pending values;
+* **structure-only builtins** (``list``, ``tuple``, ``dict``, ``zip``, ``len``,
+  ``isinstance``, ``list.append``, ``dict.update``, ...) get pending values as they
+  are; a container that receives one is remembered, to be made concrete at exit;
+* **formatting** (``str.join``, ``str.format``) of pending values is recorded as glue,
+  so prompts built from earlier answers stay lazy;
+* **everything else** is library code and gets concrete values: pending ones are
+  materialized (list items and dict values patched in place). A generator argument
+  is drained first (its ops recorded, then run together) for consumers that always
+  exhaust it (``sorted``, ``set``, ``sum``, ``min``, ``max``, ...), and otherwise
+  wrapped to give concrete items one by one, so ``any``/``all``/``next`` still stop
+  early.
+
+Between :func:`callee` and :func:`args` the arguments are evaluated, and they may
+contain calls of their own; the decision travels on a per-thread stack whose entries
+carry the calling frame's id, so nested calls, generators suspended mid-argument and
+statements abandoned by an exception never hand a call the wrong decision.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import functools
+import sys
+import threading
+import types
+import weakref
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from ember.xcs._internal import tracer
+from ember.xcs._internal.deferred import Deferred
+from ember.xcs._internal.ir_builder import ATOMIC_IDS, concretize
+from ember.xcs._internal.protocol import Op, is_op
+from ember.xcs._internal.rewrite import HELPERS, rewrite_function
+from ember.xcs._internal.source import Unrewritable, is_user_code, is_user_file, make_twin
+
+__all__ = ["args", "args_last", "call0", "callee", "kwargs"]
+
+# How a callee takes its arguments.
+PASS = 0  # as they are (ops, user code, structure-only builtins)
+STORE = 1  # as they are; a receiving container is made concrete at exit (list.append)
+CONCRETE = 2  # concrete values; generators yield concrete items one by one
+DRAIN = 3  # concrete values; generators drained first, their ops run together
+
+
+class _Stack(threading.local):
+    def __init__(self) -> None:
+        self.entries: list[tuple[int, int, Any]] = []  # (frame id, kind, receiver)
+
+
+_stack = _Stack()
+
+
+def _find(remove: bool) -> tuple[int, Any]:
+    """The decision :func:`callee` made in the calling frame (the most recent one)."""
+    frame = id(sys._getframe(2))
+    entries = _stack.entries
+    for index in range(len(entries) - 1, -1, -1):
+        if entries[index][0] == frame:
+            _, kind, receiver = entries[index]
+            if remove:
+                del entries[index]
+            return kind, receiver
+    return PASS, None  # called outside the protocol: leave the values alone
+
+
+# --- classifying callees ---------------------------------------------------------------
+
+_STRUCTURE: frozenset[Any] = frozenset(
+    {
+        list,
+        tuple,
+        dict,
+        zip,
+        enumerate,
+        reversed,
+        len,
+        isinstance,
+        issubclass,
+        iter,
+        range,
+        slice,
+        id,
+    }
+)
+_EXHAUSTING: frozenset[Any] = frozenset(
+    {sorted, set, frozenset, sum, min, max, collections.Counter, str.join}
+)
+# Methods of containers that only store or move references.
+_STORING = {
+    (list, "append"),
+    (list, "extend"),
+    (list, "insert"),
+    (list, "__setitem__"),
+    (dict, "update"),
+    (dict, "setdefault"),
+    (dict, "__setitem__"),
+    (collections.deque, "append"),
+    (collections.deque, "appendleft"),
+    (collections.deque, "extend"),
+}
+
+
+def _member(value: Any, group: frozenset[Any]) -> bool:
+    """``value in group``, False for a value that refuses hashing (an odd metaclass)."""
+    try:
+        return value in group
+    except TypeError:
+        return False
+
+
+def _kind_of_builtin(f: Any) -> int:
+    receiver = getattr(f, "__self__", None)
+    if receiver is None or isinstance(receiver, types.ModuleType):
+        if f in _STRUCTURE:
+            return PASS
+        return DRAIN if f in _EXHAUSTING else CONCRETE
+    if (type(receiver), f.__name__) in _STORING:
+        return STORE
+    return CONCRETE
+
+
+def _resolve(f: Any) -> tuple[Any, int]:
+    """What to call for ``f``, and how it takes its arguments."""
+    cls = type(f)
+    if cls is Deferred:
+        return f, PASS  # a method of a pending value: glue
+    if cls in (types.BuiltinFunctionType, types.BuiltinMethodType, types.MethodWrapperType):
+        return f, _kind_of_builtin(f)
+    if cls in (list, tuple, dict) or _member(f, _STRUCTURE):
+        return f, PASS
+    hook = _HOOKS.get(cls)
+    if hook is not None:
+        return hook(f)
+    if isinstance(f, type):
+        return _resolve_class(f)
+    return _resolve_instance(f)
+
+
+_HOOKS: dict[type, Callable[[Any], tuple[Any, int]]] = {}
+"""Per callee type, how to resolve it; higher layers add theirs (jitted functions)."""
+
+_unrewritable: weakref.WeakKeyDictionary[types.FunctionType, str] = weakref.WeakKeyDictionary()
+
+
+def twin_of(fn: types.FunctionType) -> types.FunctionType | None:
+    """The rewritten twin of a user function, or None (library code, or no usable source)."""
+    if not is_user_code(fn.__code__) or fn in _unrewritable:
+        return None
+    try:
+        twin = make_twin(fn, rewrite_function)
+    except Unrewritable as reason:
+        _unrewritable[fn] = str(reason)  # its ops will run at once, as library code's do
+        return None
+    if HELPERS not in fn.__globals__:
+        fn.__globals__[HELPERS] = sys.modules[__name__]  # what rewritten code calls
+    return twin
+
+
+def _resolve_function(fn: types.FunctionType) -> tuple[Any, int]:
+    twin = twin_of(fn)
+    return (twin, PASS) if twin is not None else (fn, CONCRETE)
+
+
+def _resolve_method(method: types.MethodType) -> tuple[Any, int]:
+    target, kind = _resolve(method.__func__)
+    if target is method.__func__:
+        return method, kind
+    return types.MethodType(target, method.__self__), kind
+
+
+def _resolve_partial(partial: functools.partial[Any]) -> tuple[Any, int]:
+    target, kind = _resolve(partial.func)
+    if target is partial.func:
+        return partial, kind
+    return functools.partial(target, *partial.args, **partial.keywords), kind
+
+
+_user_classes: weakref.WeakKeyDictionary[type, bool] = weakref.WeakKeyDictionary()
+
+
+def _resolve_class(cls: type) -> tuple[Any, int]:
+    """User classes keep pending values (their instances hold them, as results do)."""
+    try:
+        user = _user_classes.get(cls)
+    except TypeError:  # a class that refuses hashing: decide afresh each time
+        user = None
+    if user is None:
+        module = sys.modules.get(cls.__module__)
+        filename = getattr(module, "__file__", None)
+        user = is_user_file(filename) if filename else cls.__module__ == "__main__"
+        with contextlib.suppress(TypeError):
+            _user_classes[cls] = user
+    if user:
+        return cls, PASS
+    if _member(cls, _EXHAUSTING):
+        return cls, DRAIN
+    return cls, CONCRETE
+
+
+def _resolve_op(op: Op) -> tuple[Any, int]:
+    return op.defer, PASS
+
+
+class _Deferring:
+    """Calls an op-like object (one with ``__xcs_op__``) so that its ``call_op`` defers."""
+
+    __slots__ = ("_target",)
+
+    def __init__(self, target: Any) -> None:
+        self._target = target
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        tracer.allow_deferral()
+        return self._target(*args, **kwargs)
+
+
+def _resolve_instance(obj: Any) -> tuple[Any, int]:
+    """A callable instance: an op-like object defers; otherwise its ``__call__`` decides."""
+    if is_op(obj):
+        return _Deferring(obj), PASS
+    call = next(
+        (k.__dict__["__call__"] for k in type(obj).__mro__ if "__call__" in k.__dict__), None
+    )
+    if isinstance(call, types.FunctionType):
+        twin = twin_of(call)
+        if twin is not None:
+            return types.MethodType(twin, obj), PASS
+    return obj, CONCRETE
+
+
+_HOOKS.update(
+    {
+        types.FunctionType: _resolve_function,
+        types.MethodType: _resolve_method,
+        functools.partial: _resolve_partial,
+        Op: _resolve_op,
+    }
+)
+
+
+def register(cls: type, resolve: Callable[[Any], tuple[Any, int]]) -> None:
+    """Teach the dispatcher a callee type of a higher layer (jitted functions)."""
+    _HOOKS[cls] = resolve
+
+
+def entry_point(fn: Any) -> Any:
+    """What a traced call of ``fn`` runs: its twin, so the ops it calls defer.
+
+    Raises:
+        Unrewritable: ``fn`` is (or binds) a function that cannot be rewritten:
+            library code, no source, a source that does not match, ``async def``.
+    """
+    if isinstance(fn, types.MethodType):
+        return types.MethodType(entry_point(fn.__func__), fn.__self__)
+    if isinstance(fn, types.FunctionType):
+        twin = twin_of(fn)
+        if twin is None:
+            reason = _unrewritable.get(fn) or "it is library code, not user code"
+            raise Unrewritable(reason)
+        return twin
+    target, _ = _resolve(fn)
+    return target
+
+
+# --- the protocol -----------------------------------------------------------------------
+
+
+def call0(f: Any) -> Any:
+    """``f()`` with no arguments: what to call."""
+    return _resolve(f)[0]
+
+
+def callee(f: Any) -> Any:
+    """The callee of a call with arguments: what to call (they follow via args/kwargs)."""
+    target, kind = _resolve(f)
+    _stack.entries.append((id(sys._getframe(1)), kind, getattr(f, "__self__", None)))
+    return target
+
+
+def args(*values: Any) -> tuple[Any, ...]:
+    """Positional arguments of a call that also has keyword arguments."""
+    kind, receiver = _find(remove=False)
+    return _prepare(values, kind, receiver)
+
+
+def args_last(*values: Any) -> tuple[Any, ...]:
+    """Positional arguments of a call with no keyword arguments."""
+    kind, receiver = _find(remove=True)
+    return _prepare(values, kind, receiver)
+
+
+def kwargs(**values: Any) -> dict[str, Any]:
+    """Keyword arguments of a call (evaluated after the positional ones)."""
+    kind, receiver = _find(remove=True)
+    if kind == PASS:
+        return values
+    return dict(zip(values, _prepare(tuple(values.values()), kind, receiver), strict=True))
+
+
+def _pending_inside(value: Any) -> bool:
+    return type(value) is Deferred or (
+        type(value) in (list, tuple, dict) and any(type(v) is Deferred for v in _members(value))
+    )
+
+
+def _members(value: Any) -> Iterator[Any]:
+    return iter(value.values()) if type(value) is dict else iter(value)
+
+
+def _prepare(values: tuple[Any, ...], kind: int, receiver: Any) -> tuple[Any, ...]:
+    if kind == PASS:
+        return values
+    if kind == STORE:
+        if receiver is not None and any(_pending_inside(v) for v in values):
+            recording = tracer.active()
+            if recording is not None:
+                recording.remember(receiver)
+        return values
+    if all(id(type(v)) in ATOMIC_IDS for v in values):
+        return values  # the common case: nothing to look into
+    return tuple([_concrete(v, kind) for v in values])
+
+
+def _concrete(value: Any, kind: int) -> Any:
+    cls = type(value)
+    if id(cls) in ATOMIC_IDS:
+        return value
+    if isinstance(value, types.GeneratorType):
+        if kind == DRAIN:
+            items = list(value)  # records the ops it calls; they run together below
+            return concretize(items, _value)
+        return _ConcreteItems(value)
+    return concretize(value, _value)
+
+
+def _value(deferred: Deferred) -> Any:
+    return deferred._self_owner.demand(deferred._self_node)
+
+
+class _ConcreteItems:
+    """A generator's items, each made concrete as it is taken (short-circuits stay exact)."""
+
+    __slots__ = ("_source",)
+
+    def __init__(self, source: Iterator[Any]) -> None:
+        self._source = source
+
+    def __iter__(self) -> _ConcreteItems:
+        return self
+
+    def __next__(self) -> Any:
+        return concretize(next(self._source), _value)
