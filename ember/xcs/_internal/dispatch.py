@@ -59,6 +59,7 @@ PASS = 0  # as they are (ops, user code, structure-only builtins)
 STORE = 1  # as they are; a receiving container is made concrete at exit (list.append)
 CONCRETE = 2  # concrete values; generators yield concrete items one by one
 DRAIN = 3  # concrete values; generators drained first, their ops run together
+FORMAT = 4  # as they are, generators drained (str.join, str.format: recorded as glue)
 
 
 class _Stack(threading.local):
@@ -127,15 +128,20 @@ def _member(value: Any, group: frozenset[Any]) -> bool:
         return False
 
 
-def _kind_of_builtin(f: Any) -> int:
+def _resolve_builtin(f: Any) -> tuple[Any, int]:
     receiver = getattr(f, "__self__", None)
     if receiver is None or isinstance(receiver, types.ModuleType):
         if f in _STRUCTURE:
-            return PASS
-        return DRAIN if f in _EXHAUSTING else CONCRETE
-    if (type(receiver), f.__name__) in _STORING:
-        return STORE
-    return CONCRETE
+            return f, PASS
+        return f, DRAIN if f in _EXHAUSTING else CONCRETE
+    kind = type(receiver)
+    if kind is str and f.__name__ == "join":
+        return functools.partial(_join, receiver), FORMAT
+    if kind is str and f.__name__ == "format":
+        return functools.partial(_format, receiver), FORMAT
+    if (kind, f.__name__) in _STORING:
+        return f, STORE
+    return f, CONCRETE
 
 
 def _resolve(f: Any) -> tuple[Any, int]:
@@ -144,7 +150,7 @@ def _resolve(f: Any) -> tuple[Any, int]:
     if cls is Deferred:
         return f, PASS  # a method of a pending value: glue
     if cls in (types.BuiltinFunctionType, types.BuiltinMethodType, types.MethodWrapperType):
-        return f, _kind_of_builtin(f)
+        return _resolve_builtin(f)
     if cls in (list, tuple, dict) or _member(f, _STRUCTURE):
         return f, PASS
     hook = _HOOKS.get(cls)
@@ -337,6 +343,8 @@ def _prepare(values: tuple[Any, ...], kind: int, receiver: Any) -> tuple[Any, ..
         return values
     if all(id(type(v)) in ATOMIC_IDS for v in values):
         return values  # the common case: nothing to look into
+    if kind == FORMAT:
+        return tuple([list(v) if isinstance(v, types.GeneratorType) else v for v in values])
     return tuple([_concrete(v, kind) for v in values])
 
 
@@ -369,3 +377,136 @@ class _ConcreteItems:
 
     def __next__(self) -> Any:
         return concretize(next(self._source), _value)
+
+
+# --- expressions the rewrite routes here ------------------------------------------------
+
+
+def value(x: Any) -> Any:
+    """``x`` as a value: a deferred one is materialized (``x is None``, ``x in "lit"``)."""
+    return _value(x) if type(x) is Deferred else x
+
+
+def deep(x: Any) -> Any:
+    """``x`` concrete all the way down (a ``match`` subject)."""
+    return concretize(x, _value)
+
+
+def set_of(items: list[Any]) -> set[Any]:
+    """A set comprehension's members: all materialized at once, then hashed."""
+    return set(concretize(items, _value))
+
+
+def dict_of(pairs: list[tuple[Any, Any]]) -> dict[Any, Any]:
+    """A dict comprehension: keys made values together (values may stay pending)."""
+    if any(type(k) is Deferred for k, _ in pairs):
+        keys = concretize([k for k, _ in pairs], _value)
+        return dict(zip(keys, (v for _, v in pairs), strict=True))
+    return dict(pairs)
+
+
+def _first_pending(values: Any) -> Deferred | None:
+    """A pending deferred among ``values`` (one container level deep), if any."""
+    for v in values:
+        if type(v) is Deferred:
+            if not v._self_owner.is_known(v._self_node):
+                return v
+        elif type(v) in (tuple, list):
+            found = _first_pending(v)
+            if found is not None:
+                return found
+        elif type(v) is dict:
+            found = _first_pending(v.values())
+            if found is not None:
+                return found
+    return None
+
+
+def _glue(name: str, fn: Callable[..., Any], args: tuple[Any, ...], pending: Deferred) -> Any:
+    owner = pending._self_owner
+    return owner.record_glue(name, fn, args, {}, pending._self_node, "new")
+
+
+def mod(left: Any, right: Any) -> Any:
+    """``left % right``; formatting a str with pending values is recorded as glue."""
+    if type(left) is str:
+        pending = _first_pending((right,))
+        if pending is not None:
+            return _glue("%", _percent, (left, right), pending)
+        return left % _shallow(right)
+    return left % right
+
+
+def _percent(left: str, right: Any) -> str:
+    return str(left % right)
+
+
+def _shallow(x: Any) -> Any:
+    """A deferred value, or the deferred items of a tuple or dict, as values."""
+    if type(x) is Deferred:
+        return _value(x)
+    if type(x) is tuple and any(type(v) is Deferred for v in x):
+        return tuple(value(v) for v in x)
+    if type(x) is dict and any(type(v) is Deferred for v in x.values()):
+        return {k: value(v) for k, v in x.items()}
+    return x
+
+
+_CONVERSIONS: dict[int, Callable[[Any], str]] = {115: str, 114: repr, 97: ascii}
+
+
+def _render(parts: tuple[tuple[Any, ...], ...]) -> str:
+    out = []
+    for part in parts:
+        if len(part) == 1:
+            out.append(part[0])
+            continue
+        item, conversion, spec = value(part[0]), part[1], part[2]
+        if conversion != -1:
+            item = _CONVERSIONS[conversion](item)
+        out.append(format(item, value(spec) or ""))
+    return "".join(out)
+
+
+def fstring(*parts: tuple[Any, ...]) -> Any:
+    """An f-string; with pending values inside it is recorded as glue (stays lazy)."""
+    pending = _first_pending(part[0] for part in parts if len(part) == 3)
+    if pending is not None:
+        return _glue("f-string", _render_parts, parts, pending)
+    return _render(parts)
+
+
+def _render_parts(*parts: tuple[Any, ...]) -> str:
+    return _render(parts)
+
+
+def _join(separator: str, items: Any) -> Any:
+    """``separator.join(items)``, recorded as glue while an item is pending."""
+    items = items if type(items) is list else list(items)
+    pending = _first_pending(items)
+    if pending is not None:
+        return _glue(".join()", _join_values, (separator, items), pending)
+    return separator.join([value(i) for i in items])
+
+
+def _join_values(separator: str, items: list[Any]) -> str:
+    return separator.join(items)
+
+
+def _format(template: str, *args: Any, **kwargs: Any) -> Any:
+    """``template.format(...)``, recorded as glue while an argument is pending."""
+    pending = _first_pending((*args, *kwargs.values()))
+    if pending is not None:
+        return _glue_call(".format()", template.format, args, kwargs, pending)
+    return template.format(*[value(a) for a in args], **{k: value(v) for k, v in kwargs.items()})
+
+
+def _glue_call(
+    name: str,
+    fn: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    pending: Deferred,
+) -> Any:
+    owner = pending._self_owner
+    return owner.record_glue(name, fn, args, kwargs, pending._self_node, "new")

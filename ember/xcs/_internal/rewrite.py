@@ -11,6 +11,16 @@ Calls: ``f(a, *b, k=c, **d)`` becomes
 same order, called from the same frame (see ``dispatch.py``). ``f()`` becomes
 ``@xcs.call0(f)()``. Calls of builtins that read the calling frame (``super()``,
 ``locals()``, ``vars()``, ``globals()``, ``dir()``, ``eval``, ``exec``) are left alone.
+
+Expressions a proxy cannot get right (each operand still evaluated once, in order):
+
+* ``a is b``, ``a in b`` (and their negations, in chains too): operands as values;
+* ``a % b``: :func:`~.dispatch.mod` -- pending values formatted as glue;
+* f-strings: :func:`~.dispatch.fstring` -- the same, so prompts stay lazy;
+* ``raise e from c``: the exception and its cause as values;
+* ``match s``: the subject concrete all the way down (patterns test types);
+* dict keys and set members as values; set and dict comprehensions collect first
+  and make keys values once, so the calls in them still overlap.
 """
 
 from __future__ import annotations
@@ -65,6 +75,94 @@ class _Rewriter(ast.NodeTransformer):
             packed = _call("kwargs", [], node.keywords, node)
             node.keywords = [ast.keyword(arg=None, value=packed)]
         return node
+
+    def visit_Compare(self, node: ast.Compare) -> ast.AST:
+        """``x is None``, ``x in "lit"``: operands of identity and containment as values.
+
+        Each operand is still evaluated once, and chains keep their short-circuit.
+        """
+        self.generic_visit(node)
+        operands = [node.left, *node.comparators]
+        for index, op in enumerate(node.ops):
+            if isinstance(op, (ast.Is, ast.IsNot, ast.In, ast.NotIn)):
+                for side in (index, index + 1):
+                    if not _is_value_call(operands[side]):
+                        operands[side] = _call("value", [operands[side]], [], operands[side])
+        node.left, node.comparators = operands[0], operands[1:]
+        return node
+
+    def visit_BinOp(self, node: ast.BinOp) -> ast.AST:
+        """``"%s-%s" % pair``: formatting of pending values is recorded, not forced."""
+        self.generic_visit(node)
+        if isinstance(node.op, ast.Mod):
+            return _call("mod", [node.left, node.right], [], node)
+        return node
+
+    def visit_JoinedStr(self, node: ast.JoinedStr) -> ast.AST:
+        """f-strings: ``@xcs.fstring(("lit",), (value, conversion, spec), ...)``."""
+        self.generic_visit(node)
+        parts: list[ast.expr] = []
+        for value in node.values:
+            if isinstance(value, ast.FormattedValue):
+                spec = value.format_spec if value.format_spec is not None else ast.Constant(None)
+                parts.append(
+                    ast.Tuple(
+                        elts=[value.value, ast.Constant(value.conversion), spec], ctx=ast.Load()
+                    )
+                )
+            else:
+                parts.append(ast.Tuple(elts=[value], ctx=ast.Load()))
+        return _call("fstring", parts, [], node)
+
+    def visit_Raise(self, node: ast.Raise) -> ast.AST:
+        self.generic_visit(node)
+        if node.exc is not None:
+            node.exc = _call("value", [node.exc], [], node.exc)
+        if node.cause is not None:
+            node.cause = _call("value", [node.cause], [], node.cause)
+        return node
+
+    def visit_Match(self, node: ast.Match) -> ast.AST:
+        """``match`` patterns test types, identity and structure: a concrete subject."""
+        self.generic_visit(node)
+        node.subject = _call("deep", [node.subject], [], node.subject)
+        return node
+
+    def visit_Dict(self, node: ast.Dict) -> ast.AST:
+        """Dict keys are stored as values (``**spread`` entries have no key)."""
+        self.generic_visit(node)
+        node.keys = [k if k is None else _call("value", [k], [], k) for k in node.keys]
+        return node
+
+    def visit_Set(self, node: ast.Set) -> ast.AST:
+        self.generic_visit(node)
+        node.elts = [
+            e if isinstance(e, ast.Starred) else _call("value", [e], [], e) for e in node.elts
+        ]
+        return node
+
+    def visit_SetComp(self, node: ast.SetComp) -> ast.AST:
+        """``{ask(q) for q in qs}``: collect first, hash once, so the calls overlap."""
+        self.generic_visit(node)
+        listed = ast.copy_location(ast.ListComp(elt=node.elt, generators=node.generators), node)
+        return _call("set_of", [listed], [], node)
+
+    def visit_DictComp(self, node: ast.DictComp) -> ast.AST:
+        """``{ask(q): q for q in qs}``: collect the pairs, then make the keys values."""
+        self.generic_visit(node)
+        pair = ast.copy_location(ast.Tuple(elts=[node.key, node.value], ctx=ast.Load()), node)
+        listed = ast.copy_location(ast.ListComp(elt=pair, generators=node.generators), node)
+        return _call("dict_of", [listed], [], node)
+
+
+def _is_value_call(node: ast.expr) -> bool:
+    return (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "value"
+        and isinstance(node.func.value, ast.Name)
+        and node.func.value.id == HELPERS
+    )
 
 
 def _assigned_names(node: ast.AST) -> set[str]:
