@@ -47,6 +47,7 @@ from typing import Any
 
 from ember.xcs._internal import tracer
 from ember.xcs._internal.deferred import Deferred
+from ember.xcs._internal.errors import reraise
 from ember.xcs._internal.ir_builder import ATOMIC_IDS, concretize
 from ember.xcs._internal.protocol import Op, is_op
 from ember.xcs._internal.rewrite import HELPERS, rewrite_function
@@ -510,3 +511,93 @@ def _glue_call(
 ) -> Any:
     owner = pending._self_owner
     return owner.record_glue(name, fn, args, kwargs, pending._self_node, "new")
+
+
+# --- exception scopes and stores (see scopes.py) -----------------------------------------
+
+
+class _Scope(threading.local):
+    def __init__(self) -> None:
+        self.depth = 0  # try bodies this thread is inside (stores materialize first)
+        self.pending_store = False  # the value last passed to store() had pending values
+
+
+_scope = _Scope()
+
+
+def sync() -> None:
+    """Materialize everything pending (before try/with, after a statement in a try)."""
+    recording = tracer.active()
+    if recording is not None and recording.pending:
+        recording.materialize("scope", need_value=False)
+
+
+def now(x: Any) -> Any:
+    """A value bound or returned inside a try body: everything pending runs first."""
+    sync()
+    return value(x)
+
+
+def settle() -> None:
+    """An exception is leaving a try/with body: run what is pending first.
+
+    An op that failed earlier in program order replaces the exception: plain Python
+    would have raised that one first.
+    """
+    if not isinstance(sys.exc_info()[1], Exception):
+        return  # KeyboardInterrupt and the like: nothing more runs
+    try:
+        sync()
+    except BaseException as failure:
+        error = failure
+    else:
+        return
+    reraise(error, detach=True)
+
+
+def enter() -> None:
+    """A try body begins: stores made from here on materialize first."""
+    _scope.depth += 1
+
+
+def leave() -> None:
+    """A try body ends."""
+    _scope.depth -= 1
+
+
+def store(x: Any) -> Any:
+    """A value assigned to an attribute or item (noted for :func:`holder` if pending).
+
+    Inside a try body it is materialized first.
+    """
+    if _scope.depth:
+        x = now(x)
+    _scope.pending_store = _holds_pending(x)
+    return x
+
+
+def store_global(x: Any) -> Any:
+    """A value assigned to a global: its module's globals are made concrete at exit."""
+    x = store(x)
+    if _scope.pending_store:
+        recording = tracer.active()
+        if recording is not None:
+            recording.remember(sys._getframe(1).f_globals)
+    return x
+
+
+def holder(target: Any) -> Any:
+    """The object an attribute or item is stored into: remembered if it got a pending value."""
+    if _scope.pending_store:
+        recording = tracer.active()
+        if recording is not None:
+            recording.remember(target)
+    return target
+
+
+def _holds_pending(x: Any) -> bool:
+    if type(x) is Deferred:
+        return True
+    if type(x) in (list, tuple, dict, set):
+        return _first_pending(x.values() if type(x) is dict else x) is not None
+    return False

@@ -120,7 +120,7 @@ def add_op_note(exc: BaseException, node: int, op_name: str, location: str) -> N
         exc.add_note(note)
 
 
-def reraise(exc: BaseException, *, ran_elsewhere: bool = False) -> NoReturn:
+def reraise(exc: BaseException, *, ran_elsewhere: bool = False, detach: bool = False) -> NoReturn:
     """Raise an exception object again, keeping the chain it was first raised with.
 
     Raising an exception while another is being handled overwrites its
@@ -134,6 +134,8 @@ def reraise(exc: BaseException, *, ran_elsewhere: bool = False) -> NoReturn:
         ran_elsewhere: ``exc`` was raised on another thread (an op on a worker). In
             plain Python the op would have run here, so the exception the caller is
             handling goes at the bottom of the chain, where a plain call puts it.
+        detach: ``exc`` replaces the exception being handled (an earlier op's failure
+            wins over a later user exception): it keeps its own context, even none.
     """
     handled = sys.exc_info()[1]
     context = exc.__context__
@@ -147,5 +149,5 @@ def reraise(exc: BaseException, *, ran_elsewhere: bool = False) -> NoReturn:
     try:
         raise exc
     finally:
-        if context is not None:
+        if context is not None or detach:
             exc.__context__ = context

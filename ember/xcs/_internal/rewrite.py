@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import ast
 
+from ember.xcs._internal.scopes import rewrite_statements
+
 __all__ = ["FRAME_BUILTINS", "HELPERS", "rewrite_function"]
 
 HELPERS = "@xcs"
@@ -184,4 +186,5 @@ def rewrite_function(node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) 
         node.body = rewriter.visit(node.body)
     else:
         node.body = [rewriter.visit(statement) for statement in node.body]
+    rewrite_statements(node, lambda name, args, like: _call(name, args, [], like))
     ast.fix_missing_locations(node)

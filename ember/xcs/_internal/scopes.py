@@ -1,0 +1,214 @@
+"""The statement part of the rewrite: exception scopes and stores that outlive a call.
+
+Exception scopes are sync points, so an op's failure is raised where plain Python
+raises it (DESIGN.md section 5.2):
+
+* Before a ``try`` statement and before a ``with`` statement's context expression,
+  everything pending is materialized: a failure from before never reaches the
+  block's handlers or ``__exit__``.
+* Inside a ``try`` body, each statement materializes before it binds or stores a
+  value (``y = ask(q)`` leaves ``y`` untouched when ``ask`` fails), and after each
+  expression statement. The same holds for stores made by code the body calls: a
+  per-thread depth tells rewritten code it runs inside a ``try`` body.
+* At the end of a ``with`` body, and before ``return``/``break``/``continue`` that
+  leave it, everything pending is materialized, so ``__exit__`` sees an op's failure.
+* When an exception leaves a ``try`` or ``with`` body, what is pending is
+  materialized first, and an op that failed earlier in program order wins.
+
+So a ``try`` body runs its statements one after another; ops within one statement
+still run together (``a, b = ask(x), ask(y)``, a comprehension).
+
+Stores: assignments to attributes and subscripts route the assigned value through
+``@xcs.store`` and the target object through ``@xcs.holder``, keeping Python's
+evaluation order (value first, then the target); an object that receives a pending
+value is remembered and made concrete at exit. Assignments to names declared
+``global`` are remembered the same way.
+
+Generated statements reuse the position of the statement they guard.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Callable
+
+__all__ = ["rewrite_statements"]
+
+Helper = Callable[[str, list[ast.expr], ast.AST], ast.Call]
+
+
+class _Scopes(ast.NodeTransformer):
+    def __init__(self, helper: Helper, global_names: set[str]) -> None:
+        self.helper = helper
+        self.global_names = global_names
+
+    # --- building blocks -----------------------------------------------------------
+
+    def _sync(self, like: ast.AST) -> ast.stmt:
+        return ast.copy_location(ast.Expr(value=self.helper("sync", [], like)), like)
+
+    def _guard(self, body: list[ast.stmt], like: ast.AST, *, scope: bool) -> list[ast.stmt]:
+        """``try: body except BaseException: settle(); raise`` (and the try depth)."""
+        settle = ast.copy_location(ast.Expr(value=self.helper("settle", [], like)), like)
+        handler = ast.ExceptHandler(
+            type=ast.Name(id="BaseException", ctx=ast.Load()),
+            name=None,
+            body=[settle, ast.copy_location(ast.Raise(exc=None, cause=None), like)],
+        )
+        final: list[ast.stmt] = []
+        if scope:
+            body = [ast.copy_location(ast.Expr(value=self.helper("enter", [], like)), like), *body]
+            final = [ast.copy_location(ast.Expr(value=self.helper("leave", [], like)), like)]
+        guarded = ast.Try(
+            body=body, handlers=[ast.copy_location(handler, like)], orelse=[], finalbody=final
+        )
+        return [ast.copy_location(guarded, like)]
+
+    # --- exception scopes --------------------------------------------------------------
+
+    def visit_Try(self, node: ast.Try) -> list[ast.stmt]:
+        self.generic_visit(node)
+        node.body = self._guard(_each_statement(node.body, self), node, scope=True)
+        return [self._sync(node), node]
+
+    visit_TryStar = visit_Try  # type: ignore[assignment]
+
+    def visit_With(self, node: ast.With) -> list[ast.stmt]:
+        self.generic_visit(node)
+        body = _leaving(node.body, self)
+        body.append(self._sync(node.body[-1] if node.body else node))
+        node.body = self._guard(body, node, scope=False)
+        return [self._sync(node), node]
+
+    # --- stores ----------------------------------------------------------------------------
+
+    def visit_Assign(self, node: ast.Assign) -> ast.stmt:
+        self.generic_visit(node)
+        if any(self._outlives(t) for t in node.targets):
+            kind = "store_global" if any(self._stores_global(t) for t in node.targets) else "store"
+            node.value = self.helper(kind, [node.value], node.value)
+            node.targets = [self._hold(t) for t in node.targets]
+        return node
+
+    def visit_AnnAssign(self, node: ast.AnnAssign) -> ast.stmt:
+        self.generic_visit(node)
+        if node.value is not None and self._outlives(node.target):
+            kind = "store_global" if self._stores_global(node.target) else "store"
+            node.value = self.helper(kind, [node.value], node.value)
+            node.target = self._hold(node.target)  # type: ignore[assignment]
+        return node
+
+    def _stores_global(self, target: ast.expr) -> bool:
+        if isinstance(target, ast.Name):
+            return target.id in self.global_names
+        if isinstance(target, (ast.Tuple, ast.List)):
+            return any(self._stores_global(t) for t in target.elts)
+        return isinstance(target, ast.Starred) and self._stores_global(target.value)
+
+    def _outlives(self, target: ast.expr) -> bool:
+        if isinstance(target, (ast.Attribute, ast.Subscript)):
+            return True
+        if isinstance(target, ast.Name):
+            return target.id in self.global_names
+        if isinstance(target, (ast.Tuple, ast.List)):
+            return any(self._outlives(t) for t in target.elts)
+        if isinstance(target, ast.Starred):
+            return self._outlives(target.value)
+        return False
+
+    def _hold(self, target: ast.expr) -> ast.expr:
+        """The target, with the object it stores into passed through ``@xcs.holder``."""
+        if isinstance(target, (ast.Attribute, ast.Subscript)):
+            target.value = self.helper("holder", [target.value], target.value)
+        elif isinstance(target, ast.Name) and target.id in self.global_names:
+            return target  # globals are remembered by store() through the frame's globals
+        elif isinstance(target, (ast.Tuple, ast.List)):
+            target.elts = [self._hold(t) for t in target.elts]
+        elif isinstance(target, ast.Starred):
+            target.value = self._hold(target.value)
+        return target
+
+    # Nested scopes are rewritten when they are defined: their own globals apply.
+    def visit_FunctionDef(self, node: ast.FunctionDef) -> ast.stmt:
+        inner = _Scopes(self.helper, _declared_globals(node))
+        node.body = [s for statement in node.body for s in _as_list(inner.visit(statement))]
+        return node
+
+    visit_AsyncFunctionDef = visit_FunctionDef  # type: ignore[assignment]
+
+    def visit_Lambda(self, node: ast.Lambda) -> ast.expr:
+        return node
+
+
+def _each_statement(body: list[ast.stmt], scopes: _Scopes) -> list[ast.stmt]:
+    """The ``try`` body rule: materialize before each bind or store, after each statement."""
+    helper = scopes.helper
+    out: list[ast.stmt] = []
+    for statement in body:
+        if isinstance(statement, (ast.Assign, ast.AugAssign, ast.AnnAssign)):
+            if statement.value is not None:
+                statement.value = helper("now", [statement.value], statement.value)
+            out.append(statement)
+        elif isinstance(statement, ast.Return):
+            value = statement.value if statement.value is not None else ast.Constant(None)
+            statement.value = helper("now", [value], statement)
+            out.append(statement)
+        elif isinstance(statement, (ast.Break, ast.Continue)):
+            out += [scopes._sync(statement), statement]
+        elif isinstance(statement, ast.Expr):
+            out += [statement, scopes._sync(statement)]
+        elif isinstance(statement, (ast.If, ast.For, ast.While)):
+            statement.body = _each_statement(statement.body, scopes)
+            statement.orelse = _each_statement(statement.orelse, scopes)
+            out.append(statement)
+        else:  # defs, nested try/with (guarded themselves), pass, del, global, import...
+            out.append(statement)
+    return out
+
+
+def _leaving(body: list[ast.stmt], scopes: _Scopes, loops: int = 0) -> list[ast.stmt]:
+    """The ``with`` body rule: materialize before ``return``, ``break`` or ``continue``.
+
+    Only a ``break``/``continue`` that leaves the block counts, not one that stays
+    in a loop inside it.
+    """
+    helper = scopes.helper
+    out: list[ast.stmt] = []
+    for statement in body:
+        if isinstance(statement, ast.Return):
+            value = statement.value if statement.value is not None else ast.Constant(None)
+            statement.value = helper("now", [value], statement)
+        elif isinstance(statement, (ast.Break, ast.Continue)) and loops == 0:
+            out.append(scopes._sync(statement))
+        elif isinstance(statement, (ast.For, ast.While)):
+            statement.body = _leaving(statement.body, scopes, loops + 1)
+            statement.orelse = _leaving(statement.orelse, scopes, loops)
+        elif isinstance(statement, ast.If):
+            statement.body = _leaving(statement.body, scopes, loops)
+            statement.orelse = _leaving(statement.orelse, scopes, loops)
+        out.append(statement)
+    return out
+
+
+def _declared_globals(node: ast.AST) -> set[str]:
+    names: set[str] = set()
+    for child in ast.walk(node):
+        if isinstance(child, ast.Global):
+            names.update(child.names)
+    return names
+
+
+def rewrite_statements(
+    node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda, helper: Helper
+) -> None:
+    """Add exception-scope syncs and store tracking to a function, in place."""
+    if isinstance(node, ast.Lambda):
+        return  # a lambda body is one expression: no statements
+    scopes = _Scopes(helper, _declared_globals(node))
+    node.body = [s for statement in node.body for s in _as_list(scopes.visit(statement))]
+
+
+def _as_list(result: ast.AST | list[ast.stmt] | None) -> list[ast.stmt]:
+    if result is None:
+        return []
+    return result if isinstance(result, list) else [result]  # type: ignore[list-item]
