@@ -65,7 +65,10 @@ FORMAT = 4  # as they are, generators drained (str.join, str.format: recorded as
 
 class _Stack(threading.local):
     def __init__(self) -> None:
-        self.entries: list[tuple[int, int, Any]] = []  # (frame id, kind, receiver)
+        # (frame id, kind, receiver, code of the twin the call enters, if it is one)
+        self.entries: list[tuple[int, int, Any, types.CodeType | None]] = []
+        self.next: types.CodeType | None = None  # the twin the next call enters
+        self.entered: dict[int, bool] = {}  # frame id -> entered through the dispatcher
 
 
 _stack = _Stack()
@@ -77,11 +80,58 @@ def _find(remove: bool) -> tuple[int, Any]:
     entries = _stack.entries
     for index in range(len(entries) - 1, -1, -1):
         if entries[index][0] == frame:
-            _, kind, receiver = entries[index]
+            _, kind, receiver, code = entries[index]
             if remove:
                 del entries[index]
+                _stack.next = code  # the call happens right after this helper returns
             return kind, receiver
     return PASS, None  # called outside the protocol: leave the values alone
+
+
+# --- which frames may defer ops -------------------------------------------------------------
+#
+# An op defers only when the frame calling it was entered through the dispatcher (or
+# is a comprehension or generator inside such code). A rewritten lambda or nested def
+# called back by library code (``sorted(key=...)``, ``re.sub(p, fn, s)``) was not:
+# its ops run at once. The last helper before a call names the twin it enters; the
+# twin's first statement, ``@xcs.entered()``, marks its own frame (or unmarks a
+# reused frame id) -- no locals, no epilogue.
+
+_twins: weakref.WeakSet[types.FunctionType] = weakref.WeakSet()
+_COMPREHENSIONS = frozenset({"<listcomp>", "<setcomp>", "<dictcomp>"})
+_GENERATOR = 0x20 | 0x200  # CO_GENERATOR, CO_ASYNC_GENERATOR
+
+
+def _entering(target: Any) -> types.CodeType | None:
+    """The code a call of ``target`` enters if it is a (non-generator) twin."""
+    fn = getattr(target, "__func__", target)
+    if fn in _twins and not fn.__code__.co_flags & _GENERATOR:
+        return fn.__code__  # type: ignore[no-any-return]
+    return None
+
+
+def enter_next(target: Any) -> None:
+    """The next call is ``target`` (a twin), entered through the dispatcher."""
+    _stack.next = _entering(target)
+
+
+def entered() -> None:
+    """First statement of every rewritten function: was this frame entered by us?"""
+    frame = sys._getframe(1)
+    if _stack.next is frame.f_code:
+        _stack.entered[id(frame)] = True
+        _stack.next = None
+    else:
+        _stack.entered.pop(id(frame), None)
+
+
+def may_defer(frame: types.FrameType) -> bool:
+    """Whether an op called from ``frame`` may defer (rather than run at once)."""
+    while frame.f_code.co_name in _COMPREHENSIONS and frame.f_back is not None:
+        frame = frame.f_back
+    if frame.f_code.co_flags & _GENERATOR:
+        return True  # generator bodies are drained or taken item by item by the dispatcher
+    return _stack.entered.get(id(frame), False)
 
 
 # --- classifying callees ---------------------------------------------------------------
@@ -179,6 +229,7 @@ def twin_of(fn: types.FunctionType) -> types.FunctionType | None:
         return None
     if HELPERS not in fn.__globals__:
         fn.__globals__[HELPERS] = sys.modules[__name__]  # what rewritten code calls
+    _twins.add(twin)
     return twin
 
 
@@ -224,7 +275,14 @@ def _resolve_class(cls: type) -> tuple[Any, int]:
 
 
 def _resolve_op(op: Op) -> tuple[Any, int]:
-    return op.defer, PASS
+    return functools.partial(_call_op, op), PASS
+
+
+def _call_op(op: Op, /, *args: Any, **kwargs: Any) -> Any:
+    """An op called by rewritten code: deferred if its caller was entered by us."""
+    if may_defer(sys._getframe(1)):
+        return op.defer(*args, **kwargs)
+    return op(*args, **kwargs)
 
 
 class _Deferring:
@@ -236,7 +294,8 @@ class _Deferring:
         self._target = target
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        tracer.allow_deferral()
+        if may_defer(sys._getframe(1)):
+            tracer.allow_deferral()
         return self._target(*args, **kwargs)
 
 
@@ -293,13 +352,16 @@ def entry_point(fn: Any) -> Any:
 
 def call0(f: Any) -> Any:
     """``f()`` with no arguments: what to call."""
-    return _resolve(f)[0]
+    target = _resolve(f)[0]
+    _stack.next = _entering(target)
+    return target
 
 
 def callee(f: Any) -> Any:
     """The callee of a call with arguments: what to call (they follow via args/kwargs)."""
     target, kind = _resolve(f)
-    _stack.entries.append((id(sys._getframe(1)), kind, getattr(f, "__self__", None)))
+    frame = id(sys._getframe(1))
+    _stack.entries.append((frame, kind, getattr(f, "__self__", None), _entering(target)))
     return target
 
 
@@ -337,9 +399,12 @@ def _prepare(values: tuple[Any, ...], kind: int, receiver: Any) -> tuple[Any, ..
     if kind == PASS:
         return values
     if kind == STORE:
-        if receiver is not None and any(_pending_inside(v) for v in values):
+        if any(_pending_inside(v) for v in values):
+            if _scope.depth:  # inside a try body: materialize before storing
+                sync()
+                return tuple([value(v) for v in values])
             recording = tracer.active()
-            if recording is not None:
+            if recording is not None and receiver is not None:
                 recording.remember(receiver)
         return values
     if all(id(type(v)) in ATOMIC_IDS for v in values):

@@ -78,6 +78,18 @@ class _Rewriter(ast.NodeTransformer):
             node.keywords = [ast.keyword(arg=None, value=packed)]
         return node
 
+    def visit_FunctionDef(self, node: ast.FunctionDef) -> ast.AST:
+        self.generic_visit(node)
+        _mark_entry(node)
+        return node
+
+    visit_AsyncFunctionDef = visit_FunctionDef  # type: ignore[assignment]
+
+    def visit_Lambda(self, node: ast.Lambda) -> ast.AST:
+        self.generic_visit(node)
+        _mark_entry(node)
+        return node
+
     def visit_Compare(self, node: ast.Compare) -> ast.AST:
         """``x is None``, ``x in "lit"``: operands of identity and containment as values.
 
@@ -157,6 +169,30 @@ class _Rewriter(ast.NodeTransformer):
         return _call("dict_of", [listed], [], node)
 
 
+def _mark_entry(node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) -> None:
+    """Make ``@xcs.entered()`` the first thing the function does (after its docstring).
+
+    It records whether this call came through the dispatcher, which decides whether
+    the ops it calls may defer (``dispatch.may_defer``).
+    """
+    mark = _call("entered", [], [], node)
+    if isinstance(node, ast.Lambda):  # (mark, body)[1]: one expression, same result
+        pair = ast.copy_location(ast.Tuple(elts=[mark, node.body], ctx=ast.Load()), node.body)
+        node.body = ast.copy_location(
+            ast.Subscript(value=pair, slice=ast.Constant(1), ctx=ast.Load()), node.body
+        )
+        return
+    first = node.body[0] if node.body else node
+    statement = ast.copy_location(ast.Expr(value=mark), first)
+    docstring = (
+        node.body
+        and isinstance(node.body[0], ast.Expr)
+        and isinstance(node.body[0].value, ast.Constant)
+        and isinstance(node.body[0].value.value, str)
+    )
+    node.body.insert(1 if docstring else 0, statement)
+
+
 def _is_value_call(node: ast.expr) -> bool:
     return (
         isinstance(node, ast.Call)
@@ -187,4 +223,5 @@ def rewrite_function(node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) 
     else:
         node.body = [rewriter.visit(statement) for statement in node.body]
     rewrite_statements(node, lambda name, args, like: _call(name, args, [], like))
+    _mark_entry(node)
     ast.fix_missing_locations(node)

@@ -17,7 +17,7 @@ import types
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ember.xcs._internal import tracer
+from ember.xcs._internal import dispatch, tracer
 from ember.xcs._internal.deferred import Deferred
 from ember.xcs._internal.errors import reraise
 from ember.xcs._internal.ir import FINISHED, Status
@@ -58,6 +58,7 @@ def run(
     previous = tracer.enter(recording)
     try:
         try:
+            dispatch.enter_next(target)
             result = target(*args, **kwargs)
         except BaseException as exc:
             error: BaseException | None = exc

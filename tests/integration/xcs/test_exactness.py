@@ -1,0 +1,349 @@
+"""What proxies alone get wrong, made exact by the call-site rewrite.
+
+Every program runs plainly and under ``@jit`` on the same inputs; values (with their
+nested types), exceptions and op call logs must match (the differential harness).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from ember import xcs
+from tests.helpers import (
+    LOG,
+    Box,
+    OpError,
+    as_list,
+    assert_same_as_plain,
+    echo,
+    fail,
+    fail_if,
+    info,
+    length,
+    slow_echo,
+    upper,
+)
+
+# --- C functions and identity -------------------------------------------------------------
+
+
+def c_functions(xs: list[Any]) -> Any:
+    drafts = [echo(x) for x in xs]
+    first = drafts[0] if drafts else echo("none")
+    return (
+        "\n".join(drafts),
+        json.dumps(drafts),
+        json.dumps({"first": first}),
+        bool(re.match(r"\d", first)),
+        "0123456789".startswith(first),
+        first in "0123456789",
+        "x".join(echo(x) for x in xs),
+    )
+
+
+def identity_and_types(xs: list[Any]) -> Any:
+    maybe = fail_if(None if not xs else xs[0], "never")
+    return (
+        maybe is None,
+        maybe is not None,
+        type(echo(1)) is str,
+        type(maybe).__name__,
+        isinstance(maybe, int),
+    )
+
+
+def match_statement(xs: list[Any]) -> Any:
+    out = []
+    for value in [fail_if(None, 1), echo(1), info(2), as_list(1, 2)]:
+        match value:
+            case None:
+                out.append("none")
+            case str() as text:
+                out.append("str " + text)
+            case {"value": v}:
+                out.append(f"mapping {v}")
+            case [a, b]:
+                out.append(f"pair {a} {b}")
+    return out
+
+
+def percent_formatting(xs: list[Any]) -> Any:
+    pair = (echo(1), echo(2))
+    return "%s-%s" % pair, "%s" % echo("one"), "%d items" % length(xs)  # noqa: UP031
+
+
+def reflection(xs: list[Any]) -> Any:
+    d = echo("x")
+    return hasattr(d, "upper"), hasattr(d, "nope"), getattr(d, "nope", "default"), callable(d)
+
+
+def dict_and_set_keys(xs: list[Any]) -> Any:
+    keyed = {echo(x): x for x in xs}
+    literal = {echo("k"): 1, "other": echo("v")}
+    members = {echo(x) for x in xs}
+    return keyed, literal, members, [type(k).__name__ for k in keyed]
+
+
+# --- callbacks run by library code ------------------------------------------------------------
+
+
+def callbacks(xs: list[Any]) -> Any:
+    labels = list(map(echo, xs))
+    ordered = sorted(xs, key=lambda x: length(str(x) * (x + 1)))
+    replaced = re.sub(r"\d", lambda m: upper(m.group(0) + "!"), "a1b2")
+    return labels, ordered, replaced
+
+
+# --- exception scopes ---------------------------------------------------------------------------
+
+
+def try_keeps_old_binding(xs: list[Any]) -> Any:
+    y = "default"
+    try:
+        y = fail("boom")
+    except OpError:
+        pass
+    return y
+
+
+def try_around_each_call(xs: list[Any]) -> Any:
+    out = []
+    for x in xs:
+        try:
+            out.append(fail_if(x, 2))
+        except OpError as exc:
+            out.append(f"caught {exc}")
+    return out
+
+
+def failure_before_try_is_not_caught(xs: list[Any]) -> Any:
+    early = fail_if(xs[0] if xs else 0, 0)
+    try:
+        later = echo(early)
+    except OpError:
+        return "wrongly caught"
+    return later
+
+
+def exception_leaving_try_body(xs: list[Any]) -> Any:
+    try:
+        fail("from the op")
+        raise KeyError("from the user")
+    except (OpError, KeyError) as exc:
+        return type(exc).__name__
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.seen: list[Any] = []
+
+    def __enter__(self) -> Recorder:
+        return self
+
+    def __exit__(self, kind: Any, exc: Any, tb: Any) -> bool:
+        self.seen.append(None if kind is None else kind.__name__)
+        return True  # suppresses
+
+
+def with_exit_sees_failures(xs: list[Any]) -> Any:
+    recorder = Recorder()
+    with recorder:
+        fail("inside")
+    with recorder:
+        echo("fine")
+    return recorder.seen
+
+
+def return_inside_with(xs: list[Any]) -> Any:
+    recorder = Recorder()
+    with recorder:
+        return echo(len(xs))
+
+
+# --- language features in rewritten code -----------------------------------------------------
+
+
+def closures_and_nonlocal(xs: list[Any]) -> Any:
+    total = []
+    count = 0
+
+    def add(x: Any) -> Any:
+        nonlocal count
+        count += 1
+        total.append(echo(x))
+        return count
+
+    for x in xs:
+        add(x)
+    return count, total
+
+
+class Greeter:
+    __prefix = "hi"
+
+    def greet(self, name: Any) -> Any:
+        return upper(f"{self.__prefix} {name}")
+
+
+class LoudGreeter(Greeter):
+    def greet(self, name: Any) -> Any:
+        return super().greet(name) + "!"
+
+
+def classes_super_and_mangling(xs: list[Any]) -> Any:
+    return [LoudGreeter().greet(x) for x in xs]
+
+
+def defaults_and_keywords(xs: list[Any], sep: str = "/", *, upper_case: bool = False) -> Any:
+    def render(value: Any, *, prefix: str = ">") -> Any:
+        text = echo(f"{prefix}{value}")
+        return upper(text) if upper_case else text
+
+    return sep.join(render(x, prefix=sep) for x in xs)
+
+
+def lambdas_and_nested_defs(xs: list[Any]) -> Any:
+    twice = lambda x: echo(x) + echo(x)  # noqa: E731
+
+    def outer(x: Any) -> Any:
+        def inner() -> Any:
+            return upper(x)
+
+        return inner()
+
+    return [twice(x) for x in xs], [outer(x) for x in xs]
+
+
+def argument_mutated_after_the_call(xs: list[Any]) -> Any:
+    batch = list(xs)
+    first = length(batch)
+    batch.append("late")
+    box = Box("b", [1])
+    seen = echo(box)
+    box.value.append(2)
+    return first, seen, batch
+
+
+# --- nothing left behind -------------------------------------------------------------------------
+
+
+@dataclass
+class Holder:
+    value: Any = None
+
+
+SHARED: dict[str, Any] = {}
+LATEST: Any = None
+
+
+def stores_outlive_the_call(xs: list[Any], sink: list[Any], holder: Holder) -> Any:
+    global LATEST
+    holder.value = echo("attribute")
+    SHARED["item"] = echo("subscript")
+    LATEST = echo("global")
+    sink.append(echo("appended"))
+    sink.extend([echo("extended")])
+    return len(xs)
+
+
+def test_stored_values_are_concrete_after_the_call() -> None:
+    sink: list[Any] = []
+    holder = Holder()
+    xcs.jit(stores_outlive_the_call)([1], sink, holder)
+    for value in (holder.value, SHARED["item"], LATEST, *sink):
+        assert type(value) is str, value
+    assert sink == ["appended", "extended"]
+
+
+PROGRAMS = [
+    c_functions,
+    identity_and_types,
+    match_statement,
+    percent_formatting,
+    reflection,
+    dict_and_set_keys,
+    callbacks,
+    try_keeps_old_binding,
+    try_around_each_call,
+    failure_before_try_is_not_caught,
+    exception_leaving_try_body,
+    with_exit_sees_failures,
+    return_inside_with,
+    closures_and_nonlocal,
+    classes_super_and_mangling,
+    defaults_and_keywords,
+    lambdas_and_nested_defs,
+    argument_mutated_after_the_call,
+]
+
+
+@pytest.mark.parametrize("program", PROGRAMS, ids=lambda p: p.__name__)
+def test_jit_matches_plain_python(program: Any) -> None:
+    jitted = xcs.jit(program)
+    for xs in ([1, 2, 3], [0], [2, 7]):
+        assert_same_as_plain(program, jitted, xs)
+
+
+def test_keyword_only_and_defaults_are_respected() -> None:
+    jitted = xcs.jit(defaults_and_keywords)
+    assert_same_as_plain(defaults_and_keywords, jitted, [1, 2], "+", upper_case=True)
+
+
+# --- parallelism is kept ------------------------------------------------------------------------
+
+
+def test_prompts_built_from_answers_run_in_two_waves() -> None:
+    @xcs.jit
+    def refine(qs: list[str]) -> Any:
+        return [slow_echo(f"Refine: {slow_echo(q, 0.1)}", 0.1) for q in qs]
+
+    assert refine(["a", "b", "c", "d"]) == [f"Refine: {q}" for q in "abcd"]
+    assert LOG.span() < 0.5 * LOG.busy_seconds()  # 2 waves of 0.1 s, not 8 calls
+
+
+def test_a_set_comprehension_of_ops_overlaps() -> None:
+    @xcs.jit
+    def distinct(qs: list[str]) -> Any:
+        return {slow_echo(q, 0.1) for q in qs}
+
+    assert distinct(["a", "b", "a", "c"]) == {"a", "b", "c"}
+    assert LOG.span() < 0.5 * LOG.busy_seconds()
+
+
+def test_joining_a_generator_of_ops_overlaps() -> None:
+    @xcs.jit
+    def joined(qs: list[str]) -> Any:
+        return "\n".join(slow_echo(q, 0.1) for q in qs)
+
+    assert joined(["a", "b", "c", "d"]) == "a\nb\nc\nd"
+    assert LOG.span() < 0.5 * LOG.busy_seconds()
+
+
+def test_a_try_around_each_call_is_exact_and_serialized() -> None:
+    @xcs.jit
+    def guarded(qs: list[str]) -> Any:
+        out = []
+        for q in qs:
+            try:
+                out.append(slow_echo(q, 0.05))
+            except OpError:
+                out.append(None)
+        return out
+
+    assert guarded(["a", "b", "c"]) == ["a", "b", "c"]
+    assert LOG.max_overlap() == 1  # documented: statements in a try run one by one
+
+
+def test_callbacks_run_at_once_but_stay_in_the_graph() -> None:
+    def labelled(xs: list[Any]) -> Any:
+        return list(map(echo, xs))
+
+    trace = xcs.trace(labelled, [1, 2])
+    assert trace.result == ["1", "2"]
+    ops = [a for _, a in trace.graph.nodes(data=True) if a["kind"] == "op"]
+    assert [a["status"] for a in ops] == ["done", "done"]
