@@ -194,6 +194,14 @@ def fail_if(x: Any, bad: Any) -> Any:
     return x
 
 
+@logged()
+def fail_when(x: Any, letter: str) -> Any:
+    """Return ``x``, or raise :class:`OpError` when ``letter`` occurs in ``str(x)``."""
+    if letter in str(x):
+        raise OpError(f"{letter!r} in {x!r}")
+    return x
+
+
 def contains_proxy(value: Any, _seen: set[int] | None = None) -> bool:
     """Whether a deferred proxy hides anywhere in ``value``: in containers of any kind,
     dataclass fields, or the attributes of objects."""
