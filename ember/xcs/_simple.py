@@ -7,7 +7,9 @@ A call of a jitted function goes one of three ways:
   join the enclosing graph, under the enclosing call's options;
 * **direct** -- an earlier traced call with the same call structure found no
   parallelism: the plain function runs (ops are ordinary calls), except for a
-  re-check by tracing after 1, 2, 4, 8, ... such runs;
+  re-check by tracing after 1, 2, 4, 8, ... such runs; likewise, for good, when
+  the function cannot be rewritten or a traced call met code the rewrite does not
+  cover (``fallback``);
 * **traced** -- everything else: the call is traced afresh, its ops run on the
   engine, and the result comes back concrete.
 
@@ -33,7 +35,7 @@ from typing import Any, overload
 from ember.xcs._internal import dispatch, parallelism, runtime, tracer
 from ember.xcs._internal.cache import Decision, Decisions, call_key
 from ember.xcs._internal.engine import Engine
-from ember.xcs._internal.errors import XCSWarning
+from ember.xcs._internal.errors import PendingValueError, XCSWarning
 from ember.xcs._internal.protocol import found_by_name, reject_unsupported
 from ember.xcs._internal.source import Unrewritable
 from ember.xcs._internal.stats import JitStats
@@ -75,6 +77,8 @@ class JitOptions:
             raise TypeError(f"jit(cache=...) must be True or False, got {self.cache!r}")
 
 
+_PLAIN = (Decision.DIRECT, Decision.FALLBACK)  # decisions to run the plain function
+
 # Live wrappers by creation order (stats are listed in that order).
 _wrappers: weakref.WeakValueDictionary[int, JitFunction] = weakref.WeakValueDictionary()
 _wrappers_lock = threading.Lock()
@@ -107,7 +111,7 @@ class JitFunction:
             self._stats.count_direct()
             return fn(*args, **kwargs)
         key = call_key(args, kwargs) if self.options.cache else None
-        if key is not None and self._decisions.get(key) is Decision.DIRECT:
+        if key is not None and self._decisions.get(key) in _PLAIN:
             self._stats.count_direct()
             return fn(*args, **kwargs)
         try:
@@ -122,8 +126,20 @@ class JitFunction:
             result = runtime.run(recording, fn, args, kwargs, target)
             completed = True
             return result
+        except PendingValueError as gap:
+            self._gap(key, gap)
+            raise
         finally:
             self._learn(key, recording, completed)
+
+    def _gap(self, key: Hashable | None, gap: PendingValueError) -> None:
+        """A pending value reached code that needed a real one: run such calls plainly."""
+        reason = f"a pending value reached code that needed a real one at {gap.location}"
+        if key is None:
+            self._fallback = reason  # no key to mark (cache=False): the whole function
+        else:
+            self._decisions.set(key, Decision.FALLBACK)
+        self._stats.fall_back(reason)
 
     def _fall_back(self, reason: str) -> None:
         """Run plainly from now on, saying once, at the function's own line, why."""

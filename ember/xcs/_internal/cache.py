@@ -9,6 +9,9 @@ call decides for the key:
   is traced afresh (a graph is never replayed for new arguments).
 * ``direct``: no parallelism; later calls run the plain function, except that it
   is traced again on an exponentially growing schedule (see :class:`Decisions`).
+* ``fallback``: a traced call met code the rewrite does not cover (a pending value
+  reached a callee that needed a real one); later calls run the plain function,
+  for good.
 
 Keys hold types and ints only, so they never keep arguments alive, and computing
 one never fails (a call whose types refuse hashing gets no key and is traced).
@@ -33,6 +36,7 @@ class Decision(enum.StrEnum):
 
     PARALLEL = "parallel"
     DIRECT = "direct"
+    FALLBACK = "fallback"
 
 
 def _shape(value: Any) -> Hashable:
@@ -82,9 +86,9 @@ class Decisions:
         self._lock = threading.Lock()
 
     def get(self, key: Hashable) -> Decision | None:
-        """How to run a call with ``key``: DIRECT, or None to trace it.
+        """How calls with ``key`` run: PARALLEL (traced), DIRECT or FALLBACK (plainly).
 
-        None for a first call, a parallel key, or a direct key whose re-check is due.
+        None (trace it) for a first call, or a direct key whose re-check is due.
         """
         with self._lock:
             entry = self._map.get(key)
@@ -101,12 +105,17 @@ class Decisions:
             return None
 
     def set(self, key: Hashable, decision: Decision) -> None:
-        """Record what a traced call found; a ``parallel`` key never turns ``direct``."""
+        """Record what a traced call found.
+
+        A ``parallel`` key never turns ``direct``; ``fallback`` is final.
+        """
         with self._lock:
             entry = self._map.get(key)
             if entry is None:
                 self._map[key] = _Entry(decision)
-            elif entry.decision is not Decision.PARALLEL:
+            elif entry.decision is Decision.FALLBACK:
+                pass
+            elif entry.decision is not Decision.PARALLEL or decision is Decision.FALLBACK:
                 entry.decision = decision
             self._map.move_to_end(key)
             while len(self._map) > self._capacity:

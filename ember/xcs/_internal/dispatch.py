@@ -150,7 +150,6 @@ _STRUCTURE: frozenset[Any] = frozenset(
         iter,
         range,
         slice,
-        id,
     }
 )
 _EXHAUSTING: frozenset[Any] = frozenset(
@@ -268,10 +267,39 @@ def _resolve_class(cls: type) -> tuple[Any, int]:
         with contextlib.suppress(TypeError):
             _user_classes[cls] = user
     if user:
-        return cls, PASS
+        return _constructor(cls), PASS
     if _member(cls, _EXHAUSTING):
         return cls, DRAIN
     return cls, CONCRETE
+
+
+def _constructor(cls: type) -> Any:
+    """What to call to make an instance of a user class: its ``__init__`` rewritten.
+
+    Only for the plain case (no metaclass ``__call__``, ``object.__new__``), where
+    ``cls(...)`` is exactly ``__new__`` then ``__init__``; otherwise ``cls`` itself,
+    whose original ``__init__`` gets the pending values as they are.
+    """
+    plain_new: Any = cls.__new__
+    if type(cls).__call__ is not type.__call__ or plain_new is not object.__new__:
+        return cls
+    init = next((k.__dict__["__init__"] for k in cls.__mro__ if "__init__" in k.__dict__), None)
+    if not isinstance(init, types.FunctionType):
+        return cls
+    twin = twin_of(init)
+    if twin is None:
+        return cls
+    return functools.partial(_construct, cls, twin)
+
+
+def _construct(cls: type, init: types.FunctionType, /, *args: Any, **kwargs: Any) -> Any:
+    """``cls(*args, **kwargs)`` with the rewritten ``__init__``."""
+    instance: Any = object.__new__(cls)  # what cls.__new__ is (see _constructor)
+    _stack.next = init.__code__  # entered through the dispatcher: its ops may defer
+    returned = init(instance, *args, **kwargs)
+    if returned is not None:
+        raise TypeError(f"__init__() should return None, not '{type(returned).__name__}'")
+    return instance
 
 
 def _resolve_op(op: Op) -> tuple[Any, int]:

@@ -7,7 +7,9 @@ op and the user's ``file:line``. Only xcs's own failures use the classes below::
     XCSError                      anything xcs itself cannot do
      +-- ConcretizationError      a concrete value was needed where none can be made
      +-- OpTimeoutError           an op ran longer than ``jit(timeout=...)`` (also a
-                                  TimeoutError)
+     |                            TimeoutError)
+     +-- PendingValueError        a pending value reached code that needed a real one
+                                  (a gap in the rewrite's coverage; the cause says where)
 
 Each message has three parts: what happened, where in user code, and what to do.
 """
@@ -20,6 +22,7 @@ from typing import Any, NoReturn
 __all__ = [
     "ConcretizationError",
     "OpTimeoutError",
+    "PendingValueError",
     "XCSError",
     "XCSWarning",
     "add_op_note",
@@ -89,6 +92,34 @@ class OpTimeoutError(XCSError, TimeoutError):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.node, self.op_name, self.location, self.timeout))
+
+
+class PendingValueError(XCSError):
+    """A pending value reached a callee that needed a real one, which raised ``TypeError``.
+
+    The rewrite makes every value concrete before library code sees it, so this
+    means a gap in its coverage (code it could not rewrite handed the value on).
+    The call's ops have run and are not run again; the ``TypeError`` is the
+    ``__cause__``, and later calls with the same argument structure run plainly.
+
+    Attributes:
+        location: ``file:line`` in user code where the value was used.
+    """
+
+    def __init__(self, location: str, error: TypeError) -> None:
+        self.location = location
+        super().__init__(
+            f"A value still being computed by an op reached code that needs the real value, "
+            f"at {location}, which raised TypeError: {error}. Its ops have run and are not "
+            "repeated; later calls with arguments of the same structure run as plain Python. "
+            "To keep the parallelism, hand that code a real value (convert it first, e.g. "
+            "with str(...), in a function jit rewrites), and please report the case: the "
+            "rewrite should have done it."
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        cause = self.__cause__ if isinstance(self.__cause__, TypeError) else TypeError("")
+        return (type(self), (self.location, cause))
 
 
 class XCSWarning(UserWarning):

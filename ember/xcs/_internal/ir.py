@@ -19,7 +19,7 @@ from contextvars import Context
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
-__all__ = ["Drained", "Location", "Node", "NodeKind", "OpSpec", "Ref", "Status"]
+__all__ = ["Drained", "Holding", "Location", "Node", "NodeKind", "OpSpec", "Ref", "Status"]
 
 
 class NodeKind(enum.StrEnum):
@@ -151,3 +151,21 @@ class Drained:
 
     def __repr__(self) -> str:
         return f"iter({self.items!r})"
+
+
+class Holding:
+    """Marks an object passed by reference whose attributes hold deferred values.
+
+    Before the op runs, those attributes (and items of lists, tuples and dicts
+    directly in them) are set to their values, in place: the op sees the object
+    itself, as in plain Python, with real values where the proxies were.
+    """
+
+    __slots__ = ("deferreds", "obj")
+
+    def __init__(self, obj: Any, deferreds: list[Any]) -> None:
+        self.obj = obj
+        self.deferreds = deferreds  # the deferred values found in it (by identity)
+
+    def __repr__(self) -> str:
+        return f"holding({type(self.obj).__name__}, {len(self.deferreds)} deferred)"

@@ -9,9 +9,11 @@ leaf passed by reference.
   ``r = ask_batch(batch); batch.clear()`` behaves as in plain Python. Pending
   deferred values of the recording trace become :class:`~.ir.Ref` markers (and
   dependencies); values already known are taken as values. Iterators are drained
-  into :class:`~.ir.Drained` (the op gets an iterator over the items).
+  into :class:`~.ir.Drained` (the op gets an iterator over the items). A leaf object
+  whose attributes hold deferred values (or a list, tuple or dict in an attribute
+  does) becomes a :class:`~.ir.Holding`: those values are dependencies too.
 * :func:`resolve` turns a template back into concrete arguments once the values of
-  its references are known.
+  its references are known (a held object's deferred attributes are set in place).
 * :func:`concretize` replaces deferred values inside a result by their values:
   mutable containers are patched in place, tuples and frozensets rebuilt.
 
@@ -31,7 +33,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from ember.xcs._internal.deferred import Deferred, Owner
-from ember.xcs._internal.ir import Drained, Ref
+from ember.xcs._internal.ir import Drained, Holding, Ref
 
 __all__ = [
     "ATOMIC",
@@ -146,7 +148,28 @@ class _Snapshotter:
         copied = _rebuild(x, lambda item: self.copy(item, depth + 1), self.memo, drain=True)
         if type(copied) is Drained:
             self.found.markers = True
+        elif copied is x:  # a leaf object, passed by reference
+            hidden = self._hidden(x)
+            if hidden:
+                self.found.markers = True
+                return Holding(x, hidden)
         return copied
+
+    def _hidden(self, x: Any) -> list[Deferred]:
+        """Deferred values of this trace in the attributes of ``x`` (or one container in)."""
+        if isinstance(x, _OPAQUE):
+            return []
+        found: list[Deferred] = []
+        for _, v in _attributes(x):
+            t = type(v)
+            if t is Deferred:
+                found.append(v)
+            elif t is list or t is tuple or t is dict:
+                found.extend(i for i in (v.values() if t is dict else v) if type(i) is Deferred)
+        found = [d for d in found if d._self_owner is self.owner]
+        for d in found:
+            self._dep(d._self_node)
+        return found
 
 
 def _isinstance(x: Any, classes: Any) -> bool:
@@ -160,6 +183,9 @@ def _isinstance(x: Any, classes: Any) -> bool:
     except TypeError:
         return False
 
+
+# Objects whose attributes are never looked into for hidden deferred values.
+_OPAQUE = (type, types.ModuleType, types.FunctionType, types.MethodType, types.BuiltinFunctionType)
 
 _KEYS: type = type({}.keys())
 _VALUES: type = type({}.values())
@@ -277,9 +303,40 @@ def resolve(template: Any, values: Mapping[int, Any], *, copy_refs: bool = False
         return copy_structure(value) if copy_refs else value
     if t is Drained:
         return iter([resolve(v, values, copy_refs=copy_refs) for v in template.items])
+    if t is Holding:
+        return _fill(template, values)
     return _rebuild(
         template, lambda item: resolve(item, values, copy_refs=copy_refs), None, drain=False
     )
+
+
+def _fill(holding: Holding, values: Mapping[int, Any]) -> Any:
+    """Set the deferred values :func:`snapshot` found in an object to their values."""
+    found = {id(d) for d in holding.deferreds}
+
+    def real(v: Any) -> Any:
+        return values[v._self_node] if type(v) is Deferred and id(v) in found else v
+
+    obj = holding.obj
+    for name, v in _attributes(obj):
+        t = type(v)
+        new = v
+        if t is Deferred:
+            new = real(v)
+        elif t is list:
+            for i, item in enumerate(v):
+                if type(item) is Deferred:
+                    v[i] = real(item)
+        elif t is dict:
+            for key, item in list(v.items()):
+                if type(item) is Deferred:
+                    v[key] = real(item)
+        elif t is tuple and any(type(item) is Deferred for item in v):
+            new = tuple([real(item) for item in v])
+        if new is not v:
+            with contextlib.suppress(AttributeError, TypeError):  # read-only attribute
+                object.__setattr__(obj, name, new)
+    return obj
 
 
 def copy_structure(value: Any) -> Any:

@@ -5,23 +5,28 @@ Entry: a fresh :class:`~.tracer.Recording` becomes this thread's trace, with one
 and deferred values inside the result are replaced by their values, so nothing the
 caller gets back is a proxy. When the function raises, the ops it recorded before
 raising run first; if one of them fails, that exception is the one raised (plain
-Python would have raised it first). ``KeyboardInterrupt`` and other non-``Exception``
-exits cancel what is pending instead.
+Python would have raised it first). A ``TypeError`` raised because a deferred value
+reached code that needed a real one becomes :class:`~.errors.PendingValueError`.
+``KeyboardInterrupt`` and other non-``Exception`` exits cancel what is pending
+instead.
 
 The jit wrapper and ``xcs.trace`` both call :func:`run`; neither knows these steps.
 """
 
 from __future__ import annotations
 
+import linecache
+import re
 import types
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from ember.xcs._internal import dispatch, tracer
 from ember.xcs._internal.deferred import Deferred
-from ember.xcs._internal.errors import reraise
+from ember.xcs._internal.errors import PendingValueError, reraise
 from ember.xcs._internal.ir import FINISHED, Status
 from ember.xcs._internal.ir_builder import concretize
+from ember.xcs._internal.source import is_user_code
 from ember.xcs._internal.tracer import Recording
 
 __all__ = ["run"]
@@ -66,6 +71,8 @@ def run(
             error = None
         if error is not None:
             _settle_after(recording, error)
+            if isinstance(error, TypeError) and _from_pending_value(recording, error):
+                raise PendingValueError(_user_location(error), error) from error
             reraise(error)
         recording.materialize("exit", need_value=False)
         if not recording.execute:
@@ -79,6 +86,31 @@ def run(
 
 def _value(deferred: Deferred) -> Any:
     return deferred._self_owner.demand(deferred._self_node)
+
+
+_PROXY_NAME = re.compile(rf"\b{Deferred.__name__}\b")
+
+
+def _from_pending_value(recording: Recording, error: TypeError) -> bool:
+    """Whether ``error`` was raised by a callee given a deferred value (not by an op).
+
+    C code names the type it refused, and a deferred value's type is its proxy class.
+    """
+    if any(state.get("error") is error for state in recording.state):
+        return False  # an op's own TypeError
+    return _PROXY_NAME.search(str(error)) is not None
+
+
+def _user_location(error: BaseException) -> str:
+    """``file:line`` of the innermost user-code frame the exception passed through."""
+    location = "<unknown>"
+    tb = error.__traceback__
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        if is_user_code(code) and linecache.getline(code.co_filename, tb.tb_lineno):
+            location = f"{code.co_filename}:{tb.tb_lineno}"
+        tb = tb.tb_next
+    return location
 
 
 def _settle_after(recording: Recording, error: BaseException) -> None:

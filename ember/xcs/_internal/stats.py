@@ -7,14 +7,16 @@ callers. Fields (all totals since the wrapper was made or ``reset_jit_stats``):
   (called inside another trace, so part of that one) split it.
 * ``decision``: ``untraced`` until a traced call of its own completes (calls that
   raised, or were inlined into another trace, decide nothing), then ``parallel`` if
-  any call structure was found parallel, else ``direct``.
+  any call structure was found parallel, else ``fallback`` if the function (or one
+  call structure) runs plainly for good, else ``direct``.
 * ``ops``, ``max_parallelism``, ``op_seconds``, ``wall_seconds``, ``cpu_bound_ops``:
   over traced calls. ``concurrency`` = op_seconds / wall_seconds. ``speedup`` =
   estimated sequential time / wall time, where CPU-bound ops count their CPU time
   (None before any traced call). ``hint`` says when CPU-bound ops ran side by side
   on about one core (they hold the GIL: threads cannot help them); ops that release
   the GIL (hashing, compression) are CPU-bound too, but gain, and get no hint.
-* ``fallback_reason``: why the function runs plainly for good (None so far).
+* ``fallback_reason``: why the function, or calls of one structure, run plainly
+  for good (the latest reason; None so far).
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ class JitStats:
             self._decisions: set[str] = {"fallback"} if self._fallback else set()
 
     def fall_back(self, reason: str) -> None:
-        """The function runs plainly for good, for this reason."""
+        """The function (or calls of one structure) run plainly for good, for this reason."""
         with self._lock:
             self._fallback = reason
             self._decisions.add("fallback")

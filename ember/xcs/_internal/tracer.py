@@ -527,10 +527,11 @@ class Recording:
         if running is not None and (running is self or id(self) in running.ancestors):
             raise self._concretization_error(
                 node,
-                "it was used inside an op of the same trace (hidden in an object the "
-                "op received, or captured by it), and the op would wait for itself",
-                "Pass the value to the op as an argument, directly or in a list, "
-                "tuple, dict or dataclass, so xcs sees the dependency.",
+                "it was used inside an op of the same trace (hidden deep in an object "
+                "the op received, or captured by it), and the op would wait for itself",
+                "Pass the value to the op as an argument, directly, in a list, tuple, "
+                "dict or dataclass, or as an attribute of an object the op receives, so "
+                "xcs sees the dependency.",
             )
 
     def _refuse_after_fork(self, node: int) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +26,7 @@ from tests.helpers import (
     fail_if,
     info,
     length,
+    logged,
     slow_echo,
     upper,
 )
@@ -229,6 +231,39 @@ def argument_mutated_after_the_call(xs: list[Any]) -> Any:
     return first, seen, batch
 
 
+class Card:
+    """Not a dataclass: passed to ops by reference, with answers in its attributes."""
+
+    def __init__(self, title: Any) -> None:
+        self.title = title
+        self.tags = [title, "card"]
+        self.encoded = json.dumps(title)  # library code in a constructor gets a value
+
+    def __repr__(self) -> str:
+        return f"Card({self.title!r}, {self.tags!r})"
+
+
+@logged()
+def describe(card: Card) -> str:
+    return f"{card.title}/{card.tags[0]}/{type(card.title).__name__}"
+
+
+def objects_holding_answers(xs: list[Any]) -> Any:
+    cards = [Card(echo(x)) for x in xs]
+    return [describe(c) for c in cards], [c.encoded for c in cards], id(cards[0].title) > 0
+
+
+class Summary:
+    def __init__(self, texts: list[Any]) -> None:
+        self.parts = [upper(t) for t in texts]  # ops in a constructor defer too
+        self.count = length(texts)
+
+
+def constructors_are_rewritten(xs: list[Any]) -> Any:
+    summary = Summary([echo(x) for x in xs])
+    return summary.parts, summary.count, json.dumps(summary.parts)
+
+
 # --- nothing left behind -------------------------------------------------------------------------
 
 
@@ -279,6 +314,8 @@ PROGRAMS = [
     defaults_and_keywords,
     lambdas_and_nested_defs,
     argument_mutated_after_the_call,
+    objects_holding_answers,
+    constructors_are_rewritten,
 ]
 
 
@@ -347,3 +384,26 @@ def test_callbacks_run_at_once_but_stay_in_the_graph() -> None:
     assert trace.result == ["1", "2"]
     ops = [a for _, a in trace.graph.nodes(data=True) if a["kind"] == "op"]
     assert [a["status"] for a in ops] == ["done", "done"]
+
+
+class Note:
+    def __init__(self, title: Any) -> None:
+        self.title = title  # stored as it is: still pending
+
+
+def test_answers_held_by_objects_are_edges_and_overlap() -> None:
+    @logged()
+    def slow_describe(note: Note) -> str:
+        time.sleep(0.1)
+        return f"{note.title}!"
+
+    @xcs.jit
+    def cards(qs: list[str]) -> Any:
+        return [slow_describe(Note(slow_echo(q, 0.1))) for q in qs]
+
+    assert cards(["a", "b", "c", "d"]) == ["a!", "b!", "c!", "d!"]
+    assert LOG.span() < 0.5 * LOG.busy_seconds()  # 2 waves of 0.1 s, not 8 calls
+    trace = xcs.trace(cards.__wrapped__, ["a", "b"])
+    names = {n: a["name"] for n, a in trace.graph.nodes(data=True)}
+    edges = {(names[u], names[v]) for u, v in trace.graph.edges}
+    assert ("slow_echo", "slow_describe") in edges

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import time
 import traceback
 from typing import Any
@@ -171,3 +173,76 @@ def test_the_exception_chain_is_that_of_plain_python(in_handler: bool) -> None:
     jitted = call(xcs.jit(op_raising_from_an_except_block))
     assert chain(jitted) == chain(plain)
     assert chain(plain)[:2] == ["ValueError", "KeyError"]
+
+
+# --- a pending value reaching code the rewrite does not cover ----------------------------
+
+
+@dataclasses.dataclass
+class Prompt:
+    """Its generated ``__init__`` has no source: ``__post_init__`` runs unrewritten."""
+
+    text: Any
+
+    def __post_init__(self) -> None:
+        self.encoded = json.dumps(self.text)  # MARK-gap-line
+
+
+def test_a_pending_value_in_code_the_rewrite_misses_raises_pending_value_error() -> None:
+    @xcs.jit
+    def program(x: Any) -> Any:
+        return Prompt(echo(x)).encoded
+
+    with pytest.raises(xcs.XCSError) as info:
+        program(1)
+    line = next(i for i, text in enumerate(open(__file__), 1) if "MARK-gap-line" in text)
+    assert f"{__file__}:{line}" in str(info.value)
+    assert isinstance(info.value.__cause__, TypeError)
+    assert "Deferred" in str(info.value.__cause__)
+    assert LOG.names() == ["echo"]  # the op ran once, and is not run again
+
+    # later calls of that structure run plainly, and are right
+    LOG.clear()
+    assert program(2) == json.dumps("2") == Prompt("2").encoded
+    stats = program.stats()
+    assert stats["decision"] == "fallback"
+    assert f"{__file__}:{line}" in stats["fallback_reason"]
+    assert (stats["traced_calls"], stats["direct_calls"]) == (1, 1)
+    # another structure is traced afresh (and meets the same gap)
+    with pytest.raises(xcs.XCSError):
+        program("text")
+
+
+def test_without_a_cache_key_the_whole_function_falls_back() -> None:
+    @xcs.jit(cache=False)
+    def program(x: Any) -> Any:
+        return Prompt(echo(x)).encoded
+
+    with pytest.raises(xcs.XCSError):
+        program(1)
+    assert program(2) == json.dumps("2")
+    assert program("text") == json.dumps("text")
+    assert program.stats()["direct_calls"] == 2
+
+
+def test_other_type_errors_propagate_unchanged() -> None:
+    @xcs.op
+    def refuses(x: Any) -> Any:
+        raise TypeError(f"Deferred is a word an op may use too: {x}")
+
+    @xcs.jit
+    def op_error(x: Any) -> Any:
+        return refuses(echo(x))
+
+    @xcs.jit
+    def user_error(x: Any) -> Any:
+        return [echo(x)] + "not a list"  # type: ignore[operator]
+
+    with pytest.raises(TypeError) as info:
+        op_error(1)
+    assert not isinstance(info.value, xcs.XCSError)
+    with pytest.raises(TypeError) as info:
+        user_error(1)
+    assert not isinstance(info.value, xcs.XCSError)
+    assert str(info.value) == 'can only concatenate list (not "str") to list'
+    assert op_error.stats()["decision"] == user_error.stats()["decision"] == "untraced"

@@ -45,6 +45,18 @@ def test_direct_keys_are_rechecked_on_an_exponential_schedule() -> None:
     assert decisions.get("k") is Decision.PARALLEL
 
 
+def test_fallback_is_final_and_never_rechecked() -> None:
+    decisions = Decisions()
+    decisions.set("parallel", Decision.PARALLEL)
+    decisions.set("parallel", Decision.FALLBACK)
+    decisions.set("direct", Decision.DIRECT)
+    decisions.set("direct", Decision.FALLBACK)
+    for key in ("parallel", "direct"):
+        decisions.set(key, Decision.PARALLEL)
+        decisions.set(key, Decision.DIRECT)
+        assert [decisions.get(key) for _ in range(20)] == [Decision.FALLBACK] * 20
+
+
 def test_decisions_survive_concurrent_use() -> None:
     decisions = Decisions(capacity=50)
 

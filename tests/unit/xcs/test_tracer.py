@@ -130,18 +130,18 @@ def test_user_location_skips_xcs_frames() -> None:
 
 
 @pytest.mark.timeout(30)
-def test_a_pending_value_hidden_in_an_object_raises_instead_of_hanging() -> None:
+def test_a_pending_value_hidden_deep_in_an_object_raises_instead_of_hanging() -> None:
     class Message:
         def __init__(self, text: Any) -> None:
             self.text = text
 
     @xcs.op
-    def send(message: Message) -> str:
-        return message.text.strip()  # glue on a pending value, inside an op
+    def send(envelope: Message) -> str:
+        return envelope.text.text.strip()  # glue on a pending value, inside an op
 
     @xcs.jit
-    def program() -> Any:
-        return send(Message(slow_echo.defer(" x ", 0.05)))
+    def program() -> Any:  # one object level is looked into; two are not
+        return send(Message(Message(slow_echo.defer(" x ", 0.05))))
 
     with pytest.raises(xcs.ConcretizationError, match="Pass the value to the op as an argument"):
         program()
