@@ -41,13 +41,14 @@ import functools
 import sys
 import threading
 import types
+import warnings
 import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from ember.xcs._internal import tracer
 from ember.xcs._internal.deferred import Deferred
-from ember.xcs._internal.errors import reraise
+from ember.xcs._internal.errors import XCSWarning, reraise
 from ember.xcs._internal.ir_builder import ATOMIC_IDS, concretize
 from ember.xcs._internal.protocol import Op, is_op
 from ember.xcs._internal.rewrite import HELPERS, rewrite_function
@@ -97,17 +98,21 @@ def _find(remove: bool) -> tuple[int, Any]:
 # twin's first statement, ``@xcs.entered()``, marks its own frame (or unmarks a
 # reused frame id) -- no locals, no epilogue.
 
-_twins: weakref.WeakSet[types.FunctionType] = weakref.WeakSet()
 _COMPREHENSIONS = frozenset({"<listcomp>", "<setcomp>", "<dictcomp>"})
 _GENERATOR = 0x20 | 0x200  # CO_GENERATOR, CO_ASYNC_GENERATOR
 
 
 def _entering(target: Any) -> types.CodeType | None:
     """The code a call of ``target`` enters if it is a (non-generator) twin."""
-    fn = getattr(target, "__func__", target)
-    if fn in _twins and not fn.__code__.co_flags & _GENERATOR:
-        return fn.__code__  # type: ignore[no-any-return]
+    code = getattr(getattr(target, "__func__", target), "__code__", None)
+    if type(code) is types.CodeType and _rewritten(code) and not code.co_flags & _GENERATOR:
+        return code
     return None
+
+
+def _rewritten(code: types.CodeType) -> bool:
+    """Whether ``code`` is rewritten: a twin, or a def or lambda nested in one."""
+    return HELPERS in code.co_names  # every rewritten function calls @xcs.entered()
 
 
 def enter_next(target: Any) -> None:
@@ -217,19 +222,41 @@ _HOOKS: dict[type, Callable[[Any], tuple[Any, int]]] = {}
 _unrewritable: weakref.WeakKeyDictionary[types.FunctionType, str] = weakref.WeakKeyDictionary()
 
 
-def twin_of(fn: types.FunctionType) -> types.FunctionType | None:
-    """The rewritten twin of a user function, or None (library code, or no usable source)."""
+def twin_of(fn: types.FunctionType, *, warn: bool = True) -> types.FunctionType | None:
+    """The rewritten twin of a user function, or None (library code, or no usable source).
+
+    Args:
+        fn: The function.
+        warn: Warn (once) when ``fn`` is user code that cannot be rewritten for an
+            unexpected reason (a stale source); the caller warns itself otherwise.
+    """
+    if _rewritten(fn.__code__):
+        return fn  # made by rewritten code: a nested def or lambda of a twin
     if not is_user_code(fn.__code__) or fn in _unrewritable:
         return None
     try:
         twin = make_twin(fn, rewrite_function)
     except Unrewritable as reason:
         _unrewritable[fn] = str(reason)  # its ops will run at once, as library code's do
+        if warn and not reason.expected:
+            _warn_unrewritable(fn, str(reason))
         return None
     if HELPERS not in fn.__globals__:
         fn.__globals__[HELPERS] = sys.modules[__name__]  # what rewritten code calls
-    _twins.add(twin)
     return twin
+
+
+def _warn_unrewritable(fn: types.FunctionType, reason: str) -> None:
+    """Say once, at the function's own line, that it runs unrewritten (and why)."""
+    code = fn.__code__
+    warnings.warn_explicit(
+        f"xcs cannot rewrite {fn.__qualname__!r}: {reason}. It runs as it is (correct, "
+        "but the ops it calls run one at a time); reload or re-run its definition so its "
+        "source matches the running code.",
+        XCSWarning,
+        code.co_filename,
+        code.co_firstlineno,
+    )
 
 
 def _resolve_function(fn: types.FunctionType) -> tuple[Any, int]:
@@ -366,7 +393,7 @@ def entry_point(fn: Any) -> Any:
     if isinstance(fn, types.MethodType):
         return types.MethodType(entry_point(fn.__func__), fn.__self__)
     if isinstance(fn, types.FunctionType):
-        twin = twin_of(fn)
+        twin = twin_of(fn, warn=False)
         if twin is None:
             reason = _unrewritable.get(fn) or "it is library code, not user code"
             raise Unrewritable(reason)

@@ -44,7 +44,16 @@ Rewrite = Callable[[ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda], None]
 
 
 class Unrewritable(Exception):
-    """A function cannot be rewritten; ``str()`` says why."""
+    """A function cannot be rewritten; ``str()`` says why.
+
+    Attributes:
+        expected: Nothing is wrong (generated code has no source; ``async def`` is
+            not rewritten): a callee like this runs unrewritten without a warning.
+    """
+
+    def __init__(self, reason: str, *, expected: bool = False) -> None:
+        super().__init__(reason)
+        self.expected = expected
 
 
 def _library_dirs() -> tuple[str, ...]:
@@ -90,7 +99,7 @@ _trees_lock = threading.Lock()
 def _parse(filename: str, module_globals: dict[str, Any]) -> tuple[ast.Module, str]:
     lines = linecache.getlines(filename, module_globals)
     if not lines:
-        raise Unrewritable(f"no source found for {filename!r}")
+        raise Unrewritable(f"no source found for {filename!r}", expected=True)
     text = "".join(lines)
     key = (filename, hash(text))
     with _trees_lock:
@@ -335,7 +344,7 @@ def make_twin(fn: types.FunctionType, rewrite: Rewrite) -> types.FunctionType:
             return cached[1]
     code = fn.__code__
     if code.co_flags & (0x80 | 0x100 | 0x200):  # coroutine, iterable coroutine, async gen
-        raise Unrewritable("it is an async function")
+        raise Unrewritable("it is an async function", expected=True)
     tree, chain, node, flags = _locate(fn)
     target = copy.deepcopy(node)
     rewrite(target)

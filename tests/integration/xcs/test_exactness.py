@@ -407,3 +407,17 @@ def test_answers_held_by_objects_are_edges_and_overlap() -> None:
     names = {n: a["name"] for n, a in trace.graph.nodes(data=True)}
     edges = {(names[u], names[v]) for u, v in trace.graph.edges}
     assert ("slow_echo", "slow_describe") in edges
+
+
+def test_nested_defs_and_lambdas_keep_their_calls_parallel() -> None:
+    @xcs.jit
+    def nested(qs: list[str]) -> Any:
+        def ask(q: str) -> Any:
+            return slow_echo(q, 0.1)
+
+        shout = lambda q: upper(slow_echo(q, 0.1))  # noqa: E731
+        return [ask(q) for q in qs], [shout(q) for q in qs]
+
+    assert nested(["a", "b", "c"]) == (["a", "b", "c"], ["A", "B", "C"])
+    slow = [c for c in LOG.entries if c.name == "slow_echo"]
+    assert max(c.end for c in slow) - min(c.start for c in slow) < 0.25  # one wave, not 6

@@ -124,6 +124,8 @@ def test_max_concurrency_holds(executor: Executor | None) -> None:
     assert all(a.end <= b.start + 0.001 for a, b in zip(calls, calls[1:], strict=False))
 
 
+# Sent to another process by value, ``inner`` has no source there: it runs plainly.
+@pytest.mark.filterwarnings("ignore::ember.xcs.XCSWarning")
 def test_a_jitted_call_inside_an_op_is_its_own_trace(executor: Executor | None) -> None:
     @xcs.jit
     def inner(x: Any) -> Any:

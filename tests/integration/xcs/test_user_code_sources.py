@@ -1,0 +1,190 @@
+"""Where user code comes from: notebook cells, edited files, and what a frame shows.
+
+The rewrite recompiles user functions from their source. A notebook cell's source
+lives in ``linecache``; a file edited after import no longer matches the running
+code and must never be used (the function runs as it is, with a warning). Inside
+rewritten code, everything that looks at the frame (``locals()``, logging's
+``funcName``/``lineno``, warning locations) sees what plain Python shows.
+"""
+
+from __future__ import annotations
+
+import importlib
+import linecache
+import logging
+import sys
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ember import xcs
+from tests.helpers import LOG, assert_same_as_plain, echo
+
+# --- notebook cells ------------------------------------------------------------------------
+
+CELL_1 = """\
+from tests.helpers import slow_echo
+
+def ask_all(qs):
+    return [slow_echo(q, 0.1) for q in qs]
+"""
+CELL_2 = """\
+def summarize(qs):
+    answers = ask_all(qs)
+    return " / ".join(answers), len(answers)
+"""
+
+
+def run_cell(source: str, number: int, namespace: dict[str, Any]) -> None:
+    """Run ``source`` as IPython does: compiled under a name whose text is in linecache."""
+    filename = f"<ipython-input-{number}-0123abcd>"
+    lines = source.splitlines(True)
+    linecache.cache[filename] = (len(source), None, lines, filename)
+    exec(compile(source, filename, "exec"), namespace)
+
+
+def test_functions_defined_in_notebook_cells_are_rewritten() -> None:
+    namespace: dict[str, Any] = {"__name__": "__main__"}
+    run_cell(CELL_1, 1, namespace)
+    run_cell(CELL_2, 2, namespace)
+    summarize = namespace["summarize"]
+    jitted = xcs.jit(summarize)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", xcs.XCSWarning)  # no fallback
+        assert_same_as_plain(summarize, jitted, ["a", "b", "c", "d"])
+    assert LOG.span() < 0.5 * LOG.busy_seconds()  # the calls of the other cell overlapped
+    stats = jitted.stats()
+    assert (stats["decision"], stats["fallback_reason"]) == ("parallel", None)
+
+
+# --- stale sources ---------------------------------------------------------------------------
+
+ORIGINAL = """\
+from tests.helpers import echo, upper
+
+def helper(xs):
+    return [upper(x) for x in xs]
+
+def program(xs):
+    return [echo(x) for x in xs]
+"""
+EDITED = """\
+from tests.helpers import echo, upper
+
+# an edit moved everything down and changed what the functions do
+
+
+def helper(xs):
+    return [upper(x) + "?" for x in xs]
+
+def program(xs):
+    return [echo(x) + "?" for x in xs]
+"""
+
+
+@pytest.fixture
+def edited_module(tmp_path: Path) -> Iterator[Any]:
+    """A module imported from a file that was then edited (its functions are stale)."""
+    path = tmp_path / "xcs_stale_module.py"
+    path.write_text(ORIGINAL)
+    sys.path.insert(0, str(tmp_path))
+    try:
+        module = importlib.import_module("xcs_stale_module")
+        path.write_text(EDITED)
+        linecache.checkcache(str(path))
+        yield module
+    finally:
+        sys.path.remove(str(tmp_path))
+        sys.modules.pop("xcs_stale_module", None)
+
+
+def test_a_stale_jitted_function_falls_back_with_one_warning(edited_module: Any) -> None:
+    jitted = xcs.jit(edited_module.program)
+    with pytest.warns(xcs.XCSWarning, match="does not match the running code") as record:
+        assert jitted(["a", "b"]) == ["a", "b"]  # what the running code computes
+    (warning,) = record
+    assert warning.filename == edited_module.__file__ and warning.lineno == 6
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", xcs.XCSWarning)  # said once, not again
+        assert_same_as_plain(edited_module.program, jitted, ["c"])
+    stats = jitted.stats()
+    assert stats["decision"] == "fallback"
+    assert "does not match" in stats["fallback_reason"]
+    assert (stats["traced_calls"], stats["direct_calls"]) == (0, 2)
+
+
+def test_a_stale_callee_runs_as_it_is_with_one_warning(edited_module: Any) -> None:
+    def caller(xs: list[str]) -> Any:
+        return edited_module.helper(xs), [echo(x) for x in xs]
+
+    jitted = xcs.jit(caller)
+    with pytest.warns(xcs.XCSWarning, match="cannot rewrite 'helper'") as record:
+        assert_same_as_plain(caller, jitted, ["a", "b"])
+    (warning,) = record
+    assert warning.filename == edited_module.__file__ and warning.lineno == 3
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", xcs.XCSWarning)
+        assert_same_as_plain(caller, jitted, ["c"])
+    trace = xcs.trace(caller, ["x", "y"])
+    ops = sorted(a["name"] for _, a in trace.graph.nodes(data=True) if a["kind"] == "op")
+    assert ops == ["echo", "echo", "upper", "upper"]  # its ops ran at once, still nodes
+
+
+# --- what frames show ----------------------------------------------------------------------
+
+
+class Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def logs_and_warns(xs: list[Any]) -> Any:
+    logger = logging.getLogger("xcs-test-frames")
+    answer = echo(xs[0])
+    logger.warning("got %s", answer)  # MARK-log
+    warnings.warn(f"about {answer}", UserWarning, stacklevel=1)  # MARK-warn
+    nested_warning(answer)  # MARK-nested
+    return sorted(locals()), answer
+
+
+def nested_warning(value: Any) -> None:
+    warnings.warn(f"nested {value}", UserWarning, stacklevel=2)
+
+
+def observe(fn: Any) -> list[tuple[Any, ...]]:
+    handler = Collect()
+    logger = logging.getLogger("xcs-test-frames")
+    logger.addHandler(handler)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            result = fn([1])
+    finally:
+        logger.removeHandler(handler)
+    seen: list[tuple[Any, ...]] = [result]
+    seen += [(r.funcName, r.pathname, r.lineno, r.getMessage()) for r in handler.records]
+    seen += [(w.filename, w.lineno, str(w.message)) for w in caught]
+    return seen
+
+
+def test_locals_logging_and_warning_locations_are_unchanged() -> None:
+    plain = observe(logs_and_warns)
+    assert plain == observe(xcs.jit(logs_and_warns))
+    source = Path(__file__).read_text().splitlines()
+    lines = {
+        mark: next(i for i, text in enumerate(source, 1) if f"# MARK-{mark}" in text)
+        for mark in ("log", "warn", "nested")
+    }
+    assert plain == [
+        (["answer", "logger", "xs"], "1"),
+        ("logs_and_warns", __file__, lines["log"], "got 1"),
+        (__file__, lines["warn"], "about 1"),
+        (__file__, lines["nested"], "nested 1"),
+    ]
