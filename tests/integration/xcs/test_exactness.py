@@ -91,6 +91,28 @@ def dict_and_set_keys(xs: list[Any]) -> Any:
     return keyed, literal, members, [type(k).__name__ for k in keyed]
 
 
+def generator_consumers(xs: list[Any]) -> Any:
+    found = any(echo(x) == "2" for x in xs)  # stops at the first match: fewer calls
+    every = all(fail_if(x, 2) != "9" for x in xs if x < 2)
+    first = next((echo(x) for x in xs if x > 1), None)
+    ordered = sorted(echo(x) for x in xs)  # exhausts: its calls run together
+    total = sum(length(echo(x)) for x in xs)
+    return found, every, first, ordered, total, max(echo(x) for x in xs)
+
+
+def methods_of_pending_values(xs: list[Any]) -> Any:
+    items = as_list(*xs)
+    items.append("late")  # a method that mutates the pending value
+    count = len(items)
+    record = info(len(xs))
+    extra = ["kept"]
+    record.setdefault("extra", extra)  # a container argument, changed afterwards
+    extra.append("changed")
+    words = echo("a b c").split()
+    words.append("d")
+    return count, items, record, words, echo("x").upper().center(5, "*")
+
+
 # --- callbacks run by library code ------------------------------------------------------------
 
 
@@ -302,6 +324,8 @@ PROGRAMS = [
     percent_formatting,
     reflection,
     dict_and_set_keys,
+    generator_consumers,
+    methods_of_pending_values,
     callbacks,
     try_keeps_old_binding,
     try_around_each_call,
