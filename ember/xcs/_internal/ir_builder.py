@@ -378,7 +378,8 @@ def concretize(value: Any, demand: Callable[[Deferred], Any]) -> Any:
     tuples, frozensets and named tuples are rebuilt; dataclass fields are set in
     place. The attributes (``__dict__`` and ``__slots__``) of other objects are
     patched too, up to :data:`OBJECT_DEPTH` objects deep, so a result object holding
-    a list of answers comes back concrete without walking whole object graphs.
+    a list of answers comes back concrete without walking whole object graphs; so
+    are the closure cells of functions that directly hold a deferred value.
 
     Args:
         value: A traced function's result, or anything it stored.
@@ -454,6 +455,9 @@ class _Concretizer:
             with contextlib.suppress(Exception):  # a subclass with another constructor
                 return type(x)(new_members)
             return x
+        if type(x) is types.FunctionType:
+            self._patch_cells(x)
+            return x
         if isinstance(x, (type, types.ModuleType, types.FunctionType, types.MethodType)):
             return x
         if dataclasses.is_dataclass(x):
@@ -468,6 +472,16 @@ class _Concretizer:
                 with contextlib.suppress(AttributeError, TypeError):  # read-only attribute
                     object.__setattr__(x, name, new)
         return x
+
+    def _patch_cells(self, fn: types.FunctionType) -> None:
+        """A closure returned or stored: its cells holding deferred values get the values."""
+        for cell in fn.__closure__ or ():
+            try:
+                content = cell.cell_contents
+            except ValueError:  # an empty cell
+                continue
+            if type(content) is Deferred:
+                cell.cell_contents = self.walk(content, OBJECT_DEPTH)
 
 
 def _attributes(x: Any) -> list[tuple[str, Any]]:

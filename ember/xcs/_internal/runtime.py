@@ -77,11 +77,22 @@ def run(
         recording.materialize("exit", need_value=False)
         if not recording.execute:
             return None
-        for container in recording.remembered:  # stored into while values were pending
-            concretize(container, _value)
+        for holder in recording.remembered:  # stored into while values were pending
+            _patch(holder)
         return concretize(result, _value)
     finally:
         tracer.leave(previous)
+
+
+def _patch(holder: Any) -> None:
+    """Replace the deferred values stored into ``holder`` (in place) by their values."""
+    if isinstance(holder, (type, types.ModuleType)):  # class and module attributes
+        for name, value in list(vars(holder).items()):
+            new = concretize(value, _value)
+            if new is not value:
+                setattr(holder, name, new)
+    else:
+        concretize(holder, _value)
 
 
 def _value(deferred: Deferred) -> Any:

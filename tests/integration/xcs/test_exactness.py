@@ -298,9 +298,15 @@ SHARED: dict[str, Any] = {}
 LATEST: Any = None
 
 
+class Settings:
+    latest: Any = None
+
+
 def stores_outlive_the_call(xs: list[Any], sink: list[Any], holder: Holder) -> Any:
     global LATEST
     holder.value = echo("attribute")
+    Settings.latest = echo("class attribute")
+    json.last_answer = echo("module attribute")  # type: ignore[attr-defined]
     SHARED["item"] = echo("subscript")
     LATEST = echo("global")
     sink.append(echo("appended"))
@@ -308,11 +314,24 @@ def stores_outlive_the_call(xs: list[Any], sink: list[Any], holder: Holder) -> A
     return len(xs)
 
 
+def returns_a_closure(xs: list[Any]) -> Any:
+    answer = echo(xs[0])
+    return lambda: (answer, type(answer).__name__)
+
+
+def test_closures_returned_hold_values() -> None:
+    closure = xcs.jit(returns_a_closure)([1])
+    assert closure() == ("1", "str")
+    assert type(closure.__closure__[0].cell_contents) is str
+
+
 def test_stored_values_are_concrete_after_the_call() -> None:
     sink: list[Any] = []
     holder = Holder()
     xcs.jit(stores_outlive_the_call)([1], sink, holder)
-    for value in (holder.value, SHARED["item"], LATEST, *sink):
+    stored = [holder.value, SHARED["item"], LATEST, *sink, Settings.latest, json.last_answer]  # type: ignore[attr-defined]
+    del json.last_answer  # type: ignore[attr-defined]
+    for value in stored:
         assert type(value) is str, value
     assert sink == ["appended", "extended"]
 
