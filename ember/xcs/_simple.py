@@ -150,8 +150,7 @@ class JitFunction:
         line = code.co_firstlineno if code else 0
         warnings.warn_explicit(
             f"xcs.jit cannot rewrite {self.__qualname__!r}: {reason}. It runs as plain "
-            "Python (correct, but its calls do not run in parallel); define it in a "
-            "source file that matches the running code to get the speedup.",
+            "Python: correct, but its calls do not run in parallel.",
             XCSWarning,
             filename,
             line,

@@ -250,9 +250,8 @@ def _warn_unrewritable(fn: types.FunctionType, reason: str) -> None:
     """Say once, at the function's own line, that it runs unrewritten (and why)."""
     code = fn.__code__
     warnings.warn_explicit(
-        f"xcs cannot rewrite {fn.__qualname__!r}: {reason}. It runs as it is (correct, "
-        "but the ops it calls run one at a time); reload or re-run its definition so its "
-        "source matches the running code.",
+        f"xcs cannot rewrite {fn.__qualname__!r}: {reason}. It runs as it is: correct, "
+        "but the ops it calls run one at a time.",
         XCSWarning,
         code.co_filename,
         code.co_firstlineno,
@@ -388,17 +387,27 @@ def entry_point(fn: Any) -> Any:
 
     Raises:
         Unrewritable: ``fn`` is (or binds) a function that cannot be rewritten:
-            library code, no source, a source that does not match, ``async def``.
+            library code, no source, a source that does not match, ``async def``,
+            or it is a callable object that hides the function (``lru_cache``).
     """
     if isinstance(fn, types.MethodType):
         return types.MethodType(entry_point(fn.__func__), fn.__self__)
     if isinstance(fn, types.FunctionType):
         twin = twin_of(fn, warn=False)
         if twin is None:
-            reason = _unrewritable.get(fn) or "it is library code, not user code"
+            reason = _unrewritable.get(fn) or (
+                "it is library code, and jit rewrites user code only (call it from a "
+                "function of your own, and jit that)"
+            )
             raise Unrewritable(reason)
         return twin
     target, _ = _resolve(fn)
+    if target is fn:
+        raise Unrewritable(
+            f"it is a {type(fn).__name__} object (a decorator such as functools.lru_cache "
+            "wraps the function), which jit cannot see through; apply @xcs.jit to the "
+            "function itself, under such decorators"
+        )
     return target
 
 

@@ -99,7 +99,10 @@ _trees_lock = threading.Lock()
 def _parse(filename: str, module_globals: dict[str, Any]) -> tuple[ast.Module, str]:
     lines = linecache.getlines(filename, module_globals)
     if not lines:
-        raise Unrewritable(f"no source found for {filename!r}", expected=True)
+        raise Unrewritable(
+            f"no source found for {filename!r} (define it in a source file or a notebook cell)",
+            expected=True,
+        )
     text = "".join(lines)
     key = (filename, hash(text))
     with _trees_lock:
@@ -313,7 +316,7 @@ def _locate(
                 return candidate_tree, chain, node, flags
     raise Unrewritable(
         f"its source in {code.co_filename} does not match the running code (was the file "
-        "edited after it was imported?)"
+        "edited after it was imported? re-import it, or restart the interpreter)"
     )
 
 

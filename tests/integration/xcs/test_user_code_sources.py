@@ -9,9 +9,12 @@ rewritten code, everything that looks at the frame (``locals()``, logging's
 
 from __future__ import annotations
 
+import functools
 import importlib
+import json
 import linecache
 import logging
+import re
 import sys
 import warnings
 from collections.abc import Iterator
@@ -131,6 +134,44 @@ def test_a_stale_callee_runs_as_it_is_with_one_warning(edited_module: Any) -> No
     trace = xcs.trace(caller, ["x", "y"])
     ops = sorted(a["name"] for _, a in trace.graph.nodes(data=True) if a["kind"] == "op")
     assert ops == ["echo", "echo", "upper", "upper"]  # its ops ran at once, still nodes
+
+
+# --- functions jit cannot rewrite run plainly, said once ---------------------------------------
+
+
+def without_source() -> Any:
+    namespace: dict[str, Any] = {"echo": echo}
+    exec(
+        compile("def generated(x):\n    return [echo(x), echo(x)]\n", "<generated>", "exec"),
+        namespace,
+    )
+    return namespace["generated"]
+
+
+@functools.lru_cache(maxsize=0)  # a wrapper jit cannot see through (that caches nothing)
+def cached(x: Any) -> Any:
+    return [echo(x), echo(x)]
+
+
+@pytest.mark.parametrize(
+    ("fn", "reason"),
+    [
+        (without_source(), "no source found for '<generated>'"),
+        (cached, "it is a _lru_cache_wrapper object"),
+        (json.dumps, "it is library code"),
+    ],
+    ids=["no-source", "lru-cache", "library"],
+)
+def test_functions_jit_cannot_rewrite_fall_back_once(fn: Any, reason: str) -> None:
+    jitted = xcs.jit(fn)
+    with pytest.warns(xcs.XCSWarning, match=re.escape(reason)):
+        assert_same_as_plain(fn, jitted, 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", xcs.XCSWarning)  # said once
+        assert_same_as_plain(fn, jitted, 2)
+    stats = jitted.stats()
+    assert stats["decision"] == "fallback" and reason in stats["fallback_reason"]
+    assert (stats["traced_calls"], stats["direct_calls"]) == (0, 2)
 
 
 # --- what frames show ----------------------------------------------------------------------
