@@ -41,8 +41,8 @@ FRAME_BUILTINS = frozenset(
 
 
 def _helper(name: str, like: ast.AST) -> ast.Attribute:
-    node = ast.Attribute(value=ast.Name(id=HELPERS, ctx=ast.Load()), attr=name, ctx=ast.Load())
-    return ast.copy_location(node, like)
+    module = ast.copy_location(ast.Name(id=HELPERS, ctx=ast.Load()), like)
+    return ast.copy_location(ast.Attribute(value=module, attr=name, ctx=ast.Load()), like)
 
 
 def _call(
@@ -53,17 +53,20 @@ def _call(
 
 
 class _Rewriter(ast.NodeTransformer):
-    def __init__(self, local_names: set[str]) -> None:
-        self.local_names = local_names  # names that shadow builtins in this function
+    def __init__(self, function: ast.AST) -> None:
+        self.function = function
+        self.local_names: set[str] | None = None  # names bound in it (found when needed)
+
+    def _shadowed(self, name: str) -> bool:
+        """Whether the function binds ``name`` itself (``locals = ...``), hiding the builtin."""
+        if self.local_names is None:
+            self.local_names = _assigned_names(self.function)
+        return name in self.local_names
 
     def visit_Call(self, node: ast.Call) -> ast.AST:
         self.generic_visit(node)
         func = node.func
-        if (
-            isinstance(func, ast.Name)
-            and func.id in FRAME_BUILTINS
-            and func.id not in self.local_names
-        ):
+        if isinstance(func, ast.Name) and func.id in FRAME_BUILTINS and not self._shadowed(func.id):
             return node
         if not node.args and not node.keywords:
             node.func = _call("call0", [func], [], func)
@@ -75,7 +78,7 @@ class _Rewriter(ast.NodeTransformer):
             node.args = [ast.copy_location(ast.Starred(value=packed, ctx=ast.Load()), node)]
         if node.keywords:
             packed = _call("kwargs", [], node.keywords, node)
-            node.keywords = [ast.keyword(arg=None, value=packed)]
+            node.keywords = [ast.copy_location(ast.keyword(arg=None, value=packed), node)]
         return node
 
     def visit_FunctionDef(self, node: ast.FunctionDef) -> ast.AST:
@@ -118,14 +121,12 @@ class _Rewriter(ast.NodeTransformer):
         parts: list[ast.expr] = []
         for value in node.values:
             if isinstance(value, ast.FormattedValue):
-                spec = value.format_spec if value.format_spec is not None else ast.Constant(None)
-                parts.append(
-                    ast.Tuple(
-                        elts=[value.value, ast.Constant(value.conversion), spec], ctx=ast.Load()
-                    )
-                )
+                spec = value.format_spec or ast.copy_location(ast.Constant(None), value)
+                conversion = ast.copy_location(ast.Constant(value.conversion), value)
+                part = ast.Tuple(elts=[value.value, conversion, spec], ctx=ast.Load())
             else:
-                parts.append(ast.Tuple(elts=[value], ctx=ast.Load()))
+                part = ast.Tuple(elts=[value], ctx=ast.Load())
+            parts.append(ast.copy_location(part, value))
         return _call("fstring", parts, [], node)
 
     def visit_Raise(self, node: ast.Raise) -> ast.AST:
@@ -178,8 +179,9 @@ def _mark_entry(node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) -> No
     mark = _call("entered", [], [], node)
     if isinstance(node, ast.Lambda):  # (mark, body)[1]: one expression, same result
         pair = ast.copy_location(ast.Tuple(elts=[mark, node.body], ctx=ast.Load()), node.body)
+        second = ast.copy_location(ast.Constant(1), node.body)
         node.body = ast.copy_location(
-            ast.Subscript(value=pair, slice=ast.Constant(1), ctx=ast.Load()), node.body
+            ast.Subscript(value=pair, slice=second, ctx=ast.Load()), node.body
         )
         return
     first = node.body[0] if node.body else node
@@ -217,11 +219,10 @@ def _assigned_names(node: ast.AST) -> set[str]:
 
 def rewrite_function(node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) -> None:
     """Rewrite a function's body in place (its decorators and defaults are left alone)."""
-    rewriter = _Rewriter(_assigned_names(node))
+    rewriter = _Rewriter(node)
     if isinstance(node, ast.Lambda):
         node.body = rewriter.visit(node.body)
     else:
         node.body = [rewriter.visit(statement) for statement in node.body]
     rewrite_statements(node, lambda name, args, like: _call(name, args, [], like))
-    _mark_entry(node)
-    ast.fix_missing_locations(node)
+    _mark_entry(node)  # every node made here has a location: no fix_missing_locations

@@ -51,7 +51,7 @@ class _Scopes(ast.NodeTransformer):
         """``try: body except BaseException: settle(); raise`` (and the try depth)."""
         settle = ast.copy_location(ast.Expr(value=self.helper("settle", [], like)), like)
         handler = ast.ExceptHandler(
-            type=ast.Name(id="BaseException", ctx=ast.Load()),
+            type=ast.copy_location(ast.Name(id="BaseException", ctx=ast.Load()), like),
             name=None,
             body=[settle, ast.copy_location(ast.Raise(exc=None, cause=None), like)],
         )
@@ -150,7 +150,7 @@ def _each_statement(body: list[ast.stmt], scopes: _Scopes) -> list[ast.stmt]:
                 statement.value = helper("now", [statement.value], statement.value)
             out.append(statement)
         elif isinstance(statement, ast.Return):
-            value = statement.value if statement.value is not None else ast.Constant(None)
+            value = statement.value or ast.copy_location(ast.Constant(None), statement)
             statement.value = helper("now", [value], statement)
             out.append(statement)
         elif isinstance(statement, (ast.Break, ast.Continue)):
@@ -176,7 +176,7 @@ def _leaving(body: list[ast.stmt], scopes: _Scopes, loops: int = 0) -> list[ast.
     out: list[ast.stmt] = []
     for statement in body:
         if isinstance(statement, ast.Return):
-            value = statement.value if statement.value is not None else ast.Constant(None)
+            value = statement.value or ast.copy_location(ast.Constant(None), statement)
             statement.value = helper("now", [value], statement)
         elif isinstance(statement, (ast.Break, ast.Continue)) and loops == 0:
             out.append(scopes._sync(statement))
@@ -190,11 +190,23 @@ def _leaving(body: list[ast.stmt], scopes: _Scopes, loops: int = 0) -> list[ast.
     return out
 
 
-def _declared_globals(node: ast.AST) -> set[str]:
+_NESTED = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+
+
+def _declared_globals(node: ast.FunctionDef | ast.AsyncFunctionDef) -> set[str]:
+    """Names a function declares ``global`` (statements only: nested scopes excluded)."""
     names: set[str] = set()
-    for child in ast.walk(node):
-        if isinstance(child, ast.Global):
-            names.update(child.names)
+    pending: list[ast.AST] = list(node.body)
+    while pending:
+        statement = pending.pop()
+        if isinstance(statement, ast.Global):
+            names.update(statement.names)
+        elif not isinstance(statement, _NESTED):
+            for field in ("body", "orelse", "finalbody", "handlers", "cases"):
+                block = getattr(statement, field, None)
+                if block:
+                    for child in block:  # handlers and match cases hold statements too
+                        pending.extend(child.body if hasattr(child, "pattern") else [child])
     return names
 
 

@@ -78,12 +78,21 @@ def is_user_code(code: types.CodeType) -> bool:
 
 def is_user_file(filename: str) -> bool:
     """Whether code from this file is the user's (rewritten) or a library's (not)."""
-    if filename.startswith("<"):
-        return True  # notebook cells and exec'd strings: whether a source exists is checked later
-    path = os.path.realpath(filename)
-    if path.startswith(_EMBER):
-        return path.startswith(_EMBER_USER)
-    return not path.startswith(_LIBRARY)
+    user = _user_files.get(filename)
+    if user is None:
+        if filename.startswith("<"):
+            user = True  # notebook cells and exec'd strings: a source is looked for later
+        else:
+            path = os.path.realpath(filename)
+            if path.startswith(_EMBER):
+                user = path.startswith(_EMBER_USER)
+            else:
+                user = not path.startswith(_LIBRARY)
+        _user_files[filename] = user
+    return user
+
+
+_user_files: dict[str, bool] = {}  # by file name (a few per module ever imported)
 
 
 # --- finding the source ------------------------------------------------------------
@@ -168,11 +177,13 @@ def _shell(name: str, body: list[ast.stmt]) -> ast.FunctionDef:
     return ast.FunctionDef(name=name, args=no_arguments, body=body, decorator_list=[], returns=None)
 
 
-def _declare(names: list[str]) -> ast.stmt:
+def _declare(names: list[str], made: list[ast.stmt | ast.expr]) -> ast.stmt:
     """``a = b = None``: makes the names local to a shell, so they close over as cells."""
-    return ast.Assign(
-        targets=[ast.Name(id=n, ctx=ast.Store()) for n in names], value=ast.Constant(None)
-    )
+    targets: list[ast.expr] = [ast.Name(id=n, ctx=ast.Store()) for n in names]
+    value = ast.Constant(None)
+    declaration = ast.Assign(targets=targets, value=value)
+    made.extend([declaration, *targets, value])
+    return declaration
 
 
 Located = tuple[tuple[Scope, ...], ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda]
@@ -204,32 +215,39 @@ def _skeleton(
     freevars: tuple[str, ...],
     imports: list[ast.stmt],
 ) -> ast.Module:
-    """A never-run module around ``target`` that compiles it as it was compiled."""
-    inner = ast.Expr(value=target) if isinstance(target, ast.Lambda) else target
+    """A never-run module around ``target`` that compiles it as it was compiled.
+
+    Only the nodes made here are new (and placed at the target's line); the target
+    and the imports are shared with the tree they come from, unchanged.
+    """
+    made: list[ast.stmt | ast.expr] = []
+    inner: ast.stmt = target if not isinstance(target, ast.Lambda) else ast.Expr(value=target)
+    if inner is not target:
+        made.append(inner)
     body: list[ast.stmt] = [inner]
     names = [n for n in freevars if n != "__class__"]  # __class__ comes from a class shell
     for scope in reversed(chain):
         if isinstance(scope, ast.ClassDef):
-            body = [
-                ast.ClassDef(name=scope.name, bases=[], keywords=[], body=body, decorator_list=[])
-            ]
+            shell: ast.stmt = ast.ClassDef(
+                name=scope.name, bases=[], keywords=[], body=body, decorator_list=[]
+            )
+            made.append(shell)
+            body = [shell]
             continue
         if names:  # the innermost enclosing function declares the free variables
-            body = [_declare(names), *body]
+            body = [_declare(names, made), *body]
             names = []
-        body = [_shell(getattr(scope, "name", "@xcs_lambda"), body)]
+        shell = _shell(getattr(scope, "name", "@xcs_lambda"), body)
+        made.append(shell)
+        body = [shell]
     if names:  # a closure with no enclosing def in this file (made by exec, say)
-        body = [_shell("@xcs_skeleton", [_declare(names), *body])]
-    module = ast.Module(body=[*copy.deepcopy(imports), *body], type_ignores=[])
-    for node in ast.walk(module):
-        if not isinstance(node, (ast.stmt, ast.expr)):
-            continue
-        if getattr(node, "lineno", None) is None:  # skeleton nodes take the target's line
-            node.lineno, node.col_offset = target.lineno, 0
-        end = getattr(node, "end_lineno", None)
-        if end is None or end < node.lineno:
-            node.end_lineno, node.end_col_offset = node.lineno, node.col_offset
-    return module
+        shell = _shell("@xcs_skeleton", [_declare(names, made), *body])
+        made.append(shell)
+        body = [shell]
+    for node in made:
+        node.lineno = node.end_lineno = target.lineno
+        node.col_offset = node.end_col_offset = 0
+    return ast.Module(body=[*imports, *body], type_ignores=[])
 
 
 def _find_code(code: types.CodeType, name: str, first_line: int) -> types.CodeType | None:
@@ -241,6 +259,23 @@ def _find_code(code: types.CodeType, name: str, first_line: int) -> types.CodeTy
             if found is not None:
                 return found
     return None
+
+
+def clone(node: Any) -> Any:
+    """A deep copy of an AST (several times faster than ``copy.deepcopy``)."""
+    if isinstance(node, ast.AST):
+        cls = type(node)
+        new = cls.__new__(cls)
+        for name in node._fields:
+            if hasattr(node, name):
+                setattr(new, name, clone(getattr(node, name)))
+        for name in node._attributes:
+            if hasattr(node, name):
+                setattr(new, name, getattr(node, name))
+        return new
+    if type(node) is list:
+        return [clone(item) for item in node]
+    return node  # str, int, None, constants: immutable
 
 
 def _same_code(a: types.CodeType, b: types.CodeType) -> bool:
@@ -266,8 +301,11 @@ def _same_code(a: types.CodeType, b: types.CodeType) -> bool:
 def _compile(
     module: ast.Module, filename: str, flags: int, name: str, first_line: int
 ) -> types.CodeType:
-    ast.fix_missing_locations(module)
-    code = compile(module, filename, "exec", flags=flags, dont_inherit=True)
+    try:
+        code = compile(module, filename, "exec", flags=flags, dont_inherit=True)
+    except (TypeError, ValueError):  # a node made without a location (slower, but right)
+        ast.fix_missing_locations(module)
+        code = compile(module, filename, "exec", flags=flags, dont_inherit=True)
     found = _find_code(code, name, first_line)
     if found is None:
         raise Unrewritable("its compiled code could not be found (please report this)")
@@ -310,7 +348,7 @@ def _locate(
         imports, index = _index(candidate_tree)
         for chain, node in index.get((code.co_name, code.co_firstlineno), ()):
             name = code.co_name
-            skeleton = _skeleton(chain, copy.deepcopy(node), code.co_freevars, imports)
+            skeleton = _skeleton(chain, node, code.co_freevars, imports)  # node unchanged
             compiled = _compile(skeleton, code.co_filename, flags, name, code.co_firstlineno)
             if _same_code(compiled, code):
                 return candidate_tree, chain, node, flags
@@ -332,7 +370,8 @@ def make_twin(fn: types.FunctionType, rewrite: Rewrite) -> types.FunctionType:
 
     Args:
         fn: A plain Python function of user code.
-        rewrite: Transforms a copy of the function's AST node in place.
+        rewrite: Transforms a copy of the function's AST node in place, leaving
+            every node with a location (``ast.fix_missing_locations``).
 
     Returns:
         A function like ``fn`` in every observable way but compiled from the rewrite.
@@ -349,7 +388,7 @@ def make_twin(fn: types.FunctionType, rewrite: Rewrite) -> types.FunctionType:
     if code.co_flags & (0x80 | 0x100 | 0x200):  # coroutine, iterable coroutine, async gen
         raise Unrewritable("it is an async function", expected=True)
     tree, chain, node, flags = _locate(fn)
-    target = copy.deepcopy(node)
+    target = clone(node)
     rewrite(target)
     skeleton = _skeleton(chain, target, code.co_freevars, _index(tree)[0])
     name = "<lambda>" if isinstance(target, ast.Lambda) else target.name

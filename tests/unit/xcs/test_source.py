@@ -26,6 +26,7 @@ def add_one_to_returns(node: Any) -> None:
     for child in ast.walk(node):
         if isinstance(child, ast.Return) and child.value is not None:
             child.value = ast.BinOp(left=child.value, op=ast.Add(), right=ast.Constant(1))
+    ast.fix_missing_locations(node)
 
 
 def plain(a: int, b: int = 2, *, c: int = 3) -> int:

@@ -1,0 +1,90 @@
+"""The call-site rewrite, as source: what it turns each construct into."""
+
+from __future__ import annotations
+
+import ast
+import textwrap
+
+import pytest
+
+from ember.xcs._internal.rewrite import rewrite_function
+
+EVERYTHING = '''
+def program(xs, *rest, key=None, **options):
+    """Docstring stays first."""
+    global LATEST
+    total = len(xs)
+    LATEST = ask(f"{xs!r:>10} and {total}")
+    holder.value = "%s-%s" % (xs, total)
+    first = xs[0] if xs is not None and xs[0] in "abc" else None
+    try:
+        answer = ask(first, *rest, key=key, **options)
+    except ValueError as exc:
+        raise RuntimeError("failed") from exc
+    with open(first) as handle:
+        handle.write(answer)
+    match answer:
+        case {"k": v}:
+            pass
+    keyed = {ask(x): x for x in xs}
+    members = {ask(x) for x in xs}
+    late = lambda y: ask(y)
+    return super(), locals(), keyed, members, late
+'''
+
+
+def rewritten(source: str) -> tuple[ast.FunctionDef, str]:
+    function = ast.parse(textwrap.dedent(source)).body[0]
+    assert isinstance(function, ast.FunctionDef)
+    rewrite_function(function)
+    return function, ast.unparse(function)
+
+
+def test_every_node_made_by_the_rewrite_has_a_location() -> None:
+    function, _ = rewritten(EVERYTHING)
+    for node in ast.walk(function):
+        if "lineno" in node._attributes:
+            assert getattr(node, "lineno", None) is not None, ast.dump(node)
+    compile(ast.Module(body=[function], type_ignores=[]), "<test>", "exec")
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("f(a, *b, k=c, **d)", "@xcs.callee(f)(*@xcs.args(a, *b), **@xcs.kwargs(k=c, **d))"),
+        ("f(a)", "@xcs.callee(f)(*@xcs.args_last(a))"),
+        ("f()", "@xcs.call0(f)()"),
+        ("super().m()", "@xcs.call0(super().m)()"),
+        ("x is None", "@xcs.value(x) is @xcs.value(None)"),
+        ("a in b", "@xcs.value(a) in @xcs.value(b)"),
+        ("'%s' % x", "@xcs.mod('%s', x)"),
+        ("f'{x!r:>4}!'", "@xcs.fstring((x, 114, @xcs.fstring(('>4',))), ('!',))"),
+        ("{k: v}", "{@xcs.value(k): v}"),
+        ("{f(x) for x in xs}", "@xcs.set_of([@xcs.callee(f)(*@xcs.args_last(x)) for x in xs])"),
+    ],
+)
+def test_expressions(source: str, expected: str) -> None:
+    _, text = rewritten(f"def f():\n    return {source}\n")
+    assert f"return {expected}" in text
+
+
+def test_entry_mark_follows_the_docstring_and_lambdas_get_one() -> None:
+    function, text = rewritten(EVERYTHING)
+    first, second = function.body[:2]
+    assert isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant)
+    assert ast.unparse(second) == "@xcs.entered()"
+    assert "lambda y: (@xcs.entered(), @xcs.callee(ask)(*@xcs.args_last(y)))[1]" in text
+
+
+def test_try_and_with_are_sync_points_and_stores_are_tracked() -> None:
+    _, text = rewritten(EVERYTHING)
+    assert "@xcs.sync()\n    try:\n        try:\n            @xcs.enter()" in text
+    assert "answer = @xcs.now(" in text
+    assert "except BaseException:\n            @xcs.settle()\n            raise" in text
+    assert "LATEST = @xcs.store_global(" in text
+    assert "@xcs.holder(holder).value = @xcs.store(" in text
+    assert "match @xcs.deep(answer):" in text
+    assert (
+        "raise @xcs.value(@xcs.callee(RuntimeError)(*@xcs.args_last('failed')))"
+        " from @xcs.value(exc)" in text
+    )
