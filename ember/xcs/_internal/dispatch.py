@@ -724,6 +724,22 @@ def holder(target: Any) -> Any:
     return target
 
 
+def kept(target: Any) -> Any:
+    """The object of ``obj.n += v`` or ``obj[k] += v``: made concrete at exit."""
+    recording = tracer.active()
+    if recording is not None:
+        recording.remember(target)
+    return target
+
+
+def kept_globals(x: Any) -> Any:
+    """The value of ``g += x`` for a global ``g``: its module's globals made concrete at exit."""
+    recording = tracer.active()
+    if recording is not None:
+        recording.remember(sys._getframe(1).f_globals)
+    return x
+
+
 def _holds_pending(x: Any) -> bool:
     if type(x) is Deferred:
         return True

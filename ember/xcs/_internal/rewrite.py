@@ -26,6 +26,8 @@ Expressions a proxy cannot get right (each operand still evaluated once, in orde
 from __future__ import annotations
 
 import ast
+from collections.abc import Callable
+from typing import Any
 
 from ember.xcs._internal.scopes import rewrite_statements
 
@@ -52,10 +54,35 @@ def _call(
     return ast.copy_location(call, like)
 
 
+_VISITORS: dict[type, Callable[[_Rewriter, Any], ast.AST]] = {}
+
+
 class _Rewriter(ast.NodeTransformer):
     def __init__(self, function: ast.AST) -> None:
         self.function = function
         self.local_names: set[str] | None = None  # names bound in it (found when needed)
+
+    # NodeTransformer's own walk, made lean: every visitor here returns one node, so
+    # lists are updated in place, and visitors are looked up once per node type.
+    def visit(self, node: ast.AST) -> Any:
+        visitor = _VISITORS.get(type(node))
+        if visitor is None:
+            found = getattr(type(self), f"visit_{type(node).__name__}", _Rewriter.generic_visit)
+            visitor = _VISITORS[type(node)] = found
+        return visitor(self, node)
+
+    def generic_visit(self, node: ast.AST) -> ast.AST:
+        for field in node._fields:
+            old = getattr(node, field, None)
+            if type(old) is list:
+                for index, item in enumerate(old):
+                    if isinstance(item, ast.AST):
+                        old[index] = self.visit(item)
+            elif isinstance(old, ast.AST):
+                new = self.visit(old)
+                if new is not old:
+                    setattr(node, field, new)
+        return node
 
     def _shadowed(self, name: str) -> bool:
         """Whether the function binds ``name`` itself (``locals = ...``), hiding the builtin."""

@@ -77,7 +77,7 @@ def run(
         recording.materialize("exit", need_value=False)
         if not recording.execute:
             return None
-        for holder in recording.remembered:  # stored into while values were pending
+        for holder in recording.remembered.values():  # stored into while values were pending
             _patch(holder)
         return concretize(result, _value)
     finally:

@@ -22,7 +22,9 @@ Stores: assignments to attributes and subscripts route the assigned value throug
 ``@xcs.store`` and the target object through ``@xcs.holder``, keeping Python's
 evaluation order (value first, then the target); an object that receives a pending
 value is remembered and made concrete at exit. Assignments to names declared
-``global`` are remembered the same way.
+``global`` are remembered the same way. Augmented assignments (``obj.n += v``) may
+make a pending value from a pending target even when ``v`` is concrete, so their
+target object (or the module's globals) is remembered whenever a trace is active.
 
 Generated statements reuse the position of the statement they guard.
 """
@@ -37,10 +39,21 @@ __all__ = ["rewrite_statements"]
 Helper = Callable[[str, list[ast.expr], ast.AST], ast.Call]
 
 
+_BLOCKS = ("body", "orelse", "finalbody", "handlers", "cases")
+
+
 class _Scopes(ast.NodeTransformer):
     def __init__(self, helper: Helper, global_names: set[str]) -> None:
         self.helper = helper
         self.global_names = global_names
+
+    def generic_visit(self, node: ast.AST) -> ast.AST:
+        """Visit statement blocks only: expressions hold no statements to rewrite."""
+        for field in _BLOCKS:
+            block = getattr(node, field, None)
+            if type(block) is list:  # a lambda's or an if-expression's body is not a block
+                setattr(node, field, [s for item in block for s in _as_list(self.visit(item))])
+        return node
 
     # --- building blocks -----------------------------------------------------------
 
@@ -96,6 +109,15 @@ class _Scopes(ast.NodeTransformer):
             kind = "store_global" if self._stores_global(node.target) else "store"
             node.value = self.helper(kind, [node.value], node.value)
             node.target = self._hold(node.target)  # type: ignore[assignment]
+        return node
+
+    def visit_AugAssign(self, node: ast.AugAssign) -> ast.stmt:
+        """``obj.n += v``: the result may be pending even when ``v`` is not."""
+        target = node.target
+        if isinstance(target, (ast.Attribute, ast.Subscript)):
+            target.value = self.helper("kept", [target.value], target.value)
+        elif isinstance(target, ast.Name) and target.id in self.global_names:
+            node.value = self.helper("kept_globals", [node.value], node.value)
         return node
 
     def _stores_global(self, target: ast.expr) -> bool:

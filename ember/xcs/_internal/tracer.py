@@ -188,7 +188,7 @@ class Recording:
         self._root: dict[int, int] = {}  # node -> node whose object it is part of
         self._last_write: dict[int, int] = {}  # root -> last glue that may change it
         self._readers: dict[int, list[int]] = {}  # root -> nodes reading it since
-        self.remembered: list[Any] = []  # containers to make concrete at exit
+        self.remembered: dict[int, Any] = {}  # id -> object to make concrete at exit
 
     # --- the Owner protocol of deferred values ------------------------------------
 
@@ -246,8 +246,7 @@ class Recording:
     def remember(self, container: Any) -> None:
         """Note a container that received pending values: made concrete at exit."""
         with self.lock:
-            if all(kept is not container for kept in self.remembered):
-                self.remembered.append(container)
+            self.remembered.setdefault(id(container), container)  # held: its id stays its own
 
     def run_now(
         self,

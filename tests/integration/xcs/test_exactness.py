@@ -314,6 +314,31 @@ def stores_outlive_the_call(xs: list[Any], sink: list[Any], holder: Holder) -> A
     return len(xs)
 
 
+class Tally:
+    def __init__(self) -> None:
+        self.text = "a"
+        self.n = 1
+
+
+COUNTS = {"n": 1}
+TOTAL = "t"
+
+
+def augmented_stores(tally: Tally) -> None:
+    global TOTAL
+    tally.text += echo("x")  # the result is pending (the value too)
+    tally.n += length("abc")
+    COUNTS["n"] += length("ab")
+    TOTAL += echo("!")
+
+
+def test_augmented_stores_are_concrete_after_the_call() -> None:
+    tally = Tally()
+    xcs.jit(augmented_stores)(tally)
+    assert (tally.text, tally.n, COUNTS["n"], TOTAL) == ("ax", 4, 3, "t!")
+    assert [type(v) for v in (tally.text, tally.n, COUNTS["n"], TOTAL)] == [str, int, int, str]
+
+
 def returns_a_closure(xs: list[Any]) -> Any:
     answer = echo(xs[0])
     return lambda: (answer, type(answer).__name__)
