@@ -66,7 +66,7 @@ FORMAT = 4  # as they are, generators drained (str.join, str.format: recorded as
 
 class _Stack(threading.local):
     def __init__(self) -> None:
-        # (frame id, kind, receiver, code of the twin the call enters, if it is one)
+        # (frame id, kind, callee, code of the twin the call enters, if it is one)
         self.entries: list[tuple[int, int, Any, types.CodeType | None]] = []
         self.next: types.CodeType | None = None  # the twin the next call enters
         self.entered: dict[int, bool] = {}  # frame id -> entered through the dispatcher
@@ -76,16 +76,20 @@ _stack = _Stack()
 
 
 def _find(remove: bool) -> tuple[int, Any]:
-    """The decision :func:`callee` made in the calling frame (the most recent one)."""
+    """The decision :func:`callee` made in the calling frame: (kind, callee).
+
+    The most recent entry of that frame; entries above it were left by calls whose
+    arguments raised, or by generators suspended inside their arguments.
+    """
     frame = id(sys._getframe(2))
     entries = _stack.entries
     for index in range(len(entries) - 1, -1, -1):
         if entries[index][0] == frame:
-            _, kind, receiver, code = entries[index]
+            _, kind, f, code = entries[index]
             if remove:
                 del entries[index]
                 _stack.next = code  # the call happens right after this helper returns
-            return kind, receiver
+            return kind, f
     return PASS, None  # called outside the protocol: leave the values alone
 
 
@@ -414,18 +418,69 @@ def entry_point(fn: Any) -> Any:
 # --- the protocol -----------------------------------------------------------------------
 
 
+# Resolutions of long-lived callees (builtins, library classes, module-level functions,
+# classes and ops), by the callee itself: most call sites are answered by one lookup.
+_known: dict[Any, tuple[Any, int, types.CodeType | None, Any]] = {}
+_KNOWN_MAX = 4096
+
+
+def _lookup(f: Any) -> tuple[Any, int, types.CodeType | None]:
+    """What to call for ``f``, how it takes its arguments, and the twin code it enters."""
+    try:
+        known = _known.get(f)
+    except TypeError:  # unhashable callee
+        known = None
+    if known is not None and (known[3] is None or known[3] is f.__code__):
+        return known[0], known[1], known[2]
+    target, kind = _resolve(f)
+    code = _entering(target)
+    if _long_lived(f):
+        if len(_known) >= _KNOWN_MAX:
+            _known.clear()
+        _known[f] = (target, kind, code, f.__code__ if type(f) is types.FunctionType else None)
+    return target, kind, code
+
+
+def _long_lived(f: Any) -> bool:
+    """Whether ``f`` lives as long as its module (so caching its resolution costs nothing)."""
+    cls = type(f)
+    if cls is types.BuiltinFunctionType:
+        return f.__self__ is None or isinstance(f.__self__, types.ModuleType)
+    if isinstance(f, type):  # library classes (a user class's __init__ may be replaced)
+        try:
+            return _user_classes.get(f) is False
+        except TypeError:  # a metaclass that refuses hashing
+            return False
+    if cls is types.FunctionType or cls is Op:  # checked against f.__code__ when used
+        return "<locals>" not in getattr(f, "__qualname__", "<locals>")
+    return False
+
+
 def call0(f: Any) -> Any:
     """``f()`` with no arguments: what to call."""
-    target = _resolve(f)[0]
-    _stack.next = _entering(target)
+    try:
+        known = _known.get(f)
+    except TypeError:  # unhashable callee
+        known = None
+    if known is not None and (known[3] is None or known[3] is f.__code__):
+        _stack.next = known[2]
+        return known[0]
+    target, _, code = _lookup(f)
+    _stack.next = code
     return target
 
 
 def callee(f: Any) -> Any:
     """The callee of a call with arguments: what to call (they follow via args/kwargs)."""
-    target, kind = _resolve(f)
-    frame = id(sys._getframe(1))
-    _stack.entries.append((frame, kind, getattr(f, "__self__", None), _entering(target)))
+    try:
+        known = _known.get(f)  # (the fast path of _lookup, inlined: this runs per call)
+    except TypeError:  # unhashable callee
+        known = None
+    if known is not None and (known[3] is None or known[3] is f.__code__):
+        _stack.entries.append((id(sys._getframe(1)), known[1], f, known[2]))
+        return known[0]
+    target, kind, code = _lookup(f)
+    _stack.entries.append((id(sys._getframe(1)), kind, f, code))
     return target
 
 
@@ -437,8 +492,14 @@ def args(*values: Any) -> tuple[Any, ...]:
 
 def args_last(*values: Any) -> tuple[Any, ...]:
     """Positional arguments of a call with no keyword arguments."""
-    kind, receiver = _find(remove=True)
-    return _prepare(values, kind, receiver)
+    entries = _stack.entries
+    if entries and entries[-1][0] == id(sys._getframe(1)):  # the usual case: the last entry
+        _, kind, f, _stack.next = entries.pop()
+    else:
+        kind, f = _find(remove=True)
+    if kind == PASS:
+        return values
+    return _prepare(values, kind, f)
 
 
 def kwargs(**values: Any) -> dict[str, Any]:
@@ -459,7 +520,7 @@ def _members(value: Any) -> Iterator[Any]:
     return iter(value.values()) if type(value) is dict else iter(value)
 
 
-def _prepare(values: tuple[Any, ...], kind: int, receiver: Any) -> tuple[Any, ...]:
+def _prepare(values: tuple[Any, ...], kind: int, f: Any) -> tuple[Any, ...]:
     if kind == PASS:
         return values
     if kind == STORE:
@@ -468,10 +529,13 @@ def _prepare(values: tuple[Any, ...], kind: int, receiver: Any) -> tuple[Any, ..
                 sync()
                 return tuple([value(v) for v in values])
             recording = tracer.active()
-            if recording is not None and receiver is not None:
-                recording.remember(receiver)
+            if recording is not None:
+                recording.remember(f.__self__)  # the list or dict stored into
         return values
-    if all(id(type(v)) in ATOMIC_IDS for v in values):
+    for v in values:
+        if id(type(v)) not in ATOMIC_IDS:
+            break
+    else:
         return values  # the common case: nothing to look into
     if kind == FORMAT:
         return tuple([list(v) if isinstance(v, types.GeneratorType) else v for v in values])
