@@ -193,14 +193,23 @@ def _resolve_builtin(f: Any) -> tuple[Any, int]:
         if f in _STRUCTURE:
             return f, PASS
         return f, DRAIN if f in _EXHAUSTING else CONCRETE
-    kind = type(receiver)
-    if kind is str and f.__name__ == "join":
+    cls = type(receiver)
+    if cls is str and f.__name__ == "join":
         return functools.partial(_join, receiver), FORMAT
-    if kind is str and f.__name__ == "format":
+    if cls is str and f.__name__ == "format":
         return functools.partial(_format, receiver), FORMAT
-    if (kind, f.__name__) in _STORING:
-        return f, STORE
-    return f, CONCRETE
+    return f, STORE if (cls, f.__name__) in _STORING else CONCRETE
+
+
+def _method_kind(f: Any) -> int | None:
+    """How a builtin type's method (``out.append``) takes its arguments, or None.
+
+    None for methods that are not called themselves (``str.join`` becomes glue).
+    """
+    cls = type(f.__self__)
+    if cls is str and f.__name__ in ("join", "format"):
+        return None
+    return STORE if (cls, f.__name__) in _STORING else CONCRETE
 
 
 def _resolve(f: Any) -> tuple[Any, int]:
@@ -479,6 +488,12 @@ def callee(f: Any) -> Any:
     if known is not None and (known[3] is None or known[3] is f.__code__):
         _stack.entries.append((id(sys._getframe(1)), known[1], f, known[2]))
         return known[0]
+    receiver = getattr(f, "__self__", None) if type(f) is types.BuiltinMethodType else None
+    if receiver is not None and type(receiver) is not types.ModuleType:
+        kind = _method_kind(f)  # out.append, text.split: the method itself is called
+        if kind is not None:
+            _stack.entries.append((id(sys._getframe(1)), kind, f, None))
+            return f
     target, kind, code = _lookup(f)
     _stack.entries.append((id(sys._getframe(1)), kind, f, code))
     return target
@@ -511,9 +526,12 @@ def kwargs(**values: Any) -> dict[str, Any]:
 
 
 def _pending_inside(value: Any) -> bool:
-    return type(value) is Deferred or (
-        type(value) in (list, tuple, dict) and any(type(v) is Deferred for v in _members(value))
-    )
+    cls = type(value)
+    if cls is Deferred:
+        return True
+    if cls is list or cls is tuple or cls is dict:
+        return any(type(v) is Deferred for v in _members(value))
+    return False
 
 
 def _members(value: Any) -> Iterator[Any]:
@@ -524,13 +542,17 @@ def _prepare(values: tuple[Any, ...], kind: int, f: Any) -> tuple[Any, ...]:
     if kind == PASS:
         return values
     if kind == STORE:
-        if any(_pending_inside(v) for v in values):
-            if _scope.depth:  # inside a try body: materialize before storing
-                sync()
-                return tuple([value(v) for v in values])
-            recording = tracer.active()
-            if recording is not None:
-                recording.remember(f.__self__)  # the list or dict stored into
+        for v in values:
+            if _pending_inside(v):
+                break
+        else:
+            return values  # nothing pending is stored: the usual case
+        if _scope.depth:  # inside a try body: materialize before storing
+            sync()
+            return tuple([value(v) for v in values])
+        recording = tracer.active()
+        if recording is not None:
+            recording.remember(f.__self__)  # the list or dict stored into
         return values
     for v in values:
         if id(type(v)) not in ATOMIC_IDS:
