@@ -163,19 +163,25 @@ def section_zero(repeat: int, n: int) -> None:
     print(f"  @jit split (us per op, medians): {parts}")
 
 
+def _fan_out(n: int) -> list[object]:
+    return [zero(i) for i in range(n)]
+
+
 def _split(n: int) -> tuple[float, float, float]:
     """Time recording, running and finishing a fan-out of zero-cost ops separately."""
-    from ember.xcs._internal import runtime, tracer
+    from ember.xcs._internal import dispatch, runtime, tracer
     from ember.xcs._internal.engine import Engine
     from ember.xcs._internal.ir_builder import concretize
     from ember.xcs._internal.parallelism import summarize_ops
     from ember.xcs._internal.tracer import Recording
 
+    fan_out = dispatch.entry_point(_fan_out)  # rewritten, as @jit runs it
     recording = Recording(Engine())
     previous = tracer.enter(recording)
     try:
         start = time.perf_counter()
-        results = [zero(i) for i in range(n)]
+        dispatch.enter_next(fan_out)
+        results = fan_out(n)
         recorded = time.perf_counter()
         recording.materialize("exit", need_value=False)
         ran = time.perf_counter()
