@@ -96,7 +96,8 @@ class JitFunction:
         functools.update_wrapper(self, fn)
         self.options = options
         self._engine = Engine(options.executor, options.max_workers, options.timeout)
-        self._decisions = Decisions()
+        self._decisions = Decisions()  # per call structure, for this code of fn
+        self._code = getattr(fn, "__code__", None)
         self._stats = JitStats()
         self._fallback: str | None = None  # why it runs plainly for good, once it does
         with _wrappers_lock:
@@ -110,6 +111,9 @@ class JitFunction:
         if self._fallback is not None:
             self._stats.count_direct()
             return fn(*args, **kwargs)
+        if getattr(fn, "__code__", None) is not self._code:  # replaced: decide afresh
+            self._code = getattr(fn, "__code__", None)
+            self._decisions.clear()
         key = call_key(args, kwargs) if self.options.cache else None
         if key is not None and self._decisions.get(key) in _PLAIN:
             self._stats.count_direct()
@@ -138,7 +142,7 @@ class JitFunction:
         if key is None:
             self._fallback = reason  # no key to mark (cache=False): the whole function
         else:
-            self._decisions.set(key, Decision.FALLBACK)
+            self._decisions.set(key, Decision.FALLBACK, reason)
         self._stats.fall_back(reason)
 
     def _fall_back(self, reason: str) -> None:

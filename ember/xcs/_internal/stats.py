@@ -21,6 +21,7 @@ callers. Fields (all totals since the wrapper was made or ``reset_jit_stats``):
 
 from __future__ import annotations
 
+import itertools
 import threading
 from typing import Any
 
@@ -46,7 +47,10 @@ class JitStats:
     def reset(self) -> None:
         """Zero every total (decisions made so far are kept by the caller)."""
         with self._lock:
-            self._calls = self._traced = self._direct = self._inlined = 0
+            # Plain calls are counted without the lock: ``next`` on a count is atomic.
+            self._direct = itertools.count()
+            self._inlined = itertools.count()
+            self._traced = 0
             self._ops = self._max_parallelism = self._cpu_bound = self._gil_bound = 0
             self._op_seconds = self._wall_seconds = self._sequential_seconds = 0.0
             self._decisions: set[str] = {"fallback"} if self._fallback else set()
@@ -59,20 +63,15 @@ class JitStats:
 
     def count_inlined(self) -> None:
         """A call made inside another trace (it became part of that graph)."""
-        with self._lock:
-            self._calls += 1
-            self._inlined += 1
+        next(self._inlined)
 
     def count_direct(self) -> None:
         """A call that ran the plain function."""
-        with self._lock:
-            self._calls += 1
-            self._direct += 1
+        next(self._direct)
 
     def count_traced(self, summary: Summary, wall_seconds: float, decision: str | None) -> None:
         """A traced call: add its ops and times; note the decision it led to."""
         with self._lock:
-            self._calls += 1
             self._traced += 1
             self._ops += summary.ops
             self._max_parallelism = max(self._max_parallelism, summary.max_parallelism)
@@ -96,11 +95,12 @@ class JitStats:
                 decision = "fallback"
             else:
                 decision = "direct"
+            direct, inlined = _value(self._direct), _value(self._inlined)
             return {
-                "calls": self._calls,
+                "calls": self._traced + direct + inlined,
                 "traced_calls": self._traced,
-                "direct_calls": self._direct,
-                "inlined_calls": self._inlined,
+                "direct_calls": direct,
+                "inlined_calls": inlined,
                 "decision": decision,
                 "ops": self._ops,
                 "max_parallelism": self._max_parallelism,
@@ -112,3 +112,8 @@ class JitStats:
                 "hint": _GIL_HINT.format(n=self._gil_bound) if self._gil_bound else None,
                 "fallback_reason": self._fallback,
             }
+
+
+def _value(counter: itertools.count[int]) -> int:
+    """How many times ``next`` was called on a count started at 0 (read, not advanced)."""
+    return int(repr(counter)[len("count(") : -1])

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import threading
+import time
+import weakref
+from typing import Any
 
 from ember.xcs._internal.cache import Decision, Decisions, call_key
 
@@ -71,3 +75,74 @@ def test_decisions_survive_concurrent_use() -> None:
     for t in threads:
         t.join()
     assert len(decisions) == 50
+
+
+def test_keys_follow_nested_structure() -> None:
+    def key(*args: Any, **kwargs: Any) -> Any:
+        return call_key(args, kwargs)
+
+    assert key([[1, 2], [3, 4]]) == key([[5, 6], [7, 8]])
+    assert key([[1, 2], [3]]) != key([[1], [2, 3]])
+    assert key([1, "a"]) != key(["a", 1]) != key([1, 1])
+    chat = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]
+    assert key(chat) == key([{"role": "x", "content": "y"}] * 2)
+    assert key(chat) != key([{"role": "user", "text": "hi"}] * 2)
+    assert key({"k": [1, 2]}) != key({"k": [1, 2, 3]})
+    assert key((1, (2, 3))) != key((1, (2, (3,))))
+    assert key(1, flag=True) == key(2, flag=False) != key(2, other=False)
+    assert key([1] * 1000) == key([2] * 1000) != key([2] * 999)
+
+
+def test_ops_and_jitted_functions_among_arguments_add_their_identity() -> None:
+    from ember import xcs
+
+    @xcs.op
+    def first(x: Any) -> Any:
+        return x
+
+    @xcs.op
+    def second(x: Any) -> Any:
+        return x
+
+    assert call_key((first, "q"), {}) == call_key((first, "other"), {})
+    assert call_key((first, "q"), {}) != call_key((second, "q"), {})
+    assert call_key(([first, second],), {}) != call_key(([second, first],), {})
+    jitted = xcs.jit(lambda x: x)
+    assert call_key((jitted,), {}) != call_key((xcs.jit(lambda x: x),), {})
+
+
+def test_keys_of_cyclic_deep_and_huge_arguments_are_made_quickly() -> None:
+    cyclic: list[Any] = [1]
+    cyclic.append(cyclic)
+    nested: list[Any] = []
+    for _ in range(5000):
+        nested = [nested]
+    huge = [{"role": "user", "content": str(i)} for i in range(100_000)]
+    for value in (cyclic, nested, huge):
+        start = time.perf_counter()
+        hash(call_key((value,), {}))
+        assert time.perf_counter() - start < 0.5
+
+
+def test_keys_keep_no_argument_alive() -> None:
+    class Prompt:
+        pass
+
+    prompt = Prompt()
+    alive = weakref.ref(prompt)
+    key = call_key(([prompt], {"p": prompt}), {"k": prompt})
+    del prompt
+    gc.collect()
+    assert alive() is None and key is not None
+
+
+def test_fallback_keys_keep_their_reason_and_are_never_evicted() -> None:
+    decisions = Decisions(capacity=2)
+    decisions.set("gap", Decision.FALLBACK, "a pending value reached json.dumps at app.py:3")
+    for i in range(10):
+        decisions.set(i, Decision.DIRECT)
+    assert decisions.get("gap") is Decision.FALLBACK
+    assert decisions.reason("gap") == "a pending value reached json.dumps at app.py:3"
+    assert decisions.reason(9) is None
+    decisions.clear()
+    assert decisions.get("gap") is None and len(decisions) == 0
