@@ -2,11 +2,14 @@
 
 A :class:`Trace` is the recorded graph of one call plus its result: what ``@jit``
 found (nodes, edges, parallel groups) and what actually happened (status, start,
-end and thread of every node). Drawing it is a separate concern (later).
+end and thread of every node). It shows itself as text (``str``), a drawing
+(``draw``), mermaid, a timeline and a Perfetto trace; the renderers live in
+``ember.xcs._viz`` and are loaded on first use.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import time
@@ -76,6 +79,90 @@ class Trace:
 
     def __str__(self) -> str:
         return "\n".join(self._line(node) for node in self._nodes)
+
+    # --- pictures -----------------------------------------------------------------------
+
+    def draw(self, path: str | os.PathLike[str] | None = None, format: str | None = None) -> Any:
+        """Draw the graph: ops ranked by parallel group, failures in red.
+
+        Uses graphviz when its ``dot`` program is installed, matplotlib otherwise.
+        Traces of more than 150 nodes fold glue and sync nodes into edges, and more
+        than 12 ops of one name in one parallel group are drawn as one box.
+
+        Args:
+            path: Where to write the drawing; None to return it for display.
+            format: ``svg``, ``png``, ``pdf`` or ``dot``; by default the suffix of
+                ``path`` (svg without a path).
+
+        Returns:
+            ``path`` (as a ``pathlib.Path``) when given; otherwise a drawing that
+            notebooks display (``.data`` holds the SVG text or image bytes).
+
+        Raises:
+            ImportError: Neither graphviz nor matplotlib is installed (``ember-xcs[viz]``).
+            ValueError: An unknown format.
+            OSError: ``path`` cannot be written.
+        """
+        from ember.xcs._viz import output
+
+        fmt = output.format_for(path, format)
+        drawing = output.draw_view(self._view, fmt)
+        return drawing if path is None else drawing.save(path)
+
+    def to_mermaid(self) -> str:
+        """The graph as a mermaid ``flowchart`` (GitHub, JupyterLab and Markdown draw it)."""
+        from ember.xcs._viz.mermaid import to_mermaid
+
+        return to_mermaid(self._view)
+
+    def timeline(self) -> Any:
+        """The run as a matplotlib ``Figure`` (needs ``ember-xcs[viz]``).
+
+        One row per thread, one bar per op from its start to its end, coloured by
+        parallel group; the critical path outlined, failed ops hatched.
+        """
+        from ember.xcs._viz.output import INSTALL_HINT
+
+        try:
+            from ember.xcs._viz.plots import timeline_figure
+        except ImportError as missing:  # pragma: no cover - matplotlib is in the viz extra
+            raise ImportError(INSTALL_HINT) from missing
+        return timeline_figure(self)
+
+    def to_chrome_trace(self, path: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+        """The run in the Trace Event format, for https://ui.perfetto.dev or chrome://tracing.
+
+        Args:
+            path: Also write it there as JSON.
+
+        Returns:
+            The ``{"traceEvents": [...]}`` dict: an event per op on a track per
+            thread, sync instants, and flow arrows along the op-level edges.
+        """
+        from ember.xcs._viz import output
+        from ember.xcs._viz.chrome import chrome_trace
+
+        document = chrome_trace(self)
+        if path is not None:
+            output.to_json_file(path, document)
+        return document
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        """What a notebook shows: the drawing (SVG), mermaid, and the text summary."""
+        bundle: dict[str, Any] = {"text/plain": repr(self), "text/vnd.mermaid": self.to_mermaid()}
+        with contextlib.suppress(ImportError):  # a bare install: text and mermaid only
+            bundle["image/svg+xml"] = self.draw().data
+        if include:
+            bundle = {k: v for k, v in bundle.items() if k in include}
+        if exclude:
+            bundle = {k: v for k, v in bundle.items() if k not in exclude}
+        return bundle
+
+    @functools.cached_property
+    def _view(self) -> Any:
+        from ember.xcs._viz.view import build_view
+
+        return build_view(self)
 
     def __repr__(self) -> str:
         ops = sum(1 for n in self._nodes if n.kind is NodeKind.OP)

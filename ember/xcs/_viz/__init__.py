@@ -1,0 +1,11 @@
+"""Drawing traces: one view of the graph, several renderers.
+
+* ``view.py`` decides what is drawn (folding, collapsing, ranks, critical path);
+* ``dot.py`` renders it with graphviz, ``plots.py`` with matplotlib (the fallback
+  without the ``dot`` binary, and the timeline), ``mermaid.py`` as mermaid text;
+* ``chrome.py`` exports the run for Perfetto / chrome://tracing;
+* ``output.py`` picks the renderer, writes files and makes what notebooks display.
+
+Nothing here is imported by ``import ember``: ``Trace`` loads it on first use, and
+graphviz and matplotlib (the ``viz`` extra) only when a renderer needs them.
+"""

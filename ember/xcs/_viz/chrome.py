@@ -1,0 +1,98 @@
+"""The run of a trace in the Trace Event format (Perfetto, ``chrome://tracing``).
+
+One complete event (``ph: "X"``) per op that ran, on a track per thread; syncs as
+instant events on the caller's track; a flow arrow (``s``/``f`` pair) along every
+edge of the op-level graph, from the end of an op to the start of each op that
+used its value. Times are microseconds from the start of the call.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ember.xcs._trace import Trace
+
+__all__ = ["chrome_trace"]
+
+_PID = 1
+
+
+def chrome_trace(trace: Trace) -> dict[str, Any]:
+    """The trace as a Trace Event Format dict (``{"traceEvents": [...], ...}``)."""
+    nodes = trace.graph.nodes
+    ran = [n for n in sorted(trace.graph.nodes) if nodes[n].get("start") is not None]
+    origin = min((nodes[n]["start"] for n in ran), default=0.0)
+    group = {op: index for index, ops in enumerate(trace.parallel_groups) for op in ops}
+    critical = set(trace.critical_path)
+    threads: dict[str, int] = {}
+
+    def tid(node: int) -> int:
+        name = str(nodes[node].get("thread") or "caller")
+        return threads.setdefault(name, len(threads) + 1)
+
+    def micros(seconds: float) -> float:
+        return round((seconds - origin) * 1e6, 3)
+
+    events: list[dict[str, Any]] = []
+    for node in ran:
+        attrs = nodes[node]
+        if attrs["kind"] == "op" and attrs.get("end") is not None:
+            args = {
+                "node": node,
+                "location": attrs.get("location"),
+                "status": attrs["status"],
+                "parallel_group": group.get(node),
+                "critical_path": node in critical,
+            }
+            if attrs.get("error") is not None:
+                args["error"] = f"{type(attrs['error']).__name__}: {attrs['error']}"
+            events.append(
+                {
+                    "name": str(attrs["name"]),
+                    "cat": "op",
+                    "ph": "X",
+                    "ts": micros(attrs["start"]),
+                    "dur": round((attrs["end"] - attrs["start"]) * 1e6, 3),
+                    "pid": _PID,
+                    "tid": tid(node),
+                    "args": args,
+                }
+            )
+        elif attrs["kind"] == "sync":
+            events.append(
+                {
+                    "name": f"sync: {attrs['name']}",
+                    "cat": "sync",
+                    "ph": "i",
+                    "s": "t",
+                    "ts": micros(attrs["start"]),
+                    "pid": _PID,
+                    "tid": tid(node),
+                }
+            )
+    events += _flows(trace, micros, tid)
+    events += [
+        {"name": "thread_name", "ph": "M", "pid": _PID, "tid": number, "args": {"name": name}}
+        for name, number in threads.items()
+    ]
+    events.append(
+        {"name": "process_name", "ph": "M", "pid": _PID, "tid": 0, "args": {"name": "xcs trace"}}
+    )
+    return {"traceEvents": events, "displayTimeUnit": "ms"}
+
+
+def _flows(trace: Trace, micros: Any, tid: Any) -> list[dict[str, Any]]:
+    """An arrow from the end of each op to the start of each op that used its value."""
+    nodes = trace.graph.nodes
+    flows: list[dict[str, Any]] = []
+    for number, (source, target) in enumerate(sorted(trace.op_graph.edges), start=1):
+        a, b = nodes[source], nodes[target]
+        if None in (a.get("start"), a.get("end"), b.get("start")):
+            continue  # one of them never ran
+        end = micros(a["end"])
+        start = max(micros(a["start"]), end - 0.001)  # inside the source's slice
+        common = {"name": "uses", "cat": "dependency", "id": number, "pid": _PID}
+        flows.append({**common, "ph": "s", "ts": start, "tid": tid(source)})
+        flows.append({**common, "ph": "f", "bp": "e", "ts": micros(b["start"]), "tid": tid(target)})
+    return flows

@@ -1,0 +1,118 @@
+"""Graphviz rendering: a :class:`~.view.View` as DOT source, and DOT run through ``dot``.
+
+Ops that could run together share a rank (``rank=same``), so each row of the
+drawing is one parallel group, top to bottom in program order. Inputs sit above,
+glue and syncs between. Failed ops are red, cancelled ones grey and dashed; the
+critical path is drawn in bold amber.
+
+Every user-provided string (op names, argument names, file names) is escaped for a
+DOT quoted string: backslashes and quotes escaped, line breaks and other control
+characters turned into spaces, so no label can end its string or start an escape
+sequence of graphviz's own.
+"""
+
+from __future__ import annotations
+
+import shutil
+
+from ember.xcs._viz.view import Box, View
+
+__all__ = ["available", "render", "to_dot"]
+
+_FONT = "Helvetica"
+_STYLE = {
+    # kind: shape, style, fill, font size
+    "input": ("ellipse", "filled", "#e0f2fe", 10),
+    "op": ("box", "rounded,filled", "#dbeafe", 10),
+    "ops": ("box3d", "filled", "#dbeafe", 10),
+    "glue": ("box", "filled", "#f3f4f6", 8),
+    "sync": ("hexagon", "filled", "#fef3c7", 8),
+}
+_FAILED = "#fecaca"
+_CANCELLED = "#e5e7eb"
+_CRITICAL = "#b45309"
+
+
+def available() -> bool:
+    """Whether graphviz's ``dot`` binary and Python package can be used."""
+    if shutil.which("dot") is None:
+        return False
+    try:
+        import graphviz  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _quote(text: str) -> str:
+    """``text`` as a DOT quoted string (escaped; control characters become spaces)."""
+    clean = "".join(c if c.isprintable() else " " for c in text)
+    return '"' + clean.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _label(lines: list[str]) -> str:
+    """Label lines, each escaped, joined by DOT's centred line break."""
+    return "\\n".join(_quote(line)[1:-1] for line in lines)
+
+
+def _node(box: Box) -> str:
+    shape, style, fill, size = _STYLE[box.kind]
+    color, pen = "#475569", 1.0
+    if box.status == "failed":
+        fill, color = _FAILED, "#dc2626"
+    elif box.status == "cancelled":
+        fill, style = _CANCELLED, style + ",dashed"
+    if box.critical:
+        color, pen = _CRITICAL, 2.5
+    attrs = [
+        f"shape={shape}",
+        f'style="{style}"',
+        f'fillcolor="{fill}"',
+        f'color="{color}"',
+        f"penwidth={pen}",
+        f"fontsize={size}",
+        f'label="{_label(box.label)}"',
+        f"tooltip={_quote(' | '.join(box.label))}",
+    ]
+    return f"  {box.key} [{', '.join(attrs)}];"
+
+
+def to_dot(view: View) -> str:
+    """The DOT source of a view."""
+    lines = [
+        "digraph trace {",
+        f'  graph [rankdir=TB, fontname="{_FONT}", fontsize=11, labelloc=t, '
+        f"label={_quote(view.title)}, nodesep=0.25, ranksep=0.4];",
+        f'  node [fontname="{_FONT}", margin="0.08,0.04"];',
+        '  edge [color="#64748b", arrowsize=0.6];',
+    ]
+    lines += [_node(box) for box in view.boxes]
+    ranks: dict[int, list[str]] = {}
+    for box in view.boxes:
+        if box.rank is not None:
+            ranks.setdefault(box.rank, []).append(box.key)
+    for keys in ranks.values():
+        lines.append(f"  {{ rank=same; {'; '.join(keys)}; }}")
+    inputs = [box.key for box in view.boxes if box.kind == "input"]
+    if inputs:
+        lines.append(f"  {{ rank=source; {'; '.join(inputs)}; }}")
+    for source, target, kind in view.edges:
+        if kind == "critical":
+            lines.append(f'  {source} -> {target} [color="{_CRITICAL}", penwidth=2.5];')
+        elif kind == "order":
+            lines.append(f"  {source} -> {target} [style=dotted];")
+        else:
+            lines.append(f"  {source} -> {target};")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def render(view: View, fmt: str) -> bytes:
+    """Run ``dot`` on the view: ``svg``, ``png`` or ``pdf`` bytes.
+
+    Raises:
+        graphviz.ExecutableNotFound: No ``dot`` binary on PATH.
+    """
+    import graphviz
+
+    return bytes(graphviz.Source(to_dot(view)).pipe(format=fmt))

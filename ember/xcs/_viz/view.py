@@ -1,0 +1,257 @@
+"""What a drawing of a trace shows: boxes, edges and ranks, decided once for every renderer.
+
+Every renderer (graphviz, matplotlib, mermaid) draws the same :class:`View`:
+
+* **Boxes** for inputs, ops, glue and syncs. Op boxes carry name, ``file:line``,
+  duration and status (failures say their exception type); their *rank* is their
+  parallel group, so ops that could run together sit side by side.
+* **Folding**: a trace of more than :data:`FULL_LIMIT` nodes folds its glue and
+  sync nodes into edges (op A -> op B when a path of folded nodes joins them), and
+  says so in the title.
+* **Collapsing**: more than :data:`COLLAPSE_AT` ops of one name in one parallel
+  group become one box ``ask x1000`` with the range of their durations and a count
+  of failures, so a 5,000-node trace draws in a second.
+* **Critical path**: its boxes and the edges between them are marked.
+
+The view holds plain strings; each renderer escapes them for its own format.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import os
+import statistics
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ember.xcs._trace import Trace
+
+__all__ = ["COLLAPSE_AT", "FULL_LIMIT", "Box", "View", "build_view", "duration_text"]
+
+FULL_LIMIT = 150
+"""Traces with more nodes than this fold their glue and sync nodes into edges."""
+
+COLLAPSE_AT = 12
+"""More ops than this of one name in one parallel group are drawn as one box."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Box:
+    """One drawn node (or several ops collapsed into one).
+
+    Attributes:
+        key: Identifier in the drawing (``n12``, or ``g3_0`` for a collapsed box).
+        kind: ``input``, ``op``, ``glue``, ``sync``, or ``ops`` (collapsed ops).
+        title: First line of the label (the op's name, ``input``, ``sync``).
+        details: Further label lines (location, duration, error).
+        status: ``done``, ``failed``, ``cancelled``, ``running`` or ``pending``
+            (for collapsed ops: ``failed`` if any failed).
+        rank: The parallel group of an op box (0 first), None for other kinds.
+        members: The trace node ids the box stands for.
+        critical: Whether the box is on the critical path.
+    """
+
+    key: str
+    kind: str
+    title: str
+    details: tuple[str, ...]
+    status: str
+    rank: int | None
+    members: tuple[int, ...]
+    critical: bool = False
+
+    @property
+    def label(self) -> list[str]:
+        """All label lines."""
+        return [self.title, *self.details]
+
+
+@dataclasses.dataclass(frozen=True)
+class View:
+    """Boxes and edges to draw, and a title line.
+
+    Attributes:
+        boxes: In program order of their first member.
+        edges: ``(source key, target key, kind)`` with kind ``data``, ``order``
+            (a change waited for earlier readers) or ``critical``.
+        title: What the trace shows, in one line.
+        ranks: Number of parallel groups.
+    """
+
+    boxes: list[Box]
+    edges: list[tuple[str, str, str]]
+    title: str
+    ranks: int
+
+
+def duration_text(seconds: float | None) -> str:
+    """``0.21 s``, ``3.2 ms``, ``45 us`` (empty when unknown)."""
+    if seconds is None:
+        return ""
+    if seconds >= 0.1:
+        return f"{seconds:.2f} s"
+    if seconds >= 0.001:
+        return f"{seconds * 1e3:.1f} ms"
+    return f"{seconds * 1e6:.0f} us"
+
+
+def _duration(attrs: Mapping[str, Any]) -> float | None:
+    start, end = attrs.get("start"), attrs.get("end")
+    if start is None or end is None:
+        return None
+    return float(max(0.0, end - start))
+
+
+def _short(location: str) -> str:
+    file, _, line = location.rpartition(":")
+    return f"{os.path.basename(file)}:{line}" if file else location
+
+
+def build_view(trace: Trace) -> View:
+    """Decide what a drawing of ``trace`` shows (see the module docstring)."""
+    graph = trace.graph
+    nodes = graph.nodes
+    rank = {op: index for index, group in enumerate(trace.parallel_groups) for op in group}
+    critical = set(trace.critical_path)
+    fold = graph.number_of_nodes() > FULL_LIMIT
+    kept = [n for n in sorted(graph.nodes) if not fold or nodes[n]["kind"] in ("input", "op")]
+
+    owner = _collapse(trace, rank)  # node -> key of its collapsed box (collapsed ops only)
+    boxes: dict[str, Box] = {}
+    for node in kept:
+        key = owner.get(node)
+        if key is None:
+            boxes[f"n{node}"] = _box(node, nodes[node], rank.get(node), node in critical)
+        elif key not in boxes:
+            members = [m for m, k in owner.items() if k == key]
+            boxes[key] = _collapsed_box(key, members, nodes, rank[node], critical)
+
+    edges = _edges(graph, set(kept), owner, trace.critical_path)
+    edges = _thin_syncs(edges, {b.key for b in boxes.values() if b.kind == "sync"})
+    folded = graph.number_of_nodes() - len(kept)
+    return View(list(boxes.values()), edges, _title(trace, folded), len(trace.parallel_groups))
+
+
+def _box(node: int, attrs: Mapping[str, Any], rank: int | None, critical: bool) -> Box:
+    kind, name, status = attrs["kind"], str(attrs["name"]), str(attrs["status"])
+    location = _short(str(attrs.get("location", "")))
+    if kind == "input":
+        return Box(f"n{node}", kind, "input", (name,), status, None, (node,))
+    if kind == "sync":
+        return Box(f"n{node}", kind, "sync", (name,), status, None, (node,))
+    details = [location]
+    if kind == "op":
+        details.append(duration_text(_duration(attrs)))
+        error = attrs.get("error")
+        if status == "failed" and error is not None:
+            details.append(f"failed: {type(error).__name__}")
+        elif status == "cancelled":
+            details.append("cancelled")
+    return Box(
+        f"n{node}", kind, name, tuple(d for d in details if d), status, rank, (node,), critical
+    )
+
+
+def _collapse(trace: Trace, rank: Mapping[int, int]) -> dict[int, str]:
+    """Ops to collapse: more than COLLAPSE_AT of one name in one group."""
+    owner: dict[int, str] = {}
+    nodes = trace.graph.nodes
+    for index, group in enumerate(trace.parallel_groups):
+        by_name: dict[str, list[int]] = {}
+        for op in group:
+            by_name.setdefault(str(nodes[op]["name"]), []).append(op)
+        for position, members in enumerate(by_name.values()):
+            if len(members) > COLLAPSE_AT:
+                for op in members:
+                    owner[op] = f"g{index}_{position}"
+    return owner
+
+
+def _collapsed_box(key: str, members: list[int], nodes: Any, rank: int, critical: set[int]) -> Box:
+    first = nodes[members[0]]
+    times = [t for t in (_duration(nodes[m]) for m in members) if t is not None]
+    failed = sum(1 for m in members if nodes[m]["status"] == "failed")
+    details = [f"from {_short(str(first.get('location', '')))}"]
+    if times:
+        details.append(
+            f"{duration_text(min(times))} - {duration_text(max(times))}"
+            f" (median {duration_text(statistics.median(times))})"
+        )
+    if failed:
+        details.append(f"{failed} failed")
+    status = "failed" if failed else str(first["status"])
+    return Box(
+        key,
+        "ops",
+        f"{first['name']} x{len(members)}",
+        tuple(details),
+        status,
+        rank,
+        tuple(members),
+        any(m in critical for m in members),
+    )
+
+
+def _edges(
+    graph: Any, kept: set[int], owner: Mapping[int, str], path: list[int]
+) -> list[tuple[str, str, str]]:
+    """Edges between drawn boxes; through folded nodes when some are folded."""
+    on_path = _on_critical_path(graph, kept, path)
+    reach: dict[int, dict[int, str]] = {}  # folded node -> nearest kept ancestors
+    found: dict[tuple[str, str], str] = {}
+    for node in sorted(graph.nodes):
+        sources: dict[int, str] = {}
+        for pred, attrs in graph.pred[node].items():
+            kind = "order" if attrs.get("order") == "dispatch" else "data"
+            for source in [pred] if pred in kept else reach.get(pred, {}):
+                sources.setdefault(source, kind)
+        if node not in kept:
+            reach[node] = sources
+            continue
+        target = owner.get(node, f"n{node}")
+        for source, kind in sources.items():
+            key = (owner.get(source, f"n{source}"), target)
+            if key[0] == key[1]:
+                continue
+            if kind == "data" and (source, node) in on_path:
+                kind = "critical"
+            if found.get(key) in (None, "order") or kind == "critical":
+                found[key] = kind
+    return [(s, t, kind) for (s, t), kind in found.items()]
+
+
+def _thin_syncs(edges: list[tuple[str, str, str]], syncs: set[str]) -> list[tuple[str, str, str]]:
+    """Into a sync, only edges from boxes with nowhere else to go (the rest is implied).
+
+    A sync waits for everything before it; drawing every such edge buries the graph.
+    """
+    elsewhere = {s for s, t, _ in edges if t not in syncs}
+    return [(s, t, k) for s, t, k in edges if t not in syncs or s not in elsewhere]
+
+
+def _on_critical_path(graph: Any, kept: set[int], path: list[int]) -> set[tuple[int, int]]:
+    """Pairs of drawn nodes joined by an edge that lies on the critical path."""
+    if len(path) < 2:
+        return set()
+    if all(node in kept for node in graph.nodes):  # nothing folded: walk the real edges
+        import networkx as nx
+
+        pairs: set[tuple[int, int]] = set()
+        for a, b in itertools.pairwise(path):
+            between = (nx.descendants(graph, a) & nx.ancestors(graph, b)) | {a, b}
+            pairs |= {(u, v) for u, v in graph.subgraph(between).edges}
+        return pairs
+    return set(itertools.pairwise(path))
+
+
+def _title(trace: Trace, folded: int) -> str:
+    ops = sum(1 for _, kind in trace.graph.nodes(data="kind") if kind == "op")
+    parts = [f"{ops} op{'s' if ops != 1 else ''} in {len(trace.parallel_groups)} parallel groups"]
+    parts.append(f"wall {duration_text(trace.wall_seconds)}")
+    if trace.speedup is not None:
+        parts.append(f"speedup {trace.speedup:.1f}x")
+    if folded:
+        parts.append(f"{folded} glue and sync nodes folded into edges")
+    return " | ".join(parts)
