@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from collections.abc import Iterator
 
 import pytest
@@ -29,3 +31,22 @@ def recording() -> Iterator[tracer.Recording]:
         yield rec
     finally:
         tracer.leave(previous)
+
+
+def require(available: bool, what: str, how: str) -> None:
+    """Skip a test whose tool is missing here, but fail in CI (``EMBER_XCS_CI=1``).
+
+    ``.ci/run`` installs every tool the suite uses (graphviz, the mermaid parser),
+    so there a missing tool is a broken setup, never a silent skip.
+    """
+    if available:
+        return
+    message = f"{what} is not installed: {how}"
+    if os.environ.get("EMBER_XCS_CI"):
+        pytest.fail(f"{message} (.ci/run installs it)")
+    pytest.skip(message)
+
+
+def require_dot() -> None:
+    """The test needs graphviz's ``dot`` program."""
+    require(shutil.which("dot") is not None, "graphviz's dot", "apt install graphviz")

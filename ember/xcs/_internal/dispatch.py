@@ -108,6 +108,8 @@ _GENERATOR = 0x20 | 0x200  # CO_GENERATOR, CO_ASYNC_GENERATOR
 
 def _entering(target: Any) -> types.CodeType | None:
     """The code a call of ``target`` enters if it is a (non-generator) twin."""
+    if type(target) is Deferred:
+        return None  # looking inside would demand it
     code = getattr(getattr(target, "__func__", target), "__code__", None)
     if type(code) is types.CodeType and _rewritten(code) and not code.co_flags & _GENERATOR:
         return code
@@ -433,12 +435,25 @@ _known: dict[Any, tuple[Any, int, types.CodeType | None, Any]] = {}
 _KNOWN_MAX = 4096
 
 
+def _known_resolution(f: Any) -> tuple[Any, int, types.CodeType | None, Any] | None:
+    """The cached resolution of ``f``, if any.
+
+    A deferred value is never hashed: that would demand it, and a method of a
+    pending value must stay lazy.
+    """
+    if type(f) is Deferred:
+        return None
+    try:
+        return _known.get(f)
+    except TypeError:  # unhashable callee
+        return None
+
+
 def _lookup(f: Any) -> tuple[Any, int, types.CodeType | None]:
     """What to call for ``f``, how it takes its arguments, and the twin code it enters."""
-    try:
-        known = _known.get(f)
-    except TypeError:  # unhashable callee
-        known = None
+    if type(f) is Deferred:
+        return f, PASS, None  # a method of a pending value: glue (never look inside it)
+    known = _known_resolution(f)
     if known is not None and (known[3] is None or known[3] is f.__code__):
         return known[0], known[1], known[2]
     target, kind = _resolve(f)
@@ -467,10 +482,7 @@ def _long_lived(f: Any) -> bool:
 
 def call0(f: Any) -> Any:
     """``f()`` with no arguments: what to call."""
-    try:
-        known = _known.get(f)
-    except TypeError:  # unhashable callee
-        known = None
+    known = _known_resolution(f)
     if known is not None and (known[3] is None or known[3] is f.__code__):
         _stack.next = known[2]
         return known[0]
@@ -481,10 +493,7 @@ def call0(f: Any) -> Any:
 
 def callee(f: Any) -> Any:
     """The callee of a call with arguments: what to call (they follow via args/kwargs)."""
-    try:
-        known = _known.get(f)  # (the fast path of _lookup, inlined: this runs per call)
-    except TypeError:  # unhashable callee
-        known = None
+    known = _known_resolution(f)
     if known is not None and (known[3] is None or known[3] is f.__code__):
         _stack.entries.append((id(sys._getframe(1)), known[1], f, known[2]))
         return known[0]

@@ -45,9 +45,15 @@ def available() -> bool:
 
 
 def _quote(text: str) -> str:
-    """``text`` as a DOT quoted string (escaped; control characters become spaces)."""
+    r"""``text`` as a DOT quoted string that graphviz shows as written.
+
+    Backslashes are doubled (graphviz reads ``\N`` as the node's name), quotes
+    escaped, ``&`` written as ``&amp;`` (graphviz expands character entities), and
+    control characters become spaces.
+    """
     clean = "".join(c if c.isprintable() else " " for c in text)
-    return '"' + clean.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    escaped = clean.replace("\\", "\\\\").replace('"', '\\"').replace("&", "&amp;")
+    return f'"{escaped}"'
 
 
 def _label(lines: list[str]) -> str:
@@ -72,7 +78,6 @@ def _node(box: Box) -> str:
         f"penwidth={pen}",
         f"fontsize={size}",
         f'label="{_label(box.label)}"',
-        f"tooltip={_quote(' | '.join(box.label))}",
     ]
     return f"  {box.key} [{', '.join(attrs)}];"
 

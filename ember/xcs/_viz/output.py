@@ -9,6 +9,7 @@ cannot be written says so.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 from pathlib import Path
@@ -91,7 +92,8 @@ def write_file(path: str | os.PathLike[str], data: str | bytes) -> Path:
         partial.write_bytes(payload)
         os.replace(partial, target)
     except OSError as exc:
-        partial.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            partial.unlink()
         raise type(exc)(
             exc.errno,
             f"cannot write the drawing to {os.fspath(path)!r}: {exc.strerror}. Choose a "
@@ -108,13 +110,14 @@ def draw_view(view: View, fmt: str) -> Drawing:
         data = dot.render(view, fmt)
         return Drawing(fmt, data.decode() if fmt == "svg" else data, "graphviz")
     try:
-        from ember.xcs._viz.plots import graph_figure
+        import matplotlib
 
-        figure = graph_figure(view)
+        from ember.xcs._viz.plots import graph_figure
     except ImportError as missing:
         raise ImportError(INSTALL_HINT) from missing
     buffer = io.BytesIO()
-    figure.savefig(buffer, format=fmt)
+    with matplotlib.rc_context({"svg.fonttype": "none"}):  # text stays text in the SVG
+        graph_figure(view).savefig(buffer, format=fmt)
     data = buffer.getvalue()
     return Drawing(fmt, data.decode() if fmt == "svg" else data, "matplotlib")
 

@@ -489,3 +489,14 @@ def test_nested_defs_and_lambdas_keep_their_calls_parallel() -> None:
     assert nested(["a", "b", "c"]) == (["a", "b", "c"], ["A", "B", "C"])
     slow = [c for c in LOG.entries if c.name == "slow_echo"]
     assert max(c.end for c in slow) - min(c.start for c in slow) < 0.25  # one wave, not 6
+
+
+def test_method_calls_on_answers_keep_the_calls_parallel() -> None:
+    def cleaned(qs: list[str]) -> Any:
+        return [slow_echo(f" {q} ", 0.1).strip().upper() + "!" for q in qs]
+
+    assert xcs.jit(cleaned)(["a", "b", "c", "d"]) == ["A!", "B!", "C!", "D!"]
+    assert LOG.span() < 0.5 * LOG.busy_seconds()
+    trace = xcs.trace(cleaned, ["a", "b", "c"])
+    assert len(trace.parallel_groups) == 1  # no sync between the calls
+    assert [a["kind"] for _, a in trace.graph.nodes(data=True)].count("sync") == 1  # exit
