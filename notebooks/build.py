@@ -1,0 +1,249 @@
+"""Write the example notebooks from the cells below and execute them in place.
+
+Run from the repository root after changing a cell (needs ``ember-xcs[dev]``)::
+
+    python notebooks/build.py
+
+The notebooks are saved with their outputs, so they read well on GitHub; the test
+suite executes them again (``tests/integration/test_notebooks.py``).
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+HERE = Path(__file__).resolve().parent
+
+SETUP = """\
+%matplotlib inline
+import time
+from ember import xcs
+
+@xcs.op
+def ask(prompt: str) -> str:
+    \"\"\"Stands in for an LLM call: 0.2 s of waiting on the network.\"\"\"
+    time.sleep(0.2)
+    return f"answer to {prompt!r}"
+
+@xcs.op
+def judge(answers: list[str]) -> str:
+    \"\"\"Picks the best answer (here: the longest).\"\"\"
+    time.sleep(0.1)
+    return max(answers, key=len)"""
+
+QUICKSTART = [
+    (
+        "md",
+        "# Quickstart: one decorator, the same answers, in parallel\n\n"
+        "`@xcs.op` marks a call worth running in parallel (an LLM call, an HTTP request). "
+        "`@xcs.jit` runs a plain, sequential Python function so that its independent op "
+        "calls overlap, and returns exactly what the function returns without it.",
+    ),
+    ("code", SETUP),
+    (
+        "md",
+        "An ensemble: five drafts for a question, then a judge picks one. Written as plain "
+        "Python, the drafts wait for each other.",
+    ),
+    (
+        "code",
+        """\
+def ensemble(question: str) -> str:
+    drafts = [ask(f"{question} (draft {i})") for i in range(5)]
+    return judge(drafts)
+
+fast = xcs.jit(ensemble)
+
+start = time.perf_counter(); plain_answer = ensemble("Why is the sky blue?")
+plain = time.perf_counter() - start
+start = time.perf_counter(); jit_answer = fast("Why is the sky blue?")
+jitted = time.perf_counter() - start
+assert jit_answer == plain_answer
+print(f"plain {plain:.2f} s, @jit {jitted:.2f} s, same answer: {jit_answer}")""",
+    ),
+    (
+        "md",
+        "`xcs.trace` runs the function once and keeps what happened. In a notebook it shows "
+        "itself as a drawing: ops that could run together share a row, the critical path "
+        "is amber.",
+    ),
+    ("code", 'trace = xcs.trace(ensemble, "Why is the sky blue?")\ntrace'),
+    ("md", "As text, one line per node (inputs, ops, glue, syncs):"),
+    (
+        "code",
+        "print(trace)\nprint(trace.parallel_groups)\n"
+        'print("critical path:", len(trace.critical_path), "ops")',
+    ),
+    (
+        "md",
+        "What actually ran where and when: a bar per op, a row per thread, coloured by "
+        "parallel group.",
+    ),
+    ("code", "trace.timeline()"),
+    (
+        "md",
+        "Files for later: a picture (svg, png, pdf or dot), mermaid for Markdown, and a "
+        "trace for https://ui.perfetto.dev.",
+    ),
+    (
+        "code",
+        """\
+print(trace.draw("ensemble.svg"))
+print(trace.to_mermaid()[:200], "...")
+trace.to_chrome_trace("ensemble_trace.json");""",
+    ),
+    ("md", "`@jit` remembers, per argument structure, what it found:"),
+    ("code", "fast.stats()"),
+]
+
+PATTERNS = [
+    (
+        "md",
+        "# Patterns: what runs in parallel, what waits, and why\n\n"
+        "`@jit` never changes what a function computes, so whatever needs an answer "
+        "before the next call waits for it. `trace.parallel_groups` shows the waves a "
+        "program really has.",
+    ),
+    ("code", SETUP),
+    ("md", "## Comprehensions and loops: independent calls run together"),
+    (
+        "code",
+        """\
+def fan_out(questions):
+    answers = []
+    for q in questions:                  # a plain loop is fine too
+        answers.append(ask(q).strip())   # method calls on answers stay lazy
+    return answers
+
+trace = xcs.trace(fan_out, ["a", "b", "c", "d"])
+print(trace.parallel_groups)             # one wave of four
+trace""",
+    ),
+    ("md", "## Prompts built from answers: two waves, not eight calls"),
+    (
+        "code",
+        """\
+def refine(questions):
+    return [ask(f"Refine: {ask(q)}") for q in questions]
+
+trace = xcs.trace(refine, ["a", "b", "c", "d"])
+print([len(group) for group in trace.parallel_groups])
+trace""",
+    ),
+    ("md", "## Branches on an answer wait for it"),
+    (
+        "code",
+        """\
+def check(question):
+    first = ask(question)
+    if "sky" in first:                   # needs the answer: a sync point
+        return [ask("follow up 1"), ask("follow up 2")]
+    return [first]
+
+trace = xcs.trace(check, "sky?")
+print(trace.parallel_groups)             # the branch decides what runs next
+trace""",
+    ),
+    (
+        "md",
+        "## Errors: the one plain Python would raise first\n\n"
+        "An op's exception reaches you unchanged, with a note naming the op and your line. "
+        "Inside `try`, each statement runs before the next, so `except` catches exactly "
+        "what it would without `@jit`; a failing call inside `try` is drawn in red.",
+    ),
+    (
+        "code",
+        """\
+@xcs.op
+def flaky(q: str) -> str:
+    time.sleep(0.05)
+    if q == "bad":
+        raise ValueError(f"cannot answer {q!r}")
+    return q.upper()
+
+def careful(questions):
+    out = []
+    for q in questions:
+        try:                             # one call at a time: exact, but serialized
+            out.append(flaky(q))
+        except ValueError as error:
+            out.append(f"skipped ({error})")
+    return out
+
+trace = xcs.trace(careful, ["a", "bad", "c"])
+print(trace.result)
+print(trace.parallel_groups)
+trace""",
+    ),
+    (
+        "md",
+        "To keep such calls parallel, handle the error inside the op (or make the calls one "
+        "statement inside the `try`):",
+    ),
+    (
+        "code",
+        """\
+@xcs.op
+def flaky_or_note(q: str) -> str:
+    try:
+        return flaky(q)
+    except ValueError as error:
+        return f"skipped ({error})"
+
+def careful_and_fast(questions):
+    return [flaky_or_note(q) for q in questions]
+
+trace = xcs.trace(careful_and_fast, ["a", "bad", "c"])
+print(trace.result, trace.parallel_groups)
+trace.timeline()""",
+    ),
+    (
+        "code",
+        """\
+@xcs.jit
+def strict(questions):
+    return [flaky(q) for q in questions]
+
+try:
+    strict(["a", "bad", "c"])
+except ValueError as error:
+    print(type(error).__name__, error)
+    print(error.__notes__)""",
+    ),
+]
+
+
+def build(name: str, cells: list[tuple[str, str]]) -> Path:
+    """Write ``name`` from ``cells``, execute it, and save it with its outputs."""
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [
+        nbformat.v4.new_markdown_cell(text) if kind == "md" else nbformat.v4.new_code_cell(text)
+        for kind, text in cells
+    ]
+    notebook.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    with tempfile.TemporaryDirectory() as scratch:  # files the notebook writes go there
+        NotebookClient(
+            notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": scratch}}
+        ).execute()
+    path = HERE / name
+    nbformat.write(notebook, path)
+    return path
+
+
+def main() -> None:
+    """Build both notebooks."""
+    for name, cells in (("01_quickstart.ipynb", QUICKSTART), ("02_patterns.ipynb", PATTERNS)):
+        print(build(name, cells), file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
