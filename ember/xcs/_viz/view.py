@@ -248,7 +248,10 @@ def _on_critical_path(graph: Any, kept: set[int], path: list[int]) -> set[tuple[
 
 def _title(trace: Trace, folded: int) -> str:
     ops = sum(1 for _, kind in trace.graph.nodes(data="kind") if kind == "op")
-    parts = [f"{ops} op{'s' if ops != 1 else ''} in {len(trace.parallel_groups)} parallel groups"]
+    groups = len(trace.parallel_groups)
+    parts = [
+        f"{ops} op{'s' if ops != 1 else ''} in {groups} parallel group{'s' if groups != 1 else ''}"
+    ]
     parts.append(f"wall {duration_text(trace.wall_seconds)}")
     if trace.speedup is not None:
         parts.append(f"speedup {trace.speedup:.1f}x")
