@@ -76,10 +76,13 @@ class OpSpec:
         name: Display name in graphs, stats and error notes.
         max_concurrency: Upper bound on concurrent runs of this op across all
             traces, or None for no bound.
+        shares_limit_with: Another spec whose slots this one uses, so several ops
+            share one bound (every model of one provider, say); None for its own.
     """
 
     name: str
     max_concurrency: int | None = None
+    shares_limit_with: OpSpec | None = None
 
     def __post_init__(self) -> None:
         limit = self.max_concurrency

@@ -1,6 +1,7 @@
 """``@op(max_concurrency=N)``: at most N runs of one op at once, across every trace.
 
-Each op spec with a limit has one :class:`Limit`. The engine takes a :class:`Slot`
+Each op spec with a limit has one :class:`Limit` (specs that name another in
+``shares_limit_with`` use that one's: every model of a provider, say). The engine takes a :class:`Slot`
 before it hands an op to a thread; the slot is given back the moment the op ends
 (or when the op is cancelled before it started), and engines that were refused a
 slot are woken to try again.
@@ -128,10 +129,12 @@ def limit_for(spec: OpSpec | None) -> Limit | None:
     """The shared limit of an op spec, or None when it has none."""
     if spec is None or spec.max_concurrency is None:
         return None
-    limit = _limits.get(spec)
+    owner = spec.shares_limit_with or spec
+    limit = _limits.get(owner)
     if limit is None:
         with _limits_lock:
-            limit = _limits.get(spec)
+            limit = _limits.get(owner)
             if limit is None:
-                limit = _limits[spec] = Limit(spec.max_concurrency)
+                size = owner.max_concurrency or spec.max_concurrency
+                limit = _limits[owner] = Limit(size)
     return limit

@@ -1,0 +1,41 @@
+"""``Response``: what a model call returns.
+
+``str(response)`` is the text, so responses drop into f-strings and joins; ``usage``
+is a plain dict with ``prompt_tokens``, ``completion_tokens``, ``total_tokens`` and
+``cost`` (US dollars, 0.0 when the price is unknown or the model is simulated).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+__all__ = ["Response", "make_usage"]
+
+
+def make_usage(prompt_tokens: int, completion_tokens: int, cost: float = 0.0) -> dict[str, Any]:
+    """A usage dict from token counts and a cost."""
+    return {
+        "prompt_tokens": int(prompt_tokens),
+        "completion_tokens": int(completion_tokens),
+        "total_tokens": int(prompt_tokens) + int(completion_tokens),
+        "cost": float(cost),
+    }
+
+
+@dataclasses.dataclass(frozen=True)
+class Response:
+    """A model's answer.
+
+    Attributes:
+        text: The generated text.
+        usage: Token counts and cost (see the module docstring).
+        model_id: The model that answered, as ``provider/model``.
+    """
+
+    text: str
+    usage: dict[str, Any] = dataclasses.field(default_factory=lambda: make_usage(0, 0))
+    model_id: str = ""
+
+    def __str__(self) -> str:
+        return self.text
