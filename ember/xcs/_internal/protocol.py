@@ -27,7 +27,16 @@ from ember.xcs._internal import tracer
 from ember.xcs._internal.errors import XCSError
 from ember.xcs._internal.ir import OpSpec
 
-__all__ = ["Op", "call_op", "found_by_name", "is_composite", "is_op", "op", "reject_unsupported"]
+__all__ = [
+    "Op",
+    "call_op",
+    "drop_deferral",
+    "found_by_name",
+    "is_composite",
+    "is_op",
+    "op",
+    "reject_unsupported",
+]
 
 OP_ATTRIBUTE = "__xcs_op__"
 COMPOSITE_ATTRIBUTE = "__xcs_composite__"
@@ -69,6 +78,15 @@ def call_op(
     if tracer.take_deferral():
         return recording.record_op(spec, fn, args, kwargs)
     return recording.run_now(spec, fn, args, kwargs)
+
+
+def drop_deferral() -> None:
+    """Forget that the dispatcher is calling an op-like object.
+
+    For ``__call__`` methods that fail before they reach :func:`call_op` (a model id
+    no provider serves, say), so the next library call of an op does not defer.
+    """
+    tracer.take_deferral()
 
 
 def reject_unsupported(fn: Callable[..., Any], what: str) -> None:

@@ -117,12 +117,14 @@ def end_op(saved: tuple[Recording | None, Recording | None]) -> None:
     _context.recording, _context.running = saved
 
 
-# Frames inside xcs itself are never "the user's line".
-_SKIP = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+# Frames inside xcs, ember.models and ember.operators are never "the user's line": an
+# op's location is where the user's code called the model or the operator.
+_EMBER = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+_SKIP = tuple(os.path.join(_EMBER, part, "") for part in ("xcs", "models", "operators"))
 
 
 def user_location(skip: int = 1) -> Location:
-    """The innermost frame of the caller's stack that is not inside ``ember.xcs``.
+    """The innermost frame of the caller's stack outside xcs, models and operators.
 
     Args:
         skip: Frames known to be inside xcs, counted from this function's caller.

@@ -1,0 +1,157 @@
+"""``ember.models``: call LLMs by id; every call is an xcs op.
+
+::
+
+    from ember import models
+
+    r = models("simulated/chat", "Why is the sky blue?")     # a Response
+    print(r.text, r.usage["total_tokens"])
+    fast = models.instance("openai/gpt-4o-mini", temperature=0.2)
+    fast("Name a colour.", max_tokens=5)                   # per-call overrides
+
+The module itself is callable: ``models(model_id, prompt, **params)``. Inside
+``@xcs.jit`` each call returns a deferred response at once, so independent calls
+run at the same time (at most ``max_concurrency`` per provider).
+
+Providers: ``simulated/...`` (offline, deterministic; ``latency=``, ``failure_rate=``),
+``openai/...`` (any OpenAI-compatible endpoint via ``base_url=``), ``anthropic/...``.
+Keys come from ``OPENAI_API_KEY`` / ``ANTHROPIC_API_KEY`` only. Failed requests are
+retried on 429, 5xx, timeouts and lost connections, with exponential backoff and
+jitter. :mod:`ember.models.server` is a local server speaking both HTTP APIs.
+"""
+
+from __future__ import annotations
+
+import sys
+import types
+from collections.abc import Callable
+from typing import Any
+
+from ember.models.binding import ModelBinding
+from ember.models.errors import (
+    MissingAPIKeyError,
+    ModelError,
+    ModelNotFoundError,
+    ProviderError,
+    RateLimitError,
+)
+from ember.models.providers.base import Prompt, Provider, RetryPolicy
+from ember.models.registry import CallEvent, default_registry
+from ember.models.response import Response
+from ember.xcs._internal.ir import OpSpec
+
+__all__ = [
+    "CallEvent",
+    "MissingAPIKeyError",
+    "ModelBinding",
+    "ModelError",
+    "ModelNotFoundError",
+    "Provider",
+    "ProviderError",
+    "RateLimitError",
+    "Response",
+    "RetryPolicy",
+    "instance",
+    "list",
+    "on_call",
+    "providers",
+    "register_provider",
+    "reset_usage",
+    "set_price",
+    "usage",
+    "usage_by_model",
+]
+
+_registry = default_registry
+
+
+def instance(model_id: str, *, base_url: str | None = None, **defaults: Any) -> ModelBinding:
+    """A model with default parameters, called like ``models`` but without the id.
+
+    Args:
+        model_id: ``provider/model`` (``openai/gpt-4o``, ``simulated/echo``), or a bare
+            ``gpt-...``/``claude-...`` id.
+        base_url: Another endpoint speaking the provider's API (vLLM, Ollama, the
+            local server), e.g. ``http://localhost:8000/v1`` for ``openai/...``.
+        **defaults: Parameters for every call; a call's own parameters win.
+
+    Raises:
+        ModelNotFoundError: No registered provider serves ``model_id``.
+    """
+    return _registry.instance(model_id, base_url=base_url, **defaults)
+
+
+def list() -> list[str]:  # noqa: A001 -- Ember's API name
+    """Known model ids (``provider/model``) of every registered provider."""
+    return _registry.list()
+
+
+def providers() -> list[str]:  # noqa: D401
+    """Registered provider names."""
+    return _registry.providers()
+
+
+def register_provider(name: str, provider: type[Provider] | Provider) -> None:
+    """Serve ``name/...`` model ids with a :class:`Provider` subclass or instance."""
+    _registry.register_provider(name, provider)
+
+
+def set_price(model_id: str, *, prompt: float, completion: float) -> None:
+    """Price a model in US dollars per million prompt / completion tokens (for ``cost``)."""
+    _registry.set_price(model_id, prompt=prompt, completion=completion)
+
+
+def _settled() -> None:
+    from ember.xcs import barrier
+
+    barrier()  # inside @jit: finish pending calls so the totals include them
+
+
+def usage(model_id: str | None = None) -> dict[str, Any]:
+    """Totals of successful calls (``calls``, tokens, ``cost``): one model's, or all.
+
+    Inside ``@jit`` it first waits for pending calls (``xcs.barrier()``).
+    """
+    _settled()
+    return _registry.usage(model_id)
+
+
+def usage_by_model() -> dict[str, dict[str, Any]]:
+    """Totals per model id (after ``xcs.barrier()`` inside ``@jit``)."""
+    _settled()
+    return _registry.usage_by_model()
+
+
+def reset_usage() -> None:
+    """Forget every usage total."""
+    _settled()
+    _registry.reset_usage()
+
+
+def on_call(listener: Callable[[CallEvent], None]) -> Callable[[], None]:
+    """Call ``listener(event)`` after every model call (progress bars, logs).
+
+    Returns:
+        A function that removes the listener.
+    """
+    return _registry.on_call(listener)
+
+
+_ANY_MODEL = OpSpec("models")
+
+
+class _ModelsModule(types.ModuleType):
+    """The module's type: calling the module calls a model."""
+
+    @property
+    def __xcs_op__(self) -> OpSpec:
+        # Marks the module as op-like, so @jit defers ``models(id, prompt)`` calls; each
+        # call is then recorded under its model's own spec.
+        return _ANY_MODEL
+
+    def __call__(self, model_id: str, prompt: Prompt, /, **params: Any) -> Response:
+        """``models(model_id, prompt, **params)``: one call of one model."""
+        return _registry.call(model_id, prompt, params)
+
+
+sys.modules[__name__].__class__ = _ModelsModule

@@ -1,0 +1,91 @@
+"""``ModelBinding``: one model with default parameters, callable as an xcs op.
+
+``models.instance("openai/gpt-4o", temperature=0.2)`` returns one. Calling it sends
+the prompt with the defaults (a call's own parameters win) and returns a
+:class:`~ember.models.response.Response`. It is an op: inside ``@jit`` a call
+records a node and returns a deferred response, so independent calls overlap,
+each provider's calls bounded by that provider's ``max_concurrency``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from ember.models.response import Response
+from ember.xcs._internal.ir import OpSpec
+from ember.xcs._internal.protocol import call_op
+
+if TYPE_CHECKING:
+    from ember.models.providers.base import Prompt, Provider
+    from ember.models.registry import ModelRegistry
+
+__all__ = ["ModelBinding"]
+
+
+class ModelBinding:
+    """A model and its default parameters; call it with a prompt.
+
+    Attributes:
+        model_id: ``provider/model``.
+        defaults: Parameters sent with every call unless the call overrides them.
+        provider: The provider serving it.
+    """
+
+    __xcs_op__: OpSpec
+
+    def __init__(
+        self,
+        registry: ModelRegistry,
+        model_id: str,
+        provider: Provider,
+        model: str,
+        defaults: Mapping[str, Any],
+        spec: OpSpec,
+    ) -> None:
+        self.model_id = model_id
+        self.provider = provider
+        self.defaults = dict(defaults)
+        self.__xcs_op__ = spec
+        self._registry = registry
+        self._model = model
+
+    def __call__(self, prompt: Prompt, **params: Any) -> Response:
+        """Send ``prompt`` (a string or chat messages) and return the response.
+
+        Args:
+            prompt: The prompt.
+            **params: Parameters for this call (``temperature``, ``max_tokens``, ...);
+                they override the binding's defaults.
+
+        Raises:
+            ProviderError: The provider failed after its retries (``RateLimitError``
+                for 429s).
+            MissingAPIKeyError: The provider's key is not in the environment.
+        """
+        merged = {**self.defaults, **params} if params else dict(self.defaults)
+        return call_op(self.__xcs_op__, self._complete, (prompt,), merged)  # type: ignore[no-any-return]
+
+    def _complete(self, prompt: Prompt, **params: Any) -> Response:
+        """What runs (on a worker thread under ``@jit``): the request, with retries."""
+        start = time.perf_counter()
+        try:
+            response = self.provider.invoke(self.model_id, self._model, prompt, params)
+        except Exception as error:
+            self._registry.finished(self.model_id, None, error, time.perf_counter() - start)
+            raise
+        if response.model_id != self.model_id:
+            response = Response(response.text, response.usage, self.model_id)
+        self._registry.finished(self.model_id, response, None, time.perf_counter() - start)
+        return response
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Other processes (a process pool, Dask) rebuild it from the default registry.
+        from ember.models.registry import rebuild_binding
+
+        return (rebuild_binding, (self.model_id, self.provider.base_url, self.defaults))
+
+    def __repr__(self) -> str:
+        shown = "".join(f", {k}={v!r}" for k, v in self.defaults.items())
+        return f"models.instance({self.model_id!r}{shown})"

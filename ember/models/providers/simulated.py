@@ -1,0 +1,138 @@
+"""``simulated/...``: an offline model whose answers are a function of its inputs.
+
+Randomness is seeded from the model name, the prompt and the parameters, so the same
+call always returns the same text -- in any order, on any thread, in any process --
+which is what lets tests compare a jitted run with a plain one. ``latency=`` makes
+each call sleep (like a network round trip) and ``failure_rate=`` makes attempts fail
+with HTTP 500 (seeded by the attempt number too, so retries can recover).
+
+The text follows the prompt's requested format well enough for the operators:
+
+* ``simulated/echo`` answers with the prompt's text.
+* A prompt asking for ``Final answer:`` gets ``Reasoning: ...`` and ``Final answer: X``,
+  X one of the candidates listed in it (lines ``- x`` or ``1. x``).
+* A prompt asking for ``Verdict:`` gets a verdict (mostly 1), an explanation and
+  ``Revised answer:`` (the prompt's ``Answer:`` line).
+* Anything else gets one of three short answers picked for that prompt, the first
+  most often, so ensembles mostly agree and sometimes do not.
+
+The local server (:mod:`ember.models.server`) answers with the same text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+import threading
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from ember.models.providers.base import Failure, Prompt, Provider, RetryPolicy, prompt_text
+from ember.models.response import Response, make_usage
+
+__all__ = ["SimulatedProvider", "estimate_tokens", "simulate"]
+
+# Knobs of the simulation itself, not sampling parameters: they do not change the text.
+CONTROL_PARAMS = frozenset({"latency", "failure_rate"})
+
+_WORDS = (
+    "light scattering gravity yeast carbon dioxide vibration friction pressure "
+    "evaporation magnetism photosynthesis erosion convection diffusion resonance "
+    "oxidation buoyancy inertia refraction entropy fermentation condensation "
+    "electricity tides orbits enzymes proteins sugar salt heat sound"
+).split()
+_CANDIDATE = re.compile(r"^\s*(?:[-*]|\d+[.)])\s+(.+?)\s*$", re.MULTILINE)
+_ANSWER_LINE = re.compile(r"^\s*Answer:\s*(.+?)\s*$", re.MULTILINE | re.IGNORECASE)
+
+
+def _unit(*parts: object) -> float:
+    """A number in [0, 1) determined by ``parts``."""
+    digest = hashlib.sha256(repr(parts).encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def _sampling(params: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted((k, repr(v)) for k, v in params.items() if k not in CONTROL_PARAMS))
+
+
+def simulate(model: str, text: str, params: Mapping[str, Any]) -> str:
+    """The simulated answer of ``model`` to a prompt's ``text`` (see the module docstring)."""
+    if model == "echo":
+        return text
+    sampling = _sampling(params)
+    if "Final answer:" in text:
+        candidates = _CANDIDATE.findall(text) or [_WORDS[int(_unit(model, text) * len(_WORDS))]]
+        counts = {c: candidates.count(c) for c in candidates}
+        # Usually the majority (as a judge would say), sometimes another candidate.
+        if _unit("judge", model, text, sampling) < 0.8:
+            pick = max(counts, key=lambda c: counts[c])
+        else:
+            pick = candidates[int(_unit("pick", model, text, sampling) * len(candidates))]
+        return (
+            f"Reasoning: {counts[pick]} of {len(candidates)} candidates say {pick}, "
+            f"and it answers the question.\nFinal answer: {pick}"
+        )
+    if "Verdict:" in text:
+        found = _ANSWER_LINE.findall(text)
+        answer = found[-1] if found else ""
+        verdict = 1 if _unit("verdict", model, text, sampling) < 0.8 else 0
+        why = "The answer is consistent." if verdict else "The answer misses the point."
+        return f"Verdict: {verdict}\nExplanation: {why}\nRevised answer: {answer}"
+    first = int(_unit("options", model, text) * len(_WORDS))
+    options = [_WORDS[(first + step * 7) % len(_WORDS)] for step in range(3)]
+    roll = _unit("answer", model, text, sampling)
+    return options[0] if roll < 0.6 else options[1] if roll < 0.85 else options[2]
+
+
+def estimate_tokens(text: str) -> int:
+    """Tokens in ``text``, estimated as one per four characters (at least one)."""
+    return max(1, math.ceil(len(text) / 4))
+
+
+class SimulatedProvider(Provider):
+    """Deterministic offline answers; no key, no network, no concurrency limit.
+
+    Parameters besides the sampling ones: ``latency`` (seconds each call sleeps,
+    default 0) and ``failure_rate`` (chance in [0, 1] that an attempt fails with
+    HTTP 500, default 0).
+    """
+
+    name = "simulated"
+    default_retry = RetryPolicy(attempts=5, base=0.01, cap=0.1)
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self._local = threading.local()
+
+    def list_models(self) -> list[str]:
+        """A few names; any name works."""
+        return ["echo", "chat", "judge"]
+
+    def invoke(
+        self, model_id: str, model: str, prompt: Prompt, params: Mapping[str, Any]
+    ) -> Response:
+        """Complete with retries; attempts are numbered so failures can be seeded by them."""
+        self._local.attempt = 0
+        return super().invoke(model_id, model, prompt, params)
+
+    def complete(self, model: str, prompt: Prompt, **params: Any) -> Response:
+        """Sleep ``latency``, maybe fail, then answer deterministically."""
+        latency = float(params.get("latency", 0.0))
+        failure_rate = float(params.get("failure_rate", 0.0))
+        if latency < 0 or not 0.0 <= failure_rate <= 1.0:
+            raise ValueError(
+                f"simulated model {model!r}: latency must be >= 0 and failure_rate in [0, 1], "
+                f"got latency={latency!r}, failure_rate={failure_rate!r}"
+            )
+        attempt = getattr(self._local, "attempt", 0) + 1
+        self._local.attempt = attempt
+        text = prompt_text(prompt)
+        if latency:
+            time.sleep(latency)
+        if failure_rate and _unit("fail", model, text, _sampling(params), attempt) < failure_rate:
+            raise Failure(500, f"simulated failure (failure_rate={failure_rate})")
+        answer = simulate(model, text, params)
+        usage = make_usage(estimate_tokens(text), estimate_tokens(answer))
+        return Response(answer, usage, f"{self.name}/{model}")

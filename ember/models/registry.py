@@ -1,0 +1,304 @@
+"""The model registry: providers by name, model ids, bindings, usage totals, listeners.
+
+A model id is ``provider/model`` (``openai/gpt-4o``, ``simulated/echo``); a bare
+``gpt-...``, ``o1``/``o3``/``o4`` or ``chatgpt-...`` id means ``openai/...`` and a bare
+``claude-...`` id means ``anthropic/...``. One :class:`ModelRegistry` (the default)
+backs the ``ember.models`` module functions.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from ember.models.binding import ModelBinding
+from ember.models.errors import ModelNotFoundError
+from ember.models.providers.anthropic_provider import AnthropicProvider
+from ember.models.providers.base import Prompt, Provider
+from ember.models.providers.openai_provider import OpenAIProvider
+from ember.models.providers.simulated import SimulatedProvider
+from ember.models.response import Response
+from ember.xcs._internal.ir import OpSpec
+from ember.xcs._internal.protocol import drop_deferral
+
+__all__ = ["CallEvent", "ModelRegistry", "default_registry", "rebuild_binding"]
+
+_BARE = (
+    (re.compile(r"^(gpt-|chatgpt-|o\d(?:$|-))"), "openai"),
+    (re.compile(r"^claude-"), "anthropic"),
+)
+_COUNTERS = ("calls", "prompt_tokens", "completion_tokens", "total_tokens", "cost")
+
+
+@dataclasses.dataclass(frozen=True)
+class CallEvent:
+    """One finished model call, as listeners see it.
+
+    Attributes:
+        model_id: The model called.
+        response: Its response, or None when it failed.
+        error: The exception it raised, or None.
+        seconds: Wall time of the call, retries included.
+    """
+
+    model_id: str
+    response: Response | None
+    error: BaseException | None
+    seconds: float
+
+
+Listener = Callable[[CallEvent], None]
+
+
+def _zero() -> dict[str, Any]:
+    return {"calls": 0, "prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0, "cost": 0.0}
+
+
+class ModelRegistry:
+    """Providers, bindings and usage; safe to use from any thread."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._kinds: dict[str, type[Provider] | Provider] = {}
+        self._providers: dict[tuple[str, str | None], Provider] = {}
+        self._specs: dict[tuple[int, str], OpSpec] = {}
+        self._limits: dict[int, OpSpec] = {}
+        self._bindings: dict[str, ModelBinding] = {}
+        self._usage: dict[str, dict[str, Any]] = {}
+        self._prices: dict[str, tuple[float, float]] = {}
+        self._listeners: list[Listener] = []
+
+    # --- providers ------------------------------------------------------------------
+
+    def register_provider(self, name: str, provider: type[Provider] | Provider) -> None:
+        """Serve ``name/...`` ids with ``provider`` (a class, or an instance to use as is).
+
+        Registering a name again replaces it (calls already made keep their provider).
+
+        Raises:
+            TypeError: ``provider`` is not a Provider subclass or instance.
+            ValueError: ``name`` is empty or contains ``/``.
+        """
+        ok = isinstance(provider, Provider) or (
+            isinstance(provider, type) and issubclass(provider, Provider)
+        )
+        if not ok:
+            raise TypeError(
+                f"register_provider({name!r}, ...) needs a Provider subclass or instance "
+                f"(ember.models.providers.Provider), got {provider!r}"
+            )
+        if not name or "/" in name:
+            raise ValueError(f"a provider name is non-empty and has no '/', got {name!r}")
+        with self._lock:
+            self._kinds[name] = provider
+            for key in [k for k in self._providers if k[0] == name]:
+                del self._providers[key]
+            for model_id in [m for m in self._bindings if m.startswith(f"{name}/")]:
+                del self._bindings[model_id]
+
+    def providers(self) -> list[str]:
+        """Registered provider names, sorted."""
+        with self._lock:
+            return sorted(self._kinds)
+
+    def provider(self, name: str, base_url: str | None = None) -> Provider:
+        """The provider instance for ``name`` at ``base_url`` (one per pair).
+
+        Raises:
+            ModelNotFoundError: No provider has that name.
+        """
+        with self._lock:
+            found = self._providers.get((name, base_url))
+            if found is not None:
+                return found
+            kind = self._kinds.get(name)
+            if kind is None:
+                raise ModelNotFoundError(
+                    f"no provider named {name!r}; registered: {', '.join(self.providers())} "
+                    "(add one with models.register_provider)"
+                )
+            if isinstance(kind, Provider):
+                if base_url is not None and base_url != kind.base_url:
+                    raise ValueError(
+                        f"provider {name!r} was registered as an instance at "
+                        f"{kind.base_url!r}; register another name for {base_url!r}"
+                    )
+                found = kind
+            else:
+                found = kind(base_url=base_url)
+            self._providers[(name, base_url)] = found
+            return found
+
+    def split(self, model_id: str) -> tuple[str, str]:
+        """``(provider name, model name)`` of a model id.
+
+        Raises:
+            ModelNotFoundError: The id names no registered provider.
+            TypeError: ``model_id`` is not a string.
+        """
+        if not isinstance(model_id, str):
+            raise TypeError(f"a model id is a string such as 'openai/gpt-4o', got {model_id!r}")
+        name, slash, model = model_id.partition("/")
+        if slash:
+            if not model:
+                raise ModelNotFoundError(f"model id {model_id!r} names no model after the '/'")
+            with self._lock:
+                if name in self._kinds:
+                    return name, model
+            raise ModelNotFoundError(
+                f"model id {model_id!r}: no provider named {name!r}; registered: "
+                f"{', '.join(self.providers())} (add one with models.register_provider)"
+            )
+        for pattern, provider in _BARE:
+            if pattern.match(model_id):
+                return provider, model_id
+        raise ModelNotFoundError(
+            f"model id {model_id!r} names no provider: write 'provider/model' "
+            f"(providers: {', '.join(self.providers())}), e.g. 'simulated/{model_id}'"
+        )
+
+    # --- bindings -------------------------------------------------------------------
+
+    def instance(self, model_id: str, *, base_url: str | None = None, **defaults: Any) -> ModelBinding:
+        """A binding of ``model_id`` with default parameters.
+
+        Args:
+            model_id: ``provider/model``, or a bare ``gpt-...``/``claude-...`` id.
+            base_url: Send this model's requests to another endpoint of the same
+                API (a vLLM or Ollama server, the local test server).
+            **defaults: Parameters for every call (``temperature``, ``max_tokens``,
+                ``latency`` for simulated models, ...).
+
+        Raises:
+            ModelNotFoundError: No registered provider serves ``model_id``.
+        """
+        name, model = self.split(model_id)
+        provider = self.provider(name, base_url)
+        return ModelBinding(self, f"{name}/{model}", provider, model, defaults, self._spec(provider, name, model))
+
+    def _spec(self, provider: Provider, name: str, model: str) -> OpSpec:
+        """One op spec per (provider instance, model), sharing the provider's limit."""
+        key = (id(provider), model)
+        with self._lock:
+            spec = self._specs.get(key)
+            if spec is None:
+                limit = provider.max_concurrency
+                shared = self._limits.get(id(provider))
+                if shared is None and limit is not None:
+                    shared = self._limits[id(provider)] = OpSpec(f"provider {name}", limit)
+                spec = self._specs[key] = OpSpec(f"{name}/{model}", limit, shared)
+            return spec
+
+    def binding(self, model_id: str) -> ModelBinding:
+        """The shared default binding of ``model_id`` (what ``models(id, ...)`` calls)."""
+        found = self._bindings.get(model_id)
+        if found is None:
+            found = self.instance(model_id)
+            with self._lock:
+                found = self._bindings.setdefault(model_id, found)
+        return found
+
+    def call(self, model_id: str, prompt: Prompt, params: dict[str, Any]) -> Response:
+        """``models(model_id, prompt, **params)``."""
+        try:
+            binding = self.binding(model_id)
+        except BaseException:
+            drop_deferral()
+            raise
+        return binding(prompt, **params)
+
+    def list(self) -> list[str]:
+        """Known model ids of every provider (``provider/model``), sorted."""
+        with self._lock:
+            names = sorted(self._kinds)
+        return sorted(f"{n}/{m}" for n in names for m in self.provider(n).list_models())
+
+    # --- usage ----------------------------------------------------------------------
+
+    def set_price(self, model_id: str, *, prompt: float, completion: float) -> None:
+        """Price ``model_id`` in US dollars per million prompt / completion tokens.
+
+        Costs are 0.0 for models without a price: prices change, so none are built in.
+        """
+        if prompt < 0 or completion < 0:
+            raise ValueError("prices are >= 0 dollars per million tokens")
+        name, model = self.split(model_id)
+        with self._lock:
+            self._prices[f"{name}/{model}"] = (float(prompt), float(completion))
+
+    def finished(
+        self,
+        model_id: str,
+        response: Response | None,
+        error: BaseException | None,
+        seconds: float,
+    ) -> None:
+        """Count a finished call and tell the listeners (on the calling thread)."""
+        if response is not None:
+            usage = response.usage
+            price = self._prices.get(model_id)
+            if price is not None and not usage.get("cost"):
+                usage["cost"] = (
+                    usage["prompt_tokens"] * price[0] + usage["completion_tokens"] * price[1]
+                ) / 1e6
+            with self._lock:
+                totals = self._usage.setdefault(model_id, _zero())
+                totals["calls"] += 1
+                for key in _COUNTERS[1:]:
+                    totals[key] += usage.get(key, 0)
+        for listener in list(self._listeners):
+            listener(CallEvent(model_id, response, error, seconds))
+
+    def usage(self, model_id: str | None = None) -> dict[str, Any]:
+        """Totals of successful calls: of one model, or of all when ``model_id`` is None."""
+        with self._lock:
+            if model_id is not None:
+                name, model = self.split(model_id)
+                return dict(self._usage.get(f"{name}/{model}") or _zero())
+            total = _zero()
+            for counters in self._usage.values():
+                for key in _COUNTERS:
+                    total[key] += counters[key]
+            return total
+
+    def usage_by_model(self) -> dict[str, dict[str, Any]]:
+        """Totals per model id."""
+        with self._lock:
+            return {m: dict(c) for m, c in sorted(self._usage.items())}
+
+    def reset_usage(self) -> None:
+        """Forget every total."""
+        with self._lock:
+            self._usage.clear()
+
+    def on_call(self, listener: Listener) -> Callable[[], None]:
+        """Call ``listener(event)`` after every model call; returns a function removing it.
+
+        Listeners run on the thread that made the call (a worker thread under
+        ``@jit``), so they must be thread-safe; what they raise, the call raises.
+        """
+        if not callable(listener):
+            raise TypeError(f"on_call needs a callable, got {listener!r}")
+        with self._lock:
+            self._listeners.append(listener)
+
+        def remove() -> None:
+            with self._lock:
+                if listener in self._listeners:
+                    self._listeners.remove(listener)
+
+        return remove
+
+
+default_registry = ModelRegistry()
+default_registry.register_provider("simulated", SimulatedProvider)
+default_registry.register_provider("openai", OpenAIProvider)
+default_registry.register_provider("anthropic", AnthropicProvider)
+
+
+def rebuild_binding(model_id: str, base_url: str | None, defaults: dict[str, Any]) -> ModelBinding:
+    """A binding made again in another process, from the default registry."""
+    return default_registry.instance(model_id, base_url=base_url, **defaults)
