@@ -569,7 +569,8 @@ def _prepare(values: tuple[Any, ...], kind: int, f: Any) -> tuple[Any, ...]:
     else:
         return values  # the common case: nothing to look into
     if kind == FORMAT:
-        return tuple([list(v) if isinstance(v, types.GeneratorType) else v for v in values])
+        # type(), not isinstance(): isinstance would demand a pending value's class.
+        return tuple([list(v) if type(v) is types.GeneratorType else v for v in values])
     return tuple([_concrete(v, kind) for v in values])
 
 

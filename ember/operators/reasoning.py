@@ -1,0 +1,147 @@
+"""Model calls that reason about answers: ``JudgeSynthesis`` and ``Verifier``.
+
+Each sends one prompt asking for a fixed reply format and parses the reply into a
+small record. Parsing is an op too, so under ``@xcs.jit`` nothing waits for a reply
+until a value is really needed. Parsing is lenient: a reply without the expected
+labels still yields a record (the whole reply as the answer).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from ember import models
+from ember.models import ModelBinding
+from ember.operators.base import Operator
+from ember.xcs import op
+
+__all__ = ["JudgeSynthesis", "Judgement", "Verdict", "Verifier", "parse_judgement", "parse_verdict"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Judgement:
+    """A judge's decision.
+
+    Attributes:
+        final_answer: The synthesized answer.
+        reasoning: Why, in the judge's words ("" when it gave none).
+    """
+
+    final_answer: str
+    reasoning: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Verdict:
+    """A verifier's check of one answer.
+
+    Attributes:
+        verdict: 1 when the answer was judged correct, 0 otherwise.
+        explanation: Why.
+        revised_answer: The corrected answer (the original when it was correct).
+    """
+
+    verdict: int
+    explanation: str
+    revised_answer: str
+
+
+def _labelled(text: str, label: str) -> str | None:
+    """The text after the last ``label:`` line, up to the next ``Label:`` line."""
+    found = None
+    pattern = re.compile(rf"^\s*{label}\s*:\s*(.*)$", re.IGNORECASE | re.MULTILINE)
+    for match in pattern.finditer(text):
+        found = match
+    if found is None:
+        return None
+    rest = text[found.end() :]
+    following = re.search(r"^\s*[A-Z][A-Za-z ]{0,30}:", rest, re.MULTILINE)
+    tail = rest[: following.start()] if following else rest
+    return (found.group(1) + tail).strip()
+
+
+@op(name="parse_judgement")
+def parse_judgement(text: str) -> Judgement:
+    """A :class:`Judgement` from a reply with ``Reasoning:`` and ``Final answer:`` lines."""
+    answer = _labelled(text, "Final answer")
+    reasoning = _labelled(text, "Reasoning")
+    return Judgement(text.strip() if answer is None else answer, reasoning or "")
+
+
+@op(name="parse_verdict")
+def parse_verdict(text: str, answer: str) -> Verdict:
+    """A :class:`Verdict` from a reply with ``Verdict:``, ``Explanation:``, ``Revised answer:``."""
+    said = (_labelled(text, "Verdict") or "").lower()
+    verdict = 1 if said.startswith(("1", "yes", "true", "correct")) else 0
+    revised = _labelled(text, "Revised answer")
+    explanation = _labelled(text, "Explanation")
+    return Verdict(verdict, explanation or text.strip(), revised or answer)
+
+
+def _model(model: str | ModelBinding, params: dict[str, Any]) -> ModelBinding:
+    if isinstance(model, str):
+        return models.instance(model, **params)
+    if isinstance(model, ModelBinding):
+        return model
+    raise TypeError(f"expected a model id or a models.instance(...), got {model!r}")
+
+
+class JudgeSynthesis(Operator):
+    """A model weighs candidate answers and synthesizes one.
+
+    Args:
+        model: A model id or binding.
+        **params: Parameters for its calls.
+    """
+
+    PROMPT = (
+        "Question: {question}\n\n"
+        "Candidate answers:\n{candidates}\n\n"
+        "Weigh the candidates and give the best answer. Reply in two lines:\n"
+        "Reasoning: <why>\n"
+        "Final answer: <the answer>"
+    )
+
+    def __init__(self, model: str | ModelBinding, **params: Any) -> None:
+        self.model = _model(model, params)
+
+    def forward(self, question: str, answers: Sequence[str]) -> Judgement:
+        """The judge's :class:`Judgement` of ``answers`` to ``question``."""
+        candidates = "\n".join(["- " + answer for answer in answers])
+        reply = self.model(self.PROMPT.format(question=question, candidates=candidates))
+        return parse_judgement(reply.text)
+
+    def __repr__(self) -> str:
+        return f"JudgeSynthesis({self.model.model_id!r})"
+
+
+class Verifier(Operator):
+    """A model checks an answer: verdict, explanation and a revised answer.
+
+    Args:
+        model: A model id or binding.
+        **params: Parameters for its calls.
+    """
+
+    PROMPT = (
+        "Question: {question}\n"
+        "Answer: {answer}\n\n"
+        "Check the answer. Reply in three lines:\n"
+        "Verdict: <1 if it is correct, 0 if not>\n"
+        "Explanation: <why>\n"
+        "Revised answer: <the corrected answer, or the same one>"
+    )
+
+    def __init__(self, model: str | ModelBinding, **params: Any) -> None:
+        self.model = _model(model, params)
+
+    def forward(self, question: str, answer: str) -> Verdict:
+        """The :class:`Verdict` on ``answer``."""
+        reply = self.model(self.PROMPT.format(question=question, answer=answer))
+        return parse_verdict(reply.text, answer)
+
+    def __repr__(self) -> str:
+        return f"Verifier({self.model.model_id!r})"

@@ -1,0 +1,227 @@
+"""Model ids, bindings, the callable module, usage totals, listeners and pickling."""
+
+from __future__ import annotations
+
+import pickle
+import threading
+
+import pytest
+
+from ember import models, xcs
+from ember.models import ModelBinding, ModelNotFoundError, Response
+from ember.models.providers import OpenAIProvider, Provider, SimulatedProvider
+from ember.models.registry import ModelRegistry
+
+
+@pytest.fixture
+def registry() -> ModelRegistry:
+    fresh = ModelRegistry()
+    fresh.register_provider("simulated", SimulatedProvider)
+    fresh.register_provider("openai", OpenAIProvider)
+    return fresh
+
+
+@pytest.fixture(autouse=True)
+def _no_usage():
+    models.reset_usage()
+    yield
+    models.reset_usage()
+
+
+@pytest.mark.parametrize(
+    ("model_id", "expected"),
+    [
+        ("simulated/echo", ("simulated", "echo")),
+        ("openai/llama3:8b", ("openai", "llama3:8b")),
+        ("gpt-4o", ("openai", "gpt-4o")),
+        ("o3-mini", ("openai", "o3-mini")),
+        ("o1", ("openai", "o1")),
+        ("chatgpt-4o-latest", ("openai", "chatgpt-4o-latest")),
+    ],
+)
+def test_model_ids(registry, model_id, expected):
+    assert registry.split(model_id) == expected
+
+
+def test_claude_ids_go_to_anthropic():
+    assert models.instance("claude-sonnet-4-5").model_id == "anthropic/claude-sonnet-4-5"
+
+
+@pytest.mark.parametrize(
+    ("model_id", "message"),
+    [
+        ("mistral-large", "names no provider: write 'provider/model'"),
+        ("nowhere/x", "no provider named 'nowhere'"),
+        ("simulated/", "names no model"),
+        ("ollama3", "e.g. 'simulated/ollama3'"),
+    ],
+)
+def test_unknown_ids_say_what_to_write(registry, model_id, message):
+    with pytest.raises(ModelNotFoundError, match=message) as info:
+        registry.split(model_id)
+    assert isinstance(info.value, LookupError)
+
+
+def test_a_model_id_is_a_string(registry):
+    with pytest.raises(TypeError, match="a model id is a string"):
+        registry.split(3)
+
+
+def test_defaults_and_per_call_overrides():
+    binding = models.instance("simulated/chat", seed=1)
+    assert binding.defaults == {"seed": 1}
+    assert binding("q") == models("simulated/chat", "q", seed=1)
+    assert binding("q", seed=2) == models("simulated/chat", "q", seed=2)
+    assert binding.defaults == {"seed": 1}  # a call's parameters do not stick
+    assert repr(binding) == "models.instance('simulated/chat', seed=1)"
+
+
+def test_list_and_providers():
+    assert {"simulated", "openai", "anthropic"} <= set(models.providers())
+    listed = models.list()
+    assert "simulated/echo" in listed and "openai/gpt-4o" in listed
+    assert listed == sorted(listed)
+
+
+def test_register_provider_checks_its_input(registry):
+    with pytest.raises(TypeError, match="Provider subclass or instance"):
+        registry.register_provider("x", object)
+    with pytest.raises(ValueError, match="no '/'"):
+        registry.register_provider("a/b", SimulatedProvider)
+
+
+def test_a_registered_provider_serves_its_ids(registry):
+    class Shouty(Provider):
+        name = "shouty"
+
+        def complete(self, model, prompt, **params):
+            return Response(str(prompt).upper())
+
+    registry.register_provider("shouty", Shouty)
+    assert registry.instance("shouty/any")("hi").text == "HI"
+    assert registry.instance("shouty/any")("hi").model_id == "shouty/any"
+    assert "shouty" in registry.providers()
+
+
+def test_an_instance_provider_is_used_as_is(registry):
+    provider = SimulatedProvider(max_concurrency=2)
+    registry.register_provider("limited", provider)
+    binding = registry.instance("limited/chat")
+    assert binding.provider is provider
+    assert binding.__xcs_op__.max_concurrency == 2
+    with pytest.raises(ValueError, match="register another name"):
+        registry.instance("limited/chat", base_url="http://elsewhere/v1")
+
+
+def test_models_of_one_provider_share_its_limit(registry):
+    registry.register_provider("limited", SimulatedProvider(max_concurrency=3))
+    a, b = registry.instance("limited/a"), registry.instance("limited/b")
+    assert a.__xcs_op__ is not b.__xcs_op__
+    assert a.__xcs_op__.shares_limit_with is b.__xcs_op__.shares_limit_with
+    assert registry.instance("limited/a").__xcs_op__ is a.__xcs_op__  # one spec per model
+
+
+def test_usage_totals_and_prices():
+    first = models("simulated/priced", "abcdefgh")
+    models.set_price("simulated/priced", prompt=1_000_000, completion=2_000_000)
+    priced = models("simulated/priced", "abcd")
+    tokens = priced.usage
+    assert tokens["cost"] == tokens["prompt_tokens"] + 2 * tokens["completion_tokens"]
+    assert first.usage["cost"] == 0.0  # priced after it ran
+    assert models.usage("simulated/priced") == {
+        "calls": 2,
+        "prompt_tokens": first.usage["prompt_tokens"] + tokens["prompt_tokens"],
+        "completion_tokens": first.usage["completion_tokens"] + tokens["completion_tokens"],
+        "total_tokens": first.usage["total_tokens"] + tokens["total_tokens"],
+        "cost": tokens["cost"],
+    }
+    assert models.usage()["calls"] == 2
+    assert list(models.usage_by_model()) == ["simulated/priced"]
+    models.reset_usage()
+    assert models.usage()["calls"] == 0
+    with pytest.raises(ValueError):
+        models.set_price("simulated/priced", prompt=-1, completion=0)
+
+
+def test_failed_calls_are_not_counted_but_are_heard():
+    events = []
+    remove = models.on_call(events.append)
+    try:
+        models("simulated/chat", "ok")
+        with pytest.raises(models.ProviderError):
+            models("simulated/chat", "bad", failure_rate=1.0)
+    finally:
+        remove()
+    models("simulated/chat", "after removal")
+    assert [e.error is None for e in events] == [True, False]
+    assert isinstance(events[1].error, models.ProviderError) and events[1].response is None
+    assert models.usage()["calls"] == 2  # "ok" and "after removal"
+    with pytest.raises(TypeError):
+        models.on_call(3)
+
+
+def test_usage_inside_jit_waits_for_pending_calls(tmp_path):
+    chat = models.instance("simulated/chat", latency=0.05)
+
+    def run():
+        for i in range(4):
+            chat(f"q{i}")
+        return models.usage()["calls"]
+
+    assert xcs.jit(run)() == 4 == run() - 4
+
+
+def test_every_call_is_an_op_even_through_the_module():
+    def run():
+        first = models("simulated/chat", "a", latency=0.05)
+        second = models.instance("simulated/judge")("b", latency=0.05)
+        return first.text, second.text
+
+    trace = xcs.trace(run)
+    names = [data["name"] for _, data in trace.graph.nodes(data=True) if data["kind"] == "op"]
+    assert names == ["simulated/chat", "simulated/judge"]
+    assert len(trace.parallel_groups[0]) == 2
+    assert trace.result == run()
+
+
+def test_a_bad_id_under_jit_raises_the_same_error_and_leaves_nothing_deferred():
+    def run():
+        try:
+            models("nowhere/x", "a")
+        except ModelNotFoundError:
+            pass
+        return [models.instance("simulated/chat")(p) for p in "ab"]
+
+    assert xcs.jit(run)() == run()
+
+
+def test_bindings_and_errors_pickle():
+    binding = models.instance("simulated/chat", seed=3)
+    copy = pickle.loads(pickle.dumps(binding))
+    assert isinstance(copy, ModelBinding) and copy("q") == binding("q")
+    for error in (
+        models.MissingAPIKeyError("openai", "OPENAI_API_KEY"),
+        models.ProviderError("openai/x", 500, "boom", 3),
+        models.RateLimitError("openai/x", 429, "slow", 5),
+    ):
+        back = pickle.loads(pickle.dumps(error))
+        assert type(back) is type(error) and str(back) == str(error)
+
+
+def test_bindings_are_safe_from_many_threads():
+    chat = models.instance("simulated/chat")
+    results: list[str] = []
+    lock = threading.Lock()
+
+    def work(i):
+        text = chat(f"q{i % 5}").text
+        with lock:
+            results.append(text)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(40)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == sorted(chat(f"q{i % 5}").text for i in range(40))
+    assert models.usage()["calls"] == 80
