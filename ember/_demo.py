@@ -1,73 +1,146 @@
-"""``python -m ember demo``: the same pipeline run plainly and under ``@jit``.
+"""``python -m ember demo``: an ensemble -> judge pipeline, run plainly and under ``@jit``.
 
-An ensemble of simulated LLM calls answers each question, then a judge call picks an
-answer. The simulated calls sleep (like a network call) and return deterministic
-text, so the demo needs no key and no network. It prints the wall time of the plain
-function, of the jitted one, the speedup, and the trace of one call.
+For each question an ensemble of model calls drafts answers and a judge call
+synthesizes one. The pipeline is plain sequential Python built from
+``ember.operators``; the demo runs it as is, then under ``@xcs.jit``, and prints both
+wall times, the speedup, the answers, the trace of one question, and writes the
+drawing of that trace.
+
+By default the model is ``simulated/chat`` (offline, deterministic, each call
+sleeping ``--latency`` seconds), so the two runs must agree exactly. With
+``--base-url``/``--model`` it calls a real OpenAI-compatible endpoint (key from
+``OPENAI_API_KEY``); a sampling model may then answer differently in the two runs.
+
+This file is rewritten by ``@jit`` like user code (see ``source._EMBER_USER``).
 """
 
 from __future__ import annotations
 
-import hashlib
+import pathlib
+import sys
+import threading
 import time
+from typing import Any
 
-from ember import xcs
+from ember import models, operators, xcs
 
 QUESTIONS = [
     "Why is the sky blue?",
     "What makes bread rise?",
     "Why do cats purr?",
+    "What causes the tides?",
+    "Why does ice float?",
 ]
+DEFAULT_OUT = "ember-demo.svg"
 
 
-def _pick(options: list[str], seed: str) -> str:
-    digest = int(hashlib.sha256(seed.encode()).hexdigest(), 16)
-    return options[digest % len(options)]
+class AnswerQuestion(operators.Operator):
+    """Drafts from an ensemble, then a judge's final answer."""
+
+    def __init__(self, ensemble: operators.Ensemble, judge: operators.JudgeSynthesis) -> None:
+        self.ensemble = ensemble
+        self.judge = judge
+
+    def forward(self, question: str) -> str:
+        """The judge's final answer to ``question``."""
+        drafts = self.ensemble(question)
+        answer: str = self.judge(question, drafts).final_answer
+        return answer
 
 
-@xcs.op(name="draft")
-def draft(question: str, attempt: int, latency: float) -> str:
-    """A simulated LLM call drafting an answer (deterministic for its inputs)."""
-    time.sleep(latency)
-    return _pick(["scattering", "chemistry", "physics", "history"], f"{question}/{attempt}")
+def answer_all(pipeline: AnswerQuestion, questions: list[str]) -> list[str]:
+    """Answer every question, one after another (as plain Python reads)."""
+    return [pipeline(question) for question in questions]
 
 
-@xcs.op(name="judge")
-def judge(question: str, drafts: list[str], latency: float) -> str:
-    """A simulated LLM call choosing the most common draft."""
-    time.sleep(latency)
-    return max(sorted(set(drafts)), key=drafts.count)
+def build(
+    width: int, latency: float, model: str | None, base_url: str | None
+) -> tuple[AnswerQuestion, str]:
+    """The pipeline and a description of the model it calls."""
+    if model is None and base_url is None:
+        binding = models.instance("simulated/chat", latency=latency)
+        where = f"simulated model, {latency * 1000:.0f} ms a call"
+    else:
+        name = model or "chat"
+        if base_url is not None and "/" not in name:
+            name = f"openai/{name}"
+        binding = models.instance(name, base_url=base_url)
+        where = f"{binding.model_id}" + (f" at {base_url}" if base_url else "")
+    # Seeds make repeated members differ (OpenAI-style APIs and the simulation use them).
+    seed = None if binding.provider.name == "anthropic" else 0
+    ensemble = operators.UniformEnsemble(width, binding, seed=seed)
+    return AnswerQuestion(ensemble, operators.JudgeSynthesis(binding)), where
 
 
-def answer_all(questions: list[str], width: int, latency: float) -> dict[str, str]:
-    """Draft ``width`` answers per question, then judge each question's drafts."""
-    answers = {}
-    for question in questions:
-        drafts = [draft(question, i, latency) for i in range(width)]
-        answers[question] = judge(question, drafts, latency)
-    return answers
+def _timed(label: str, run: Any, calls: int) -> tuple[list[str], float]:
+    """Run ``run()`` with a progress bar of model calls; returns its result and seconds."""
+    from tqdm import tqdm
+
+    lock = threading.Lock()
+    with tqdm(total=calls, desc=label, unit="call", leave=False, file=sys.stderr) as bar:
+
+        def tick(event: models.CallEvent) -> None:
+            with lock:
+                bar.update(1)
+
+        remove = models.on_call(tick)
+        try:
+            start = time.perf_counter()
+            result = run()
+            seconds = time.perf_counter() - start
+        finally:
+            remove()
+    return result, seconds
 
 
-def main(width: int = 8, latency: float = 0.1) -> int:
-    """Run the demo; returns the process exit status."""
-    print(
-        f"{len(QUESTIONS)} questions x ({width} drafts + 1 judge), {latency * 1000:.0f} ms a call\n"
-    )
-    start = time.perf_counter()
-    plain = answer_all(QUESTIONS, width, latency)
-    plain_s = time.perf_counter() - start
-
-    jitted = xcs.jit(answer_all)
-    start = time.perf_counter()
-    fast = jitted(QUESTIONS, width, latency)
-    jit_s = time.perf_counter() - start
-
-    assert fast == plain, "jit must compute what the plain function computes"
-    print(f"plain Python: {plain_s:6.2f} s")
-    print(f"@xcs.jit:     {jit_s:6.2f} s   ({plain_s / jit_s:.1f}x faster, same answers)\n")
-    for question, answer in fast.items():
-        print(f"  {question:<28} -> {answer}")
-    trace = xcs.trace(answer_all, QUESTIONS[:1], width, latency)
-    print(f"\nThe graph of one question ({len(trace.parallel_groups)} parallel groups):")
-    print(trace)
+def _draw(trace: xcs.Trace, out: str | None) -> int:
+    path = pathlib.Path(out or DEFAULT_OUT)
+    try:
+        written = trace.draw(path)
+    except ImportError as error:
+        print(f"\nDrawing skipped: {error}")
+        return 0
+    except (OSError, ValueError) as error:
+        print(f"\nCould not write the drawing to {path}: {error}", file=sys.stderr)
+        return 1
+    print(f"\nThe drawing of this graph: {written}")
     return 0
+
+
+def main(
+    width: int = 8,
+    latency: float = 0.1,
+    *,
+    questions: int = len(QUESTIONS),
+    out: str | None = None,
+    model: str | None = None,
+    base_url: str | None = None,
+) -> int:
+    """Run the demo; returns the process exit status."""
+    asked = QUESTIONS[:questions]
+    try:
+        pipeline, where = build(width, latency, model, base_url)
+    except models.ModelError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    calls = len(asked) * (width + 1)
+    print(f"{len(asked)} questions x ({width} drafts + 1 judge) = {calls} calls; {where}\n")
+    try:
+        plain, plain_s = _timed("plain Python", lambda: answer_all(pipeline, asked), calls)
+        jitted = xcs.jit(answer_all)
+        fast, jit_s = _timed("@xcs.jit", lambda: jitted(pipeline, asked), calls)
+    except models.ModelError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    same = "same answers" if fast == plain else "answers differ: the model samples"
+    print(f"plain Python: {plain_s:6.2f} s")
+    print(f"@xcs.jit:     {jit_s:6.2f} s   ({plain_s / jit_s:.1f}x faster, {same})\n")
+    for question, answer in zip(asked, fast, strict=True):
+        print(f"  {question:<26} -> {answer}")
+    trace = xcs.trace(answer_all, pipeline, asked[:1])
+    print(
+        f"\nThe graph of one question: {len(trace.op_graph)} ops in "
+        f"{len(trace.parallel_groups)} parallel groups"
+    )
+    print(trace)
+    return _draw(trace, out)

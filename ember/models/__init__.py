@@ -22,6 +22,7 @@ jitter. :mod:`ember.models.server` is a local server speaking both HTTP APIs.
 
 from __future__ import annotations
 
+import builtins
 import sys
 import types
 from collections.abc import Callable
@@ -46,6 +47,7 @@ __all__ = [
     "ModelBinding",
     "ModelError",
     "ModelNotFoundError",
+    "Prompt",
     "Provider",
     "ProviderError",
     "RateLimitError",
@@ -81,12 +83,12 @@ def instance(model_id: str, *, base_url: str | None = None, **defaults: Any) -> 
     return _registry.instance(model_id, base_url=base_url, **defaults)
 
 
-def list() -> list[str]:  # noqa: A001 -- Ember's API name
+def list() -> builtins.list[str]:
     """Known model ids (``provider/model``) of every registered provider."""
     return _registry.list()
 
 
-def providers() -> list[str]:  # noqa: D401
+def providers() -> builtins.list[str]:
     """Registered provider names."""
     return _registry.providers()
 

@@ -162,7 +162,9 @@ class ModelRegistry:
 
     # --- bindings -------------------------------------------------------------------
 
-    def instance(self, model_id: str, *, base_url: str | None = None, **defaults: Any) -> ModelBinding:
+    def instance(
+        self, model_id: str, *, base_url: str | None = None, **defaults: Any
+    ) -> ModelBinding:
         """A binding of ``model_id`` with default parameters.
 
         Args:
@@ -177,7 +179,9 @@ class ModelRegistry:
         """
         name, model = self.split(model_id)
         provider = self.provider(name, base_url)
-        return ModelBinding(self, f"{name}/{model}", provider, model, defaults, self._spec(provider, name, model))
+        return ModelBinding(
+            self, f"{name}/{model}", provider, model, defaults, self._spec(provider, name, model)
+        )
 
     def _spec(self, provider: Provider, name: str, model: str) -> OpSpec:
         """One op spec per (provider instance, model), sharing the provider's limit."""

@@ -122,7 +122,8 @@ class LocalLLMServer:
     def url(self) -> str:
         """``http://host:port``: the Anthropic SDK's ``base_url``."""
         host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        name = host.decode() if isinstance(host, bytes) else host
+        return f"http://{name}:{port}"
 
     @property
     def openai_base_url(self) -> str:
@@ -300,9 +301,7 @@ class _Handler(BaseHTTPRequestHandler):
             status = 499  # the client gave up (a stall past its timeout)
         finally:
             key = bool(self.headers.get("Authorization") or self.headers.get("x-api-key"))
-            owner._end(
-                RequestRecord(path, model, prompt, status, start, time.perf_counter(), key)
-            )
+            owner._end(RequestRecord(path, model, prompt, status, start, time.perf_counter(), key))
 
     def _answer(
         self,
@@ -350,7 +349,9 @@ class _Handler(BaseHTTPRequestHandler):
             return {"type": "error", "error": {"type": kind, "message": message}}
         return {"error": {"message": message, "type": kind, "param": None, "code": status}}
 
-    def _send(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+    def _send(
+        self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None
+    ) -> None:
         data = json.dumps(body).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")

@@ -17,7 +17,7 @@ calls of independent operators overlap.
 
 from ember.operators.base import Chain, Operator, Sequential
 from ember.operators.ensemble import Ensemble, MostCommon, UniformEnsemble
-from ember.operators.reasoning import JudgeSynthesis, Judgement, Verdict, Verifier
+from ember.operators.reasoning import Judgement, JudgeSynthesis, Verdict, Verifier
 from ember.operators.routing import Router
 
 __all__ = [

@@ -29,6 +29,7 @@ class Operator:
         raise NotImplementedError(f"{type(self).__name__} must define forward(...)")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Run ``forward`` with the same arguments."""
         return self.forward(*args, **kwargs)
 
     def __rshift__(self, other: Callable[..., Any]) -> Chain:
@@ -54,7 +55,7 @@ class Chain(Operator):
         for position, step in enumerate(steps):
             if not callable(step):
                 raise TypeError(f"Chain step {position} is not callable: {step!r}")
-        self.steps = tuple(
+        self.steps: tuple[Callable[..., Any], ...] = tuple(
             part for step in steps for part in (step.steps if type(step) is Chain else (step,))
         )
 

@@ -23,13 +23,19 @@ def _binding(model: str | ModelBinding, params: dict[str, Any]) -> ModelBinding:
     if isinstance(model, str):
         return models.instance(model, **params)
     if isinstance(model, ModelBinding):
-        return models.instance(model.model_id, base_url=model.provider.base_url, **{
-            **model.defaults,
-            **params,
-        }) if params else model
-    raise TypeError(
-        f"an ensemble member is a model id or a models.instance(...), got {model!r}"
-    )
+        return (
+            models.instance(
+                model.model_id,
+                base_url=model.provider.base_url,
+                **{
+                    **model.defaults,
+                    **params,
+                },
+            )
+            if params
+            else model
+        )
+    raise TypeError(f"an ensemble member is a model id or a models.instance(...), got {model!r}")
 
 
 class Ensemble(Operator):

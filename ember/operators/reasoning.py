@@ -112,7 +112,8 @@ class JudgeSynthesis(Operator):
         """The judge's :class:`Judgement` of ``answers`` to ``question``."""
         candidates = "\n".join(["- " + answer for answer in answers])
         reply = self.model(self.PROMPT.format(question=question, candidates=candidates))
-        return parse_judgement(reply.text)
+        judgement: Judgement = parse_judgement(reply.text)
+        return judgement
 
     def __repr__(self) -> str:
         return f"JudgeSynthesis({self.model.model_id!r})"
@@ -141,7 +142,8 @@ class Verifier(Operator):
     def forward(self, question: str, answer: str) -> Verdict:
         """The :class:`Verdict` on ``answer``."""
         reply = self.model(self.PROMPT.format(question=question, answer=answer))
-        return parse_verdict(reply.text, answer)
+        verdict: Verdict = parse_verdict(reply.text, answer)
+        return verdict
 
     def __repr__(self) -> str:
         return f"Verifier({self.model.model_id!r})"

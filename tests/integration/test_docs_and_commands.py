@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -44,17 +45,84 @@ def test_readme_has_exactly_two_commands_and_ci_runs_the_test_command() -> None:
     assert test in (ROOT / ".ci" / "run").read_text().splitlines()
 
 
-def test_the_demo_runs_and_shows_the_speedup() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "ember", "demo", "--width", "4", "--latency", "0.05"],
+def _demo(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None):
+    return subprocess.run(
+        [sys.executable, "-m", "ember", "demo", *args],
         capture_output=True,
         text=True,
         timeout=120,
+        cwd=cwd,
+        env=env,
     )
+
+
+def test_the_demo_runs_and_shows_the_speedup(tmp_path: Path) -> None:
+    result = _demo("--width", "4", "--latency", "0.05", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert "plain Python:" in result.stdout and "@xcs.jit:" in result.stdout
-    assert re.search(r"\(\d+\.\dx faster, same answers\)", result.stdout)
-    assert "op[judge]" in result.stdout
+    assert "XCSWarning" not in result.stderr  # the pipeline is rewritten, not run plainly
+    out = result.stdout
+    assert "5 questions x (4 drafts + 1 judge) = 25 calls" in out
+    times = re.search(r"plain Python: +([\d.]+) s\n@xcs.jit: +([\d.]+) s", out)
+    assert times, out
+    plain, jitted = map(float, times.groups())
+    assert plain > 3 * jitted  # 25 calls of 50 ms vs 2 waves per question, overlapped
+    assert re.search(r"\(\d+\.\dx faster, same answers\)", out)
+    assert "op[simulated/chat]" in out and "op[parse_judgement]" in out
+    assert "6 ops in 3 parallel groups" in out  # 4 drafts, the judge, its parse
+    assert "%" in result.stderr or "call" in result.stderr  # the progress bars
+    drawing = tmp_path / "ember-demo.svg"
+    assert f"The drawing of this graph: {drawing.name}" in out
+    assert drawing.read_text().lstrip().startswith(("<?xml", "<svg"))
+
+
+def test_the_demo_writes_the_drawing_where_asked(tmp_path: Path) -> None:
+    target = tmp_path / "graph.png"
+    result = _demo("--width", "2", "--latency", "0", "--questions", "1", "--out", str(target))
+    assert result.returncode == 0, result.stderr
+    assert target.read_bytes().startswith(b"\x89PNG")
+
+
+def test_the_demo_without_the_viz_extra_says_so_and_succeeds(tmp_path: Path) -> None:
+    # Make graphviz and matplotlib unimportable, as in an install without [viz].
+    blocked = tmp_path / "blocked"
+    (blocked / "matplotlib").mkdir(parents=True)
+    for module in (blocked / "graphviz.py", blocked / "matplotlib" / "__init__.py"):
+        module.write_text("raise ImportError('not installed (blocked by the test)')\n")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(blocked), str(ROOT)]))
+    result = _demo("--width", "2", "--latency", "0", "--questions", "1", cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    assert "Drawing skipped:" in result.stdout and "ember-xcs[viz]" in result.stdout
+    assert not (tmp_path / "ember-demo.svg").exists()
+
+
+def test_the_demo_calls_a_real_endpoint(tmp_path: Path) -> None:
+    from ember.models.server import LocalLLMServer
+
+    env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
+    with LocalLLMServer(latency=0.05) as server:
+        result = _demo(
+            "--base-url",
+            server.openai_base_url,
+            "--model",
+            "chat",
+            "--width",
+            "4",
+            "--questions",
+            "2",
+            cwd=tmp_path,
+            env=env,
+        )
+        assert result.returncode == 0, result.stderr
+        assert f"openai/chat at {server.openai_base_url}" in result.stdout
+        assert "same answers" in result.stdout  # the local server is deterministic
+        statuses = [r.status for r in server.requests]
+        assert statuses.count(200) == 2 * 10 + 5  # plain, jit, and the traced question
+        assert server.peak_concurrency >= 4  # the drafts overlapped on the server
+
+
+def test_the_demo_reports_an_unknown_model() -> None:
+    result = _demo("--model", "nowhere/x")
+    assert result.returncode == 2 and "no provider named 'nowhere'" in result.stderr
 
 
 def test_the_demo_rejects_bad_arguments() -> None:

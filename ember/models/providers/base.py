@@ -20,7 +20,7 @@ import os
 import random
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar, TypeAlias
+from typing import Any, ClassVar, TypeAlias, cast
 
 from ember.models.errors import MissingAPIKeyError, ProviderError, RateLimitError
 from ember.models.response import Response
@@ -101,7 +101,7 @@ def to_messages(prompt: Prompt) -> list[dict[str, Any]]:
     if isinstance(prompt, str):
         return [{"role": "user", "content": prompt}]
     if isinstance(prompt, Sequence) and all(isinstance(m, Mapping) for m in prompt):
-        messages = [dict(m) for m in prompt]
+        messages = [dict(cast(Message, m)) for m in prompt]
         for message in messages:
             if "role" not in message or "content" not in message:
                 raise TypeError(f"a chat message needs 'role' and 'content' keys, got {message!r}")
@@ -185,7 +185,9 @@ class Provider(abc.ABC):
             raise MissingAPIKeyError(self.name, variable)
         return key
 
-    def invoke(self, model_id: str, model: str, prompt: Prompt, params: Mapping[str, Any]) -> Response:
+    def invoke(
+        self, model_id: str, model: str, prompt: Prompt, params: Mapping[str, Any]
+    ) -> Response:
         """Complete ``prompt``, retrying transient failures.
 
         Raises:

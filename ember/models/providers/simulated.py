@@ -38,11 +38,39 @@ __all__ = ["SimulatedProvider", "estimate_tokens", "simulate"]
 CONTROL_PARAMS = frozenset({"latency", "failure_rate"})
 
 _WORDS = (
-    "light scattering gravity yeast carbon dioxide vibration friction pressure "
-    "evaporation magnetism photosynthesis erosion convection diffusion resonance "
-    "oxidation buoyancy inertia refraction entropy fermentation condensation "
-    "electricity tides orbits enzymes proteins sugar salt heat sound"
-).split()
+    "light",
+    "scattering",
+    "gravity",
+    "yeast",
+    "carbon",
+    "dioxide",
+    "vibration",
+    "friction",
+    "pressure",
+    "evaporation",
+    "magnetism",
+    "photosynthesis",
+    "erosion",
+    "convection",
+    "diffusion",
+    "resonance",
+    "oxidation",
+    "buoyancy",
+    "inertia",
+    "refraction",
+    "entropy",
+    "fermentation",
+    "condensation",
+    "electricity",
+    "tides",
+    "orbits",
+    "enzymes",
+    "proteins",
+    "sugar",
+    "salt",
+    "heat",
+    "sound",
+)
 _CANDIDATE = re.compile(r"^\s*(?:[-*]|\d+[.)])\s+(.+?)\s*$", re.MULTILINE)
 _ANSWER_LINE = re.compile(r"^\s*Answer:\s*(.+?)\s*$", re.MULTILINE | re.IGNORECASE)
 

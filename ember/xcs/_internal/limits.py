@@ -1,10 +1,10 @@
 """``@op(max_concurrency=N)``: at most N runs of one op at once, across every trace.
 
 Each op spec with a limit has one :class:`Limit` (specs that name another in
-``shares_limit_with`` use that one's: every model of a provider, say). The engine takes a :class:`Slot`
-before it hands an op to a thread; the slot is given back the moment the op ends
-(or when the op is cancelled before it started), and engines that were refused a
-slot are woken to try again.
+``shares_limit_with`` use that one's: every model of a provider, say). The engine
+takes a :class:`Slot` before it hands an op to a thread; the slot is given back the
+moment the op ends (or when the op is cancelled before it started), and engines that
+were refused a slot are woken to try again.
 
 Re-entrant per thread: the thread running an op *holds* its slot. A jitted call
 nested inside that op materializes on the same thread, and while it waits the

@@ -68,7 +68,9 @@ def _library_dirs() -> tuple[str, ...]:
 
 _LIBRARY = _library_dirs()
 _EMBER = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(__file__))), "")
-_EMBER_USER = (os.path.join(_EMBER, "operators", ""),)
+# Ember's own code written as users write theirs, so jit rewrites it: operators (their
+# forward methods call models) and the demo's pipeline.
+_EMBER_USER = (os.path.join(_EMBER, "operators", ""), os.path.join(_EMBER, "_demo.py"))
 
 
 def is_user_code(code: types.CodeType) -> bool:

@@ -198,7 +198,9 @@ def test_the_default_endpoints_need_a_key(monkeypatch):
 
 
 def _raw(server, method, path, body=None):
-    data = None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
+    data = (
+        None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
+    )
     request = urllib.request.Request(server.url + path, data=data, method=method)
     try:
         with urllib.request.urlopen(request, timeout=5) as reply:

@@ -438,7 +438,7 @@ def test_prompts_formatted_from_pending_answers_stay_lazy() -> None:
     def check(qs: list[str]) -> Any:
         return [
             slow_echo(template.format(q=q, a=slow_echo(q, 0.1)), 0.1)
-            + slow_echo("{}|{}".format(q, slow_echo(q, 0.1)), 0.1)
+            + slow_echo(f"{q}|{slow_echo(q, 0.1)}", 0.1)
             + slow_echo(" ".join([q, slow_echo(q, 0.1)]), 0.1)
             for q in qs
         ]
