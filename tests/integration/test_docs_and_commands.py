@@ -130,3 +130,33 @@ def test_the_demo_rejects_bad_arguments() -> None:
         [sys.executable, "-m", "ember", "demo", "--width", "0"], capture_output=True, text=True
     )
     assert result.returncode == 2 and "--width" in result.stderr
+
+
+def test_the_models_benchmark_runs_at_a_tiny_size() -> None:
+    # The figures come from running it by hand at full size; this keeps it working.
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "models.py"),
+            "--questions",
+            "2",
+            "--width",
+            "2",
+            "--latency",
+            "0.01",
+            "--repeat",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    for row in (
+        "sequential",
+        "@jit, 64 threads",
+        "ThreadPoolExecutor(6)",
+        "asyncio.gather",
+        "ideal",
+    ):
+        assert row in result.stdout, result.stdout
