@@ -29,9 +29,13 @@ def _parser() -> argparse.ArgumentParser:
         help="a model id (openai/gpt-4o-mini, claude-...) instead of the simulated one",
     )
     demo.add_argument(
-        "--base-url",
+        "--base-url", default=None, help="an OpenAI-compatible endpoint (vLLM, Ollama, ...)"
+    )
+    demo.add_argument(
+        "--api-key-env",
         default=None,
-        help="an OpenAI-compatible endpoint (vLLM, Ollama, ...); key from OPENAI_API_KEY",
+        metavar="VARIABLE",
+        help="the environment variable holding the --base-url endpoint's key (default: none)",
     )
 
     serve = commands.add_parser(
@@ -64,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         out=args.out,
         model=args.model,
         base_url=args.base_url,
+        api_key_env=args.api_key_env,
     )
 
 

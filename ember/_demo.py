@@ -8,8 +8,9 @@ drawing of that trace.
 
 By default the model is ``simulated/chat`` (offline, deterministic, each call
 sleeping ``--latency`` seconds), so the two runs must agree exactly. With
-``--base-url``/``--model`` it calls a real OpenAI-compatible endpoint (key from
-``OPENAI_API_KEY``); a sampling model may then answer differently in the two runs.
+``--model`` it calls a real model (``gpt-4o-mini``: key from ``OPENAI_API_KEY``), and
+with ``--base-url`` any OpenAI-compatible endpoint (its key from the variable
+``--api-key-env`` names); a sampling model may then answer differently in the two runs.
 
 This file is rewritten by ``@jit`` like user code (see ``source._EMBER_USER``).
 """
@@ -54,7 +55,11 @@ def answer_all(pipeline: AnswerQuestion, questions: list[str]) -> list[str]:
 
 
 def build(
-    width: int, latency: float, model: str | None, base_url: str | None
+    width: int,
+    latency: float,
+    model: str | None,
+    base_url: str | None,
+    api_key_env: str | None = None,
 ) -> tuple[AnswerQuestion, str]:
     """The pipeline and a description of the model it calls."""
     if model is None and base_url is None:
@@ -64,7 +69,7 @@ def build(
         name = model or "chat"
         if base_url is not None and "/" not in name:
             name = f"openai/{name}"
-        binding = models.instance(name, base_url=base_url)
+        binding = models.instance(name, base_url=base_url, api_key_env=api_key_env)
         where = f"{binding.model_id}" + (f" at {base_url}" if base_url else "")
     # Seeds make repeated members differ (OpenAI-style APIs and the simulation use them).
     seed = None if binding.provider.name == "anthropic" else 0
@@ -115,11 +120,12 @@ def main(
     out: str | None = None,
     model: str | None = None,
     base_url: str | None = None,
+    api_key_env: str | None = None,
 ) -> int:
     """Run the demo; returns the process exit status."""
     asked = QUESTIONS[:questions]
     try:
-        pipeline, where = build(width, latency, model, base_url)
+        pipeline, where = build(width, latency, model, base_url, api_key_env)
     except models.ModelError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

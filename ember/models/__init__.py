@@ -67,7 +67,13 @@ __all__ = [
 _registry = default_registry
 
 
-def instance(model_id: str, *, base_url: str | None = None, **defaults: Any) -> ModelBinding:
+def instance(
+    model_id: str,
+    *,
+    base_url: str | None = None,
+    api_key_env: str | None = None,
+    **defaults: Any,
+) -> ModelBinding:
     """A model with default parameters, called like ``models`` but without the id.
 
     Args:
@@ -75,12 +81,15 @@ def instance(model_id: str, *, base_url: str | None = None, **defaults: Any) -> 
             ``gpt-...``/``claude-...`` id.
         base_url: Another endpoint speaking the provider's API (vLLM, Ollama, the
             local server), e.g. ``http://localhost:8000/v1`` for ``openai/...``.
+        api_key_env: The environment variable with the key for ``base_url``. Without
+            it no key is sent there (``OPENAI_API_KEY`` and ``ANTHROPIC_API_KEY`` go
+            only to OpenAI's and Anthropic's own endpoints).
         **defaults: Parameters for every call; a call's own parameters win.
 
     Raises:
         ModelNotFoundError: No registered provider serves ``model_id``.
     """
-    return _registry.instance(model_id, base_url=base_url, **defaults)
+    return _registry.instance(model_id, base_url=base_url, api_key_env=api_key_env, **defaults)
 
 
 def list() -> builtins.list[str]:

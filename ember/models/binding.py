@@ -84,7 +84,11 @@ class ModelBinding:
         # Other processes (a process pool, Dask) rebuild it from the default registry.
         from ember.models.registry import rebuild_binding
 
-        return (rebuild_binding, (self.model_id, self.provider.base_url, self.defaults))
+        provider = self.provider
+        return (
+            rebuild_binding,
+            (self.model_id, provider.base_url, provider.api_key_env, self.defaults),
+        )
 
     def __repr__(self) -> str:
         shown = "".join(f", {k}={v!r}" for k, v in self.defaults.items())

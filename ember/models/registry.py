@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import threading
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -22,7 +23,6 @@ from ember.models.providers.openai_provider import OpenAIProvider
 from ember.models.providers.simulated import SimulatedProvider
 from ember.models.response import Response
 from ember.xcs._internal.ir import OpSpec
-from ember.xcs._internal.protocol import drop_deferral
 
 __all__ = ["CallEvent", "ModelRegistry", "default_registry", "rebuild_binding"]
 
@@ -63,9 +63,11 @@ class ModelRegistry:
     def __init__(self) -> None:
         self._lock = threading.RLock()
         self._kinds: dict[str, type[Provider] | Provider] = {}
-        self._providers: dict[tuple[str, str | None], Provider] = {}
-        self._specs: dict[tuple[int, str], OpSpec] = {}
-        self._limits: dict[int, OpSpec] = {}
+        self._providers: dict[tuple[str, str | None, str | None], Provider] = {}
+        # Per provider object (never by id(): a replaced provider's id is reused): its
+        # shared limit spec, and one op spec per model.
+        self._specs: weakref.WeakKeyDictionary[Provider, tuple[OpSpec | None, dict[str, OpSpec]]]
+        self._specs = weakref.WeakKeyDictionary()
         self._bindings: dict[str, ModelBinding] = {}
         self._usage: dict[str, dict[str, Any]] = {}
         self._prices: dict[str, tuple[float, float]] = {}
@@ -96,22 +98,23 @@ class ModelRegistry:
             self._kinds[name] = provider
             for key in [k for k in self._providers if k[0] == name]:
                 del self._providers[key]
-            for model_id in [m for m in self._bindings if m.startswith(f"{name}/")]:
-                del self._bindings[model_id]
+            self._bindings.clear()  # bare ids ("gpt-4o") may have meant this provider
 
     def providers(self) -> list[str]:
         """Registered provider names, sorted."""
         with self._lock:
             return sorted(self._kinds)
 
-    def provider(self, name: str, base_url: str | None = None) -> Provider:
-        """The provider instance for ``name`` at ``base_url`` (one per pair).
+    def provider(
+        self, name: str, base_url: str | None = None, api_key_env: str | None = None
+    ) -> Provider:
+        """The provider instance for ``name`` at ``base_url`` (one per combination).
 
         Raises:
             ModelNotFoundError: No provider has that name.
         """
         with self._lock:
-            found = self._providers.get((name, base_url))
+            found = self._providers.get((name, base_url, api_key_env))
             if found is not None:
                 return found
             kind = self._kinds.get(name)
@@ -121,15 +124,17 @@ class ModelRegistry:
                     "(add one with models.register_provider)"
                 )
             if isinstance(kind, Provider):
-                if base_url is not None and base_url != kind.base_url:
+                if (base_url, api_key_env) not in ((None, None), (kind.base_url, None)):
                     raise ValueError(
-                        f"provider {name!r} was registered as an instance at "
-                        f"{kind.base_url!r}; register another name for {base_url!r}"
+                        f"provider {name!r} was registered as an instance (at "
+                        f"{kind.base_url!r}); register another name for another endpoint or key"
                     )
                 found = kind
             else:
-                found = kind(base_url=base_url)
-            self._providers[(name, base_url)] = found
+                # Only what is set: a provider class of the user's may not take both.
+                where: dict[str, Any] = {"base_url": base_url, "api_key_env": api_key_env}
+                found = kind(**{k: v for k, v in where.items() if v is not None})
+            self._providers[(name, base_url, api_key_env)] = found
             return found
 
     def split(self, model_id: str) -> tuple[str, str]:
@@ -163,7 +168,12 @@ class ModelRegistry:
     # --- bindings -------------------------------------------------------------------
 
     def instance(
-        self, model_id: str, *, base_url: str | None = None, **defaults: Any
+        self,
+        model_id: str,
+        *,
+        base_url: str | None = None,
+        api_key_env: str | None = None,
+        **defaults: Any,
     ) -> ModelBinding:
         """A binding of ``model_id`` with default parameters.
 
@@ -171,6 +181,9 @@ class ModelRegistry:
             model_id: ``provider/model``, or a bare ``gpt-...``/``claude-...`` id.
             base_url: Send this model's requests to another endpoint of the same
                 API (a vLLM or Ollama server, the local test server).
+            api_key_env: The environment variable holding the key for ``base_url``
+                (by default none is sent there: the provider's own key, such as
+                ``OPENAI_API_KEY``, goes only to the provider's own endpoint).
             **defaults: Parameters for every call (``temperature``, ``max_tokens``,
                 ``latency`` for simulated models, ...).
 
@@ -178,41 +191,38 @@ class ModelRegistry:
             ModelNotFoundError: No registered provider serves ``model_id``.
         """
         name, model = self.split(model_id)
-        provider = self.provider(name, base_url)
-        return ModelBinding(
-            self, f"{name}/{model}", provider, model, defaults, self._spec(provider, name, model)
-        )
+        provider = self.provider(name, base_url, api_key_env)
+        spec = self._spec(provider, name, model)
+        return ModelBinding(self, f"{name}/{model}", provider, model, defaults, spec)
 
     def _spec(self, provider: Provider, name: str, model: str) -> OpSpec:
-        """One op spec per (provider instance, model), sharing the provider's limit."""
-        key = (id(provider), model)
+        """One op spec per (provider object, model); all share the provider's limit."""
         with self._lock:
-            spec = self._specs.get(key)
-            if spec is None:
+            entry = self._specs.get(provider)
+            if entry is None:
                 limit = provider.max_concurrency
-                shared = self._limits.get(id(provider))
-                if shared is None and limit is not None:
-                    shared = self._limits[id(provider)] = OpSpec(f"provider {name}", limit)
-                spec = self._specs[key] = OpSpec(f"{name}/{model}", limit, shared)
+                shared = None if limit is None else OpSpec(f"provider {name}", limit)
+                entry = self._specs[provider] = (shared, {})
+            shared, by_model = entry
+            spec = by_model.get(model)
+            if spec is None:
+                limit = None if shared is None else shared.max_concurrency
+                spec = by_model[model] = OpSpec(f"{name}/{model}", limit, shared)
             return spec
 
     def binding(self, model_id: str) -> ModelBinding:
         """The shared default binding of ``model_id`` (what ``models(id, ...)`` calls)."""
         found = self._bindings.get(model_id)
         if found is None:
-            found = self.instance(model_id)
             with self._lock:
-                found = self._bindings.setdefault(model_id, found)
+                found = self._bindings.get(model_id)
+                if found is None:
+                    found = self._bindings[model_id] = self.instance(model_id)
         return found
 
     def call(self, model_id: str, prompt: Prompt, params: dict[str, Any]) -> Response:
         """``models(model_id, prompt, **params)``."""
-        try:
-            binding = self.binding(model_id)
-        except BaseException:
-            drop_deferral()
-            raise
-        return binding(prompt, **params)
+        return self.binding(model_id)(prompt, **params)
 
     def list(self) -> list[str]:
         """Known model ids of every provider (``provider/model``), sorted."""
@@ -303,6 +313,10 @@ default_registry.register_provider("openai", OpenAIProvider)
 default_registry.register_provider("anthropic", AnthropicProvider)
 
 
-def rebuild_binding(model_id: str, base_url: str | None, defaults: dict[str, Any]) -> ModelBinding:
+def rebuild_binding(
+    model_id: str, base_url: str | None, api_key_env: str | None, defaults: dict[str, Any]
+) -> ModelBinding:
     """A binding made again in another process, from the default registry."""
-    return default_registry.instance(model_id, base_url=base_url, **defaults)
+    return default_registry.instance(
+        model_id, base_url=base_url, api_key_env=api_key_env, **defaults
+    )

@@ -21,8 +21,10 @@ From the command line: ``python -m ember serve --port 8000 --latency 0.2``.
 from __future__ import annotations
 
 import collections
+import contextlib
 import dataclasses
 import json
+import socket
 import threading
 import time
 import uuid
@@ -70,7 +72,7 @@ class RequestRecord:
         path: The URL path.
         model: The requested model ("" when none).
         prompt: The prompt's text (messages joined).
-        status: The HTTP status answered.
+        status: The HTTP status answered (499 when the client had gone).
         start: ``time.perf_counter()`` when the request arrived.
         end: ``time.perf_counter()`` when the answer was sent.
         api_key: Whether the request carried an API key (the key itself is not kept).
@@ -155,6 +157,7 @@ class LocalLLMServer:
             self._thread.join()
             self._thread = None
         self._httpd.server_close()
+        self._httpd.close_connections()
 
     def __enter__(self) -> LocalLLMServer:
         return self.start()
@@ -198,7 +201,7 @@ class LocalLLMServer:
 
     @property
     def requests(self) -> list[RequestRecord]:
-        """Every request handled so far, in the order they finished."""
+        """Every request answered so far, in the order they finished."""
         with self._lock:
             return list(self._records)
 
@@ -231,10 +234,19 @@ class LocalLLMServer:
                     return fault
             return None
 
-    def _end(self, record: RequestRecord) -> None:
+    def _end(self, record: RequestRecord) -> int:
         with self._lock:
             self._in_flight -= 1
             self._records.append(record)
+            return len(self._records) - 1
+
+    def _lost(self, index: int, record: RequestRecord) -> None:
+        """The answer logged at ``index`` never reached the client: status 499."""
+        with self._lock:
+            if index < len(self._records) and self._records[index] is record:  # not reset
+                self._records[index] = dataclasses.replace(
+                    record, status=499, end=time.perf_counter()
+                )
 
 
 class _Server(ThreadingHTTPServer):
@@ -242,13 +254,39 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 256  # many clients connect at once under @jit
     owner: LocalLLMServer
 
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
+        super().__init__(address, handler)
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._connections_lock:
+            self._connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._connections_lock:
+            self._connections.discard(request)
+        super().shutdown_request(request)
+
+    def close_connections(self) -> None:
+        """End open keep-alive connections, so nothing is served after a stop."""
+        with self._connections_lock:
+            open_now = list(self._connections)
+        for connection in open_now:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+
 
 def _prompt_of(body: dict[str, Any]) -> str:
     parts = []
     system = body.get("system")
     if isinstance(system, str) and system:
         parts.append(system)
-    for message in body.get("messages") or []:
+    messages = body.get("messages")
+    for message in messages if isinstance(messages, list) else []:
+        if not isinstance(message, dict):
+            continue
         content = message.get("content", "")
         if isinstance(content, list):  # content blocks
             content = "".join(b.get("text", "") for b in content if isinstance(b, dict))
@@ -283,28 +321,46 @@ class _Handler(BaseHTTPRequestHandler):
         start = time.perf_counter()
         owner._begin()
         path = self.path.split("?", 1)[0].rstrip("/")
-        status, model, prompt = 500, "", ""
-        try:
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length) if length else b""
-            try:
-                body = json.loads(raw or b"{}")
-            except json.JSONDecodeError:
-                body = None
-            if not isinstance(body, dict):
-                status = 400
-                self._send(status, self._error_body(path, status, "the body is not a JSON object"))
-                return
+        model, prompt = "", ""
+        headers: dict[str, str] = {}
+        body, problem = self._read_body()
+        if body is None:
+            status, answer = 400, self._error_body(path, 400, problem)
+            self.close_connection = True  # what is left of the body is unreadable
+        else:
             model = str(body.get("model") or "")
             prompt = _prompt_of(body)
-            fault = owner._fault_for(prompt)
-            status, answer, headers = self._answer(owner, path, body, model, prompt, fault)
+            try:
+                status, answer, headers = self._answer(owner, path, body, model, prompt)
+            except Exception as error:  # a bug here must still answer, not drop the line
+                status, answer = 500, self._error_body(path, 500, f"server error: {error!r}")
+        # Logged before the answer leaves, so a client that has its answer finds it logged.
+        key = bool(self.headers.get("Authorization") or self.headers.get("x-api-key"))
+        record = RequestRecord(path, model, prompt, status, start, time.perf_counter(), key)
+        index = owner._end(record)
+        try:
             self._send(status, answer, headers)
         except (BrokenPipeError, ConnectionResetError):
-            status = 499  # the client gave up (a stall past its timeout)
-        finally:
-            key = bool(self.headers.get("Authorization") or self.headers.get("x-api-key"))
-            owner._end(RequestRecord(path, model, prompt, status, start, time.perf_counter(), key))
+            owner._lost(index, record)  # the client gave up (a stall past its timeout)
+
+    def _read_body(self) -> tuple[dict[str, Any] | None, str]:
+        """The JSON object sent, or None and what is wrong with the request."""
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            return None, "chunked request bodies are not supported; send Content-Length"
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            return None, "Content-Length is not a number"
+        if length < 0:
+            return None, "Content-Length is negative"
+        raw = self.rfile.read(length) if length else b""
+        try:
+            body = json.loads(raw or b"{}")
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return None, "the body is not JSON"
+        if not isinstance(body, dict):
+            return None, "the body is not a JSON object"
+        return body, ""
 
     def _answer(
         self,
@@ -313,12 +369,17 @@ class _Handler(BaseHTTPRequestHandler):
         body: dict[str, Any],
         model: str,
         prompt: str,
-        fault: Fault | None,
     ) -> tuple[int, dict[str, Any], dict[str, str]]:
         if path not in ("/v1/chat/completions", "/v1/messages"):
             return 404, self._error_body(path, 404, f"no route {self.path}"), {}
         if owner.api_key is not None and owner.api_key not in self._keys():
             return 401, self._error_body(path, 401, "invalid API key"), {}
+        messages = body.get("messages")
+        if not model or not messages or not isinstance(messages, list):
+            return 400, self._error_body(path, 400, "'model' and 'messages' are required"), {}
+        if not all(isinstance(m, dict) for m in messages):
+            return 400, self._error_body(path, 400, "each message is a JSON object"), {}
+        fault = owner._fault_for(prompt)  # only requests that would be answered take one
         if fault is not None:
             if fault.stall:
                 time.sleep(fault.stall)
@@ -330,8 +391,6 @@ class _Handler(BaseHTTPRequestHandler):
                 return fault.status, self._error_body(path, fault.status, message), headers
         if body.get("stream"):
             return 400, self._error_body(path, 400, "streaming is not supported"), {}
-        if not model or not body.get("messages"):
-            return 400, self._error_body(path, 400, "'model' and 'messages' are required"), {}
         if owner.latency:
             time.sleep(owner.latency)
         params = {k: v for k, v in body.items() if k not in _NOT_SAMPLING}

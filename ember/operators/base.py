@@ -11,7 +11,32 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["Chain", "Operator", "Sequential"]
+from ember import models
+from ember.models import ModelBinding
+
+__all__ = ["Chain", "Operator", "Sequential", "as_model"]
+
+
+def as_model(model: str | ModelBinding, params: dict[str, Any]) -> ModelBinding:
+    """A binding for an operator's model: an id or a binding, with extra defaults.
+
+    Raises:
+        TypeError: ``model`` is neither a model id nor a ``models.instance(...)``.
+        ModelNotFoundError: No provider serves the id.
+    """
+    if isinstance(model, str):
+        return models.instance(model, **params)
+    if isinstance(model, ModelBinding):
+        if not params:
+            return model
+        provider = model.provider
+        return models.instance(
+            model.model_id,
+            base_url=provider.base_url,
+            api_key_env=provider.api_key_env,
+            **{**model.defaults, **params},
+        )
+    raise TypeError(f"expected a model id or a models.instance(...), got {model!r}")
 
 
 class Operator:

@@ -13,29 +13,10 @@ from typing import Any
 
 from ember import models
 from ember.models import ModelBinding
-from ember.operators.base import Operator
+from ember.operators.base import Operator, as_model
 from ember.xcs import op
 
 __all__ = ["Ensemble", "MostCommon", "UniformEnsemble", "most_common"]
-
-
-def _binding(model: str | ModelBinding, params: dict[str, Any]) -> ModelBinding:
-    if isinstance(model, str):
-        return models.instance(model, **params)
-    if isinstance(model, ModelBinding):
-        return (
-            models.instance(
-                model.model_id,
-                base_url=model.provider.base_url,
-                **{
-                    **model.defaults,
-                    **params,
-                },
-            )
-            if params
-            else model
-        )
-    raise TypeError(f"an ensemble member is a model id or a models.instance(...), got {model!r}")
 
 
 class Ensemble(Operator):
@@ -57,16 +38,19 @@ class Ensemble(Operator):
     ) -> None:
         if not members:
             raise ValueError("an ensemble needs at least one member")
-        self.members = [_binding(member, params) for member in members]
+        self.members = [as_model(member, params) for member in members]
         self.seed = seed
 
     def forward(self, prompt: models.Prompt, **params: Any) -> list[str]:
-        """The members' answers to ``prompt``."""
-        if self.seed is None:
+        """The members' answers to ``prompt``.
+
+        A ``seed`` among ``params`` replaces the ensemble's for this call.
+        """
+        seed = params.pop("seed", self.seed)
+        if seed is None:
             return [member(prompt, **params).text for member in self.members]
         return [
-            member(prompt, seed=self.seed + i, **params).text
-            for i, member in enumerate(self.members)
+            member(prompt, seed=seed + i, **params).text for i, member in enumerate(self.members)
         ]
 
     def __repr__(self) -> str:

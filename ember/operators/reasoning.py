@@ -13,9 +13,8 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from ember import models
 from ember.models import ModelBinding
-from ember.operators.base import Operator
+from ember.operators.base import Operator, as_model
 from ember.xcs import op
 
 __all__ = ["JudgeSynthesis", "Judgement", "Verdict", "Verifier", "parse_judgement", "parse_verdict"]
@@ -81,14 +80,6 @@ def parse_verdict(text: str, answer: str) -> Verdict:
     return Verdict(verdict, explanation or text.strip(), revised or answer)
 
 
-def _model(model: str | ModelBinding, params: dict[str, Any]) -> ModelBinding:
-    if isinstance(model, str):
-        return models.instance(model, **params)
-    if isinstance(model, ModelBinding):
-        return model
-    raise TypeError(f"expected a model id or a models.instance(...), got {model!r}")
-
-
 class JudgeSynthesis(Operator):
     """A model weighs candidate answers and synthesizes one.
 
@@ -106,7 +97,7 @@ class JudgeSynthesis(Operator):
     )
 
     def __init__(self, model: str | ModelBinding, **params: Any) -> None:
-        self.model = _model(model, params)
+        self.model = as_model(model, params)
 
     def forward(self, question: str, answers: Sequence[str]) -> Judgement:
         """The judge's :class:`Judgement` of ``answers`` to ``question``."""
@@ -137,7 +128,7 @@ class Verifier(Operator):
     )
 
     def __init__(self, model: str | ModelBinding, **params: Any) -> None:
-        self.model = _model(model, params)
+        self.model = as_model(model, params)
 
     def forward(self, question: str, answer: str) -> Verdict:
         """The :class:`Verdict` on ``answer``."""

@@ -2,8 +2,9 @@
 
 System messages in a chat prompt become the request's ``system`` field, as the
 messages API wants; ``max_tokens`` (required by the API) defaults to 1024. The key
-comes from ``ANTHROPIC_API_KEY``; at a custom ``base_url`` a missing key is sent as
-``"EMPTY"``. The SDK's own retries are off (the shared retry loop does them).
+comes from ``ANTHROPIC_API_KEY`` for Anthropic's endpoint; at a custom ``base_url``
+only from the variable ``api_key_env=`` names (``"EMPTY"`` otherwise). The SDK's own
+retries are off (the shared retry loop does them).
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ class AnthropicProvider(Provider):
                             "the anthropic provider needs the anthropic SDK: "
                             "pip install 'ember-xcs[models]'"
                         ) from error
-                    key = self.api_key(required=self.base_url is None) or "EMPTY"
+                    key = self.api_key() or "EMPTY"  # local servers need none
                     self._client = anthropic.Anthropic(
                         api_key=key, base_url=self.base_url, timeout=self.timeout, max_retries=0
                     )
@@ -61,9 +62,9 @@ class AnthropicProvider(Provider):
 
     def complete(self, model: str, prompt: Prompt, **params: Any) -> Response:
         """One messages request."""
+        client = self.client()  # first: it explains a missing SDK
         import anthropic
 
-        client = self.client()
         messages = to_messages(prompt)
         system = "\n".join(str(m["content"]) for m in messages if m["role"] == "system")
         chat = [m for m in messages if m["role"] != "system"]

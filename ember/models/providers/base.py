@@ -28,8 +28,9 @@ from ember.models.response import Response
 __all__ = ["Failure", "Message", "Prompt", "Provider", "RetryPolicy", "to_messages"]
 
 Message: TypeAlias = Mapping[str, Any]
-Prompt: TypeAlias = str | Sequence[Message]
-"""A prompt: a string (one user message) or chat messages (``{"role", "content"}``)."""
+Prompt: TypeAlias = str | Sequence[Message] | Response
+"""A prompt: a string (one user message), chat messages (``{"role", "content"}``), or
+another model's response (its text), so models chain."""
 
 _TRANSIENT = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 529})
 
@@ -98,6 +99,8 @@ def to_messages(prompt: Prompt) -> list[dict[str, Any]]:
     Raises:
         TypeError: The prompt is neither a string nor a sequence of messages.
     """
+    if isinstance(prompt, Response):
+        prompt = prompt.text
     if isinstance(prompt, str):
         return [{"role": "user", "content": prompt}]
     if isinstance(prompt, Sequence) and all(isinstance(m, Mapping) for m in prompt):
@@ -107,8 +110,8 @@ def to_messages(prompt: Prompt) -> list[dict[str, Any]]:
                 raise TypeError(f"a chat message needs 'role' and 'content' keys, got {message!r}")
         return messages
     raise TypeError(
-        "a prompt is a string or a list of chat messages ({'role': ..., 'content': ...}), "
-        f"got {type(prompt).__name__}"
+        "a prompt is a string, a list of chat messages ({'role': ..., 'content': ...}) "
+        f"or a Response, got {type(prompt).__name__}"
     )
 
 
@@ -116,6 +119,8 @@ def prompt_text(prompt: Prompt) -> str:
     """The text of a prompt (messages joined), for simulations and token estimates."""
     if isinstance(prompt, str):
         return prompt
+    if isinstance(prompt, Response):
+        return prompt.text
     return "\n".join(str(m["content"]) for m in to_messages(prompt))
 
 
@@ -128,9 +133,13 @@ class Provider(abc.ABC):
     Args:
         base_url: Where the service listens; None for the provider's default.
         timeout: Seconds one request may take before it counts as failed.
-        max_concurrency: Requests in flight at once across every thread and
-            trace (the service's rate limit), or None for no bound.
+        max_concurrency: Requests in flight at once across every ``@jit`` call
+            and thread tracing one (the service's rate limit), or None for no bound.
         retry: When to retry; the provider's default when None.
+        api_key_env: The environment variable holding the key. By default the
+            provider's own (:attr:`api_key_variable`) at its own endpoint, and none
+            at a custom ``base_url``: a key is never sent to an endpoint it was not
+            meant for unless you name it here.
     """
 
     name: ClassVar[str] = "provider"
@@ -146,6 +155,7 @@ class Provider(abc.ABC):
         timeout: float = 60.0,
         max_concurrency: int | None = None,
         retry: RetryPolicy | None = None,
+        api_key_env: str | None = None,
     ) -> None:
         if timeout <= 0:
             raise ValueError(f"timeout must be > 0 seconds, got {timeout!r}")
@@ -155,6 +165,7 @@ class Provider(abc.ABC):
             max_concurrency if max_concurrency is not None else self.default_max_concurrency
         )
         self.retry = retry or self.default_retry
+        self.api_key_env = api_key_env
         self._rng = random.Random()
 
     @abc.abstractmethod
@@ -172,12 +183,17 @@ class Provider(abc.ABC):
         return []
 
     def api_key(self, *, required: bool = True) -> str | None:
-        """The API key from the environment.
+        """The API key from the environment, or None when this endpoint needs none.
+
+        The variable is ``api_key_env`` when given; otherwise the provider's own
+        variable at its own endpoint, and none at a custom ``base_url``.
 
         Raises:
             MissingAPIKeyError: ``required`` and the variable is unset or empty.
         """
-        variable = self.api_key_variable
+        variable = self.api_key_env
+        if variable is None and self.base_url is None:
+            variable = self.api_key_variable
         if variable is None:
             return None
         key = os.environ.get(variable) or None

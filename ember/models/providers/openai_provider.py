@@ -2,8 +2,9 @@
 
 vLLM, Ollama, llama.cpp's server and :mod:`ember.models.server` all speak it: point
 ``base_url`` at them (``models.instance("openai/llama3", base_url="http://localhost:11434/v1")``).
-The key comes from ``OPENAI_API_KEY``; a server at a custom ``base_url`` may need
-none, so there a missing key is sent as ``"EMPTY"`` (what vLLM documents).
+The key comes from ``OPENAI_API_KEY`` for OpenAI's own endpoint. At a custom
+``base_url`` no key is sent unless ``api_key_env=`` names its variable (your OpenAI key
+never goes to a third party by accident); ``"EMPTY"`` stands in, as vLLM documents.
 
 The ``openai`` SDK does the HTTP; its own retries are off, since
 :meth:`~ember.models.providers.base.Provider.invoke` retries with jitter and
@@ -71,7 +72,7 @@ class OpenAIProvider(Provider):
                             "the openai provider needs the openai SDK: "
                             "pip install 'ember-xcs[models]'"
                         ) from error
-                    key = self.api_key(required=self.base_url is None) or "EMPTY"
+                    key = self.api_key() or "EMPTY"  # local servers need none
                     self._client = openai.OpenAI(
                         api_key=key, base_url=self.base_url, timeout=self.timeout, max_retries=0
                     )
@@ -79,9 +80,9 @@ class OpenAIProvider(Provider):
 
     def complete(self, model: str, prompt: Prompt, **params: Any) -> Response:
         """One chat-completions request."""
+        client = self.client()  # first: it explains a missing SDK
         import openai
 
-        client = self.client()
         try:
             reply = client.chat.completions.create(
                 model=model, messages=to_messages(prompt), **params

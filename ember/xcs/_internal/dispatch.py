@@ -363,9 +363,15 @@ class _Deferring:
         self._target = target
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if may_defer(sys._getframe(1)):
-            tracer.allow_deferral()
-        return self._target(*args, **kwargs)
+        if not may_defer(sys._getframe(1)):
+            return self._target(*args, **kwargs)
+        tracer.allow_deferral()
+        try:
+            return self._target(*args, **kwargs)
+        finally:
+            # Consumed by call_op; cleared here when the call failed before reaching it
+            # (bad arguments), so no later call of library code defers by mistake.
+            tracer.take_deferral()
 
 
 def _resolve_instance(obj: Any) -> tuple[Any, int]:

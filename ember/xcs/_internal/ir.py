@@ -77,7 +77,8 @@ class OpSpec:
         max_concurrency: Upper bound on concurrent runs of this op across all
             traces, or None for no bound.
         shares_limit_with: Another spec whose slots this one uses, so several ops
-            share one bound (every model of one provider, say); None for its own.
+            share one bound -- that spec's ``max_concurrency`` (every model of one
+            provider, say); None (or a spec without a bound) for its own.
     """
 
     name: str

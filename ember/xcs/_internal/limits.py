@@ -129,12 +129,14 @@ def limit_for(spec: OpSpec | None) -> Limit | None:
     """The shared limit of an op spec, or None when it has none."""
     if spec is None or spec.max_concurrency is None:
         return None
-    owner = spec.shares_limit_with or spec
+    owner = spec.shares_limit_with
+    if owner is None or owner.max_concurrency is None:
+        owner = spec  # nothing to share: its own bound
     limit = _limits.get(owner)
     if limit is None:
         with _limits_lock:
             limit = _limits.get(owner)
             if limit is None:
-                size = owner.max_concurrency or spec.max_concurrency
-                limit = _limits[owner] = Limit(size)
+                assert owner.max_concurrency is not None
+                limit = _limits[owner] = Limit(owner.max_concurrency)
     return limit

@@ -30,7 +30,6 @@ from ember.xcs._internal.ir import OpSpec
 __all__ = [
     "Op",
     "call_op",
-    "drop_deferral",
     "found_by_name",
     "is_composite",
     "is_op",
@@ -78,15 +77,6 @@ def call_op(
     if tracer.take_deferral():
         return recording.record_op(spec, fn, args, kwargs)
     return recording.run_now(spec, fn, args, kwargs)
-
-
-def drop_deferral() -> None:
-    """Forget that the dispatcher is calling an op-like object.
-
-    For ``__call__`` methods that fail before they reach :func:`call_op` (a model id
-    no provider serves, say), so the next library call of an op does not defer.
-    """
-    tracer.take_deferral()
 
 
 def reject_unsupported(fn: Callable[..., Any], what: str) -> None:

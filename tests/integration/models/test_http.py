@@ -97,7 +97,8 @@ def test_retries_recover_from_injected_429s_with_nothing_lost(registry, server, 
 
     expected = ask_all()
     server.reset()
-    server.inject(429, 6, retry_after=0.05)
+    for prompt in prompts[:6]:  # one 429 each (a shared queue could hit one prompt 4 times)
+        server.inject(429, 1, retry_after=0.05, prompt=prompt)
     events = []
     remove = registry.on_call(events.append)
     try:
@@ -169,21 +170,44 @@ def test_the_provider_limit_bounds_requests_across_models(server):
 def test_keys_come_from_the_environment_and_are_never_shown(monkeypatch):
     secret = "sk-test-do-not-print-0123456789"
     with LocalLLMServer(api_key=secret) as server:
-        monkeypatch.setenv("OPENAI_API_KEY", secret)
-        monkeypatch.setenv("ANTHROPIC_API_KEY", secret)
+        monkeypatch.setenv("EMBER_LOCAL_KEY", secret)
         for kind, url in (
             (OpenAIProvider, server.openai_base_url),
             (AnthropicProvider, server.anthropic_base_url),
         ):
-            provider = kind(base_url=url)
+            provider = kind(base_url=url, api_key_env="EMBER_LOCAL_KEY")
             assert provider.invoke("x/echo", "echo", "hi", {}).text == "hi"
             assert secret not in repr(provider)
-        monkeypatch.setenv("OPENAI_API_KEY", "sk-wrong")
+        monkeypatch.setenv("EMBER_LOCAL_KEY", "sk-wrong")
         with pytest.raises(models.ProviderError) as info:
-            OpenAIProvider(base_url=server.openai_base_url).invoke("openai/echo", "echo", "hi", {})
+            OpenAIProvider(base_url=server.openai_base_url, api_key_env="EMBER_LOCAL_KEY").invoke(
+                "openai/echo", "echo", "hi", {}
+            )
         assert info.value.status == 401 and info.value.attempts == 1  # not retried
         assert "sk-wrong" not in str(info.value)
-        assert all(r.api_key for r in server.requests)
+        monkeypatch.delenv("EMBER_LOCAL_KEY")
+        with pytest.raises(models.MissingAPIKeyError, match="EMBER_LOCAL_KEY"):
+            OpenAIProvider(base_url=server.openai_base_url, api_key_env="EMBER_LOCAL_KEY").invoke(
+                "openai/echo", "echo", "hi", {}
+            )
+
+
+def test_the_providers_own_key_never_goes_to_another_endpoint(monkeypatch):
+    secret = "sk-real-openai-key"
+    monkeypatch.setenv("OPENAI_API_KEY", secret)
+    monkeypatch.setenv("ANTHROPIC_API_KEY", secret)
+    with LocalLLMServer(api_key=secret) as server:  # accepts only the real key
+        for model_id, url in (
+            ("openai/echo", server.openai_base_url),
+            ("anthropic/echo", server.anthropic_base_url),
+        ):
+            with pytest.raises(models.ProviderError) as info:
+                models.instance(model_id, base_url=url)("hi")
+            assert info.value.status == 401  # "EMPTY" was sent, not the real key
+        named = models.instance(
+            "openai/echo", base_url=server.openai_base_url, api_key_env="OPENAI_API_KEY"
+        )
+        assert named("hi").text == "hi"  # named explicitly: sent
 
 
 def test_the_default_endpoints_need_a_key(monkeypatch):
@@ -219,7 +243,10 @@ def test_the_server_speaks_plain_http(server):
     status, reply = _raw(server, "POST", "/v1/messages", b"not json")
     assert status == 400 and reply["type"] == "error"
     status, reply = _raw(
-        server, "POST", "/v1/chat/completions", {"model": "echo", "messages": [], "stream": True}
+        server,
+        "POST",
+        "/v1/chat/completions",
+        {"model": "echo", "messages": [{"role": "user", "content": "x"}], "stream": True},
     )
     assert status == 400 and "streaming" in reply["error"]["message"]
     assert _raw(server, "POST", "/v2/else", {})[0] == 404
@@ -251,3 +278,52 @@ def test_the_server_command_line_serves(tmp_path):
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def _post(server, headers, body=b""):
+    import http.client
+
+    host, port = server.url.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=5)
+    connection.putrequest("POST", "/v1/chat/completions")
+    for name, value in headers.items():
+        connection.putheader(name, value)
+    connection.endheaders()
+    connection.send(body)
+    reply = connection.getresponse()
+    return reply.status, json.loads(reply.read())
+
+
+def test_malformed_requests_get_an_answer_not_a_dropped_line(server):
+    server.latency = 0.0
+    assert _post(server, {"Content-Length": "abc"})[0] == 400
+    assert _post(server, {"Content-Length": "-1"})[0] == 400
+    assert _post(server, {"Transfer-Encoding": "chunked"}, b"0\r\n\r\n")[0] == 400
+    body = json.dumps({"model": "echo", "messages": ["hi"]}).encode()
+    status, reply = _post(server, {"Content-Length": str(len(body))}, body)
+    assert status == 400 and "JSON object" in reply["error"]["message"]
+
+
+def test_faults_wait_for_a_request_that_would_be_answered(server):
+    server.latency = 0.0
+    server.inject(500)
+    assert _post(server, {"Content-Length": "2"}, b"{}")[0] == 400  # did not take the fault
+    good = json.dumps({"model": "echo", "messages": [{"role": "user", "content": "x"}]}).encode()
+    assert _post(server, {"Content-Length": str(len(good))}, good)[0] == 500
+    assert _post(server, {"Content-Length": str(len(good))}, good)[0] == 200
+
+
+def test_stop_ends_open_keep_alive_connections():
+    import http.client
+
+    server = LocalLLMServer().start()
+    host, port = server.url.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=5)
+    good = json.dumps({"model": "echo", "messages": [{"role": "user", "content": "x"}]})
+    connection.request("POST", "/v1/chat/completions", body=good)
+    assert connection.getresponse().read()
+    server.stop()
+    with pytest.raises(OSError):  # the kept-alive connection was closed, not served
+        connection.request("POST", "/v1/chat/completions", body=good)
+        connection.getresponse()
+    assert len(server.requests) == 1

@@ -225,3 +225,54 @@ def test_bindings_are_safe_from_many_threads():
         t.join()
     assert sorted(results) == sorted(chat(f"q{i % 5}").text for i in range(40))
     assert models.usage()["calls"] == 80
+
+
+def test_a_call_failing_before_it_is_recorded_leaves_no_deferral_behind(tmp_path, monkeypatch):
+    # Regression: models(p) (the prompt missing) raised before call_op took the flag
+    # the dispatcher set, so the next op called by library code deferred by mistake.
+    import importlib
+    import sys
+
+    from ember.xcs._internal import source, tracer
+
+    helper = tmp_path / "fake_library.py"
+    helper.write_text(
+        "def safe_text(model, prompt):\n"
+        "    try:\n"
+        "        return model(prompt).text\n"
+        "    except Exception as error:\n"
+        "        return 'fallback: ' + type(error).__name__\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    library = importlib.import_module("fake_library")
+    monkeypatch.setitem(source._user_files, library.__file__, False)  # not rewritten
+    monkeypatch.setitem(sys.modules, "fake_library", library)
+    broken = models.instance("simulated/chat", failure_rate=1.0)
+
+    def slip_then_library(p):
+        try:
+            models(p)  # a TypeError: the prompt is missing
+        except TypeError:
+            pass
+        return library.safe_text(broken, p)
+
+    assert slip_then_library("q") == "fallback: ProviderError"
+    assert xcs.jit(slip_then_library)("q") == "fallback: ProviderError"
+    assert tracer._context.deferral is False
+
+
+def test_a_replaced_provider_gets_its_own_limit(registry):
+    for size in (2, 3, 2, 3):  # replaced providers are freed; their ids get reused
+        registry.register_provider("limited", SimulatedProvider(max_concurrency=size))
+        spec = registry.instance("limited/chat").__xcs_op__
+        assert spec.max_concurrency == size == spec.shares_limit_with.max_concurrency
+
+
+def test_bare_ids_follow_a_replaced_provider(registry):
+    class Other(OpenAIProvider):
+        pass
+
+    first = registry.binding("gpt-4o")
+    registry.register_provider("openai", Other)
+    assert type(registry.binding("gpt-4o").provider) is Other
+    assert registry.binding("gpt-4o") is not first

@@ -193,3 +193,17 @@ def test_the_public_names():
         "Verdict",
         "Verifier",
     }
+
+
+def test_judge_and_verifier_keep_their_parameters():
+    chat = models.instance("simulated/chat", seed=1)
+    assert JudgeSynthesis(chat, temperature=0.0).model.defaults == {"seed": 1, "temperature": 0.0}
+    assert Verifier("simulated/chat", temperature=0.5).model.defaults == {"temperature": 0.5}
+    assert JudgeSynthesis(chat).model is chat
+
+
+def test_models_chain_and_a_calls_seed_replaces_the_ensembles():
+    echo = models.instance("simulated/echo")
+    assert Chain(echo, echo)("hi").text == "hi"  # a response is a prompt (its text)
+    seeded = UniformEnsemble(2, "simulated/chat", seed=0)
+    assert seeded("q", seed=5) == [models("simulated/chat", "q", seed=s).text for s in (5, 6)]
