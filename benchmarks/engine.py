@@ -8,7 +8,8 @@ Run by hand (not part of the test suite)::
 Sections:
 
 1. 64 x 50 ms sleeping ops, warm: @jit wall time against the ideal (one op: 50 ms),
-   a hand-written ``ThreadPoolExecutor(64).map``, and the floor of this machine (64
+   a hand-written ``ThreadPoolExecutor(64).map``, ``asyncio.gather`` of
+   ``asyncio.sleep`` (an event loop, no threads), and the floor of this machine (64
    threads already started, released at once: what any thread pool must pay).
 2. 2,000 zero-cost ops: @jit overhead per op against ``dask.delayed`` with the
    threaded scheduler on the same graph (a fan-out joined by one list).
@@ -23,6 +24,7 @@ Medians over ``--repeat`` runs, with the min-max range.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import hashlib
 import os
 import statistics
@@ -68,6 +70,16 @@ def fan_out_sleepy(n: int) -> list[int]:
     return [sleepy(i) for i in range(n)]
 
 
+async def _gather(n: int) -> list[int]:
+    """The same fan-out written with asyncio (no threads: an event loop)."""
+
+    async def one(i: int) -> int:
+        await asyncio.sleep(SLEEP)
+        return i
+
+    return list(await asyncio.gather(*(one(i) for i in range(n))))
+
+
 def thread_floor() -> float:
     """64 started threads released at once, each sleeping 50 ms: the machine's floor."""
     gates = [threading.Event() for _ in range(WIDTH)]
@@ -102,6 +114,7 @@ def section_sleep(repeat: int) -> None:
         f"ThreadPoolExecutor({WIDTH}).map",
         timed(lambda: list(pool.map(_sleep, range(WIDTH))), repeat),
     )
+    show("asyncio.gather of asyncio.sleep", timed(lambda: asyncio.run(_gather(WIDTH)), repeat))
     floor_ms = show(
         "floor: started threads released at once", [thread_floor() for _ in range(repeat)]
     )

@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,15 @@ DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("**/*.md"))]
 
 
 def python_blocks(path: Path) -> list[str]:
-    return re.findall(r"```python\n(.*?)```", path.read_text(), flags=re.S)
+    """The page's python code blocks, in order (also those indented in lists)."""
+    found = re.findall(r"^( *)```python\n(.*?)^\1```", path.read_text(), flags=re.S | re.M)
+    return [textwrap.dedent(code) for _, code in found]
+
+
+def test_the_main_pages_have_examples() -> None:
+    # Pages that teach by example must keep them (and so keep them tested).
+    for page in ("README.md", "docs/index.md", "docs/parallelism.md", "docs/models.md"):
+        assert python_blocks(ROOT / page), page
 
 
 def shell_commands(path: Path) -> list[str]:
@@ -23,11 +32,11 @@ def shell_commands(path: Path) -> list[str]:
     return [line.strip() for block in blocks for line in block.splitlines() if line.strip()]
 
 
-@pytest.mark.parametrize("path", DOCS, ids=lambda p: str(p.relative_to(ROOT)))
+@pytest.mark.parametrize(
+    "path", [p for p in DOCS if python_blocks(p)], ids=lambda p: str(p.relative_to(ROOT))
+)
 def test_python_examples_run(path: Path, tmp_path: Path) -> None:
     blocks = python_blocks(path)
-    if not blocks:
-        pytest.skip("no python examples")
     script = tmp_path / "example.py"
     script.write_text("\n\n".join(blocks))  # one namespace per page, like reading it
     result = subprocess.run(
@@ -160,3 +169,26 @@ def test_the_models_benchmark_runs_at_a_tiny_size() -> None:
         "ideal",
     ):
         assert row in result.stdout, result.stdout
+
+
+def test_troubleshooting_covers_every_error_and_warning() -> None:
+    import inspect
+
+    import ember.models.errors
+    import ember.xcs._internal.errors
+
+    page = (ROOT / "docs" / "troubleshooting.md").read_text()
+    headings = set(re.findall(r"^### `(\w+)`$", page, flags=re.M))
+    classes = {
+        name
+        for module in (ember.xcs._internal.errors, ember.models.errors)
+        for name, cls in inspect.getmembers(module, inspect.isclass)
+        if issubclass(cls, (Exception, Warning)) and cls.__module__ == module.__name__
+    }
+    assert classes and classes <= headings, f"not in docs/troubleshooting.md: {classes - headings}"
+
+
+def test_the_site_lists_every_page() -> None:
+    nav = (ROOT / "mkdocs.yml").read_text()
+    pages = {str(p.relative_to(ROOT / "docs")) for p in (ROOT / "docs").glob("**/*.md")}
+    assert {page for page in pages if page not in nav} == set()

@@ -25,8 +25,8 @@ class AnthropicProvider(Provider):
     """Messages through the ``anthropic`` SDK.
 
     Args:
-        base_url: The API root (without ``/v1``); None for api.anthropic.com.
-        **options: See :class:`~ember.models.providers.base.Provider`.
+        **options: Those of :class:`~ember.models.providers.base.Provider`;
+            ``base_url`` is the API root (without ``/v1``), None for api.anthropic.com.
     """
 
     name = "anthropic"

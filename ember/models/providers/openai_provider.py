@@ -43,8 +43,8 @@ class OpenAIProvider(Provider):
     """Chat completions through the ``openai`` SDK.
 
     Args:
-        base_url: The API root (ending in ``/v1``); None for api.openai.com.
-        **options: See :class:`~ember.models.providers.base.Provider`.
+        **options: Those of :class:`~ember.models.providers.base.Provider`;
+            ``base_url`` is the API root (ending in ``/v1``), None for api.openai.com.
     """
 
     name = "openai"
