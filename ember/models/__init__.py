@@ -17,7 +17,7 @@ Providers: ``simulated/...`` (offline, deterministic; ``latency=``, ``failure_ra
 ``openai/...`` (any OpenAI-compatible endpoint via ``base_url=``), ``anthropic/...``.
 Keys come from ``OPENAI_API_KEY`` / ``ANTHROPIC_API_KEY`` only. Failed requests are
 retried on 429, 5xx, timeouts and lost connections, with exponential backoff and
-jitter. :mod:`ember.models.server` is a local server speaking both HTTP APIs.
+jitter. ``ember.models.server`` is a local server speaking both HTTP APIs.
 """
 
 from __future__ import annotations
@@ -103,7 +103,7 @@ def providers() -> builtins.list[str]:
 
 
 def register_provider(name: str, provider: type[Provider] | Provider) -> None:
-    """Serve ``name/...`` model ids with a :class:`Provider` subclass or instance."""
+    """Serve ``name/...`` model ids with a ``Provider`` subclass or instance."""
     _registry.register_provider(name, provider)
 
 

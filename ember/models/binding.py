@@ -2,7 +2,7 @@
 
 ``models.instance("openai/gpt-4o", temperature=0.2)`` returns one. Calling it sends
 the prompt with the defaults (a call's own parameters win) and returns a
-:class:`~ember.models.response.Response`. It is an op: inside ``@jit`` a call
+``Response``. It is an op: inside ``@jit`` a call
 records a node and returns a deferred response, so independent calls overlap,
 each provider's calls bounded by that provider's ``max_concurrency``.
 """

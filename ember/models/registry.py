@@ -2,7 +2,7 @@
 
 A model id is ``provider/model`` (``openai/gpt-4o``, ``simulated/echo``); a bare
 ``gpt-...``, ``o1``/``o3``/``o4`` or ``chatgpt-...`` id means ``openai/...`` and a bare
-``claude-...`` id means ``anthropic/...``. One :class:`ModelRegistry` (the default)
+``claude-...`` id means ``anthropic/...``. One ``ModelRegistry`` (the default)
 backs the ``ember.models`` module functions.
 """
 

@@ -1,7 +1,7 @@
 """A local LLM server on loopback, speaking the OpenAI and Anthropic HTTP APIs.
 
 For tests, benchmarks and offline demos: real HTTP, real SDKs, no network. Answers
-are the simulated provider's (:func:`~ember.models.providers.simulated.simulate`),
+are the simulated provider's (``simulate``),
 so they are deterministic. Each request waits ``latency`` seconds (like a model
 generating), and faults can be queued: an HTTP error (429 with ``Retry-After``,
 500, ...) or a stall longer than the client's timeout. Every request is logged with
@@ -147,7 +147,7 @@ class LocalLLMServer:
         return self
 
     def serve_forever(self) -> None:
-        """Serve on this thread until :meth:`stop` (or Ctrl-C)."""
+        """Serve on this thread until ``stop`` (or Ctrl-C)."""
         self._httpd.serve_forever()
 
     def stop(self) -> None:

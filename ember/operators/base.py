@@ -1,6 +1,6 @@
 """``Operator``: a composable step of a pipeline, and ``Chain`` to run steps in order.
 
-An operator is a callable object whose :meth:`Operator.forward` says what it does.
+An operator is a callable object whose ``Operator.forward`` says what it does.
 Under ``@xcs.jit`` operators are traced *through*: ``forward`` runs on the tracing
 thread, so the model calls inside it become ops of the same graph and independent
 ones -- across operators too -- run at the same time.
@@ -95,4 +95,4 @@ class Chain(Operator):
 
 
 Sequential = Chain
-"""Ember's other name for :class:`Chain`."""
+"""Ember's other name for ``Chain``."""

@@ -63,7 +63,7 @@ class UniformEnsemble(Ensemble):
     Args:
         num_units: How many answers.
         model: A model id or binding.
-        seed: See :class:`Ensemble`.
+        seed: See ``Ensemble``.
         **params: Parameters for every call (``temperature=0.8``, ...).
     """
 

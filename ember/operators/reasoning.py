@@ -64,7 +64,7 @@ def _labelled(text: str, label: str) -> str | None:
 
 @op(name="parse_judgement")
 def parse_judgement(text: str) -> Judgement:
-    """A :class:`Judgement` from a reply with ``Reasoning:`` and ``Final answer:`` lines."""
+    """A ``Judgement`` from a reply with ``Reasoning:`` and ``Final answer:`` lines."""
     answer = _labelled(text, "Final answer")
     reasoning = _labelled(text, "Reasoning")
     return Judgement(text.strip() if answer is None else answer, reasoning or "")
@@ -72,7 +72,7 @@ def parse_judgement(text: str) -> Judgement:
 
 @op(name="parse_verdict")
 def parse_verdict(text: str, answer: str) -> Verdict:
-    """A :class:`Verdict` from a reply with ``Verdict:``, ``Explanation:``, ``Revised answer:``."""
+    """A ``Verdict`` from a reply with ``Verdict:``, ``Explanation:``, ``Revised answer:``."""
     said = (_labelled(text, "Verdict") or "").lower()
     verdict = 1 if said.startswith(("1", "yes", "true", "correct")) else 0
     revised = _labelled(text, "Revised answer")
@@ -100,7 +100,7 @@ class JudgeSynthesis(Operator):
         self.model = as_model(model, params)
 
     def forward(self, question: str, answers: Sequence[str]) -> Judgement:
-        """The judge's :class:`Judgement` of ``answers`` to ``question``."""
+        """The judge's ``Judgement`` of ``answers`` to ``question``."""
         candidates = "\n".join(["- " + answer for answer in answers])
         reply = self.model(self.PROMPT.format(question=question, candidates=candidates))
         judgement: Judgement = parse_judgement(reply.text)
@@ -131,7 +131,7 @@ class Verifier(Operator):
         self.model = as_model(model, params)
 
     def forward(self, question: str, answer: str) -> Verdict:
-        """The :class:`Verdict` on ``answer``."""
+        """The ``Verdict`` on ``answer``."""
         reply = self.model(self.PROMPT.format(question=question, answer=answer))
         verdict: Verdict = parse_verdict(reply.text, answer)
         return verdict

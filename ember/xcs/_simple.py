@@ -46,7 +46,7 @@ __all__ = ["JitFunction", "JitOptions", "get_jit_stats", "jit", "reset_jit_stats
 
 @dataclasses.dataclass(frozen=True)
 class JitOptions:
-    """How a jitted function runs its ops (see :func:`jit`)."""
+    """How a jitted function runs its ops (see ``jit``)."""
 
     max_workers: int | None = None
     executor: Executor | None = None

@@ -1,6 +1,6 @@
-"""``xcs.trace(fn, *args)``: run a function once and keep what happened as a :class:`Trace`.
+"""``xcs.trace(fn, *args)``: run a function once and keep what happened as a ``Trace``.
 
-A :class:`Trace` is the recorded graph of one call plus its result: what ``@jit``
+A ``Trace`` is the recorded graph of one call plus its result: what ``@jit``
 found (nodes, edges, parallel groups) and what actually happened (status, start,
 end and thread of every node). It shows itself as text (``str``), a drawing
 (``draw``), mermaid, a timeline and a Perfetto trace; the renderers live in
@@ -204,7 +204,7 @@ def _show(value: Any) -> str:
 
 
 def trace(fn: Callable[..., Any], *args: Any, execute: bool = True, **kwargs: Any) -> Trace:
-    """Run ``fn(*args, **kwargs)`` once under the tracer and return its :class:`Trace`.
+    """Run ``fn(*args, **kwargs)`` once under the tracer and return its ``Trace``.
 
     Every op runs exactly once. A jitted ``fn`` is traced with its own options,
     without changing its decisions or stats.

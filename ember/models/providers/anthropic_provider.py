@@ -25,7 +25,7 @@ class AnthropicProvider(Provider):
     """Messages through the ``anthropic`` SDK.
 
     Args:
-        **options: Those of :class:`~ember.models.providers.base.Provider`;
+        **options: Those of ``Provider``;
             ``base_url`` is the API root (without ``/v1``), None for api.anthropic.com.
     """
 

@@ -1,13 +1,13 @@
 """The provider contract, and the retry loop every provider shares.
 
-A :class:`Provider` turns ``complete(model, prompt, **params)`` into a
-:class:`~ember.models.response.Response`. When the service fails it raises
-:class:`Failure` (the HTTP status, the service's message, the ``Retry-After`` it
-sent) chained to the SDK's own exception; :meth:`Provider.invoke` retries the
-failures a :class:`RetryPolicy` calls transient -- 429, 5xx, timeouts, lost
+A ``Provider`` turns ``complete(model, prompt, **params)`` into a
+``Response``. When the service fails it raises
+``Failure`` (the HTTP status, the service's message, the ``Retry-After`` it
+sent) chained to the SDK's own exception; ``Provider.invoke`` retries the
+failures a ``RetryPolicy`` calls transient -- 429, 5xx, timeouts, lost
 connections -- with exponential backoff and full jitter (or the server's
-``Retry-After``), and turns what is left into :class:`~ember.models.errors.ProviderError`
-or :class:`~ember.models.errors.RateLimitError`.
+``Retry-After``), and turns what is left into ``ProviderError``
+or ``RateLimitError``.
 
 Providers hold no per-call state: one instance serves every thread at once.
 """
@@ -36,7 +36,7 @@ _TRANSIENT = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 529})
 
 
 class Failure(Exception):
-    """A request that failed; raised by :meth:`Provider.complete`, handled by the retry loop.
+    """A request that failed; raised by ``Provider.complete``, handled by the retry loop.
 
     Attributes:
         status: HTTP status, or None when no answer came (timeout, lost connection).
@@ -127,7 +127,7 @@ def prompt_text(prompt: Prompt) -> str:
 class Provider(abc.ABC):
     """A service that completes prompts (OpenAI, Anthropic, a simulation).
 
-    Subclasses set :attr:`name` and implement :meth:`complete`; register them with
+    Subclasses set ``name`` and implement ``complete``; register them with
     ``models.register_provider(name, cls)``.
 
     Args:
@@ -137,7 +137,7 @@ class Provider(abc.ABC):
             and thread tracing one (the service's rate limit), or None for no bound.
         retry: When to retry; the provider's default when None.
         api_key_env: The environment variable holding the key. By default the
-            provider's own (:attr:`api_key_variable`) at its own endpoint, and none
+            provider's own (``api_key_variable``) at its own endpoint, and none
             at a custom ``base_url``: a key is never sent to an endpoint it was not
             meant for unless you name it here.
     """
@@ -170,7 +170,7 @@ class Provider(abc.ABC):
 
     @abc.abstractmethod
     def complete(self, model: str, prompt: Prompt, **params: Any) -> Response:
-        """Make one request; return the response or raise :class:`Failure`.
+        """Make one request; return the response or raise ``Failure``.
 
         Args:
             model: The model name, without the provider prefix.

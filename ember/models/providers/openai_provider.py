@@ -1,13 +1,13 @@
 """``openai/...``: OpenAI and every server speaking its chat-completions API.
 
-vLLM, Ollama, llama.cpp's server and :mod:`ember.models.server` all speak it: point
+vLLM, Ollama, llama.cpp's server and ``ember.models.server`` all speak it: point
 ``base_url`` at them (``models.instance("openai/llama3", base_url="http://localhost:11434/v1")``).
 The key comes from ``OPENAI_API_KEY`` for OpenAI's own endpoint. At a custom
 ``base_url`` no key is sent unless ``api_key_env=`` names its variable (your OpenAI key
 never goes to a third party by accident); ``"EMPTY"`` stands in, as vLLM documents.
 
 The ``openai`` SDK does the HTTP; its own retries are off, since
-:meth:`~ember.models.providers.base.Provider.invoke` retries with jitter and
+``invoke`` retries with jitter and
 honours ``Retry-After`` once for every provider.
 """
 
@@ -43,7 +43,7 @@ class OpenAIProvider(Provider):
     """Chat completions through the ``openai`` SDK.
 
     Args:
-        **options: Those of :class:`~ember.models.providers.base.Provider`;
+        **options: Those of ``Provider``;
             ``base_url`` is the API root (ending in ``/v1``), None for api.openai.com.
     """
 

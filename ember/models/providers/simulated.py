@@ -16,7 +16,7 @@ The text follows the prompt's requested format well enough for the operators:
 * Anything else gets one of three short answers picked for that prompt, the first
   most often, so ensembles mostly agree and sometimes do not.
 
-The local server (:mod:`ember.models.server`) answers with the same text.
+The local server (``ember.models.server``) answers with the same text.
 """
 
 from __future__ import annotations
