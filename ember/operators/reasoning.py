@@ -80,7 +80,19 @@ def parse_verdict(text: str, answer: str) -> Verdict:
     return Verdict(verdict, explanation or text.strip(), revised or answer)
 
 
-class JudgeSynthesis(Operator):
+class _Prompted(Operator):
+    """An operator that asks one model, with a prompt template of its own."""
+
+    PROMPT: str
+
+    def __init__(self, model: str | ModelBinding, **params: Any) -> None:
+        self.model = as_model(model, params)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.model.model_id!r})"
+
+
+class JudgeSynthesis(_Prompted):
     """A model weighs candidate answers and synthesizes one.
 
     Args:
@@ -96,9 +108,6 @@ class JudgeSynthesis(Operator):
         "Final answer: <the answer>"
     )
 
-    def __init__(self, model: str | ModelBinding, **params: Any) -> None:
-        self.model = as_model(model, params)
-
     def forward(self, question: str, answers: Sequence[str]) -> Judgement:
         """The judge's ``Judgement`` of ``answers`` to ``question``."""
         candidates = "\n".join(["- " + answer for answer in answers])
@@ -106,11 +115,8 @@ class JudgeSynthesis(Operator):
         judgement: Judgement = parse_judgement(reply.text)
         return judgement
 
-    def __repr__(self) -> str:
-        return f"JudgeSynthesis({self.model.model_id!r})"
 
-
-class Verifier(Operator):
+class Verifier(_Prompted):
     """A model checks an answer: verdict, explanation and a revised answer.
 
     Args:
@@ -127,14 +133,8 @@ class Verifier(Operator):
         "Revised answer: <the corrected answer, or the same one>"
     )
 
-    def __init__(self, model: str | ModelBinding, **params: Any) -> None:
-        self.model = as_model(model, params)
-
     def forward(self, question: str, answer: str) -> Verdict:
         """The ``Verdict`` on ``answer``."""
         reply = self.model(self.PROMPT.format(question=question, answer=answer))
         verdict: Verdict = parse_verdict(reply.text, answer)
         return verdict
-
-    def __repr__(self) -> str:
-        return f"Verifier({self.model.model_id!r})"

@@ -7,6 +7,7 @@ stays light.
 from ember.models.providers.anthropic_provider import AnthropicProvider
 from ember.models.providers.base import Failure, Prompt, Provider, RetryPolicy
 from ember.models.providers.openai_provider import OpenAIProvider
+from ember.models.providers.sdk import SDKProvider
 from ember.models.providers.simulated import SimulatedProvider
 
 __all__ = [
@@ -16,5 +17,6 @@ __all__ = [
     "Prompt",
     "Provider",
     "RetryPolicy",
+    "SDKProvider",
     "SimulatedProvider",
 ]
