@@ -3,7 +3,7 @@
 Run by hand (not part of the test suite)::
 
     python benchmarks/models.py                      # 10 questions x (8 drafts + judge), 200 ms
-    python benchmarks/models.py --repeat 5 --latency 0.2
+    python benchmarks/models.py --repeat 9 --latency 0.2
 
 Every call goes through the real ``openai`` SDK to :class:`ember.models.server.LocalLLMServer`
 on loopback, which answers after ``--latency`` seconds. The server runs in its own
@@ -153,7 +153,7 @@ def main() -> None:
     parser.add_argument("--questions", type=int, default=10)
     parser.add_argument("--width", type=int, default=8)
     parser.add_argument("--latency", type=float, default=0.2)
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--in-process", action="store_true", help="serve on a thread here")
     args = parser.parse_args()
     questions = QUESTIONS[: args.questions]
