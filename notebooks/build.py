@@ -303,7 +303,8 @@ print(f"{len(drafts)} drafts in {time.perf_counter() - start:.2f} s; "
         """\
 from ember.models.providers import OpenAIProvider
 
-models.register_provider("limited", OpenAIProvider(base_url=server.openai_base_url, max_concurrency=2))
+provider = OpenAIProvider(base_url=server.openai_base_url, max_concurrency=2)
+models.register_provider("limited", provider)
 limited = operators.UniformEnsemble(8, models.instance("limited/chat"), seed=0)
 limited("warm up")
 server.reset()
