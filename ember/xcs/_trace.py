@@ -40,7 +40,8 @@ class Trace:
         result: What the function returned (None when it was not executed).
         graph: ``networkx.DiGraph``; node ids are ints in program order with flat
             attributes ``kind`` (input/op/glue/sync), ``name``, ``location``,
-            ``status``, ``start``, ``end``, ``thread``, ``cpu``, ``error``.
+            ``status``, ``start``, ``end``, ``thread``, ``cpu``, ``error``,
+            ``immediate`` (an op library code called, so it ran at once).
         wall_seconds: Time the traced call took.
     """
 

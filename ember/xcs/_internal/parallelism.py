@@ -200,6 +200,8 @@ class Summary:
             time for I/O-bound ops, CPU time for CPU-bound ones (their run time is
             inflated by waiting for the GIL while others run).
         cpu_bound_ops: Number of ops that spent most of their time on the CPU.
+        immediate_ops: Number of ops run at once, one after another, because
+            library code called them (callbacks) rather than the traced code.
         gil_bound: CPU-bound ops ran side by side yet used about one core in all:
             threads could not make them faster.
     """
@@ -210,6 +212,7 @@ class Summary:
     sequential_seconds: float
     cpu_bound_ops: int
     gil_bound: bool = False
+    immediate_ops: int = 0
 
 
 def summarize(shape: Shape, attrs: Attributes) -> Summary:
@@ -246,4 +249,5 @@ def summarize_ops(
         sequential_seconds=sequential,
         cpu_bound_ops=len(cpu_bound),
         gil_bound=_gil_bound([attrs[n] for n in cpu_bound]),
+        immediate_ops=sum(1 for node in op_ids if attrs[node].get("immediate")),
     )

@@ -15,6 +15,8 @@ callers. Fields (all totals since the wrapper was made or ``reset_jit_stats``):
   (None before any traced call). ``hint`` says when CPU-bound ops ran side by side
   on about one core (they hold the GIL: threads cannot help them); ops that release
   the GIL (hashing, compression) are CPU-bound too, but gain, and get no hint.
+* ``ops_run_at_once``: ops of traced calls that library code called (callbacks such
+  as ``map(op, xs)``), so they ran at once, one after another, not in parallel.
 * ``fallback_reason``: why the function, or calls of one structure, run plainly
   for good (the latest reason; None so far).
 """
@@ -52,6 +54,7 @@ class JitStats:
             self._inlined = itertools.count()
             self._traced = 0
             self._ops = self._max_parallelism = self._cpu_bound = self._gil_bound = 0
+            self._immediate = 0
             self._op_seconds = self._wall_seconds = self._sequential_seconds = 0.0
             self._decisions: set[str] = {"fallback"} if self._fallback else set()
 
@@ -79,6 +82,7 @@ class JitStats:
             self._sequential_seconds += summary.sequential_seconds
             self._wall_seconds += wall_seconds
             self._cpu_bound += summary.cpu_bound_ops
+            self._immediate += summary.immediate_ops
             self._gil_bound += summary.gil_bound
             if decision is not None:
                 self._decisions.add(decision)
@@ -109,6 +113,7 @@ class JitStats:
                 "concurrency": self._op_seconds / wall if wall > 0 else None,
                 "speedup": self._sequential_seconds / wall if self._traced and wall > 0 else None,
                 "cpu_bound_ops": self._cpu_bound,
+                "ops_run_at_once": self._immediate,
                 "hint": _GIL_HINT.format(n=self._gil_bound) if self._gil_bound else None,
                 "fallback_reason": self._fallback,
             }

@@ -276,6 +276,7 @@ class Recording:
                 spec=spec,
                 status=Status.RUNNING,
             )
+            self.state[node]["immediate"] = True
         call_args = tuple(resolve(a, self.values) for a in args_t)
         call_kwargs = {k: resolve(v, self.values) for k, v in kwargs_t.items()}
         state = self.state[node]
@@ -383,6 +384,7 @@ class Recording:
                 "thread": None,
                 "cpu": None,
                 "error": None,
+                "immediate": False,  # an op run at once (called by library code)
             }
         )
         self.succ.append({})

@@ -473,6 +473,21 @@ def test_callbacks_run_at_once_but_stay_in_the_graph() -> None:
     assert trace.result == ["1", "2"]
     ops = [a for _, a in trace.graph.nodes(data=True) if a["kind"] == "op"]
     assert [a["status"] for a in ops] == ["done", "done"]
+    assert [a["immediate"] for a in ops] == [True, True]  # the graph says how they ran
+
+
+def test_stats_count_the_ops_library_code_ran_at_once() -> None:
+    by_callback = xcs.jit(lambda xs: list(map(echo, xs)))
+    by_comprehension = xcs.jit(lambda xs: [echo(x) for x in xs])
+    mixed = xcs.jit(lambda xs: [echo(x) for x in xs] + sorted(xs, key=echo))
+    for fn in (by_callback, by_comprehension, mixed):
+        fn([3, 1, 2])
+    assert by_callback.stats()["ops_run_at_once"] == 3
+    assert by_comprehension.stats()["ops_run_at_once"] == 0
+    assert mixed.stats()["ops_run_at_once"] == 3  # the sort key calls
+    assert mixed.stats()["ops"] == 6
+    xcs.reset_jit_stats()
+    assert by_callback.stats()["ops_run_at_once"] == 0
 
 
 class Note:
