@@ -57,7 +57,9 @@ def test_each_sdk_overlaps_its_calls_under_jit(registry, server, provider):
         drafts = [chat(f"{question} (draft {i})").text for i in range(8)]
         return drafts, chat(f"Pick one:\n- {drafts[0]}\n- {drafts[1]}\nFinal answer:").text
 
+    start = time.perf_counter()
     plain = ensemble("Why is the sky blue?")
+    plain_s = time.perf_counter() - start
     server.reset()
     start = time.perf_counter()
     fast = xcs.jit(ensemble)("Why is the sky blue?")
@@ -66,7 +68,7 @@ def test_each_sdk_overlaps_its_calls_under_jit(registry, server, provider):
     records = server.requests
     assert len(records) == 9 and all(r.status == 200 for r in records)
     assert _overlapping(records) == 8 == server.peak_concurrency  # seen by the server
-    assert elapsed < LATENCY * 9 / 2  # two waves, not nine calls
+    assert elapsed < 0.5 * plain_s  # two waves, not nine calls
 
 
 def test_both_providers_in_one_graph(registry, server):
@@ -147,10 +149,12 @@ def test_a_stalled_request_times_out_and_is_retried(server):
         "openai", OpenAIProvider(base_url=server.openai_base_url, retry=FAST_RETRY, timeout=0.5)
     )
     server.latency = 0.0
-    server.inject_stall(2.0)
+    stall = 10.0  # twenty times the client's timeout
+    server.inject_stall(stall)
     start = time.perf_counter()
     assert registry.instance("openai/echo")("hello").text == "hello"
-    assert 0.5 <= time.perf_counter() - start < 1.9
+    assert time.perf_counter() - start < stall / 2  # gave up on the stall, retried
+    assert [r.status for r in server.requests] == [200]  # the retry; the stalled one is still held
 
 
 def test_the_provider_limit_bounds_requests_across_models(server):

@@ -433,12 +433,13 @@ def test_prompts_formatted_from_pending_answers_stay_lazy() -> None:
     # Regression: str.format / str.join with a pending value as a direct argument
     # demanded it (an isinstance check on the proxy), serializing prompt templates.
     template = "Q: {q}\nA: {a}"
+    pair = "{}|{}"  # positional fields, through a name (so no linter turns it into an f-string)
 
     @xcs.jit
     def check(qs: list[str]) -> Any:
         return [
             slow_echo(template.format(q=q, a=slow_echo(q, 0.1)), 0.1)
-            + slow_echo(f"{q}|{slow_echo(q, 0.1)}", 0.1)
+            + slow_echo(pair.format(q, slow_echo(q, 0.1)), 0.1)
             + slow_echo(" ".join([q, slow_echo(q, 0.1)]), 0.1)
             for q in qs
         ]
@@ -447,7 +448,7 @@ def test_prompts_formatted_from_pending_answers_stay_lazy() -> None:
         return f"Q: {q}\nA: {q}" + f"{q}|{q}" + f"{q} {q}"
 
     assert check(["a", "b"]) == [expected("a"), expected("b")]
-    assert LOG.span() < 0.35  # two waves of 0.1 s, not twelve calls
+    assert LOG.span() < 0.35 * LOG.busy_seconds()  # two waves of calls, not twelve
 
 
 def test_a_try_around_each_call_is_exact_and_serialized() -> None:
