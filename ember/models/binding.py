@@ -75,8 +75,7 @@ class ModelBinding:
         except Exception as error:
             self._registry.finished(self.model_id, None, error, time.perf_counter() - start)
             raise
-        if response.model_id != self.model_id:
-            response = Response(response.text, response.usage, self.model_id)
+        response = self._registry.stamp(self.model_id, response)
         self._registry.finished(self.model_id, response, None, time.perf_counter() - start)
         return response
 

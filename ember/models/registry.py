@@ -243,6 +243,17 @@ class ModelRegistry:
         with self._lock:
             self._prices[f"{name}/{model}"] = (float(prompt), float(completion))
 
+    def stamp(self, model_id: str, response: Response) -> Response:
+        """A provider's response as callers get it: under ``model_id``, priced if it has a price."""
+        price = self._prices.get(model_id)
+        usage = response.usage
+        if price is not None and not usage.get("cost"):
+            cost = (usage["prompt_tokens"] * price[0] + usage["completion_tokens"] * price[1]) / 1e6
+            usage = {**usage, "cost": cost}
+        if usage is response.usage and response.model_id == model_id:
+            return response
+        return dataclasses.replace(response, usage=usage, model_id=model_id)
+
     def finished(
         self,
         model_id: str,
@@ -253,11 +264,6 @@ class ModelRegistry:
         """Count a finished call and tell the listeners (on the calling thread)."""
         if response is not None:
             usage = response.usage
-            price = self._prices.get(model_id)
-            if price is not None and not usage.get("cost"):
-                usage["cost"] = (
-                    usage["prompt_tokens"] * price[0] + usage["completion_tokens"] * price[1]
-                ) / 1e6
             with self._lock:
                 totals = self._usage.setdefault(model_id, _zero())
                 totals["calls"] += 1

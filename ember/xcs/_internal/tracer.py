@@ -275,8 +275,8 @@ class Recording:
                 found,
                 spec=spec,
                 status=Status.RUNNING,
+                immediate=True,
             )
-            self.state[node]["immediate"] = True
         call_args = tuple(resolve(a, self.values) for a in args_t)
         call_kwargs = {k: resolve(v, self.values) for k, v in kwargs_t.items()}
         state = self.state[node]
@@ -355,6 +355,7 @@ class Recording:
         context: contextvars.Context | None = None,
         status: Status = Status.PENDING,
         op: Callable[..., Any] | None = None,
+        immediate: bool = False,
     ) -> int:
         node_id = len(self.nodes)
         location = user_location(3)  # _add <- record_* <- the op or the deferred
@@ -384,7 +385,7 @@ class Recording:
                 "thread": None,
                 "cpu": None,
                 "error": None,
-                "immediate": False,  # an op run at once (called by library code)
+                "immediate": immediate,  # an op run at once (called by library code)
             }
         )
         self.succ.append({})

@@ -52,22 +52,20 @@ def test_latency_sleeps():
 
 def test_failures_are_seeded_by_the_attempt_so_retries_recover():
     provider = SimulatedProvider()
-    outcomes = []
-    for i in range(30):
-        try:
-            provider.invoke("simulated/chat", "chat", f"q{i}", {"failure_rate": 0.5})
-            outcomes.append("ok")
-        except models.ProviderError as error:
-            outcomes.append(error.attempts)
-    assert outcomes.count("ok") >= 25  # 0.5 ** 5 fails all five attempts
-    again = []
-    for i in range(30):
-        try:
-            provider.invoke("simulated/chat", "chat", f"q{i}", {"failure_rate": 0.5})
-            again.append("ok")
-        except models.ProviderError as error:
-            again.append(error.attempts)
-    assert again == outcomes  # deterministic
+
+    def outcomes():
+        seen = []
+        for i in range(30):
+            try:
+                provider.invoke("simulated/chat", "chat", f"q{i}", {"failure_rate": 0.5})
+                seen.append("ok")
+            except models.ProviderError as error:
+                seen.append(error.attempts)
+        return seen
+
+    first = outcomes()
+    assert first.count("ok") >= 25  # 0.5 ** 5 fails all five attempts
+    assert outcomes() == first  # deterministic
 
 
 def test_failure_rate_one_always_fails_with_500_after_every_attempt():
