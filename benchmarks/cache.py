@@ -46,11 +46,16 @@ def show(label: str, times: list[float]) -> float:
 def key_and_lookup(repeat: int) -> None:
     print("1. key + decision lookup")
     decisions = Decisions()
-    none: dict[str, Any] = {}
-    for args in ((1,), ("prompt", 0.5), ("prompt", 3, True)):
-        decisions.set(call_key(args, none), Decision.PARALLEL)
+    cases: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = [
+        ("1 scalar argument(s)", (1,), {}),
+        ("2 scalar argument(s)", ("prompt", 0.5), {}),
+        ("3 scalar argument(s)", ("prompt", 3, True), {}),
+        ("1 scalar and 1 keyword argument", ("prompt",), {"temperature": 0.5}),
+    ]
+    for label, args, kwargs in cases:
+        decisions.set(call_key(args, kwargs), Decision.PARALLEL)
         show(
-            f"{len(args)} scalar argument(s)",
+            label,
             per_call(
                 "get(call_key(args, kwargs))",
                 200_000,
@@ -58,23 +63,9 @@ def key_and_lookup(repeat: int) -> None:
                 get=decisions.get,
                 call_key=call_key,
                 args=args,
-                kwargs=none,
+                kwargs=kwargs,
             ),
         )
-    keywords = {"temperature": 0.5}
-    decisions.set(call_key(("prompt",), keywords), Decision.PARALLEL)
-    show(
-        "1 scalar and 1 keyword argument",
-        per_call(
-            "get(call_key(args, kwargs))",
-            200_000,
-            repeat,
-            get=decisions.get,
-            call_key=call_key,
-            args=("prompt",),
-            kwargs=keywords,
-        ),
-    )
 
 
 def add(a: int, b: int) -> int:

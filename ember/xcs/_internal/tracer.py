@@ -264,19 +264,8 @@ class Recording:
         the original object with a note.
         """
         self.materialize(f"{spec.name} runs now", demanded=None)
-        with self.lock:
-            args_t, kwargs_t, found = snapshot(args, kwargs, self, self._input_ids)
-            node = self._add(
-                NodeKind.OP,
-                spec.name,
-                fn,
-                args_t,
-                kwargs_t,
-                found,
-                spec=spec,
-                status=Status.RUNNING,
-                immediate=True,
-            )
+        node = self._add_op(spec, fn, args, kwargs, status=Status.RUNNING, immediate=True)
+        args_t, kwargs_t = self.nodes[node].args, self.nodes[node].kwargs
         call_args = tuple(resolve(a, self.values) for a in args_t)
         call_kwargs = {k: resolve(v, self.values) for k, v in kwargs_t.items()}
         state = self.state[node]
@@ -327,20 +316,22 @@ class Recording:
             op: What to send to another process instead (picklable), if not ``fn``.
         """
         context = contextvars.copy_context()
+        return Deferred(self, self._add_op(spec, fn, args, kwargs, context=context, op=op))
+
+    def _add_op(
+        self,
+        spec: OpSpec,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: Mapping[str, Any],
+        **options: Any,
+    ) -> int:
+        """Snapshot an op call's arguments and add its node; returns the node id."""
         with self.lock:
             args_t, kwargs_t, found = snapshot(args, kwargs, self, self._input_ids)
-            node = self._add(
-                NodeKind.OP,
-                spec.name,
-                fn,
-                args_t,
-                kwargs_t,
-                found,
-                spec=spec,
-                context=context,
-                op=op,
+            return self._add(
+                NodeKind.OP, spec.name, fn, args_t, kwargs_t, found, spec=spec, **options
             )
-            return Deferred(self, node)
 
     def _add(
         self,
@@ -358,7 +349,7 @@ class Recording:
         immediate: bool = False,
     ) -> int:
         node_id = len(self.nodes)
-        location = user_location(3)  # _add <- record_* <- the op or the deferred
+        location = user_location(3)  # a start: frames inside xcs are skipped anyway
         record = Node(
             node_id,
             kind,
