@@ -33,8 +33,9 @@ __all__ = ["JitStats"]
 
 _GIL_HINT = (
     "In {n} traced call(s), CPU-bound ops ran side by side on about one core: they "
-    "hold the GIL, so threads cannot run them at the same time. Release the GIL in "
-    "the op (native code, I/O) or give jit a process executor."
+    "hold the GIL, so threads cannot run them at the same time (unless other programs "
+    "kept the other cores busy: run again to confirm). Release the GIL in the op "
+    "(native code, I/O) or give jit a process executor."
 )
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+
 import networkx as nx
+import pytest
 
 from ember.xcs._internal import parallelism
 
@@ -88,7 +91,11 @@ def test_empty_graph() -> None:
     assert parallelism.summarize(parallelism.shape_of(g), g.nodes).max_parallelism == 0
 
 
-def test_gil_bound_ops_are_told_apart_from_ops_that_release_the_gil() -> None:
+def test_gil_bound_ops_are_told_apart_from_ops_that_release_the_gil(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(parallelism, "usable_cores", lambda: 2)
+
     # Three CPU-bound ops side by side over 0.3 s: 0.1 s of CPU each is one core
     # (they took turns: the GIL); 0.2 s each is two cores (they released it).
     def three(cpu: float) -> nx.DiGraph:
@@ -108,3 +115,18 @@ def test_gil_bound_ops_are_told_apart_from_ops_that_release_the_gil() -> None:
         parallelism.shape_of(one_after_another), one_after_another.nodes
     )
     assert summary.cpu_bound_ops == 2 and not summary.gil_bound
+
+
+def test_one_usable_core_gives_no_gil_verdict(monkeypatch: pytest.MonkeyPatch) -> None:
+    # On one core, ops that release the GIL also take turns: the GIL cannot be told apart.
+    g = graph({1: "op", 2: "op"}, [], n1=(0, 0.2), n2=(0, 0.2))
+    for node in (1, 2):
+        g.nodes[node]["cpu"] = 0.1
+    monkeypatch.setattr(parallelism, "usable_cores", lambda: 2)
+    assert parallelism.summarize(parallelism.shape_of(g), g.nodes).gil_bound
+    monkeypatch.setattr(parallelism, "usable_cores", lambda: 1)
+    assert not parallelism.summarize(parallelism.shape_of(g), g.nodes).gil_bound
+
+
+def test_usable_cores_is_within_what_the_machine_has() -> None:
+    assert 1 <= parallelism.usable_cores() <= (os.cpu_count() or 1)
