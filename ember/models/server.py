@@ -25,6 +25,7 @@ import contextlib
 import dataclasses
 import json
 import socket
+import sys
 import threading
 import time
 import uuid
@@ -268,6 +269,12 @@ class _Server(ThreadingHTTPServer):
         with self._connections_lock:
             self._connections.discard(request)
         super().shutdown_request(request)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hung up (a timeout, a closed pool) is routine: no traceback."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
     def close_connections(self) -> None:
         """End open keep-alive connections, so nothing is served after a stop."""

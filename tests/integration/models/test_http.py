@@ -331,3 +331,19 @@ def test_stop_ends_open_keep_alive_connections():
         connection.request("POST", "/v1/chat/completions", body=good)
         connection.getresponse()
     assert len(server.requests) == 1
+
+
+def test_a_client_that_hangs_up_is_no_error(server, capfd):
+    import socket
+    import struct
+
+    host, port = server.url.removeprefix("http://").split(":")
+    for _ in range(3):  # connect, start a request, then reset the connection
+        client = socket.create_connection((host, int(port)), timeout=5)
+        client.sendall(b"POST /v1/chat/completions HTTP/1.1\r\n")
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        client.close()
+    server.latency = 0.0
+    assert _raw(server, "GET", "/v1/models")[0] == 200  # still serving
+    time.sleep(0.2)  # the handler threads have met the resets by now
+    assert "Traceback" not in capfd.readouterr().err
