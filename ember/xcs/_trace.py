@@ -30,6 +30,9 @@ from ember.xcs._simple import JitFunction
 
 __all__ = ["Trace", "barrier", "trace"]
 
+RAN_AT_ONCE = "ran at once: called by library code"
+"""How the text trace and drawings mark an op that ran when called, not deferred."""
+
 _MAX_ARG_TEXT = 24
 
 
@@ -194,6 +197,8 @@ class Trace:
             text += f"  {end - start:.2f}s"
         if attrs["status"] not in ("done", "pending"):
             text += f"  [{attrs['status']}]"
+        if attrs.get("immediate"):
+            text += f"  [{RAN_AT_ONCE}]"
         return text
 
 

@@ -12,6 +12,8 @@ Every renderer (graphviz, matplotlib, mermaid) draws the same :class:`View`:
   group become one box ``ask x1000`` with the range of their durations and a count
   of failures, so a 5,000-node trace draws in a second.
 * **Critical path**: its boxes and the edges between them are marked.
+* **Ran at once**: ops that library code called (callbacks) ran one after another
+  as they were called, whatever their group; their boxes say so.
 
 The view holds plain strings; each renderer escapes them for its own format.
 """
@@ -25,10 +27,19 @@ import statistics
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from ember.xcs._trace import RAN_AT_ONCE
+
 if TYPE_CHECKING:
     from ember.xcs._trace import Trace
 
-__all__ = ["COLLAPSE_AT", "FULL_LIMIT", "Box", "View", "build_view", "duration_text"]
+__all__ = [
+    "COLLAPSE_AT",
+    "FULL_LIMIT",
+    "Box",
+    "View",
+    "build_view",
+    "duration_text",
+]
 
 FULL_LIMIT = 150
 """Traces with more nodes than this fold their glue and sync nodes into edges."""
@@ -149,6 +160,8 @@ def _box(node: int, attrs: Mapping[str, Any], rank: int | None, critical: bool) 
             details.append(f"failed: {type(error).__name__}")
         elif status == "cancelled":
             details.append("cancelled")
+        if attrs.get("immediate"):
+            details.append(RAN_AT_ONCE)
     return Box(
         f"n{node}", kind, name, tuple(d for d in details if d), status, rank, (node,), critical
     )
@@ -181,6 +194,9 @@ def _collapsed_box(key: str, members: list[int], nodes: Any, rank: int, critical
         )
     if failed:
         details.append(f"{failed} failed")
+    at_once = sum(1 for m in members if nodes[m].get("immediate"))
+    if at_once:
+        details.append(f"{at_once} {RAN_AT_ONCE}")
     status = "failed" if failed else str(first["status"])
     return Box(
         key,

@@ -286,3 +286,26 @@ def test_the_mime_bundle_holds_svg_mermaid_and_text(trace: xcs.Trace) -> None:
     assert bundle["text/plain"] == repr(trace)
     assert set(trace._repr_mimebundle_(include={"text/plain"})) == {"text/plain"}
     assert "image/svg+xml" not in trace._repr_mimebundle_(exclude={"image/svg+xml"})
+
+
+def test_ops_library_code_ran_at_once_are_marked(tmp_path: Path) -> None:
+    from ember.xcs._trace import RAN_AT_ONCE
+    from ember.xcs._viz.view import COLLAPSE_AT, build_view
+
+    def mixed(xs: list[str]) -> Any:
+        return list(map(echo, xs)) + [upper(x) for x in xs]  # map's calls run at once
+
+    small = xcs.trace(mixed, ["a", "b"])
+    lines = [line for line in str(small).splitlines() if "op[" in line]
+    assert [RAN_AT_ONCE in line for line in lines] == [True, True, False, False]
+    boxes = [b for b in build_view(small).boxes if b.kind == "op"]
+    assert [RAN_AT_ONCE in b.details for b in boxes] == [True, True, False, False]
+    if shutil.which("dot") or os.environ.get("EMBER_XCS_CI"):
+        require_dot()
+        assert RAN_AT_ONCE in svg_text(small.draw().data)
+
+    many = [str(i) for i in range(COLLAPSE_AT + 1)]
+    collapsed = build_view(xcs.trace(lambda xs: list(map(echo, xs)), many))
+    assert [b.details[-1] for b in collapsed.boxes if b.kind == "ops"] == [
+        f"{len(many)} {RAN_AT_ONCE}"
+    ]
