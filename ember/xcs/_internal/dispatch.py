@@ -41,18 +41,23 @@ import functools
 import sys
 import threading
 import types
-import warnings
 import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from ember.xcs._internal import tracer
 from ember.xcs._internal.deferred import Deferred
-from ember.xcs._internal.errors import XCSWarning, reraise
+from ember.xcs._internal.errors import reraise, warn_unrewritable
 from ember.xcs._internal.ir_builder import ATOMIC_IDS, concretize
 from ember.xcs._internal.protocol import Op, is_op
 from ember.xcs._internal.rewrite import HELPERS, rewrite_function
-from ember.xcs._internal.source import Unrewritable, is_user_code, is_user_file, make_twin
+from ember.xcs._internal.source import (
+    Unrewritable,
+    is_user_code,
+    is_user_file,
+    make_twin,
+    note_quietly_unrewritten,
+)
 
 __all__ = ["args", "args_last", "call0", "callee", "kwargs"]
 
@@ -243,7 +248,8 @@ def twin_of(fn: types.FunctionType, *, warn: bool = True) -> types.FunctionType 
     Args:
         fn: The function.
         warn: Warn (once) when ``fn`` is user code that cannot be rewritten for an
-            unexpected reason (a stale source); the caller warns itself otherwise.
+            unexpected reason (a stale source), or, for an expected one (no source,
+            ``async def``), once it calls an op; False: the caller warns itself.
     """
     if _rewritten(fn.__code__):
         return fn  # made by rewritten code: a nested def or lambda of a twin
@@ -254,23 +260,13 @@ def twin_of(fn: types.FunctionType, *, warn: bool = True) -> types.FunctionType 
     except Unrewritable as reason:
         _unrewritable[fn] = str(reason)  # its ops will run at once, as library code's do
         if warn and not reason.expected:
-            _warn_unrewritable(fn, str(reason))
+            warn_unrewritable(fn.__code__, str(reason))
+        elif warn:  # nothing wrong yet: say so only if it calls an op (see tracer.run_now)
+            note_quietly_unrewritten(fn.__code__, str(reason))
         return None
     if HELPERS not in fn.__globals__:
         fn.__globals__[HELPERS] = sys.modules[__name__]  # what rewritten code calls
     return twin
-
-
-def _warn_unrewritable(fn: types.FunctionType, reason: str) -> None:
-    """Say once, at the function's own line, that it runs unrewritten (and why)."""
-    code = fn.__code__
-    warnings.warn_explicit(
-        f"xcs cannot rewrite {fn.__qualname__!r}: {reason}. It runs as it is: correct, "
-        "but the ops it calls run one at a time.",
-        XCSWarning,
-        code.co_filename,
-        code.co_firstlineno,
-    )
 
 
 def _resolve_function(fn: types.FunctionType) -> tuple[Any, int]:

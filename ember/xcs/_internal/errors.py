@@ -17,6 +17,8 @@ Each message has three parts: what happened, where in user code, and what to do.
 from __future__ import annotations
 
 import sys
+import types
+import warnings
 from typing import Any, NoReturn
 
 __all__ = [
@@ -27,6 +29,7 @@ __all__ = [
     "XCSWarning",
     "add_op_note",
     "reraise",
+    "warn_unrewritable",
 ]
 
 
@@ -132,6 +135,17 @@ class XCSWarning(UserWarning):
 
 for _public in (XCSError, ConcretizationError, OpTimeoutError, XCSWarning):
     _public.__module__ = "ember.xcs"  # shown and pickled under their public name
+
+
+def warn_unrewritable(code: types.CodeType, reason: str) -> None:
+    """Say, at a function's own line, that it runs unrewritten (and why)."""
+    warnings.warn_explicit(
+        f"xcs cannot rewrite {code.co_qualname!r}: {reason}. It runs as it is: correct, "
+        "but the ops it calls run one at a time.",
+        XCSWarning,
+        code.co_filename,
+        code.co_firstlineno,
+    )
 
 
 def add_op_note(exc: BaseException, node: int, op_name: str, location: str) -> None:

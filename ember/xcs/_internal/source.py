@@ -37,7 +37,14 @@ import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
-__all__ = ["Unrewritable", "is_user_code", "is_user_file", "make_twin"]
+__all__ = [
+    "Unrewritable",
+    "is_user_code",
+    "is_user_file",
+    "make_twin",
+    "note_quietly_unrewritten",
+    "quietly_unrewritten",
+]
 
 Rewrite = Callable[[ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda], None]
 """Transforms a function's AST node in place (its body, for a ``def``)."""
@@ -54,6 +61,44 @@ class Unrewritable(Exception):
     def __init__(self, reason: str, *, expected: bool = False) -> None:
         super().__init__(reason)
         self.expected = expected
+
+
+# code -> (the unrewritten function's code, why): its nested code (comprehensions,
+# lambdas, inner functions) runs unrewritten too, and names the same function
+_quiet: weakref.WeakKeyDictionary[types.CodeType, tuple[types.CodeType, str]] = (
+    weakref.WeakKeyDictionary()
+)
+_quiet_lock = threading.Lock()
+
+
+def note_quietly_unrewritten(code: types.CodeType, reason: str) -> None:
+    """Remember user code left unrewritten for an expected reason (no warning yet)."""
+    with _quiet_lock:
+        for inner in _nested(code):
+            _quiet[inner] = (code, reason)
+
+
+def quietly_unrewritten(code: types.CodeType) -> tuple[types.CodeType, str] | None:
+    """The unrewritten function ``code`` belongs to and why, the first time (then None).
+
+    Code without source (``exec``, the interactive prompt) or an ``async def`` is
+    left unrewritten without a warning: usually it calls no op. When it does, its ops
+    run at once, one after another -- worth a warning, once.
+    """
+    with _quiet_lock:
+        found = _quiet.get(code)
+        if found is not None:
+            for inner in _nested(found[0]):
+                _quiet.pop(inner, None)
+        return found
+
+
+def _nested(code: types.CodeType) -> Iterator[types.CodeType]:
+    """``code`` and every code object defined inside it."""
+    yield code
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            yield from _nested(const)
 
 
 def _library_dirs() -> tuple[str, ...]:
@@ -388,7 +433,11 @@ def make_twin(fn: types.FunctionType, rewrite: Rewrite) -> types.FunctionType:
             return cached[1]
     code = fn.__code__
     if code.co_flags & (0x80 | 0x100 | 0x200):  # coroutine, iterable coroutine, async gen
-        raise Unrewritable("it is an async function", expected=True)
+        raise Unrewritable(
+            "it is an async function (jit rewrites plain functions: call the ops from a "
+            "plain def, or gather them with asyncio yourself)",
+            expected=True,
+        )
     tree, chain, node, flags = _locate(fn)
     target = clone(node)
     rewrite(target)

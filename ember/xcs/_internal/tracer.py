@@ -39,7 +39,13 @@ from typing import Any
 import networkx as nx
 
 from ember.xcs._internal.deferred import Deferred, Effect
-from ember.xcs._internal.errors import ConcretizationError, XCSError, add_op_note, reraise
+from ember.xcs._internal.errors import (
+    ConcretizationError,
+    XCSError,
+    add_op_note,
+    reraise,
+    warn_unrewritable,
+)
 from ember.xcs._internal.ir import (
     FINISHED,
     UNKNOWN_LOCATION,
@@ -50,6 +56,7 @@ from ember.xcs._internal.ir import (
     Status,
 )
 from ember.xcs._internal.ir_builder import Snapshot, resolve, snapshot
+from ember.xcs._internal.source import quietly_unrewritten
 
 __all__ = [
     "Materializer",
@@ -129,13 +136,17 @@ def user_location(skip: int = 1) -> Location:
     Args:
         skip: Frames known to be inside xcs, counted from this function's caller.
     """
-    frame: types.FrameType | None = sys._getframe(skip)
-    while frame is not None:
-        code = frame.f_code
-        if not code.co_filename.startswith(_SKIP):
-            return Location(code.co_filename, frame.f_lineno, code.co_name)
+    frame = _user_frame(sys._getframe(skip))
+    if frame is None:
+        return UNKNOWN_LOCATION
+    return Location(frame.f_code.co_filename, frame.f_lineno, frame.f_code.co_name)
+
+
+def _user_frame(frame: types.FrameType | None) -> types.FrameType | None:
+    """``frame`` or the nearest frame up the stack outside xcs, models and operators."""
+    while frame is not None and frame.f_code.co_filename.startswith(_SKIP):
         frame = frame.f_back
-    return UNKNOWN_LOCATION
+    return frame
 
 
 _KIND_NAMES = {kind: kind.value for kind in NodeKind}
@@ -264,6 +275,10 @@ class Recording:
         the original object with a note.
         """
         self.materialize(f"{spec.name} runs now", demanded=None)
+        caller = _user_frame(sys._getframe(1))
+        if caller is not None and (unrewritten := quietly_unrewritten(caller.f_code)):
+            warn_unrewritable(*unrewritten)  # user code xcs could not rewrite called it
+
         node = self._add_op(spec, fn, args, kwargs, status=Status.RUNNING, immediate=True)
         args_t, kwargs_t = self.nodes[node].args, self.nodes[node].kwargs
         call_args = tuple(resolve(a, self.values) for a in args_t)

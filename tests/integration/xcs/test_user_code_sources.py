@@ -9,6 +9,7 @@ rewritten code, everything that looks at the frame (``locals()``, logging's
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import importlib
 import json
@@ -134,6 +135,33 @@ def test_a_stale_callee_runs_as_it_is_with_one_warning(edited_module: Any) -> No
     trace = xcs.trace(caller, ["x", "y"])
     ops = sorted(a["name"] for _, a in trace.graph.nodes(data=True) if a["kind"] == "op")
     assert ops == ["echo", "echo", "upper", "upper"]  # its ops ran at once, still nodes
+
+
+async def echo_all(xs: list[Any]) -> list[Any]:
+    return [echo(x) for x in xs]  # an async def is not rewritten: these run at once
+
+
+def test_callees_without_source_or_async_warn_once_if_they_call_an_op() -> None:
+    generated = without_source()  # its ops run at once
+    namespace: dict[str, Any] = {}
+    exec(compile("def plus_one(x):\n    return x + 1\n", "<quiet>", "exec"), namespace)
+    plus_one = namespace["plus_one"]  # no source either, but it calls no op: nothing to say
+
+    def caller(xs: list[Any]) -> Any:
+        return [generated(x) for x in xs], plus_one(1), asyncio.run(echo_all(xs))
+
+    jitted = xcs.jit(caller)
+    with pytest.warns(xcs.XCSWarning, match="cannot rewrite") as record:
+        assert_same_as_plain(caller, jitted, ["a", "b"])
+    found = {(w.filename, w.lineno, str(w.message).split(":")[0]) for w in record}
+    assert len(record) == 2 and found == {
+        ("<generated>", 1, "xcs cannot rewrite 'generated'"),
+        (__file__, echo_all.__code__.co_firstlineno, "xcs cannot rewrite 'echo_all'"),
+    }
+    assert "async function" in str(next(w.message for w in record if "echo_all" in str(w.message)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", xcs.XCSWarning)  # said once
+        assert_same_as_plain(caller, jitted, ["c"])
 
 
 # --- functions jit cannot rewrite run plainly, said once ---------------------------------------

@@ -14,7 +14,13 @@ from typing import Any
 
 import pytest
 
-from ember.xcs._internal.source import Unrewritable, is_user_code, make_twin
+from ember.xcs._internal.source import (
+    Unrewritable,
+    is_user_code,
+    make_twin,
+    note_quietly_unrewritten,
+    quietly_unrewritten,
+)
 
 
 def identity(node: Any) -> None:
@@ -191,3 +197,17 @@ def uses_an_imported_module(x: Any) -> str:
 
 def test_calls_on_imported_modules_compile_as_they_did() -> None:
     assert make_twin(uses_an_imported_module, identity)([1]) == "[1]"
+
+
+def test_quietly_unrewritten_code_is_found_from_its_nested_code_once() -> None:
+    def outer(xs: list[Any]) -> Any:
+        return [x for x in xs], (lambda: [y for y in xs])
+
+    comprehension = next(c for c in outer.__code__.co_consts if hasattr(c, "co_code"))
+    lam = next(c for c in outer.__code__.co_consts if getattr(c, "co_name", "") == "<lambda>")
+    inner = next(c for c in lam.co_consts if hasattr(c, "co_code"))
+    assert quietly_unrewritten(outer.__code__) is None  # nothing noted yet
+    note_quietly_unrewritten(outer.__code__, "why")
+    assert quietly_unrewritten(inner) == (outer.__code__, "why")  # two levels down
+    for code in (outer.__code__, comprehension, lam, inner):
+        assert quietly_unrewritten(code) is None  # said once, for all of it
