@@ -399,8 +399,8 @@ class _Run:
             state["status"] = Status.CANCELLED
         if note:
             record = self.rec.nodes[node]
-            label = record.name if record.kind is NodeKind.OP else f"glue {record.name}"
-            add_op_note(exc, node, label, str(record.location))
+            glue = record.kind is not NodeKind.OP
+            add_op_note(exc, node, record.name, str(record.location), glue=glue)
         self.failures[node] = exc
         if node < self.cutoff:
             self.cutoff = node

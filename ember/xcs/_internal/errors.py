@@ -148,7 +148,9 @@ def warn_unrewritable(code: types.CodeType, reason: str) -> None:
     )
 
 
-def add_op_note(exc: BaseException, node: int, op_name: str, location: str) -> None:
+def add_op_note(
+    exc: BaseException, node: int, op_name: str, location: str, *, glue: bool = False
+) -> None:
     """Note on a user exception which op raised it and where the user called that op.
 
     The exception keeps its type, message and traceback; the note is added once even
@@ -159,8 +161,13 @@ def add_op_note(exc: BaseException, node: int, op_name: str, location: str) -> N
         node: Id of the op's node in the trace graph.
         op_name: Name of the op.
         location: ``file:line`` of the user's call of the op.
+        glue: The node is glue (work on pending values: ``.strip()``, ``+``, a
+            ``str.join``), run later than its line, not an op.
     """
-    note = f"[ember.xcs] raised by op {op_name!r} (node %{node}) called at {location}"
+    if glue:
+        note = f"[ember.xcs] raised by {op_name!r} on pending values (node %{node}) at {location}"
+    else:
+        note = f"[ember.xcs] raised by op {op_name!r} (node %{node}) called at {location}"
     if note not in getattr(exc, "__notes__", ()):
         exc.add_note(note)
 

@@ -2,7 +2,9 @@
 
 A program is a sequence of statements over string and list variables: op calls
 (independent, chained, fan-in), glue (``+``, methods, slices, comparisons), branches
-and loops on results (which force values), and ops that fail on some inputs. Each
+and loops on results (which force values), ops that fail on some inputs, ``try``
+scopes that catch them, callbacks library code calls (``map``, ``sorted(key=)``),
+formatting and containers of pending values, and a user function the program calls. Each
 program runs plainly and under ``@jit`` on two inputs; values, exceptions and op
 call logs must match.
 """
@@ -38,7 +40,7 @@ def programs(draw: st.DrawFn) -> str:
     for _ in range(draw(st.integers(1, 9))):
         kind = draw(st.sampled_from(KINDS))
         target = name()
-        produces = lists if kind in ("fan_out", "loop") else strings
+        produces = lists if kind in ("fan_out", "loop", "callback") else strings
         if kind == "echo":
             lines.append(f"    {target} = echo({text()})")
         elif kind == "upper":
@@ -78,6 +80,43 @@ def programs(draw: st.DrawFn) -> str:
         elif kind == "compare_join":
             a, b, c, d = text(), text(), text(), text()
             lines.append(f"    {target} = 'same' if {a} == {b} else combine([{c}, {d}])")
+        elif kind == "try_call":  # an exception scope: the failure is caught, as in plain
+            lines += [
+                "    try:",
+                f"        {target} = fail_if({text()}, 'ab')",
+                "    except OpError as error:",
+                f"        {target} = 'caught ' + str(error)",
+            ]
+        elif kind == "try_block":  # several calls in one scope, the later one may not run
+            a, b = text(), text()
+            lines += [
+                "    try:",
+                f"        {target} = fail_if(echo({a}), 'a')",
+                f"        {target} = upper({target} + {b})",
+                "    except OpError:",
+                f"        {target} = echo({b})",
+            ]
+        elif kind == "callback":  # library code calls the op: it runs at once
+            call = draw(st.sampled_from(["list(map(upper, {}))", "sorted({}, key=echo)"]))
+            lines.append(f"    {target} = {call.format(a_list())}")
+        elif kind == "formatting":
+            a, b = text(), text()
+            form = draw(
+                st.sampled_from(
+                    [
+                        f"f'{{{a}}}:{{echo({b})}}'",
+                        f"'{{}}|{{x}}'.format(echo({a}), x={b})",
+                        f"'%s/%s' % (upper({a}), {b})",
+                        f"', '.join([echo({a}), {b}])",
+                    ]
+                )
+            )
+            lines.append(f"    {target} = {form}")
+        elif kind == "container":
+            a, b = text(), text()
+            lines.append(f"    {target} = {{'k': echo({a}), 'j': [{b}]}}['k'] + {b}")
+        elif kind == "helper":  # a user function the program calls: rewritten too
+            lines.append(f"    {target} = helper({text()}, {a_list()})")
         elif kind == "while":
             start, limit = text(), draw(st.integers(0, 5))
             lines += [
@@ -88,7 +127,16 @@ def programs(draw: st.DrawFn) -> str:
         produces.append(target)
     returned = draw(st.lists(st.sampled_from(strings + lists), min_size=1, max_size=4))
     lines.append(f"    return ({', '.join(returned)},)")
-    return "\n".join(lines) + "\n"
+    return HELPER + "\n".join(lines) + "\n"
+
+
+HELPER = """\
+def helper(s, xs):
+    parts = [upper(x + s) for x in xs]
+    return echo(s) + combine(parts)
+
+
+"""
 
 
 KINDS = [
@@ -105,6 +153,12 @@ KINDS = [
     "fail_if",
     "compare_join",
     "while",
+    "try_call",
+    "try_block",
+    "callback",
+    "formatting",
+    "container",
+    "helper",
 ]
 
 
@@ -115,7 +169,7 @@ def compile_program(source: str) -> Any:
     filename = f"<xcs-random-{next(_counter)}>"
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     namespace: dict[str, Any] = {
-        name: getattr(helpers, name) for name in ("echo", "upper", "combine", "fail_if")
+        name: getattr(helpers, name) for name in ("echo", "upper", "combine", "fail_if", "OpError")
     }
     exec(compile(source, filename, "exec"), namespace)
     return namespace["program"]

@@ -21,12 +21,14 @@ from tests.helpers import (
     OpError,
     as_list,
     assert_same_as_plain,
+    combine,
     echo,
     fail,
     fail_if,
     info,
     length,
     logged,
+    run_logged,
     slow_echo,
     upper,
 )
@@ -537,3 +539,21 @@ def test_method_calls_on_answers_keep_the_calls_parallel() -> None:
     trace = xcs.trace(cleaned, ["a", "b", "c"])
     assert len(trace.parallel_groups) == 1  # no sync between the calls
     assert [a["kind"] for _, a in trace.graph.nodes(data=True)].count("sync") == 1  # exit
+
+
+def test_failing_glue_raises_what_plain_raises_with_a_note() -> None:
+    # A bug in the program: a list in a str.join. The join is glue on a pending value,
+    # run when values are needed; like a failed op, later ops may have run by then.
+    def program(xs: list[str], s: str) -> Any:
+        joined = ", ".join([echo(s), xs])  # MARK-bad-join
+        return joined, combine(xs)
+
+    plain, got = run_logged(program, ["b"], "a"), run_logged(xcs.jit(program), ["b"], "a")
+    assert type(got.error) is type(plain.error) is TypeError
+    assert str(got.error) == str(plain.error)
+    assert plain.calls == {("echo", "('a',)", "[]"): 1}
+    assert not plain.calls - got.calls  # combine may have run too: documented
+    line = next(i for i, text in enumerate(open(__file__), 1) if "MARK-bad-join" in text)
+    assert got.error.__notes__ == [
+        f"[ember.xcs] raised by '.join()' on pending values (node %3) at {__file__}:{line}"
+    ]

@@ -115,7 +115,8 @@ def test_unstarted_ops_after_a_failure_never_start() -> None:
 
     @xcs.op
     def step(i: int) -> int:
-        LOG.add(helpers.Call("step", repr(i), "", 0.0, 0.0, ""))
+        now = time.perf_counter()
+        LOG.add(helpers.Call("step", repr(i), "", now, now, ""))
         if i == 0:
             time.sleep(0.3)
         if i == 1:

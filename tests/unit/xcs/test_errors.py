@@ -17,6 +17,11 @@ def test_notes_are_added_once_and_keep_the_exception() -> None:
     add_op_note(exc, 3, "ask", "app.py:12")
     assert exc.__notes__ == ["[ember.xcs] raised by op 'ask' (node %3) called at app.py:12"]
     assert type(exc) is KeyError and exc.args == ("k",)
+    glue_failure = TypeError("t")
+    add_op_note(glue_failure, 4, ".join()", "app.py:13", glue=True)
+    assert glue_failure.__notes__ == [
+        "[ember.xcs] raised by '.join()' on pending values (node %4) at app.py:13"
+    ]
 
 
 def test_notes_on_exceptions_that_refuse_attributes() -> None:
