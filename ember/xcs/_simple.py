@@ -37,7 +37,7 @@ from ember.xcs._internal.cache import Decision, Decisions, call_key
 from ember.xcs._internal.engine import Engine
 from ember.xcs._internal.errors import PendingValueError, XCSWarning
 from ember.xcs._internal.protocol import found_by_name, reject_unsupported
-from ember.xcs._internal.source import Unrewritable
+from ember.xcs._internal.source import Unrewritable, first_warning
 from ember.xcs._internal.stats import JitStats
 from ember.xcs._internal.tracer import Recording
 
@@ -150,6 +150,8 @@ class JitFunction:
         self._fallback = reason
         self._stats.fall_back(reason)
         code = getattr(inspect.unwrap(self.__wrapped__), "__code__", None)
+        if code is not None and not first_warning(code):
+            return  # already said, when it ran as a callee of another jitted function
         filename = code.co_filename if code else "<unknown>"
         line = code.co_firstlineno if code else 0
         warnings.warn_explicit(

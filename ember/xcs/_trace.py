@@ -30,7 +30,7 @@ from ember.xcs._simple import JitFunction
 
 __all__ = ["Trace", "barrier", "trace"]
 
-RAN_AT_ONCE = "ran at once: called by library code"
+RAN_AT_ONCE = "ran at once, not deferred"
 """How the text trace and drawings mark an op that ran when called, not deferred."""
 
 _MAX_ARG_TEXT = 24
@@ -44,7 +44,8 @@ class Trace:
         graph: ``networkx.DiGraph``; node ids are ints in program order with flat
             attributes ``kind`` (input/op/glue/sync), ``name``, ``location``,
             ``status``, ``start``, ``end``, ``thread``, ``cpu``, ``error``,
-            ``immediate`` (an op library code called, so it ran at once).
+            ``immediate`` (an op called by library code -- a callback -- or by code
+            xcs could not rewrite, so it ran at once, not deferred).
         wall_seconds: Time the traced call took.
     """
 

@@ -53,6 +53,7 @@ from ember.xcs._internal.protocol import Op, is_op
 from ember.xcs._internal.rewrite import HELPERS, rewrite_function
 from ember.xcs._internal.source import (
     Unrewritable,
+    first_warning,
     is_user_code,
     is_user_file,
     make_twin,
@@ -259,10 +260,13 @@ def twin_of(fn: types.FunctionType, *, warn: bool = True) -> types.FunctionType 
         twin = make_twin(fn, rewrite_function)
     except Unrewritable as reason:
         _unrewritable[fn] = str(reason)  # its ops will run at once, as library code's do
-        if warn and not reason.expected:
-            warn_unrewritable(fn.__code__, str(reason))
-        elif warn:  # nothing wrong yet: say so only if it calls an op (see tracer.run_now)
-            note_quietly_unrewritten(fn.__code__, str(reason))
+        code = fn.__code__
+        if not warn:
+            pass
+        elif reason.expected:  # nothing wrong yet: say so if it calls an op (tracer.run_now)
+            note_quietly_unrewritten(fn, str(reason))
+        elif first_warning(code):  # once per function, however many closures share it
+            warn_unrewritable(fn.__qualname__, code.co_filename, code.co_firstlineno, str(reason))
         return None
     if HELPERS not in fn.__globals__:
         fn.__globals__[HELPERS] = sys.modules[__name__]  # what rewritten code calls

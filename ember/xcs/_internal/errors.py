@@ -17,7 +17,6 @@ Each message has three parts: what happened, where in user code, and what to do.
 from __future__ import annotations
 
 import sys
-import types
 import warnings
 from typing import Any, NoReturn
 
@@ -137,14 +136,14 @@ for _public in (XCSError, ConcretizationError, OpTimeoutError, XCSWarning):
     _public.__module__ = "ember.xcs"  # shown and pickled under their public name
 
 
-def warn_unrewritable(code: types.CodeType, reason: str) -> None:
+def warn_unrewritable(qualname: str, filename: str, line: int, reason: str) -> None:
     """Say, at a function's own line, that it runs unrewritten (and why)."""
     warnings.warn_explicit(
-        f"xcs cannot rewrite {code.co_qualname!r}: {reason}. It runs as it is: correct, "
-        "but the ops it calls run one at a time.",
+        f"xcs cannot rewrite {qualname!r}: {reason}. It runs as it is: correct, but the "
+        "ops it calls run one at a time.",
         XCSWarning,
-        code.co_filename,
-        code.co_firstlineno,
+        filename,
+        line,
     )
 
 

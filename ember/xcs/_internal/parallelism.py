@@ -20,14 +20,13 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
-import functools
 import itertools
-import math
-import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import networkx as nx
+
+from ember.xcs._internal.machine import usable_cores
 
 __all__ = [
     "CPU_BOUND_MIN_SECONDS",
@@ -40,7 +39,6 @@ __all__ = [
     "shape_of",
     "summarize",
     "summarize_ops",
-    "usable_cores",
 ]
 
 # Below this an op's timing says nothing about what it is bound by.
@@ -192,35 +190,6 @@ def _gil_bound(cpu_ops: list[Mapping[str, Any]]) -> bool:
         return False  # one core is all there is: the GIL cannot be told apart
     cores = sum(a.get("cpu") or 0.0 for a in cpu_ops) / union
     return cores < GIL_BOUND_CORES
-
-
-@functools.cache
-def usable_cores() -> int:
-    """How many cores this process may run on: its CPU affinity and cgroup CPU quota."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
-    quota = _cgroup_cpu_quota()
-    return max(1, min(cores, math.ceil(quota))) if quota else max(1, cores)
-
-
-def _cgroup_cpu_quota() -> float | None:
-    """The cgroup CPU quota in cores (v2 ``cpu.max``, v1 CFS files), or None if unset."""
-    try:
-        with open("/sys/fs/cgroup/cpu.max", encoding="ascii") as f:
-            quota, period = f.read().split()[:2]
-        return None if quota == "max" else int(quota) / int(period)
-    except (OSError, ValueError):
-        pass
-    try:
-        with open("/sys/fs/cgroup/cpu/cpu.cfs_quota_us", encoding="ascii") as f:
-            quota_us = int(f.read())
-        with open("/sys/fs/cgroup/cpu/cpu.cfs_period_us", encoding="ascii") as f:
-            period_us = int(f.read())
-    except (OSError, ValueError):
-        return None
-    return None if quota_us <= 0 or period_us <= 0 else quota_us / period_us
 
 
 @dataclasses.dataclass(frozen=True)

@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import ast
 import copy
+import dataclasses
+import functools
 import linecache
 import os
 import site
@@ -39,6 +41,8 @@ from typing import Any
 
 __all__ = [
     "Unrewritable",
+    "Unrewritten",
+    "first_warning",
     "is_user_code",
     "is_user_file",
     "make_twin",
@@ -63,34 +67,85 @@ class Unrewritable(Exception):
         self.expected = expected
 
 
-# code -> (the unrewritten function's code, why): its nested code (comprehensions,
-# lambdas, inner functions) runs unrewritten too, and names the same function
-_quiet: weakref.WeakKeyDictionary[types.CodeType, tuple[types.CodeType, str]] = (
-    weakref.WeakKeyDictionary()
-)
-_quiet_lock = threading.Lock()
+@dataclasses.dataclass(frozen=True)
+class Unrewritten:
+    """A user function left unrewritten: what a warning about it names."""
+
+    qualname: str
+    filename: str
+    line: int
+    reason: str
 
 
-def note_quietly_unrewritten(code: types.CodeType, reason: str) -> None:
+# Code objects are tracked by identity (equal code -- the same line typed twice at the
+# prompt -- may be two functions) through weak references (nothing is kept alive).
+# _quiet: id(code) -> (ref, what it belongs to, ref to that function's code); nested
+# code (comprehensions, lambdas, inner functions) belongs to the function around it.
+# _warned: id(function code) -> (ref,) for functions already warned about.
+_CodeRef = weakref.ref[types.CodeType]
+_quiet: dict[int, tuple[_CodeRef, Unrewritten, _CodeRef]] = {}
+_warned: dict[int, tuple[_CodeRef]] = {}
+_registry_lock = threading.Lock()
+
+
+def _drop(table: dict[int, Any], key: int, ref: _CodeRef) -> None:
+    """Weak-reference callback: forget a dead code object (unless its id was reused)."""
+    entry = table.get(key)
+    if entry is not None and entry[0] is ref:
+        table.pop(key, None)
+
+
+def _ref(table: dict[int, Any], code: types.CodeType) -> _CodeRef:
+    return weakref.ref(code, functools.partial(_drop, table, id(code)))
+
+
+def _holds(table: dict[int, Any], code: types.CodeType) -> bool:
+    entry = table.get(id(code))
+    return entry is not None and entry[0]() is code
+
+
+def first_warning(code: types.CodeType) -> bool:
+    """True the first time it is asked about this function's code: warn then, only then."""
+    with _registry_lock:
+        if _holds(_warned, code):
+            return False
+        _warned[id(code)] = (_ref(_warned, code),)
+        return True
+
+
+def note_quietly_unrewritten(fn: types.FunctionType, reason: str) -> None:
     """Remember user code left unrewritten for an expected reason (no warning yet)."""
-    with _quiet_lock:
+    code = fn.__code__
+    info = Unrewritten(fn.__qualname__, code.co_filename, code.co_firstlineno, reason)
+    with _registry_lock:
+        if _holds(_warned, code):
+            return
+        root = weakref.ref(code)
         for inner in _nested(code):
-            _quiet[inner] = (code, reason)
+            _quiet[id(inner)] = (_ref(_quiet, inner), info, root)
 
 
-def quietly_unrewritten(code: types.CodeType) -> tuple[types.CodeType, str] | None:
-    """The unrewritten function ``code`` belongs to and why, the first time (then None).
+def quietly_unrewritten(code: types.CodeType) -> Unrewritten | None:
+    """The unrewritten function ``code`` belongs to, the first time it is asked (then None).
 
     Code without source (``exec``, the interactive prompt) or an ``async def`` is
     left unrewritten without a warning: usually it calls no op. When it does, its ops
     run at once, one after another -- worth a warning, once.
     """
-    with _quiet_lock:
-        found = _quiet.get(code)
-        if found is not None:
-            for inner in _nested(found[0]):
-                _quiet.pop(inner, None)
-        return found
+    if not _quiet:
+        return None  # the common case, without the lock
+    with _registry_lock:
+        if not _holds(_quiet, code):
+            return None
+        _, info, root_ref = _quiet[id(code)]
+        root = root_ref()
+        if root is None:  # pragma: no cover - the function's code outlives its nested code
+            return None
+        for inner in _nested(root):
+            if _holds(_quiet, inner):
+                del _quiet[id(inner)]
+        _warned[id(root)] = (_ref(_warned, root),)
+        return info
 
 
 def _nested(code: types.CodeType) -> Iterator[types.CodeType]:

@@ -16,7 +16,8 @@ callers. Fields (all totals since the wrapper was made or ``reset_jit_stats``):
   on about one core (they hold the GIL: threads cannot help them); ops that release
   the GIL (hashing, compression) are CPU-bound too, but gain, and get no hint.
 * ``ops_run_at_once``: ops of traced calls that library code called (callbacks such
-  as ``map(op, xs)``), so they ran at once, one after another, not in parallel.
+  as ``map(op, xs)``) or code xcs could not rewrite, so they ran at once, one after
+  another, not in parallel.
 * ``fallback_reason``: why the function, or calls of one structure, run plainly
   for good (the latest reason; None so far).
 """

@@ -28,6 +28,7 @@ is delegated to the ``materializer`` the jit layer installs (the engine).
 from __future__ import annotations
 
 import contextvars
+import dataclasses
 import os
 import sys
 import threading
@@ -277,7 +278,7 @@ class Recording:
         self.materialize(f"{spec.name} runs now", demanded=None)
         caller = _user_frame(sys._getframe(1))
         if caller is not None and (unrewritten := quietly_unrewritten(caller.f_code)):
-            warn_unrewritable(*unrewritten)  # user code xcs could not rewrite called it
+            warn_unrewritable(**dataclasses.asdict(unrewritten))  # by code xcs left alone
 
         node = self._add_op(spec, fn, args, kwargs, status=Status.RUNNING, immediate=True)
         args_t, kwargs_t = self.nodes[node].args, self.nodes[node].kwargs
@@ -391,7 +392,7 @@ class Recording:
                 "thread": None,
                 "cpu": None,
                 "error": None,
-                "immediate": immediate,  # an op run at once (called by library code)
+                "immediate": immediate,  # run at once (called by library or unrewritten code)
             }
         )
         self.succ.append({})

@@ -12,8 +12,9 @@ Every renderer (graphviz, matplotlib, mermaid) draws the same :class:`View`:
   group become one box ``ask x1000`` with the range of their durations and a count
   of failures, so a 5,000-node trace draws in a second.
 * **Critical path**: its boxes and the edges between them are marked.
-* **Ran at once**: ops that library code called (callbacks) ran one after another
-  as they were called, whatever their group; their boxes say so.
+* **Ran at once**: ops that library code (callbacks) or code xcs could not rewrite
+  called ran one after another as they were called, whatever their group; their
+  boxes say so.
 
 The view holds plain strings; each renderer escapes them for its own format.
 """

@@ -1,9 +1,10 @@
 """Hypothesis writes programs as data; one fixed interpreter runs them plainly and jitted.
 
 The interpreter below is ordinary user code: it stores into an environment dict,
-branches on op results, wraps steps in ``try``/``except`` around failing ops, fans
-out, builds comprehensions, joins and formats strings, and stores into an outer
-container. ``@jit`` rewrites it (and the recursion into nested blocks), so every
+branches on op results, wraps steps in ``try``/``except`` around failing ops and in
+``with`` blocks whose ``__exit__`` logs what it saw, fans out, builds comprehensions,
+hands ops to library code (``map``), joins and formats strings, and stores into an
+outer container. ``@jit`` rewrites it (and the recursion into nested blocks), so every
 construct meets the call-site rewrite, the exception scopes and the dispatcher.
 Values, exceptions, the final environment, the outer container and the op call log
 must all match plain Python.
@@ -20,6 +21,22 @@ from ember import xcs
 from tests.helpers import OpError, assert_same_as_plain, echo, fail_when, upper
 
 NAMES = ["a", "b", "c", "d"]
+
+
+class Scope:
+    """A context manager that logs, into the outer container, what its ``__exit__`` saw."""
+
+    def __init__(self, outer: dict[str, Any], label: str) -> None:
+        self.events = outer.setdefault("scopes", [])
+        self.label = label
+
+    def __enter__(self) -> Scope:
+        self.events.append(f"enter {self.label}")
+        return self
+
+    def __exit__(self, kind: Any, error: Any, tb: Any) -> bool:
+        self.events.append(f"exit {self.label}: {kind.__name__ if kind else 'ok'}")
+        return False
 
 
 def interpret(steps: list[tuple[Any, ...]], env: dict[str, Any], outer: dict[str, Any]) -> None:
@@ -52,6 +69,11 @@ def interpret(steps: list[tuple[Any, ...]], env: dict[str, Any], outer: dict[str
                 env[step[2]] = f"caught {exc}"
         elif kind == "store":
             outer[step[1]] = env[step[2]]
+        elif kind == "map":  # library code calls the op: each call runs at once
+            env[step[1]] = "|".join(map(upper, [env[n] for n in step[2]]))
+        elif kind == "with":
+            with Scope(outer, step[2]):
+                interpret(step[1], env, outer)
         elif kind == "loop":
             for _ in range(step[1]):
                 interpret(step[2], env, outer)
@@ -77,6 +99,7 @@ simple_steps = st.one_of(
     st.tuples(st.just("fanout"), name, name, st.integers(0, 3)),
     st.tuples(st.just("set"), name, st.lists(name, min_size=1, max_size=3)),
     st.tuples(st.just("store"), name, name),
+    st.tuples(st.just("map"), name, st.lists(name, min_size=1, max_size=3)),
 )
 
 
@@ -88,6 +111,8 @@ def blocks(inner: st.SearchStrategy[list[tuple[Any, ...]]]) -> st.SearchStrategy
         st.tuples(st.just("try"), guarded, name),
         st.tuples(st.just("try"), guarded, name),
         st.tuples(st.just("loop"), st.integers(0, 2), inner),
+        st.tuples(st.just("with"), inner, name),
+        st.tuples(st.just("with"), guarded, name),  # __exit__ sees the failure
     )
 
 

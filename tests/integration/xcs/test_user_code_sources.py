@@ -164,6 +164,22 @@ def test_callees_without_source_or_async_warn_once_if_they_call_an_op() -> None:
         assert_same_as_plain(caller, jitted, ["c"])
 
 
+def test_closures_of_one_function_without_source_are_named_once() -> None:
+    namespace: dict[str, Any] = {"echo": echo}
+    source = "def make():\n    def inner(x):\n        return echo(x)\n    return inner\n"
+    exec(compile(source, "<factory>", "exec"), namespace)
+    make = namespace["make"]
+
+    def caller(xs: list[Any]) -> Any:
+        return [make()(x) for x in xs]  # a new closure per call, one code
+
+    jitted = xcs.jit(caller, cache=False)
+    with pytest.warns(xcs.XCSWarning, match="cannot rewrite 'make.<locals>.inner'") as record:
+        for xs in (["a", "b"], ["c"], ["d", "e"]):
+            assert_same_as_plain(caller, jitted, xs)
+    assert len(record) == 1
+
+
 # --- functions jit cannot rewrite run plainly, said once ---------------------------------------
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import networkx as nx
 import pytest
 
@@ -126,7 +124,3 @@ def test_one_usable_core_gives_no_gil_verdict(monkeypatch: pytest.MonkeyPatch) -
     assert parallelism.summarize(parallelism.shape_of(g), g.nodes).gil_bound
     monkeypatch.setattr(parallelism, "usable_cores", lambda: 1)
     assert not parallelism.summarize(parallelism.shape_of(g), g.nodes).gil_bound
-
-
-def test_usable_cores_is_within_what_the_machine_has() -> None:
-    assert 1 <= parallelism.usable_cores() <= (os.cpu_count() or 1)

@@ -203,14 +203,21 @@ def test_stats_name_cpu_bound_ops() -> None:
             pass
         return n
 
-    @xcs.jit
-    def program() -> Any:
-        return [spin(i) for i in range(3)]
+    # Other programs on a busy machine can starve the ops, so that their run time is
+    # mostly waiting for a core: one run in five must show them as they are.
+    seen = []
+    for _ in range(5):
 
-    program()
-    stats = program.stats()
-    assert stats["cpu_bound_ops"] == 3
-    assert "GIL" in stats["hint"]
+        @xcs.jit
+        def program() -> Any:
+            return [spin(i) for i in range(3)]
+
+        program()
+        stats = program.stats()
+        if stats["cpu_bound_ops"] == 3 and "GIL" in (stats["hint"] or ""):
+            return
+        seen.append(stats)
+    pytest.fail(f"spinning ops were not named CPU-bound and GIL-bound: {seen}")
 
 
 def test_get_and_reset_jit_stats() -> None:
@@ -353,9 +360,9 @@ def test_ops_that_release_the_gil_get_no_hint() -> None:
     # Telling the GIL apart needs a second core free *now*: other programs on a shared
     # machine may hold it for a while. Plain threads measure that first.
     verdicts = []
-    for _ in range(5):
-        if _cores_free_for(lambda: hash_data(0)) < 1.5:
-            time.sleep(0.5)
+    for _ in range(8):
+        if _cores_free_for(lambda: hash_data(0)) < 1.4:
+            time.sleep(0.3)
             continue
 
         @xcs.jit
@@ -364,10 +371,10 @@ def test_ops_that_release_the_gil_get_no_hint() -> None:
 
         program()
         stats = program.stats()
-        assert stats["cpu_bound_ops"] >= 2, stats  # CPU-bound, yes ...
-        if stats["hint"] is None:  # ... but not held by the GIL: no hint
+        # CPU-bound, yes, but not held by the GIL: no hint.
+        if stats["cpu_bound_ops"] >= 2 and stats["hint"] is None:
             return
         verdicts.append(stats)
     if not verdicts:
         pytest.skip("the machine never had a second core free to show it")
-    pytest.fail(f"hashing ops were called GIL-bound with two cores free: {verdicts}")
+    pytest.fail(f"hashing ops on two free cores were called GIL-bound: {verdicts}")

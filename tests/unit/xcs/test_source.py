@@ -16,6 +16,8 @@ import pytest
 
 from ember.xcs._internal.source import (
     Unrewritable,
+    Unrewritten,
+    first_warning,
     is_user_code,
     make_twin,
     note_quietly_unrewritten,
@@ -199,15 +201,58 @@ def test_calls_on_imported_modules_compile_as_they_did() -> None:
     assert make_twin(uses_an_imported_module, identity)([1]) == "[1]"
 
 
-def test_quietly_unrewritten_code_is_found_from_its_nested_code_once() -> None:
-    def outer(xs: list[Any]) -> Any:
-        return [x for x in xs], (lambda: [y for y in xs])
+def _exec(source: str, name: str, filename: str = "<quiet>") -> Any:
+    namespace: dict[str, Any] = {}
+    exec(compile(source, filename, "exec"), namespace)
+    return namespace[name]
 
+
+def test_quietly_unrewritten_code_is_found_from_its_nested_code_once() -> None:
+    outer = _exec(
+        "def outer(xs):\n    return [x for x in xs], (lambda: [y for y in xs])\n", "outer"
+    )
     comprehension = next(c for c in outer.__code__.co_consts if hasattr(c, "co_code"))
     lam = next(c for c in outer.__code__.co_consts if getattr(c, "co_name", "") == "<lambda>")
     inner = next(c for c in lam.co_consts if hasattr(c, "co_code"))
     assert quietly_unrewritten(outer.__code__) is None  # nothing noted yet
-    note_quietly_unrewritten(outer.__code__, "why")
-    assert quietly_unrewritten(inner) == (outer.__code__, "why")  # two levels down
+    note_quietly_unrewritten(outer, "why")
+    assert quietly_unrewritten(inner) == Unrewritten("outer", "<quiet>", 1, "why")  # 2 levels
     for code in (outer.__code__, comprehension, lam, inner):
         assert quietly_unrewritten(code) is None  # said once, for all of it
+    note_quietly_unrewritten(outer, "why")  # a new closure of the same code: said already
+    assert quietly_unrewritten(outer.__code__) is None
+
+
+def test_equal_code_of_two_functions_is_told_apart() -> None:
+    # Typed at the prompt, two functions share a file name and first line: equal code.
+    first = _exec("def f(xs):\n    return [x for x in xs]\n", "f", "<stdin>")
+    second = _exec("def f(xs):\n    return [x for x in xs]\n", "f", "<stdin>")
+    assert first.__code__ == second.__code__ and first.__code__ is not second.__code__
+    note_quietly_unrewritten(second, "second")
+    assert quietly_unrewritten(first.__code__) is None
+    note_quietly_unrewritten(first, "first")
+    assert quietly_unrewritten(first.__code__).reason == "first"
+    assert quietly_unrewritten(second.__code__).reason == "second"
+
+
+def test_noted_code_is_not_kept_alive() -> None:
+    import gc
+    import weakref
+
+    fn = _exec("def gone(xs):\n    return [x for x in xs]\n", "gone")
+    code = weakref.ref(fn.__code__)
+    note_quietly_unrewritten(fn, "why")
+    assert first_warning(fn.__code__)
+    del fn
+    gc.collect()
+    assert code() is None  # the registries hold it weakly and forget it
+    from ember.xcs._internal import source
+
+    assert all(entry[0]() is not None for entry in source._quiet.values())
+    assert all(entry[0]() is not None for entry in source._warned.values())
+
+
+def test_first_warning_is_true_once_per_code() -> None:
+    fn = _exec("def f():\n    pass\n", "f")
+    assert first_warning(fn.__code__)
+    assert not first_warning(fn.__code__)
