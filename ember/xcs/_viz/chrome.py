@@ -44,6 +44,7 @@ def chrome_trace(trace: Trace) -> dict[str, Any]:
                 "status": attrs["status"],
                 "parallel_group": group.get(node),
                 "critical_path": node in critical,
+                "ran_at_once": bool(attrs.get("immediate")),
             }
             if attrs.get("error") is not None:
                 args["error"] = f"{type(attrs['error']).__name__}: {attrs['error']}"

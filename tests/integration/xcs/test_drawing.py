@@ -305,6 +305,14 @@ def test_ops_library_code_ran_at_once_are_marked(tmp_path: Path) -> None:
         assert RAN_AT_ONCE in svg_text(small.draw().data)
 
     many = [str(i) for i in range(COLLAPSE_AT + 1)]
+    events = small.to_chrome_trace()["traceEvents"]
+    assert [e["args"]["ran_at_once"] for e in events if e["ph"] == "X"] == [
+        True,
+        True,
+        False,
+        False,
+    ]
+
     collapsed = build_view(xcs.trace(lambda xs: list(map(echo, xs)), many))
     assert [b.details[-1] for b in collapsed.boxes if b.kind == "ops"] == [
         f"{len(many)} {RAN_AT_ONCE}"
