@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 else:  # not subscriptable at run time
     _ProxyBase = wrapt.BaseObjectProxy
 
-__all__ = ["Deferred", "Effect", "Owner", "call"]
+__all__ = ["Deferred", "Effect", "Owner", "call", "frozen"]
 
 Effect = Literal["new", "part", "write"]
 """What a glue operation does to its receiver's object.
@@ -87,18 +87,18 @@ _IMMUTABLE = frozenset(
 )
 
 
-def _frozen(value: Any, depth: int = 0) -> bool:
+def frozen(value: Any, depth: int = 0) -> bool:
     """Whether ``value`` cannot change before a glue operation that uses it runs."""
     cls = type(value)
     if cls in _IMMUTABLE:
         return True
     if cls is Deferred:  # pending: changes only through ordered glue; known: its value
         known = value._self_owner.is_known(value._self_node)
-        return not known or _frozen(value.__wrapped__, depth)
+        return not known or frozen(value.__wrapped__, depth)
     if cls is slice:
-        return _frozen(value.start) and _frozen(value.stop) and _frozen(value.step)
+        return frozen(value.start) and frozen(value.stop) and frozen(value.step)
     if (cls is tuple or cls is frozenset) and depth < 4:
-        return all(_frozen(item, depth + 1) for item in value)
+        return all(frozen(item, depth + 1) for item in value)
     return False
 
 
@@ -107,7 +107,7 @@ def _binary(
 ) -> Callable[[Deferred, Any], Any]:
     def method(self: Deferred, other: Any) -> Any:
         owner = self._self_owner
-        if owner.is_known(self._self_node) or not _frozen(other):
+        if owner.is_known(self._self_node) or not frozen(other):
             return fn(self.__wrapped__, other)
         return owner.record_glue(name, fn, (self, other), {}, self._self_node, effect)
 
@@ -118,7 +118,7 @@ def _binary(
 def _reflected(fn: Callable[[Any, Any], Any], name: str) -> Callable[[Deferred, Any], Any]:
     def method(self: Deferred, other: Any) -> Any:
         owner = self._self_owner
-        if owner.is_known(self._self_node) or not _frozen(other):
+        if owner.is_known(self._self_node) or not frozen(other):
             return fn(other, self.__wrapped__)
         return owner.record_glue(name, fn, (other, self), {}, self._self_node, "new")
 
@@ -178,7 +178,7 @@ class Deferred(_ProxyBase):
 
     def __getitem__(self, key: Any) -> Any:
         owner = self._self_owner
-        if owner.is_known(self._self_node) or not _frozen(key):
+        if owner.is_known(self._self_node) or not frozen(key):
             return self.__wrapped__[key]
         return owner.record_glue("[]", operator.getitem, (self, key), {}, self._self_node, "part")
 
@@ -188,8 +188,8 @@ class Deferred(_ProxyBase):
         if (
             method is None
             or owner.is_known(self._self_node)
-            or not all(_frozen(a) for a in args)
-            or not all(_frozen(v) for v in kwargs.values())
+            or not all(frozen(a) for a in args)
+            or not all(frozen(v) for v in kwargs.values())
         ):
             return self.__wrapped__(*args, **kwargs)
         return owner.record_glue(

@@ -46,7 +46,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from ember.xcs._internal import tracer
-from ember.xcs._internal.deferred import Deferred
+from ember.xcs._internal.deferred import Deferred, frozen
 from ember.xcs._internal.errors import reraise, warn_unrewritable
 from ember.xcs._internal.ir_builder import ATOMIC_IDS, concretize
 from ember.xcs._internal.protocol import Op, is_op
@@ -68,6 +68,7 @@ STORE = 1  # as they are; a receiving container is made concrete at exit (list.a
 CONCRETE = 2  # concrete values; generators yield concrete items one by one
 DRAIN = 3  # concrete values; generators drained first, their ops run together
 FORMAT = 4  # as they are, generators drained (str.join, str.format: recorded as glue)
+METHOD = 5  # a pending value's method: glue if the arguments cannot change, else DRAIN
 
 
 class _Stack(threading.local):
@@ -223,8 +224,8 @@ def _method_kind(f: Any) -> int | None:
 def _resolve(f: Any) -> tuple[Any, int]:
     """What to call for ``f``, and how it takes its arguments."""
     cls = type(f)
-    if cls is Deferred:
-        return f, PASS  # a method of a pending value: glue
+    if cls is Deferred:  # as in _lookup
+        return f, METHOD if f._self_method is not None else CONCRETE
     if cls in (types.BuiltinFunctionType, types.BuiltinMethodType, types.MethodWrapperType):
         return _resolve_builtin(f)
     if cls in (list, tuple, dict) or _member(f, _STRUCTURE):
@@ -457,8 +458,8 @@ def _known_resolution(f: Any) -> tuple[Any, int, types.CodeType | None, Any] | N
 
 def _lookup(f: Any) -> tuple[Any, int, types.CodeType | None]:
     """What to call for ``f``, how it takes its arguments, and the twin code it enters."""
-    if type(f) is Deferred:
-        return f, PASS, None  # a method of a pending value: glue (never look inside it)
+    if type(f) is Deferred:  # never looked inside (that would demand it)
+        return f, METHOD if f._self_method is not None else CONCRETE, None
     known = _known_resolution(f)
     if known is not None and (known[3] is None or known[3] is f.__code__):
         return known[0], known[1], known[2]
@@ -556,18 +557,24 @@ def _members(value: Any) -> Iterator[Any]:
 def _prepare(values: tuple[Any, ...], kind: int, f: Any) -> tuple[Any, ...]:
     if kind == PASS:
         return values
+    if kind == METHOD:
+        if all(frozen(v) for v in values):
+            return values  # recorded as glue on the pending receiver
+        kind = DRAIN  # it runs now, on the receiver's value: so do its arguments
     if kind == STORE:
         for v in values:
-            if _pending_inside(v):
+            if id(type(v)) not in ATOMIC_IDS:
                 break
         else:
-            return values  # nothing pending is stored: the usual case
-        if _scope.depth:  # inside a try body: materialize before storing
-            sync()
+            return values  # plain values (strings, numbers) are stored: the usual case
+        if _scope.depth and any(_pending_inside(v) for v in values):
+            sync()  # inside a try body: materialize before storing
             return tuple([value(v) for v in values])
+        # A container, object, generator or zip may hold -- or yield as it is consumed --
+        # pending values, at any depth: the receiver is made concrete at exit.
         recording = tracer.active()
         if recording is not None:
-            recording.remember(f.__self__)  # the list or dict stored into
+            recording.remember(f.__self__)  # the list, dict or deque stored into
         return values
     for v in values:
         if id(type(v)) not in ATOMIC_IDS:
@@ -619,6 +626,57 @@ def value(x: Any) -> Any:
     return _value(x) if type(x) is Deferred else x
 
 
+def _decided_in_python(cls: type, *dunders: str) -> bool:
+    """Whether ``cls`` implements one of ``dunders`` as a Python function."""
+    return any(isinstance(getattr(cls, name, None), types.FunctionType) for name in dunders)
+
+
+def truth(x: Any) -> Any:
+    """A value about to be tested for truth, as it is.
+
+    An object whose own ``__bool__`` or ``__len__`` is Python code (it may read an
+    answer an op has not filled yet) is made concrete first.
+    """
+    cls = type(x)
+    if (
+        cls is Deferred
+        or id(cls) in ATOMIC_IDS
+        or not _decided_in_python(cls, "__bool__", "__len__")
+    ):
+        return x
+    return concretize(x, _value)
+
+
+def index(x: Any) -> Any:
+    """A subscript index, as it is (a pending index stays pending).
+
+    An object whose own ``__hash__`` or ``__index__`` is Python code is made concrete
+    first.
+    """
+    cls = type(x)
+    if (
+        cls is Deferred
+        or id(cls) in ATOMIC_IDS
+        or not _decided_in_python(cls, "__hash__", "__index__")
+    ):
+        return x
+    return concretize(x, _value)
+
+
+def key(x: Any) -> Any:
+    """A dict key or set member of a display, as a value.
+
+    An object whose class hashes in Python (its ``__hash__`` may read attributes an
+    op has not filled yet) is made concrete first.
+    """
+    cls = type(x)
+    if cls is Deferred:
+        return _value(x)
+    if id(cls) in ATOMIC_IDS or not _decided_in_python(cls, "__hash__"):
+        return x
+    return concretize(x, _value)
+
+
 def deep(x: Any) -> Any:
     """``x`` concrete all the way down (a ``match`` subject)."""
     return concretize(x, _value)
@@ -654,6 +712,24 @@ def _first_pending(values: Any) -> Deferred | None:
     return None
 
 
+def _settled(x: Any) -> Any:
+    """A value to format: objects (and containers holding them) made concrete first.
+
+    Formatting calls an object's ``__str__``/``__repr__``/``__format__``, which may
+    return an attribute an op has not filled yet: the interpreter would reject the
+    stand-in. Pending values, plain values and containers of only those stay as they
+    are (a pending one keeps the formatting lazy).
+    """
+    cls = type(x)
+    if cls is Deferred or id(cls) in ATOMIC_IDS:
+        return x
+    if (cls is list or cls is tuple or cls is dict) and all(
+        type(m) is Deferred or id(type(m)) in ATOMIC_IDS for m in _members(x)
+    ):
+        return x
+    return concretize(x, _value)
+
+
 def _glue(name: str, fn: Callable[..., Any], args: tuple[Any, ...], pending: Deferred) -> Any:
     owner = pending._self_owner
     return owner.record_glue(name, fn, args, {}, pending._self_node, "new")
@@ -662,6 +738,7 @@ def _glue(name: str, fn: Callable[..., Any], args: tuple[Any, ...], pending: Def
 def mod(left: Any, right: Any) -> Any:
     """``left % right``; formatting a str with pending values is recorded as glue."""
     if type(left) is str:
+        right = _settled(right)
         pending = _first_pending((right,))
         if pending is not None:
             return _glue("%", _percent, (left, right), pending)
@@ -702,6 +779,7 @@ def _render(parts: tuple[tuple[Any, ...], ...]) -> str:
 
 def fstring(*parts: tuple[Any, ...]) -> Any:
     """An f-string; with pending values inside it is recorded as glue (stays lazy)."""
+    parts = tuple((_settled(p[0]), *p[1:]) if len(p) == 3 else p for p in parts)
     pending = _first_pending(part[0] for part in parts if len(part) == 3)
     if pending is not None:
         return _glue("f-string", _render_parts, parts, pending)
@@ -727,6 +805,8 @@ def _join_values(separator: str, items: list[Any]) -> str:
 
 def _format(template: str, *args: Any, **kwargs: Any) -> Any:
     """``template.format(...)``, recorded as glue while an argument is pending."""
+    args = tuple(_settled(a) for a in args)
+    kwargs = {k: _settled(v) for k, v in kwargs.items()}
     pending = _first_pending((*args, *kwargs.values()))
     if pending is not None:
         return _glue_call(".format()", template.format, args, kwargs, pending)
@@ -832,6 +912,20 @@ def kept(target: Any) -> Any:
     if recording is not None:
         recording.remember(target)
     return target
+
+
+def kept_in(x: Any, target: Any) -> Any:
+    """The value of ``name += x`` / ``name |= x``.
+
+    A list or dict extended in place (one the caller may hold) is made concrete at exit.
+    """
+    if id(type(x)) in ATOMIC_IDS or type(target) is Deferred:
+        return x
+    if isinstance(target, (list, dict, collections.deque, bytearray)):
+        recording = tracer.active()
+        if recording is not None:
+            recording.remember(target)
+    return x
 
 
 def kept_globals(x: Any) -> Any:

@@ -20,7 +20,11 @@ Expressions a proxy cannot get right (each operand still evaluated once, in orde
 * ``raise e from c``: the exception and its cause as values;
 * ``match s``: the subject concrete all the way down (patterns test types);
 * dict keys and set members as values; set and dict comprehensions collect first
-  and make keys values once, so the calls in them still overlap.
+  and make keys values once, so the calls in them still overlap;
+* tested values (``if``, ``while``, ``and``/``or``/``not``, conditional expressions,
+  comprehension filters, ``assert``) and subscript indexes: an object whose own
+  ``__bool__``/``__len__`` or ``__hash__``/``__index__`` is Python code is made
+  concrete first (the interpreter calls those directly and rejects a stand-in).
 """
 
 from __future__ import annotations
@@ -135,6 +139,60 @@ class _Rewriter(ast.NodeTransformer):
         node.left, node.comparators = operands[0], operands[1:]
         return node
 
+    # --- values the interpreter hands to an object's own dunders -------------------------
+    # ``if obj:`` calls ``type(obj).__bool__`` (or ``__len__``), ``d[obj]`` its
+    # ``__hash__``, ``xs[obj]`` its ``__index__`` -- the original methods, which may
+    # return an attribute an op has not filled yet, and the interpreter rejects a
+    # stand-in. Such objects are made concrete first (plain values pass untouched).
+
+    def _tested(self, test: ast.expr) -> ast.expr:
+        if isinstance(test, (ast.Name, ast.Attribute, ast.Subscript, ast.Call)):
+            return _call("truth", [test], [], test)
+        return test
+
+    def visit_If(self, node: ast.If) -> ast.AST:
+        self.generic_visit(node)
+        node.test = self._tested(node.test)
+        return node
+
+    def visit_While(self, node: ast.While) -> ast.AST:
+        self.generic_visit(node)
+        node.test = self._tested(node.test)
+        return node
+
+    def visit_IfExp(self, node: ast.IfExp) -> ast.AST:
+        self.generic_visit(node)
+        node.test = self._tested(node.test)
+        return node
+
+    def visit_Assert(self, node: ast.Assert) -> ast.AST:
+        self.generic_visit(node)
+        node.test = self._tested(node.test)
+        return node
+
+    def visit_BoolOp(self, node: ast.BoolOp) -> ast.AST:
+        """``a or b`` returns an operand; each may be tested (by it, or by an ``if``)."""
+        self.generic_visit(node)
+        node.values = [self._tested(v) for v in node.values]
+        return node
+
+    def visit_UnaryOp(self, node: ast.UnaryOp) -> ast.AST:
+        self.generic_visit(node)
+        if isinstance(node.op, ast.Not):
+            node.operand = self._tested(node.operand)
+        return node
+
+    def visit_comprehension(self, node: ast.comprehension) -> ast.AST:
+        self.generic_visit(node)
+        node.ifs = [self._tested(test) for test in node.ifs]
+        return node
+
+    def visit_Subscript(self, node: ast.Subscript) -> ast.AST:
+        self.generic_visit(node)
+        if isinstance(node.slice, (ast.Name, ast.Attribute, ast.Call)):
+            node.slice = _call("index", [node.slice], [], node.slice)
+        return node
+
     def visit_BinOp(self, node: ast.BinOp) -> ast.AST:
         """``"%s-%s" % pair``: formatting of pending values is recorded, not forced."""
         self.generic_visit(node)
@@ -173,13 +231,13 @@ class _Rewriter(ast.NodeTransformer):
     def visit_Dict(self, node: ast.Dict) -> ast.AST:
         """Dict keys are stored as values (``**spread`` entries have no key)."""
         self.generic_visit(node)
-        node.keys = [k if k is None else _call("value", [k], [], k) for k in node.keys]
+        node.keys = [k if k is None else _call("key", [k], [], k) for k in node.keys]
         return node
 
     def visit_Set(self, node: ast.Set) -> ast.AST:
         self.generic_visit(node)
         node.elts = [
-            e if isinstance(e, ast.Starred) else _call("value", [e], [], e) for e in node.elts
+            e if isinstance(e, ast.Starred) else _call("key", [e], [], e) for e in node.elts
         ]
         return node
 

@@ -112,12 +112,24 @@ class _Scopes(ast.NodeTransformer):
         return node
 
     def visit_AugAssign(self, node: ast.AugAssign) -> ast.stmt:
-        """``obj.n += v``: the result may be pending even when ``v`` is not."""
+        """``obj.n += v``: the result may be pending even when ``v`` is not.
+
+        ``name += v`` and ``name |= v`` extend a list or dict in place -- perhaps one
+        the caller holds -- so that object is remembered too (unless ``v`` is a
+        constant: ``i += 1``).
+        """
         target = node.target
         if isinstance(target, (ast.Attribute, ast.Subscript)):
             target.value = self.helper("kept", [target.value], target.value)
         elif isinstance(target, ast.Name) and target.id in self.global_names:
             node.value = self.helper("kept_globals", [node.value], node.value)
+        elif (
+            isinstance(target, ast.Name)
+            and isinstance(node.op, (ast.Add, ast.BitOr))
+            and not isinstance(node.value, ast.Constant)
+        ):
+            name = ast.copy_location(ast.Name(id=target.id, ctx=ast.Load()), target)
+            node.value = self.helper("kept_in", [node.value, name], node.value)
         return node
 
     def _stores_global(self, target: ast.expr) -> bool:

@@ -6,6 +6,7 @@ nested types), exceptions and op call logs must match (the differential harness)
 
 from __future__ import annotations
 
+import collections
 import json
 import re
 import time
@@ -22,6 +23,7 @@ from tests.helpers import (
     as_list,
     assert_same_as_plain,
     combine,
+    contains_proxy,
     echo,
     fail,
     fail_if,
@@ -557,3 +559,167 @@ def test_failing_glue_raises_what_plain_raises_with_a_note() -> None:
     assert got.error.__notes__ == [
         f"[ember.xcs] raised by '.join()' on pending values (node %3) at {__file__}:{line}"
     ]
+
+
+# --- values stored into what the caller holds --------------------------------------------
+
+
+def extend_by_generator(qs: list[str], out: Any) -> None:
+    out.extend(echo(q) for q in qs)
+
+
+def extend_in_place(qs: list[str], out: Any) -> None:
+    out += [echo(q) for q in qs]
+
+
+def extend_in_place_by_generator(qs: list[str], out: Any) -> None:
+    alias = out
+    alias += (echo(q) for q in qs)
+
+
+def merge_in_place(qs: list[str], out: Any) -> None:
+    out |= {q: echo(q) for q in qs}
+
+
+def update_by_pairs(qs: list[str], out: Any) -> None:
+    out.update((q, echo(q)) for q in qs)
+
+
+def update_by_zip(qs: list[str], out: Any) -> None:
+    out.update(zip(qs, [echo(q) for q in qs], strict=True))
+
+
+def append_nested(qs: list[str], out: Any) -> None:
+    out.append({"q": qs[0], "answers": [echo(q) for q in qs]})
+
+
+class History:
+    def __init__(self) -> None:
+        self.entries: list[Any] = []
+
+    def record(self, qs: list[str]) -> int:
+        self.entries.extend(echo(q) for q in qs)
+        return len(self.entries)
+
+
+@pytest.mark.parametrize(
+    ("fn", "make"),
+    [
+        (extend_by_generator, list),
+        (extend_by_generator, collections.deque),
+        (extend_in_place, list),
+        (extend_in_place_by_generator, list),
+        (merge_in_place, dict),
+        (update_by_pairs, dict),
+        (update_by_zip, dict),
+        (append_nested, list),
+    ],
+)
+def test_values_stored_into_the_callers_containers_come_back_concrete(fn: Any, make: Any) -> None:
+    plain_out, jit_out = make(), make()
+    fn(["a", "b"], plain_out)
+    xcs.jit(fn)(["a", "b"], jit_out)
+    assert jit_out == plain_out and not contains_proxy(jit_out)
+    json.dumps(list(jit_out) if make is collections.deque else jit_out)  # real strings
+
+
+def test_values_a_jitted_method_stores_on_its_object_come_back_concrete() -> None:
+    history = History()
+    assert xcs.jit(History.record)(history, ["a", "b"]) == 2
+    assert history.entries == ["a", "b"] and not contains_proxy(history.entries)
+
+
+# --- objects whose dunders read answers ----------------------------------------------------
+
+
+class Answer:
+    def __init__(self, q: str) -> None:
+        self.text = echo(q)  # pending under jit
+
+    def __str__(self) -> str:
+        return self.text  # returned as it is: the interpreter insists on a real str
+
+    def __repr__(self) -> str:
+        return self.text
+
+    def __format__(self, spec: str) -> str:
+        return self.text if not spec else format(self.text, spec)
+
+    def __hash__(self) -> int:
+        return len(self.text)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Answer) and self.text == other.text
+
+
+def formats_and_hashes(q: str) -> Any:
+    a, b = Answer(q), Answer(q + q)
+    return (
+        f"{a}|{a:>4}|{a!r}|{[a, b]}",
+        "%s-%r" % (a, b),  # noqa: UP031 - the % path is under test
+        "{}/{!r}".format(a, b),  # noqa: UP032 - the str.format path is under test
+        "%s" % a,  # noqa: UP031
+        len({a, b}),
+        {a: 1, b: 2}[a],
+    )
+
+
+def test_objects_formatted_or_hashed_have_their_answers_in_place() -> None:
+    assert_same_as_plain(formats_and_hashes, xcs.jit(formats_and_hashes), "hi")
+
+
+def test_a_pending_separator_joins_pending_items() -> None:
+    def joined(qs: list[str]) -> Any:
+        separator = echo(", ")
+        return separator.join([echo(q) for q in qs]), separator.join(echo(q) for q in qs)
+
+    assert_same_as_plain(joined, xcs.jit(joined), ["a", "b"])
+
+
+class Verdict:
+    """Dunders the interpreter calls directly, each returning an answer as it is."""
+
+    def __init__(self, q: str) -> None:
+        self.text = echo(q)  # pending under jit
+        self.size = length(q)
+
+    def __bool__(self) -> bool:
+        return self.text != "no"
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __index__(self) -> int:
+        return self.size
+
+    def __hash__(self) -> int:
+        return self.size
+
+
+class Sized:
+    def __init__(self, q: str) -> None:
+        self.size = length(q)
+
+    def __len__(self) -> int:
+        return self.size
+
+
+def truth_and_indexes(q: str) -> Any:
+    v, w, sized = Verdict(q), Verdict("no"), Sized(q)
+    out = ["if" if v else "else", not w, v and "and", w or "or", bool(sized)]
+    out.append([x for x in (v, w) if x] == [v])
+    out.append("yes" if sized else "no")
+    out.append([10, 20, 30, 40][v])
+    out.append({v: "found"}[v])
+    n = 0
+    while Verdict("x" * n):
+        n += 1
+        if n > 3:
+            break
+    assert v, "a verdict is true"
+    return out, n
+
+
+@pytest.mark.parametrize("q", ["a", "abc"])
+def test_objects_tested_or_used_as_indexes_have_their_answers_in_place(q: str) -> None:
+    assert_same_as_plain(truth_and_indexes, xcs.jit(truth_and_indexes), q)

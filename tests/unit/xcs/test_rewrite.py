@@ -29,6 +29,9 @@ def program(xs, *rest, key=None, **options):
     keyed = {ask(x): x for x in xs}
     members = {ask(x) for x in xs}
     late = lambda y: ask(y)
+    while not answer or members:
+        total += xs[total]
+        assert answer, [m for m in members if m]
     return super(), locals(), keyed, members, late
 '''
 
@@ -59,7 +62,15 @@ def test_every_node_made_by_the_rewrite_has_a_location() -> None:
         ("a in b", "@xcs.value(a) in @xcs.value(b)"),
         ("'%s' % x", "@xcs.mod('%s', x)"),
         ("f'{x!r:>4}!'", "@xcs.fstring((x, 114, @xcs.fstring(('>4',))), ('!',))"),
-        ("{k: v}", "{@xcs.value(k): v}"),
+        ("{k: v}", "{@xcs.key(k): v}"),
+        ("{a, *b}", "{@xcs.key(a), *b}"),
+        ("x if a else y", "x if @xcs.truth(a) else y"),
+        ("a or b.c", "@xcs.truth(a) or @xcs.truth(b.c)"),
+        ("not a", "not @xcs.truth(a)"),
+        ("a == b or not a < b", "a == b or not a < b"),  # comparisons give bools
+        ("[x for x in xs if x]", "[x for x in xs if @xcs.truth(x)]"),
+        ("xs[i]", "xs[@xcs.index(i)]"),
+        ("xs[0], xs[1:2]", "(xs[0], xs[1:2])"),  # constants and slices as they are
         ("{f(x) for x in xs}", "@xcs.set_of([@xcs.callee(f)(*@xcs.args_last(x)) for x in xs])"),
     ],
 )
@@ -88,3 +99,13 @@ def test_try_and_with_are_sync_points_and_stores_are_tracked() -> None:
         "raise @xcs.value(@xcs.callee(RuntimeError)(*@xcs.args_last('failed')))"
         " from @xcs.value(exc)" in text
     )
+
+
+def test_augmented_assignments_remember_what_they_extend() -> None:
+    _, text = rewritten(
+        "def f(out, d, v, i):\n    out += v\n    d |= v\n    i += 1\n    i -= v\n    out.n += v\n"
+    )
+    assert "out += @xcs.kept_in(v, out)" in text  # a list the caller may hold
+    assert "d |= @xcs.kept_in(v, d)" in text
+    assert "i += 1" in text and "i -= v" in text  # constants; other operators copy
+    assert "@xcs.kept(out).n += v" in text
