@@ -26,6 +26,7 @@ import collections
 import contextlib
 import copy
 import dataclasses
+import gc
 import io
 import types
 from collections import abc
@@ -393,6 +394,8 @@ def concretize(value: Any, demand: Callable[[Deferred], Any]) -> Any:
 
 OBJECT_DEPTH = 3
 
+_DICT_VIEWS: tuple[type, ...] = (type({}.keys()), type({}.values()), type({}.items()))
+
 
 class _Concretizer:
     __slots__ = ("demand", "seen")
@@ -454,6 +457,15 @@ class _Concretizer:
                 return type(x)._make(new_members)  # type: ignore[attr-defined]
             with contextlib.suppress(Exception):  # a subclass with another constructor
                 return type(x)(new_members)
+            return x
+        if type(x) is slice:
+            parts = (walk(x.start), walk(x.stop), walk(x.step))
+            if parts[0] is x.start and parts[1] is x.stop and parts[2] is x.step:
+                return x
+            return slice(*parts)
+        if type(x) in _DICT_VIEWS:
+            for mapping in gc.get_referents(x):  # a view holds its dict, and only that
+                walk(mapping)
             return x
         if type(x) is types.FunctionType:
             self._patch_cells(x)

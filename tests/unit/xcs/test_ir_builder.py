@@ -139,6 +139,18 @@ def test_concretize_rebuilds_immutable_containers(recording: Recording) -> None:
     assert out[2] is value[2]  # nothing to rebuild: the same object
 
 
+def test_concretize_rebuilds_slices_and_patches_the_dicts_behind_views(
+    recording: Recording,
+) -> None:
+    d = echo.defer("x")
+    str(d)
+    mapping = {"k": d}
+    out = concretize((slice(None, d), mapping.items()), lambda deferred: deferred.__wrapped__)
+    assert out[0] == slice(None, "x") and type(out[0].stop) is str
+    assert out[1] is not None and type(mapping["k"]) is str  # the view shows the values
+    assert list(out[1]) == [("k", "x")]
+
+
 def test_concretize_sets_dataclass_fields_and_object_attributes(recording: Recording) -> None:
     class Plain:
         def __init__(self, v: Any) -> None:
