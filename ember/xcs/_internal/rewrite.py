@@ -135,7 +135,10 @@ class _Rewriter(ast.NodeTransformer):
             if isinstance(op, (ast.Is, ast.IsNot, ast.In, ast.NotIn)):
                 for side in (index, index + 1):
                     if not _is_value_call(operands[side]):
-                        operands[side] = _call("value", [operands[side]], [], operands[side])
+                        # A member looked up may be hashed: ``key`` (see visit_Subscript).
+                        member = side == index and isinstance(op, (ast.In, ast.NotIn))
+                        helper = "key" if member else "value"
+                        operands[side] = _call(helper, [operands[side]], [], operands[side])
         node.left, node.comparators = operands[0], operands[1:]
         return node
 
@@ -284,7 +287,7 @@ def _is_value_call(node: ast.expr) -> bool:
     return (
         isinstance(node, ast.Call)
         and isinstance(node.func, ast.Attribute)
-        and node.func.attr == "value"
+        and node.func.attr in ("value", "key")
         and isinstance(node.func.value, ast.Name)
         and node.func.value.id == HELPERS
     )

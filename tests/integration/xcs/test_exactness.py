@@ -711,6 +711,8 @@ def truth_and_indexes(q: str) -> Any:
     out.append("yes" if sized else "no")
     out.append([10, 20, 30, 40][v])
     out.append({v: "found"}[v])
+    members = {len(q)}
+    out.append((Verdict(q) in members, Verdict("no") not in members))  # fresh: pending
     n = 0
     while Verdict("x" * n):
         n += 1
