@@ -626,9 +626,36 @@ def value(x: Any) -> Any:
     return _value(x) if type(x) is Deferred else x
 
 
-def _decided_in_python(cls: type, *dunders: str) -> bool:
-    """Whether ``cls`` implements one of ``dunders`` as a Python function."""
-    return any(isinstance(getattr(cls, name, None), types.FunctionType) for name in dunders)
+def _filled(x: Any) -> Any:
+    """``x`` with the pending values stored into it during this trace filled in.
+
+    Only an object that received pending values (an attribute store, an append) is
+    walked, once until it receives more: testing a large object in a loop stays cheap.
+    """
+    recording = tracer.active()
+    if recording is not None and id(x) in recording.remembered and recording.forget(x):
+        return concretize(x, _value)
+    return x
+
+
+class _InPython(dict[type, bool]):
+    """Per class: does it implement one of some dunders as a Python function (cached)."""
+
+    def __init__(self, *dunders: str) -> None:
+        super().__init__()
+        self.dunders = dunders
+
+    def __missing__(self, cls: type) -> bool:
+        found = any(isinstance(getattr(cls, d, None), types.FunctionType) for d in self.dunders)
+        if len(self) >= _KNOWN_MAX:  # bounded, like _known
+            self.clear()
+        self[cls] = found
+        return found
+
+
+_TESTED_IN_PYTHON = _InPython("__bool__", "__len__")
+_HASHED_IN_PYTHON = _InPython("__hash__")
+_INDEXED_IN_PYTHON = _InPython("__hash__", "__index__")
 
 
 def truth(x: Any) -> Any:
@@ -638,13 +665,9 @@ def truth(x: Any) -> Any:
     answer an op has not filled yet) is made concrete first.
     """
     cls = type(x)
-    if (
-        cls is Deferred
-        or id(cls) in ATOMIC_IDS
-        or not _decided_in_python(cls, "__bool__", "__len__")
-    ):
+    if cls is Deferred or id(cls) in ATOMIC_IDS or not _TESTED_IN_PYTHON[cls]:
         return x
-    return concretize(x, _value)
+    return _filled(x)
 
 
 def index(x: Any) -> Any:
@@ -654,13 +677,9 @@ def index(x: Any) -> Any:
     first.
     """
     cls = type(x)
-    if (
-        cls is Deferred
-        or id(cls) in ATOMIC_IDS
-        or not _decided_in_python(cls, "__hash__", "__index__")
-    ):
+    if cls is Deferred or id(cls) in ATOMIC_IDS or not _INDEXED_IN_PYTHON[cls]:
         return x
-    return concretize(x, _value)
+    return _filled(x)
 
 
 def key(x: Any) -> Any:
@@ -672,9 +691,9 @@ def key(x: Any) -> Any:
     cls = type(x)
     if cls is Deferred:
         return _value(x)
-    if id(cls) in ATOMIC_IDS or not _decided_in_python(cls, "__hash__"):
+    if id(cls) in ATOMIC_IDS or not _HASHED_IN_PYTHON[cls]:
         return x
-    return concretize(x, _value)
+    return _filled(x)
 
 
 def deep(x: Any) -> Any:
@@ -723,11 +742,11 @@ def _settled(x: Any) -> Any:
     cls = type(x)
     if cls is Deferred or id(cls) in ATOMIC_IDS:
         return x
-    if (cls is list or cls is tuple or cls is dict) and all(
-        type(m) is Deferred or id(type(m)) in ATOMIC_IDS for m in _members(x)
-    ):
-        return x
-    return concretize(x, _value)
+    if cls is list or cls is tuple or cls is dict:
+        if all(type(m) is Deferred or id(type(m)) in ATOMIC_IDS for m in _members(x)):
+            return x
+        return concretize(x, _value)  # objects inside: formatting reads them all
+    return _filled(x)
 
 
 def _glue(name: str, fn: Callable[..., Any], args: tuple[Any, ...], pending: Deferred) -> Any:
