@@ -48,7 +48,7 @@ from typing import Any
 from ember.xcs._internal import tracer
 from ember.xcs._internal.deferred import Deferred, frozen
 from ember.xcs._internal.errors import reraise, warn_unrewritable
-from ember.xcs._internal.ir_builder import ATOMIC_IDS, concretize
+from ember.xcs._internal.ir_builder import ATOMIC_IDS, concretize, fill_attributes
 from ember.xcs._internal.protocol import Op, is_op
 from ember.xcs._internal.rewrite import HELPERS, rewrite_function
 from ember.xcs._internal.source import (
@@ -186,6 +186,9 @@ _STORING = {
     (collections.deque, "appendleft"),
     (collections.deque, "extend"),
 }
+
+
+_STORING_NAMES = frozenset(name for _, name in _STORING)
 
 
 def _member(value: Any, group: frozenset[Any]) -> bool:
@@ -560,7 +563,17 @@ def _prepare(values: tuple[Any, ...], kind: int, f: Any) -> tuple[Any, ...]:
     if kind == METHOD:
         if all(frozen(v) for v in values):
             return values  # recorded as glue on the pending receiver
-        kind = DRAIN  # it runs now, on the receiver's value: so do its arguments
+        # It runs now, on the receiver's value. A container storing what it is given
+        # (``answers.append({...})``) takes it as it is and is made concrete at exit;
+        # any other method gets concrete arguments.
+        if f._self_method in _STORING_NAMES:
+            receiver = getattr(f.__wrapped__, "__self__", None)
+            if (type(receiver), f._self_method) in _STORING:
+                recording = tracer.active()
+                if recording is not None:
+                    recording.remember(receiver)
+                return values
+        kind = DRAIN
     if kind == STORE:
         for v in values:
             if id(type(v)) not in ATOMIC_IDS:
@@ -626,18 +639,6 @@ def value(x: Any) -> Any:
     return _value(x) if type(x) is Deferred else x
 
 
-def _filled(x: Any) -> Any:
-    """``x`` with the pending values stored into it during this trace filled in.
-
-    Only an object that received pending values (an attribute store, an append) is
-    walked, once until it receives more: testing a large object in a loop stays cheap.
-    """
-    recording = tracer.active()
-    if recording is not None and id(x) in recording.remembered and recording.forget(x):
-        return concretize(x, _value)
-    return x
-
-
 class _InPython(dict[type, bool]):
     """Per class: does it implement one of some dunders as a Python function (cached)."""
 
@@ -656,44 +657,45 @@ class _InPython(dict[type, bool]):
 _TESTED_IN_PYTHON = _InPython("__bool__", "__len__")
 _HASHED_IN_PYTHON = _InPython("__hash__")
 _INDEXED_IN_PYTHON = _InPython("__hash__", "__index__")
+_FORMATTED_IN_PYTHON = _InPython("__str__", "__repr__", "__format__")
 
 
 def truth(x: Any) -> Any:
     """A value about to be tested for truth, as it is.
 
-    An object whose own ``__bool__`` or ``__len__`` is Python code (it may read an
-    answer an op has not filled yet) is made concrete first.
+    An object whose own ``__bool__`` or ``__len__`` is Python code (it may return an
+    answer an op has not filled yet) gets its own attributes' answers first.
     """
     cls = type(x)
     if cls is Deferred or id(cls) in ATOMIC_IDS or not _TESTED_IN_PYTHON[cls]:
         return x
-    return _filled(x)
+    return fill_attributes(x, _value)
 
 
 def index(x: Any) -> Any:
     """A subscript index, as it is (a pending index stays pending).
 
-    An object whose own ``__hash__`` or ``__index__`` is Python code is made concrete
-    first.
+    An object whose own ``__hash__`` or ``__index__`` is Python code gets its own
+    attributes' answers first.
     """
     cls = type(x)
     if cls is Deferred or id(cls) in ATOMIC_IDS or not _INDEXED_IN_PYTHON[cls]:
         return x
-    return _filled(x)
+    return fill_attributes(x, _value)
 
 
 def key(x: Any) -> Any:
     """A dict key or set member of a display, as a value.
 
-    An object whose class hashes in Python (its ``__hash__`` may read attributes an
-    op has not filled yet) is made concrete first.
+    An object whose class hashes in Python (its ``__hash__`` may return an attribute
+    an op has not filled yet) gets its own attributes' answers first.
     """
     cls = type(x)
     if cls is Deferred:
         return _value(x)
     if id(cls) in ATOMIC_IDS or not _HASHED_IN_PYTHON[cls]:
         return x
-    return _filled(x)
+    return fill_attributes(x, _value)
 
 
 def deep(x: Any) -> Any:
@@ -732,21 +734,22 @@ def _first_pending(values: Any) -> Deferred | None:
 
 
 def _settled(x: Any) -> Any:
-    """A value to format: objects (and containers holding them) made concrete first.
+    """A value to format, as it is: objects that format themselves in Python get answers.
 
     Formatting calls an object's ``__str__``/``__repr__``/``__format__``, which may
-    return an attribute an op has not filled yet: the interpreter would reject the
-    stand-in. Pending values, plain values and containers of only those stay as they
-    are (a pending one keeps the formatting lazy).
+    return an attribute an op has not filled yet, and the interpreter rejects the
+    stand-in. Such objects -- the value itself, or members of a list, tuple or dict
+    it is -- get their own attributes' answers first. Nothing else is touched, so
+    formatting pending values stays lazy.
     """
     cls = type(x)
     if cls is Deferred or id(cls) in ATOMIC_IDS:
         return x
-    if cls is list or cls is tuple or cls is dict:
-        if all(type(m) is Deferred or id(type(m)) in ATOMIC_IDS for m in _members(x)):
-            return x
-        return concretize(x, _value)  # objects inside: formatting reads them all
-    return _filled(x)
+    for member in _members(x) if cls is list or cls is tuple or cls is dict else (x,):
+        kind = type(member)
+        if kind is not Deferred and id(kind) not in ATOMIC_IDS and _FORMATTED_IN_PYTHON[kind]:
+            fill_attributes(member, _value)
+    return x
 
 
 def _glue(name: str, fn: Callable[..., Any], args: tuple[Any, ...], pending: Deferred) -> Any:
@@ -933,18 +936,27 @@ def kept(target: Any) -> Any:
     return target
 
 
-def kept_in(x: Any, target: Any) -> Any:
-    """The value of ``name += x`` / ``name |= x``.
+def iadd(target: Any, x: Any) -> Any:
+    """``name += x``: a list extended in place (one the caller may hold) is remembered."""
+    _keep_extended(target, x)
+    target += x
+    return target
 
-    A list or dict extended in place (one the caller may hold) is made concrete at exit.
-    """
+
+def ior(target: Any, x: Any) -> Any:
+    """``name |= x``: a dict updated in place (one the caller may hold) is remembered."""
+    _keep_extended(target, x)
+    target |= x
+    return target
+
+
+def _keep_extended(target: Any, x: Any) -> None:
     if id(type(x)) in ATOMIC_IDS or type(target) is Deferred:
-        return x
+        return
     if isinstance(target, (list, dict, collections.deque, bytearray)):
         recording = tracer.active()
         if recording is not None:
-            recording.remember(target)
-    return x
+            recording.remember(target)  # made concrete at exit
 
 
 def kept_globals(x: Any) -> Any:

@@ -42,6 +42,7 @@ __all__ = [
     "Snapshot",
     "concretize",
     "copy_structure",
+    "fill_attributes",
     "resolve",
     "shares_objects",
     "snapshot",
@@ -494,6 +495,27 @@ class _Concretizer:
                 continue
             if type(content) is Deferred:
                 cell.cell_contents = self.walk(content, OBJECT_DEPTH)
+
+
+def fill_attributes(x: Any, demand: Callable[[Deferred], Any]) -> Any:
+    """Replace, in place, the attributes of ``x`` that are deferred values by their values.
+
+    One level only -- the object's own attributes, not what they hold -- so it costs
+    little enough to run before each truth test or hash of an object whose class
+    implements ``__bool__``, ``__hash__`` or ``__str__`` in Python (those read the
+    object's own fields, and the interpreter rejects a stand-in they return).
+
+    Returns:
+        ``x`` itself.
+    """
+    for name, v in _attributes(x):
+        if type(v) is Deferred:
+            with contextlib.suppress(AttributeError, TypeError):  # read-only attribute
+                if isinstance(x, type):
+                    setattr(x, name, demand(v))
+                else:
+                    object.__setattr__(x, name, demand(v))
+    return x
 
 
 def _attributes(x: Any) -> list[tuple[str, Any]]:

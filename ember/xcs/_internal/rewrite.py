@@ -113,8 +113,24 @@ class _Rewriter(ast.NodeTransformer):
         return node
 
     def visit_FunctionDef(self, node: ast.FunctionDef) -> ast.AST:
+        returns, node.returns = node.returns, None  # annotations are left as written
         self.generic_visit(node)
+        node.returns = returns
         _mark_entry(node)
+        return node
+
+    def visit_arg(self, node: ast.arg) -> ast.AST:
+        """Annotations are left as written.
+
+        ``from __future__ import annotations`` keeps their source text, which
+        ``typing.get_type_hints`` and dataclasses evaluate later.
+        """
+        return node
+
+    def visit_AnnAssign(self, node: ast.AnnAssign) -> ast.AST:
+        node.target = self.visit(node.target)
+        if node.value is not None:
+            node.value = self.visit(node.value)
         return node
 
     visit_AsyncFunctionDef = visit_FunctionDef  # type: ignore[assignment]

@@ -115,8 +115,9 @@ class _Scopes(ast.NodeTransformer):
         """``obj.n += v``: the result may be pending even when ``v`` is not.
 
         ``name += v`` and ``name |= v`` extend a list or dict in place -- perhaps one
-        the caller holds -- so that object is remembered too (unless ``v`` is a
-        constant: ``i += 1``).
+        the caller holds -- so they become ``name = @xcs.iadd(name, v)`` (or ``ior``):
+        the same loads, in the same order, and the object extended is remembered
+        (unless ``v`` is a constant: ``i += 1`` stays as it is).
         """
         target = node.target
         if isinstance(target, (ast.Attribute, ast.Subscript)):
@@ -128,8 +129,11 @@ class _Scopes(ast.NodeTransformer):
             and isinstance(node.op, (ast.Add, ast.BitOr))
             and not isinstance(node.value, ast.Constant)
         ):
-            name = ast.copy_location(ast.Name(id=target.id, ctx=ast.Load()), target)
-            node.value = self.helper("kept_in", [node.value, name], node.value)
+            helper = "iadd" if isinstance(node.op, ast.Add) else "ior"
+            current = ast.copy_location(ast.Name(id=target.id, ctx=ast.Load()), target)
+            value = self.helper(helper, [current, node.value], node)
+            assign = ast.Assign(targets=[target], value=value)
+            return ast.copy_location(assign, node)
         return node
 
     def _stores_global(self, target: ast.expr) -> bool:

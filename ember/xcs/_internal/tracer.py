@@ -262,15 +262,6 @@ class Recording:
         with self.lock:
             self.remembered.setdefault(id(container), container)  # held: its id stays its own
 
-    def forget(self, container: Any) -> bool:
-        """Whether ``container`` was remembered; it is not any more (the caller settles it)."""
-        with self.lock:
-            held = self.remembered.get(id(container))
-            if held is not container:
-                return False
-            del self.remembered[id(container)]
-            return True
-
     def run_now(
         self,
         spec: OpSpec,

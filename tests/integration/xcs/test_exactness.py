@@ -7,9 +7,12 @@ nested types), exceptions and op call logs must match (the differential harness)
 from __future__ import annotations
 
 import collections
+import collections.abc
+import enum
 import json
 import re
 import time
+import typing
 from dataclasses import dataclass
 from typing import Any
 
@@ -725,3 +728,123 @@ def truth_and_indexes(q: str) -> Any:
 @pytest.mark.parametrize("q", ["a", "abc"])
 def test_objects_tested_or_used_as_indexes_have_their_answers_in_place(q: str) -> None:
     assert_same_as_plain(truth_and_indexes, xcs.jit(truth_and_indexes), q)
+
+
+# --- what the dunder-aware helpers must not change ------------------------------------------
+
+
+class Item:
+    pass
+
+
+def annotated(x: Any) -> Any:
+    def inner(a: list[Item]) -> list[Item]:
+        return a
+
+    @dataclass
+    class Row:
+        items: list[Item]
+
+    return typing.get_type_hints(inner), Row([x]).items  # annotations kept as written
+
+
+def test_annotations_are_left_as_written() -> None:
+    plain, jitted = annotated(1), xcs.jit(annotated)(1)
+    assert plain[0] == jitted[0] == {"a": list[Item], "return": list[Item]}
+    assert jitted[1] == [1]
+
+
+class Bag:
+    def __init__(self) -> None:
+        self.items: list[Any] = []
+        self.n = 0
+
+    def add(self, x: Any) -> None:
+        self.items.append(x)
+        self.n += 1
+
+    def __len__(self) -> int:
+        return self.n
+
+
+def fill_and_test(words: list[str]) -> Any:
+    bag = Bag()
+    for w in words:
+        bag.add(slow_echo(w, 0.05))
+        if bag:  # tests the count, not the answers: they stay pending
+            pass
+    return list(bag.items)
+
+
+def test_testing_an_object_does_not_wait_for_answers_it_holds() -> None:
+    assert_same_as_plain(fill_and_test, xcs.jit(fill_and_test), list("abcd"))
+    assert LOG.max_overlap() >= 3  # the four calls still overlap
+
+
+class Palette(enum.Enum):
+    RED = 1
+
+
+def tag_a_class(s: str) -> Any:
+    Palette.note = echo(s)  # type: ignore[attr-defined]
+    return "tested" if Palette else "empty"  # EnumMeta has __len__ and __bool__ in Python
+
+
+class Tagged(tuple):  # type: ignore[type-arg]
+    def __len__(self) -> int:
+        return tuple.__len__(self)
+
+
+def keeps_identity(s: str) -> Any:
+    t = Tagged([echo(s)])
+    t.tag = echo(s)  # type: ignore[attr-defined]
+    return (t or None) is t, len(t)
+
+
+def rebinds_while_extending(xs: list[Any]) -> None:
+    ys = xs
+    ys += [echo("a"), (ys := [])]
+
+
+def test_tested_classes_keep_identity_and_leave_nothing_pending() -> None:
+    assert xcs.jit(tag_a_class)("hi") == "tested"
+    assert type(Palette.note) is str  # type: ignore[attr-defined]
+    assert_same_as_plain(keeps_identity, xcs.jit(keeps_identity), "x")
+    plain_out: list[Any] = []
+    jit_out: list[Any] = []
+    rebinds_while_extending(plain_out)
+    xcs.jit(rebinds_while_extending)(jit_out)
+    assert jit_out == plain_out == ["a", []] and not contains_proxy(jit_out)
+
+
+class Pages(collections.abc.MutableSequence):  # type: ignore[type-arg]
+    """Formatting it must not read its items: that would call ops plain Python does not."""
+
+    def __init__(self, ids: list[str]) -> None:
+        self.ids = list(ids)
+
+    def __getitem__(self, i: Any) -> Any:
+        return echo(self.ids[i])
+
+    def __setitem__(self, i: Any, v: Any) -> None:
+        self.ids[i] = v
+
+    def __delitem__(self, i: Any) -> None:
+        del self.ids[i]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def insert(self, i: int, v: Any) -> None:
+        self.ids.insert(i, v)
+
+    def __repr__(self) -> str:
+        return f"Pages({self.ids})"
+
+
+def show_pages(ids: list[str]) -> Any:
+    return f"{[Pages(ids)]}", "%r" % (Pages(ids),)  # noqa: UP031
+
+
+def test_formatting_reads_no_more_than_plain_python() -> None:
+    assert_same_as_plain(show_pages, xcs.jit(show_pages), ["a", "b"])

@@ -145,25 +145,3 @@ def test_a_pending_value_hidden_deep_in_an_object_raises_instead_of_hanging() ->
 
     with pytest.raises(xcs.ConcretizationError, match="Pass the value to the op as an argument"):
         program()
-
-
-def test_an_object_tested_for_truth_is_walked_once_until_it_gets_more(
-    recording: Recording,
-) -> None:
-    from ember.xcs._internal import dispatch
-
-    class Box:
-        def __init__(self) -> None:
-            self.items: list[Any] = []
-
-        def __len__(self) -> int:
-            return len(self.items)
-
-    box, other = Box(), Box()
-    box.items = [echo.defer("x")]  # as a rewritten store would: remembered
-    recording.remember(box)
-    assert dispatch.truth(other) is other and not recording.forget(other)  # never held
-    assert dispatch.truth(box) is box and box.items == ["x"]  # filled in, and forgotten
-    assert id(box) not in recording.remembered
-    recording.remember(box)  # a later store of a pending value remembers it again
-    assert recording.forget(box) and not recording.forget(box)
