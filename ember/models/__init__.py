@@ -108,7 +108,12 @@ def register_provider(name: str, provider: type[Provider] | Provider) -> None:
 
 
 def set_price(model_id: str, *, prompt: float, completion: float) -> None:
-    """Price a model in US dollars per million prompt / completion tokens (for ``cost``)."""
+    """Price a model in US dollars per million prompt / completion tokens (for ``cost``).
+
+    Inside ``@jit`` it first waits for pending calls, which plain Python made before
+    the price was set.
+    """
+    _settled()
     _registry.set_price(model_id, prompt=prompt, completion=completion)
 
 
@@ -142,10 +147,20 @@ def reset_usage() -> None:
 def on_call(listener: Callable[[CallEvent], None]) -> Callable[[], None]:
     """Call ``listener(event)`` after every model call (progress bars, logs).
 
+    Inside ``@jit``, adding and removing a listener first wait for pending calls, so
+    it hears exactly the calls plain Python would make while it is there.
+
     Returns:
         A function that removes the listener.
     """
-    return _registry.on_call(listener)
+    _settled()
+    remove = _registry.on_call(listener)
+
+    def remove_after_pending() -> None:
+        _settled()
+        remove()
+
+    return remove_after_pending
 
 
 _ANY_MODEL = OpSpec("models")

@@ -79,6 +79,13 @@ class ModelBinding:
         self._registry.finished(self.model_id, response, None, time.perf_counter() - start)
         return response
 
+    def with_defaults(self, **params: Any) -> ModelBinding:
+        """The same model and provider, with ``params`` added to the defaults."""
+        merged = {**self.defaults, **params}
+        return ModelBinding(
+            self._registry, self.model_id, self.provider, self._model, merged, self.__xcs_op__
+        )
+
     def __reduce__(self) -> tuple[Any, ...]:
         # Other processes (a process pool, Dask) rebuild it from the default registry.
         from ember.models.registry import rebuild_binding

@@ -124,10 +124,14 @@ class ModelRegistry:
                     "(add one with models.register_provider)"
                 )
             if isinstance(kind, Provider):
-                if (base_url, api_key_env) not in ((None, None), (kind.base_url, None)):
+                own = ((None, None), (kind.base_url, None), (kind.base_url, kind.api_key_env))
+                if (base_url, api_key_env) not in own:
+                    endpoint = kind.base_url or "its default endpoint"
+                    key = kind.api_key_env or "its default variable"
                     raise ValueError(
-                        f"provider {name!r} was registered as an instance (at "
-                        f"{kind.base_url!r}); register another name for another endpoint or key"
+                        f"provider {name!r} was registered as an instance (at {endpoint}, key "
+                        f"from {key}), so base_url={base_url!r}, api_key_env={api_key_env!r} "
+                        "cannot change it; register another name for another endpoint or key"
                     )
                 found = kind
             else:

@@ -1,6 +1,8 @@
 """``Response``: what a model call returns.
 
-``str(response)`` is the text, so responses drop into f-strings and joins; ``usage``
+``str(response)`` is the text, so responses drop into f-strings (format specs apply to
+the text) and prompts; ``str.join`` needs strings: join ``r.text``. Responses hash by
+model and text, so they can be counted and used as keys. ``usage``
 is a plain dict with ``prompt_tokens``, ``completion_tokens``, ``total_tokens`` and
 ``cost`` (US dollars, 0.0 when the price is unknown or the model is simulated).
 """
@@ -39,3 +41,9 @@ class Response:
 
     def __str__(self) -> str:
         return self.text
+
+    def __format__(self, spec: str) -> str:
+        return format(self.text, spec)
+
+    def __hash__(self) -> int:  # equal responses have equal texts and models
+        return hash((self.model_id, self.text))

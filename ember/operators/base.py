@@ -27,15 +27,7 @@ def as_model(model: str | ModelBinding, params: dict[str, Any]) -> ModelBinding:
     if isinstance(model, str):
         return models.instance(model, **params)
     if isinstance(model, ModelBinding):
-        if not params:
-            return model
-        provider = model.provider
-        return models.instance(
-            model.model_id,
-            base_url=provider.base_url,
-            api_key_env=provider.api_key_env,
-            **{**model.defaults, **params},
-        )
+        return model.with_defaults(**params) if params else model
     raise TypeError(f"expected a model id or a models.instance(...), got {model!r}")
 
 

@@ -13,7 +13,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from ember.models import ModelBinding
+from ember.models import ModelBinding, Response
 from ember.operators.base import Operator, as_model
 from ember.xcs import op
 
@@ -108,9 +108,22 @@ class JudgeSynthesis(_Prompted):
         "Final answer: <the answer>"
     )
 
-    def forward(self, question: str, answers: Sequence[str]) -> Judgement:
-        """The judge's ``Judgement`` of ``answers`` to ``question``."""
-        candidates = "\n".join(["- " + answer for answer in answers])
+    def forward(self, question: str, answers: Sequence[str | Response]) -> Judgement:
+        """The judge's ``Judgement`` of ``answers`` to ``question``.
+
+        Args:
+            question: The question.
+            answers: The candidate answers: strings or model responses.
+
+        Raises:
+            TypeError: ``answers`` is one string rather than a list of answers.
+        """
+        if type(answers) is str:
+            raise TypeError(
+                "JudgeSynthesis needs a list of candidate answers, got one string; "
+                "pass [answer] to judge a single answer"
+            )
+        candidates = "\n".join([f"- {answer}" for answer in answers])
         reply = self.model(self.PROMPT.format(question=question, candidates=candidates))
         judgement: Judgement = parse_judgement(reply.text)
         return judgement

@@ -276,3 +276,70 @@ def test_bare_ids_follow_a_replaced_provider(registry):
     registry.register_provider("openai", Other)
     assert type(registry.binding("gpt-4o").provider) is Other
     assert registry.binding("gpt-4o") is not first
+
+
+@pytest.fixture
+def keyed_local():
+    """A provider registered as an instance with its own endpoint and key variable."""
+    from ember.models.registry import default_registry
+
+    provider = OpenAIProvider(base_url="http://127.0.0.1:9/v1", api_key_env="LOCAL_TEST_KEY")
+    models.register_provider("keyed-local", provider)
+    yield provider
+    with default_registry._lock:  # unregister: no public API (none is needed by users)
+        del default_registry._kinds["keyed-local"]
+        for key in [k for k in default_registry._providers if k[0] == "keyed-local"]:
+            del default_registry._providers[key]
+
+
+def test_an_instance_provider_with_its_own_key_variable_binds_and_pickles(keyed_local):
+    chat = models.instance("keyed-local/llama3", temperature=0.2)
+    assert chat.provider is keyed_local
+    again = pickle.loads(pickle.dumps(chat))
+    assert again.provider is keyed_local and again.defaults == {"temperature": 0.2}
+    with pytest.raises(ValueError, match="api_key_env='OTHER'"):
+        models.instance("keyed-local/llama3", api_key_env="OTHER")
+
+
+def test_operators_add_parameters_to_a_binding_without_rebuilding_it(keyed_local, registry):
+    from ember import operators
+
+    chat = models.instance("keyed-local/llama3")
+    ensemble = operators.UniformEnsemble(3, chat, temperature=0.7)
+    member = ensemble.members[0]
+    assert member.provider is keyed_local and member.defaults["temperature"] == 0.7
+    own = registry.instance("simulated/chat", latency=0.0)  # a registry of its own
+    judged = operators.JudgeSynthesis(own, temperature=0.1)
+    assert judged.model._registry is registry and judged.model.defaults["temperature"] == 0.1
+
+
+def test_listeners_added_and_removed_inside_jit_hear_what_plain_python_makes():
+    def count_calls(questions):
+        seen = []
+        remove = models.on_call(lambda event: seen.append(event.model_id))
+        answers = [models("simulated/chat", q).text for q in questions]
+        remove()
+        late = models("simulated/chat", "after")  # made after removal: not heard
+        return answers, len(seen), late.text
+
+    assert xcs.jit(count_calls)(["a", "b", "c"]) == count_calls(["a", "b", "c"])
+    assert count_calls(["a"])[1] == 1
+
+
+def test_a_price_set_inside_jit_does_not_price_calls_made_before_it():
+    def priced(model_id):
+        before = models(model_id, "hello")
+        models.set_price(model_id, prompt=1.0, completion=1.0)
+        return before.usage["cost"], models(model_id, "hello").usage["cost"] > 0
+
+    assert priced("simulated/price-plain") == xcs.jit(priced)("simulated/price-jit") == (0.0, True)
+
+
+def test_responses_format_hash_and_count_like_their_text():
+    from ember import operators
+
+    chat = models.instance("simulated/chat")
+    a, b = chat("q"), chat("q")
+    assert a == b and hash(a) == hash(b) and {a: 1}[b] == 1
+    assert f"{a:>40}" == f"{a.text:>40}"
+    assert operators.MostCommon()([a, chat("other"), b]) == a

@@ -207,3 +207,12 @@ def test_models_chain_and_a_calls_seed_replaces_the_ensembles():
     assert Chain(echo, echo)("hi").text == "hi"  # a response is a prompt (its text)
     seeded = UniformEnsemble(2, "simulated/chat", seed=0)
     assert seeded("q", seed=5) == [models("simulated/chat", "q", seed=s).text for s in (5, 6)]
+
+
+def test_the_judge_takes_responses_and_refuses_one_string():
+    chat = models.instance("simulated/chat")
+    judge = JudgeSynthesis("simulated/chat")
+    by_text = judge("q", [chat("a").text, chat("b").text])
+    assert judge("q", [chat("a"), chat("b")]) == by_text  # responses are candidates too
+    with pytest.raises(TypeError, match="list of candidate answers"):
+        judge("q", "one answer")
