@@ -9,6 +9,8 @@ HTTP (see ``ember.models.providers.sdk``).
 
 from __future__ import annotations
 
+import functools
+import inspect
 from typing import Any
 
 from ember.models.providers.base import Prompt, to_messages
@@ -46,11 +48,34 @@ class AnthropicProvider(SDKProvider):
         if system and "system" not in params:
             params["system"] = system
         params.setdefault("max_tokens", DEFAULT_MAX_TOKENS)
-        reply = self.request(
-            lambda client: client.messages.create(model=model, messages=chat, **params)
-        )
+
+        def create(client: Any) -> Any:
+            known, extra = _split_for(client.messages.create, params)
+            if extra:  # sampling parameters newer SDKs no longer name (temperature, ...)
+                known["extra_body"] = {**known.get("extra_body", {}), **extra}
+            return client.messages.create(model=model, messages=chat, **known)
+
+        reply = self.request(create)
         text = "".join(getattr(block, "text", "") for block in reply.content)
         usage = reply.usage
         return Response(
             text, make_usage(usage.input_tokens, usage.output_tokens), f"{self.name}/{model}"
         )
+
+
+def _split_for(method: Any, params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``params`` the SDK method names as keyword arguments, and the rest (sent as JSON)."""
+    accepted = _keywords(getattr(method, "__func__", method))
+    if accepted is None:
+        return dict(params), {}
+    known = {k: v for k, v in params.items() if k in accepted}
+    return known, {k: v for k, v in params.items() if k not in accepted}
+
+
+@functools.cache
+def _keywords(function: Any) -> frozenset[str] | None:
+    """The keyword arguments ``function`` names; None when it takes any (``**kwargs``)."""
+    parameters = inspect.signature(function).parameters.values()
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
+        return None
+    return frozenset(p.name for p in parameters)

@@ -349,3 +349,16 @@ def test_a_client_that_hangs_up_is_no_error(server, capfd):
         time.sleep(0.01)  # until every handler thread has met its reset and closed
     assert not server._httpd._connections
     assert "Traceback" not in capfd.readouterr().err
+
+
+def test_sampling_parameters_reach_the_server_through_either_sdk(registry, server):
+    # anthropic 2.x no longer names temperature/top_p in messages.create: they go as JSON.
+    server.latency = 0.0
+
+    def answers(provider):
+        chat = registry.instance(f"{provider}/chat", max_tokens=1024, top_p=0.9)
+        return [chat("q", temperature=t / 5).text for t in range(6)]
+
+    by_anthropic = answers("anthropic")
+    assert by_anthropic == answers("openai")  # the server saw the same parameters
+    assert len(set(by_anthropic)) > 1  # and the temperature reached it
