@@ -162,32 +162,21 @@ class _Rewriter(ast.NodeTransformer):
     # ``if obj:`` calls ``type(obj).__bool__`` (or ``__len__``), ``d[obj]`` its
     # ``__hash__``, ``xs[obj]`` its ``__index__`` -- the original methods, which may
     # return an attribute an op has not filled yet, and the interpreter rejects a
-    # stand-in. Such objects are made concrete first (plain values pass untouched).
+    # stand-in. Such objects get their own attributes' answers first (plain values pass
+    # untouched).
 
     def _tested(self, test: ast.expr) -> ast.expr:
         if isinstance(test, (ast.Name, ast.Attribute, ast.Subscript, ast.Call)):
             return _call("truth", [test], [], test)
         return test
 
-    def visit_If(self, node: ast.If) -> ast.AST:
+    def visit_If(self, node: ast.If | ast.While | ast.IfExp | ast.Assert) -> ast.AST:
+        """The test of ``if``, ``while``, ``a if t else b`` and ``assert``."""
         self.generic_visit(node)
         node.test = self._tested(node.test)
         return node
 
-    def visit_While(self, node: ast.While) -> ast.AST:
-        self.generic_visit(node)
-        node.test = self._tested(node.test)
-        return node
-
-    def visit_IfExp(self, node: ast.IfExp) -> ast.AST:
-        self.generic_visit(node)
-        node.test = self._tested(node.test)
-        return node
-
-    def visit_Assert(self, node: ast.Assert) -> ast.AST:
-        self.generic_visit(node)
-        node.test = self._tested(node.test)
-        return node
+    visit_While = visit_IfExp = visit_Assert = visit_If
 
     def visit_BoolOp(self, node: ast.BoolOp) -> ast.AST:
         """``a or b`` returns an operand; each may be tested (by it, or by an ``if``)."""
