@@ -9,6 +9,7 @@ backs the ``ember.models`` module functions.
 from __future__ import annotations
 
 import dataclasses
+import fractions
 import re
 import threading
 import weakref
@@ -54,7 +55,19 @@ Listener = Callable[[CallEvent], None]
 
 
 def _zero() -> dict[str, Any]:
-    return {"calls": 0, "prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0, "cost": 0.0}
+    # The cost is summed exactly (a Fraction of each call's float cost) and shown as a
+    # float, so the total does not depend on the order concurrent calls finish in.
+    return {
+        "calls": 0,
+        "prompt_tokens": 0,
+        "completion_tokens": 0,
+        "total_tokens": 0,
+        "cost": fractions.Fraction(0),
+    }
+
+
+def _shown(counters: dict[str, Any]) -> dict[str, Any]:
+    return {**counters, "cost": float(counters["cost"])}
 
 
 class ModelRegistry:
@@ -271,8 +284,9 @@ class ModelRegistry:
             with self._lock:
                 totals = self._usage.setdefault(model_id, _zero())
                 totals["calls"] += 1
-                for key in _COUNTERS[1:]:
+                for key in _COUNTERS[1:-1]:
                     totals[key] += usage.get(key, 0)
+                totals["cost"] += fractions.Fraction(usage.get("cost", 0.0))
         for listener in list(self._listeners):
             listener(CallEvent(model_id, response, error, seconds))
 
@@ -281,17 +295,17 @@ class ModelRegistry:
         with self._lock:
             if model_id is not None:
                 name, model = self.split(model_id)
-                return dict(self._usage.get(f"{name}/{model}") or _zero())
+                return _shown(self._usage.get(f"{name}/{model}") or _zero())
             total = _zero()
             for counters in self._usage.values():
                 for key in _COUNTERS:
                     total[key] += counters[key]
-            return total
+            return _shown(total)
 
     def usage_by_model(self) -> dict[str, dict[str, Any]]:
         """Totals per model id."""
         with self._lock:
-            return {m: dict(c) for m, c in sorted(self._usage.items())}
+            return {m: _shown(c) for m, c in sorted(self._usage.items())}
 
     def reset_usage(self) -> None:
         """Forget every total."""

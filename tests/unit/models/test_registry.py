@@ -343,3 +343,33 @@ def test_responses_format_hash_and_count_like_their_text():
     assert a == b and hash(a) == hash(b) and {a: 1}[b] == 1
     assert f"{a:>40}" == f"{a.text:>40}"
     assert operators.MostCommon()([a, chat("other"), b]) == a
+
+
+def test_the_cost_total_does_not_depend_on_the_order_calls_finish(registry):
+    from ember.models.response import make_usage
+
+    costs = [0.1, 0.2, 0.3]  # 0.1 + 0.2 + 0.3 != 0.3 + 0.2 + 0.1 in floats
+    assert sum(costs) != sum(reversed(costs))
+    totals = []
+    for order in (costs, costs[::-1]):
+        registry.reset_usage()
+        for cost in order:
+            registry.finished("simulated/x", Response("a", make_usage(1, 1, cost)), None, 0.0)
+        totals.append(registry.usage()["cost"])
+    assert totals[0] == totals[1] == 0.6 and type(totals[0]) is float
+    assert type(registry.usage_by_model()["simulated/x"]["cost"]) is float
+
+
+def test_the_cost_total_of_jitted_calls_is_plain_pythons():
+    models.set_price("simulated/order", prompt=0.1, completion=0.7)
+    chat = models.instance("simulated/order")
+
+    def run():  # later calls finish first under jit
+        return [chat(f"question {i} " * (i % 13 + 1), latency=(40 - i) * 0.002) for i in range(40)]
+
+    totals = []
+    for fn in (run, xcs.jit(run)):
+        models.reset_usage()
+        fn()
+        totals.append(models.usage()["cost"])
+    assert totals[0] > 0 and totals[0] == totals[1]
