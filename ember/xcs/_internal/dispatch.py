@@ -569,9 +569,7 @@ def _prepare(values: tuple[Any, ...], kind: int, f: Any) -> tuple[Any, ...]:
         if f._self_method in _STORING_NAMES:
             receiver = getattr(f.__wrapped__, "__self__", None)
             if (type(receiver), f._self_method) in _STORING:
-                recording = tracer.active()
-                if recording is not None:
-                    recording.remember(receiver)
+                _remember(receiver)
                 return values
         kind = DRAIN
     if kind == STORE:
@@ -585,9 +583,7 @@ def _prepare(values: tuple[Any, ...], kind: int, f: Any) -> tuple[Any, ...]:
             return tuple([value(v) for v in values])
         # A container, object, generator or zip may hold -- or yield as it is consumed --
         # pending values, at any depth: the receiver is made concrete at exit.
-        recording = tracer.active()
-        if recording is not None:
-            recording.remember(f.__self__)  # the list, dict or deque stored into
+        _remember(f.__self__)  # the list, dict or deque stored into
         return values
     for v in values:
         if id(type(v)) not in ATOMIC_IDS:
@@ -913,26 +909,20 @@ def store_global(x: Any) -> Any:
     """A value assigned to a global: its module's globals are made concrete at exit."""
     x = store(x)
     if _scope.pending_store:
-        recording = tracer.active()
-        if recording is not None:
-            recording.remember(sys._getframe(1).f_globals)
+        _remember(sys._getframe(1).f_globals)
     return x
 
 
 def holder(target: Any) -> Any:
     """The object an attribute or item is stored into: remembered if it got a pending value."""
     if _scope.pending_store:
-        recording = tracer.active()
-        if recording is not None:
-            recording.remember(target)
+        _remember(target)
     return target
 
 
 def kept(target: Any) -> Any:
     """The object of ``obj.n += v`` or ``obj[k] += v``: made concrete at exit."""
-    recording = tracer.active()
-    if recording is not None:
-        recording.remember(target)
+    _remember(target)
     return target
 
 
@@ -954,17 +944,20 @@ def _keep_extended(target: Any, x: Any) -> None:
     if id(type(x)) in ATOMIC_IDS or type(target) is Deferred:
         return
     if isinstance(target, (list, dict, collections.deque, bytearray)):
-        recording = tracer.active()
-        if recording is not None:
-            recording.remember(target)  # made concrete at exit
+        _remember(target)
 
 
 def kept_globals(x: Any) -> Any:
     """The value of ``g += x`` for a global ``g``: its module's globals made concrete at exit."""
+    _remember(sys._getframe(1).f_globals)
+    return x
+
+
+def _remember(container: Any) -> None:
+    """Make ``container`` concrete at the exit of the active trace (if any)."""
     recording = tracer.active()
     if recording is not None:
-        recording.remember(sys._getframe(1).f_globals)
-    return x
+        recording.remember(container)
 
 
 def _holds_pending(x: Any) -> bool:

@@ -42,6 +42,7 @@ from typing import Any
 __all__ = [
     "Unrewritable",
     "Unrewritten",
+    "any_quietly_unrewritten",
     "first_warning",
     "is_user_code",
     "is_user_file",
@@ -125,6 +126,11 @@ def note_quietly_unrewritten(fn: types.FunctionType, reason: str) -> None:
             _quiet[id(inner)] = (_ref(_quiet, inner), info, root)
 
 
+def any_quietly_unrewritten() -> bool:
+    """Whether any code was left unrewritten quietly (cheap: no lock, no frame walk)."""
+    return bool(_quiet)
+
+
 def quietly_unrewritten(code: types.CodeType) -> Unrewritten | None:
     """The unrewritten function ``code`` belongs to, the first time it is asked (then None).
 
@@ -132,8 +138,6 @@ def quietly_unrewritten(code: types.CodeType) -> Unrewritten | None:
     left unrewritten without a warning: usually it calls no op. When it does, its ops
     run at once, one after another -- worth a warning, once.
     """
-    if not _quiet:
-        return None  # the common case, without the lock
     with _registry_lock:
         if not _holds(_quiet, code):
             return None

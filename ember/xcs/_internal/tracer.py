@@ -57,7 +57,7 @@ from ember.xcs._internal.ir import (
     Status,
 )
 from ember.xcs._internal.ir_builder import Snapshot, resolve, snapshot
-from ember.xcs._internal.source import quietly_unrewritten
+from ember.xcs._internal.source import any_quietly_unrewritten, quietly_unrewritten
 
 __all__ = [
     "Materializer",
@@ -276,9 +276,10 @@ class Recording:
         the original object with a note.
         """
         self.materialize(f"{spec.name} runs now", demanded=None)
-        caller = _user_frame(sys._getframe(1))
-        if caller is not None and (unrewritten := quietly_unrewritten(caller.f_code)):
-            warn_unrewritable(**dataclasses.asdict(unrewritten))  # by code xcs left alone
+        if any_quietly_unrewritten():  # called by user code xcs left alone? say so once
+            caller = _user_frame(sys._getframe(1))
+            if caller is not None and (unrewritten := quietly_unrewritten(caller.f_code)):
+                warn_unrewritable(**dataclasses.asdict(unrewritten))
 
         node = self._add_op(spec, fn, args, kwargs, status=Status.RUNNING, immediate=True)
         args_t, kwargs_t = self.nodes[node].args, self.nodes[node].kwargs
