@@ -72,6 +72,9 @@ class Owner(Protocol):
     ) -> Deferred:
         """Record ``fn(*args, **kwargs)`` as a glue node acting on ``receiver``."""
 
+    def pure_call(self, node: int) -> bool:
+        """Whether calling the pending attribute ``node`` has no effect outside the value."""
+
 
 def call(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
     """Glue for a method call: ``call(bound, *a)`` is ``bound(*a)``."""

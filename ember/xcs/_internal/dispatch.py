@@ -36,26 +36,29 @@ statements abandoned by an exception never hand a call the wrong decision.
 from __future__ import annotations
 
 import collections
-import contextlib
+import dataclasses
+import datetime
 import functools
 import sys
 import threading
+import time
 import types
 import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from ember.xcs._internal import tracer
+from ember.xcs._internal.concrete import ATOMIC_IDS, concretize, fill_attributes, map_items
 from ember.xcs._internal.deferred import Deferred, frozen
 from ember.xcs._internal.errors import reraise, warn_unrewritable
-from ember.xcs._internal.ir_builder import ATOMIC_IDS, concretize, fill_attributes
 from ember.xcs._internal.protocol import Op, is_op
 from ember.xcs._internal.rewrite import HELPERS, rewrite_function
 from ember.xcs._internal.source import (
     Unrewritable,
     first_warning,
+    is_user_class,
     is_user_code,
-    is_user_file,
+    known_library_class,
     make_twin,
     note_quietly_unrewritten,
 )
@@ -199,7 +202,58 @@ def _member(value: Any, group: frozenset[Any]) -> bool:
         return False
 
 
+class _Clock:
+    """A clock read in user code: a sync point (it observes how long earlier work took).
+
+    Plain Python has finished every op called before the read, so everything pending
+    runs first; ``time.localtime()``-style calls read the clock only without their
+    time argument.
+    """
+
+    __slots__ = ("_fn", "_reads_with")
+
+    def __init__(self, fn: Callable[..., Any], reads_with: int | None) -> None:
+        self._fn = fn
+        self._reads_with = reads_with  # most arguments it reads the clock with; None: any
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if self._reads_with is None or len(args) + len(kwargs) <= self._reads_with:
+            recording = tracer.active()
+            if recording is not None and recording.pending:
+                recording.materialize("clock read", need_value=False)
+        return self._fn(*args, **kwargs)
+
+
+_CLOCKS: dict[Any, int | None] = {
+    clock: None
+    for clock in (
+        time.time,
+        time.time_ns,
+        time.monotonic,
+        time.monotonic_ns,
+        time.perf_counter,
+        time.perf_counter_ns,
+        time.process_time,
+        time.process_time_ns,
+        time.thread_time,
+        time.thread_time_ns,
+        datetime.datetime.now,
+        datetime.datetime.utcnow,
+        datetime.datetime.today,
+        datetime.date.today,
+    )
+}
+_CLOCKS.update({time.localtime: 0, time.gmtime: 0, time.ctime: 0, time.asctime: 0})
+_CLOCKS[time.strftime] = 1
+
+
 def _resolve_builtin(f: Any) -> tuple[Any, int]:
+    try:
+        clock = f in _CLOCKS
+    except TypeError:  # an unhashable receiver
+        clock = False
+    if clock:
+        return _Clock(f, _CLOCKS[f]), CONCRETE
     receiver = getattr(f, "__self__", None)
     if receiver is None or isinstance(receiver, types.ModuleType):
         if f in _STRUCTURE:
@@ -296,55 +350,148 @@ def _resolve_partial(partial: functools.partial[Any]) -> tuple[Any, int]:
     return functools.partial(target, *partial.args, **partial.keywords), kind
 
 
-_user_classes: weakref.WeakKeyDictionary[type, bool] = weakref.WeakKeyDictionary()
-
-
 def _resolve_class(cls: type) -> tuple[Any, int]:
-    """User classes keep pending values (their instances hold them, as results do)."""
-    try:
-        user = _user_classes.get(cls)
-    except TypeError:  # a class that refuses hashing: decide afresh each time
-        user = None
-    if user is None:
-        module = sys.modules.get(cls.__module__)
-        filename = getattr(module, "__file__", None)
-        user = is_user_file(filename) if filename else cls.__module__ == "__main__"
-        with contextlib.suppress(TypeError):
-            _user_classes[cls] = user
-    if user:
-        return _constructor(cls), PASS
+    """A library class gets concrete values; a user class, what its constructor needs."""
+    if is_user_class(cls):
+        return _constructor(cls)
     if _member(cls, _EXHAUSTING):
         return cls, DRAIN
     return cls, CONCRETE
 
 
-def _constructor(cls: type) -> Any:
-    """What to call to make an instance of a user class: its ``__init__`` rewritten.
+# Builtin exceptions whose __new__ and __init__ only store their arguments (in ``args``).
+_STORING_EXCEPTIONS = frozenset(
+    {
+        BaseException,
+        Exception,
+        ValueError,
+        TypeError,
+        RuntimeError,
+        LookupError,
+        KeyError,
+        IndexError,
+        ArithmeticError,
+        ZeroDivisionError,
+        AssertionError,
+        NotImplementedError,
+        Warning,
+        UserWarning,
+    }
+)
 
-    Only for the plain case (no metaclass ``__call__``, ``object.__new__``), where
-    ``cls(...)`` is exactly ``__new__`` then ``__init__``; otherwise ``cls`` itself,
-    whose original ``__init__`` gets the pending values as they are.
+
+def _constructor(cls: type) -> tuple[Any, int]:
+    """How to make an instance of a user class, decided by the code that actually runs.
+
+    ``cls(...)`` runs the metaclass's ``__call__``, then ``__new__`` and ``__init__``
+    (and a dataclass's ``__post_init__``). Each is user code (called as its twin:
+    pending values are fine), code that only stores its arguments (``object``'s,
+    builtin exceptions', a named tuple's or a dataclass's generated methods), or
+    library code -- pydantic's ``BaseModel.__init__``, attrs' generated ``__init__``,
+    an ``Enum``'s metaclass: then, as for any library call, the arguments are made
+    concrete first. Where the class was defined does not matter.
     """
-    plain_new: Any = cls.__new__
-    if type(cls).__call__ is not type.__call__ or plain_new is not object.__new__:
-        return cls
+    if type(cls).__call__ is not type.__call__:
+        return cls, CONCRETE
+    new: Any = cls.__new__
+    new_twin = None
+    if not _storing_new(cls, new):
+        new_twin = twin_of(new) if type(new) is types.FunctionType else None
+        if new_twin is None:
+            return cls, CONCRETE
     init = next((k.__dict__["__init__"] for k in cls.__mro__ if "__init__" in k.__dict__), None)
-    if not isinstance(init, types.FunctionType):
-        return cls
-    twin = twin_of(init)
-    if twin is None:
-        return cls
-    return functools.partial(_construct, cls, twin)
+    init_twin = post_twin = None
+    if _generated(init, "__init__") and dataclasses.is_dataclass(cls):
+        post = getattr(cls, "__post_init__", None)
+        if post is not None:
+            # The generated __init__ calls self.__post_init__: an instance attribute
+            # can send that call to the twin (not on classes without a __dict__).
+            post_twin = twin_of(post) if type(post) is types.FunctionType else None
+            if post_twin is None or not _instances_have_dict(cls):
+                return cls, CONCRETE
+    elif not _storing_init(init):
+        init_twin = twin_of(init) if type(init) is types.FunctionType else None
+        if init_twin is None:
+            return cls, CONCRETE
+    if new_twin is None and init_twin is None and post_twin is None:
+        return cls, PASS  # only storing code runs: the class itself takes pending values
+    return functools.partial(_construct, cls, new_twin, init_twin, post_twin), PASS
 
 
-def _construct(cls: type, init: types.FunctionType, /, *args: Any, **kwargs: Any) -> Any:
-    """``cls(*args, **kwargs)`` with the rewritten ``__init__``."""
-    instance: Any = object.__new__(cls)  # what cls.__new__ is (see _constructor)
-    _stack.next = init.__code__  # entered through the dispatcher: its ops may defer
-    returned = init(instance, *args, **kwargs)
-    if returned is not None:
-        raise TypeError(f"__init__() should return None, not '{type(returned).__name__}'")
+def _storing_new(cls: type, new: Any) -> bool:
+    if new is object.__new__:
+        return True
+    if type(new) is types.BuiltinFunctionType:
+        return new.__self__ in _STORING_EXCEPTIONS
+    return _generated(new, "__new__") and issubclass(cls, tuple) and hasattr(cls, "_fields")
+
+
+def _storing_init(init: Any) -> bool:
+    if init is None or init is object.__init__:
+        return True
+    return type(init) is types.WrapperDescriptorType and init.__objclass__ in _STORING_EXCEPTIONS
+
+
+def _generated(fn: Any, name: str) -> bool:
+    """Whether ``fn`` is a method generated from a string (dataclasses, namedtuple)."""
+    return (
+        type(fn) is types.FunctionType
+        and fn.__code__.co_filename == "<string>"
+        and fn.__name__ == name
+    )
+
+
+def _instances_have_dict(cls: type) -> bool:
+    return cls.__dictoffset__ != 0
+
+
+def _construct(
+    cls: type,
+    new: types.FunctionType | None,
+    init: types.FunctionType | None,
+    post_init: types.FunctionType | None,
+    /,
+    *args: Any,
+    **kwargs: Any,
+) -> Any:
+    """``cls(*args, **kwargs)``, with the user code of its constructor rewritten."""
+    if new is None:
+        make: Any = cls.__new__
+        plain = make is object.__new__  # it refuses arguments when __init__ takes them
+        instance: Any = make(cls) if plain else make(cls, *args, **kwargs)
+    else:
+        _stack.next = new.__code__  # entered through the dispatcher: its ops may defer
+        instance = new(cls, *args, **kwargs)
+    if not isinstance(instance, cls):
+        return instance  # as type.__call__: __init__ runs only on an instance of cls
+    if init is not None:
+        _stack.next = init.__code__
+        returned = init(instance, *args, **kwargs)
+        if returned is not None:
+            raise TypeError(f"__init__() should return None, not '{type(returned).__name__}'")
+    elif post_init is not None:
+        _construct_dataclass(instance, post_init, args, kwargs)
+    else:
+        type(instance).__init__(instance, *args, **kwargs)
     return instance
+
+
+def _construct_dataclass(
+    instance: Any, post_init: types.FunctionType, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> None:
+    """Run a dataclass's generated ``__init__``, its ``__post_init__`` call sent to the twin."""
+
+    def enter_post_init(*post_args: Any) -> Any:
+        _stack.next = post_init.__code__
+        return post_init(instance, *post_args)
+
+    attributes = vars(instance)
+    attributes["__post_init__"] = enter_post_init  # found before the class's method
+    try:
+        type(instance).__init__(instance, *args, **kwargs)
+    finally:
+        if attributes.get("__post_init__") is enter_post_init:
+            del attributes["__post_init__"]
 
 
 def _resolve_op(op: Op) -> tuple[Any, int]:
@@ -460,9 +607,17 @@ def _known_resolution(f: Any) -> tuple[Any, int, types.CodeType | None, Any] | N
 
 
 def _lookup(f: Any) -> tuple[Any, int, types.CodeType | None]:
-    """What to call for ``f``, how it takes its arguments, and the twin code it enters."""
-    if type(f) is Deferred:  # never looked inside (that would demand it)
-        return f, METHOD if f._self_method is not None else CONCRETE, None
+    """What to call for ``f``, how it takes its arguments, and the twin code it enters.
+
+    A method of a pending value known to be pure (see ``Recording.pure_call``) is
+    called on the proxy and recorded as glue. Any other pending callee -- a method
+    that may have side effects, a pending function -- is made concrete, in program
+    order, and resolved like any callee (a user method runs as its twin).
+    """
+    if type(f) is Deferred:
+        if f._self_method is not None and f._self_owner.pure_call(f._self_node):
+            return f, METHOD, None
+        f = _value(f)
     known = _known_resolution(f)
     if known is not None and (known[3] is None or known[3] is f.__code__):
         return known[0], known[1], known[2]
@@ -481,10 +636,7 @@ def _long_lived(f: Any) -> bool:
     if cls is types.BuiltinFunctionType:
         return f.__self__ is None or isinstance(f.__self__, types.ModuleType)
     if isinstance(f, type):  # library classes (a user class's __init__ may be replaced)
-        try:
-            return _user_classes.get(f) is False
-        except TypeError:  # a metaclass that refuses hashing
-            return False
+        return known_library_class(f)
     if cls is types.FunctionType or cls is Op:  # checked against f.__code__ when used
         return "<locals>" not in getattr(f, "__qualname__", "<locals>")
     return False
@@ -496,7 +648,9 @@ def call0(f: Any) -> Any:
     if known is not None and (known[3] is None or known[3] is f.__code__):
         _stack.next = known[2]
         return known[0]
-    target, _, code = _lookup(f)
+    target, kind, code = _lookup(f)
+    if kind != PASS and kind != METHOD:  # library code may change its receiver
+        _before_change(getattr(target, "__self__", None))
     _stack.next = code
     return target
 
@@ -508,7 +662,11 @@ def callee(f: Any) -> Any:
         _stack.entries.append((id(sys._getframe(1)), known[1], f, known[2]))
         return known[0]
     receiver = getattr(f, "__self__", None) if type(f) is types.BuiltinMethodType else None
-    if receiver is not None and type(receiver) is not types.ModuleType:
+    if (
+        receiver is not None
+        and type(receiver) is not types.ModuleType
+        and type(receiver) is not type
+    ):
         kind = _method_kind(f)  # out.append, text.split: the method itself is called
         if kind is not None:
             _stack.entries.append((id(sys._getframe(1)), kind, f, None))
@@ -560,6 +718,10 @@ def _members(value: Any) -> Iterator[Any]:
 def _prepare(values: tuple[Any, ...], kind: int, f: Any) -> tuple[Any, ...]:
     if kind == PASS:
         return values
+    if kind != METHOD and kind != FORMAT:  # library code may change what it is given
+        recording = tracer.active()
+        if recording is not None and recording.lent:
+            recording.before_change(getattr(f, "__self__", None), *values)
     if kind == METHOD:
         if all(frozen(v) for v in values):
             return values  # recorded as glue on the pending receiver
@@ -604,27 +766,17 @@ def _concrete(value: Any, kind: int) -> Any:
         if kind == DRAIN:
             items = list(value)  # records the ops it calls; they run together below
             return concretize(items, _value)
-        return _ConcreteItems(value)
+        # Concrete items one by one, so short-circuits (any, next) stay exact.
+        return map_items(value, _concrete_item)
     return concretize(value, _value)
+
+
+def _concrete_item(item: Any) -> Any:
+    return concretize(item, _value)
 
 
 def _value(deferred: Deferred) -> Any:
     return deferred._self_owner.demand(deferred._self_node)
-
-
-class _ConcreteItems:
-    """A generator's items, each made concrete as it is taken (short-circuits stay exact)."""
-
-    __slots__ = ("_source",)
-
-    def __init__(self, source: Iterator[Any]) -> None:
-        self._source = source
-
-    def __iter__(self) -> _ConcreteItems:
-        return self
-
-    def __next__(self) -> Any:
-        return concretize(next(self._source), _value)
 
 
 # --- expressions the rewrite routes here ------------------------------------------------
@@ -669,29 +821,79 @@ def truth(x: Any) -> Any:
 
 
 def index(x: Any) -> Any:
-    """A subscript index, as it is (a pending index stays pending).
+    """The index of ``obj[x] = v`` or ``del obj[x]``, as a value (the container keeps it).
 
     An object whose own ``__hash__`` or ``__index__`` is Python code gets its own
     attributes' answers first.
     """
-    cls = type(x)
-    if cls is Deferred or id(cls) in ATOMIC_IDS or not _INDEXED_IN_PYTHON[cls]:
-        return x
-    return fill_attributes(x, _value)
+    return _as_key(x, _INDEXED_IN_PYTHON)
 
 
 def key(x: Any) -> Any:
-    """A dict key or set member of a display, as a value.
+    """A dict key, set member or stored-to subscript, as a value.
 
-    An object whose class hashes in Python (its ``__hash__`` may return an attribute
-    an op has not filled yet) gets its own attributes' answers first.
+    A container keeps the object it is given as a key, so a pending one is made a
+    value (a tuple holding pending values is rebuilt). An object whose class hashes
+    in Python (its ``__hash__`` may return an attribute an op has not filled yet)
+    gets its own attributes' answers first.
     """
+    return _as_key(x, _HASHED_IN_PYTHON)
+
+
+def item(container: Any, index: Any) -> Any:
+    """``container[index]`` in an expression.
+
+    A pending container records glue. A concrete one gets the index as a value: a
+    dict looks a pending key up by hashing it, and a ``defaultdict`` would keep the
+    proxy as the key of the entry it adds.
+    """
+    if type(container) is Deferred:
+        return container[index]
+    return container[_as_key(index, _INDEXED_IN_PYTHON)]
+
+
+def _as_key(x: Any, in_python: _InPython) -> Any:
     cls = type(x)
     if cls is Deferred:
         return _value(x)
-    if id(cls) in ATOMIC_IDS or not _HASHED_IN_PYTHON[cls]:
+    if id(cls) in ATOMIC_IDS:
+        return x
+    if (cls is tuple or cls is frozenset) and _holds_deferred(x):
+        return concretize(x, _value)
+    if not in_python[cls]:
         return x
     return fill_attributes(x, _value)
+
+
+def _holds_deferred(members: tuple[Any, ...] | frozenset[Any]) -> bool:
+    for v in members:
+        t = type(v)
+        if t is Deferred or ((t is tuple or t is frozenset) and _holds_deferred(v)):
+            return True
+    return False
+
+
+def changing(target: Any) -> Any:
+    """The object of ``del obj.name`` or ``del obj[k]``: pending readers of it run first."""
+    _before_change(target)
+    return target
+
+
+def raised(x: Any) -> Any:
+    """The exception of a ``raise`` statement, as a value, holding no pending values.
+
+    Its ``args`` and attributes (``self.reply = reply``) are made concrete: the
+    exception travels to handlers and callers that expect real values.
+    """
+    x = value(x)
+    if isinstance(x, BaseException):
+        concretize(x, _value)
+    return x
+
+
+def each_now(source: Any) -> Any:
+    """``yield from source`` inside a ``try`` or ``with`` body: each item is a store."""
+    return map_items(source, now)
 
 
 def deep(x: Any) -> Any:
@@ -914,7 +1116,11 @@ def store_global(x: Any) -> Any:
 
 
 def holder(target: Any) -> Any:
-    """The object an attribute or item is stored into: remembered if it got a pending value."""
+    """The object an attribute or item is stored into.
+
+    Remembered if it got a pending value; pending readers of it run first.
+    """
+    _before_change(target)
     if _scope.pending_store:
         _remember(target)
     return target
@@ -922,6 +1128,7 @@ def holder(target: Any) -> Any:
 
 def kept(target: Any) -> Any:
     """The object of ``obj.n += v`` or ``obj[k] += v``: made concrete at exit."""
+    _before_change(target)
     _remember(target)
     return target
 
@@ -940,8 +1147,18 @@ def ior(target: Any, x: Any) -> Any:
     return target
 
 
+def _before_change(target: Any) -> None:
+    """User code is about to change ``target``: pending calls reading it run first."""
+    recording = tracer.active()
+    if recording is not None and recording.lent:
+        recording.before_change(target)
+
+
 def _keep_extended(target: Any, x: Any) -> None:
-    if id(type(x)) in ATOMIC_IDS or type(target) is Deferred:
+    if type(target) is Deferred:
+        return
+    _before_change(target)
+    if id(type(x)) in ATOMIC_IDS:
         return
     if isinstance(target, (list, dict, collections.deque, bytearray)):
         _remember(target)

@@ -19,7 +19,17 @@ from contextvars import Context
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
-__all__ = ["Drained", "Holding", "Location", "Node", "NodeKind", "OpSpec", "Ref", "Status"]
+__all__ = [
+    "Holding",
+    "Location",
+    "Node",
+    "NodeKind",
+    "OpSpec",
+    "Ref",
+    "Slot",
+    "Status",
+    "Stream",
+]
 
 
 class NodeKind(enum.StrEnum):
@@ -145,31 +155,44 @@ class Ref:
         return hash((Ref, self.node))
 
 
-class Drained:
-    """Marks an iterator argument drained at record time; the op gets ``iter(items)``."""
+class Stream:
+    """Marks an iterator argument: the op consumes it as it runs, as in plain Python.
 
-    __slots__ = ("items",)
+    An op given an iterator runs at once (see the tracer). Iterators xcs can see
+    through -- generators and the builtin iterators over containers -- reach it as a
+    generator that makes each item concrete as it is taken; any other iterator (a
+    csv reader, a database cursor, a file) reaches it as itself.
+    """
 
-    def __init__(self, items: list[Any]) -> None:
-        self.items = items
+    __slots__ = ("source",)
+
+    def __init__(self, source: Any) -> None:
+        self.source = source
 
     def __repr__(self) -> str:
-        return f"iter({self.items!r})"
+        return f"stream({type(self.source).__name__})"
+
+
+Slot = tuple[Any, bool, Any]
+"""Where a value sits inside an object: (holder, is an attribute, name or key)."""
 
 
 class Holding:
-    """Marks an object passed by reference whose attributes hold deferred values.
+    """Marks an object passed by reference that holds deferred values inside.
 
-    Before the op runs, those attributes (and items of lists, tuples and dicts
-    directly in them) are set to their values, in place: the op sees the object
-    itself, as in plain Python, with real values where the proxies were.
+    ``slots`` name the attributes and container items (of the object, or of
+    containers and objects inside it) that held a deferred value -- or a tuple of
+    them -- when the call was recorded. Before the op runs, those places get their
+    values, in place: the op sees the object itself, as in plain Python, with real
+    values where the proxies were.
     """
 
-    __slots__ = ("deferreds", "obj")
+    __slots__ = ("obj", "owner", "slots")
 
-    def __init__(self, obj: Any, deferreds: list[Any]) -> None:
+    def __init__(self, obj: Any, slots: list[Slot], owner: Any) -> None:
         self.obj = obj
-        self.deferreds = deferreds  # the deferred values found in it (by identity)
+        self.slots = slots
+        self.owner = owner  # the trace whose deferred values these are
 
     def __repr__(self) -> str:
-        return f"holding({type(self.obj).__name__}, {len(self.deferreds)} deferred)"
+        return f"holding({type(self.obj).__name__}, {len(self.slots)} deferred)"

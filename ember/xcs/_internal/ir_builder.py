@@ -1,59 +1,56 @@
-"""Arguments in, edges out; templates back to values; results made concrete.
+"""Arguments in, templates and edges out; templates back to argument values.
 
-Three walks over user values, all sharing one notion of *structure*: lists, tuples
-(named tuples included), dicts, sets, frozensets, their subclasses and dataclass
-instances are looked into; iterators and generators are drained; anything else is a
-leaf passed by reference.
+When an op (or glue) call is recorded, :func:`snapshot` turns its arguments into
+*templates*, so that nothing the caller does afterwards reaches the call, and nothing
+is done to the caller's objects:
 
-* :func:`snapshot` copies the arguments of a call at record time, level by level, so
-  ``r = ask_batch(batch); batch.clear()`` behaves as in plain Python. Pending
-  deferred values of the recording trace become :class:`~.ir.Ref` markers (and
-  dependencies); values already known are taken as values. Iterators are drained
-  into :class:`~.ir.Drained` (the op gets an iterator over the items). A leaf object
-  whose attributes hold deferred values (or a list, tuple or dict in an attribute
-  does) becomes a :class:`~.ir.Holding`: those values are dependencies too.
-* :func:`resolve` turns a template back into concrete arguments once the values of
-  its references are known (a held object's deferred attributes are set in place).
-* :func:`concretize` replaces deferred values inside a result by their values:
-  mutable containers are patched in place, tuples and frozensets rebuilt.
+* **Copied**, level by level, each with its own type's copy semantics (a fresh
+  object filled item by item -- never a copy cleared and refilled): the built-in
+  containers ``list``, ``tuple``, ``dict``, ``set``, ``frozenset``, ``deque``,
+  ``OrderedDict``, ``defaultdict``, ``Counter``, ``bytearray``, slices and dict
+  views, named tuples and dataclass instances. So ``r = ask_batch(batch);
+  batch.clear()`` behaves as in plain Python. Pending deferred values of the
+  recording trace become :class:`~.ir.Ref` markers (and dependencies); values already
+  known are taken as values.
+* **By reference**, untouched: everything else -- subclasses of the containers,
+  custom mappings and sequences (a chat history over ``self._store``,
+  ``CaseInsensitiveDict``), ``os.environ``, readers, cursors, clients. Such an object
+  is *lent* to the call (see the tracer: user code that changes it later waits for
+  the call first). Deferred values inside it -- in its attributes, and in the
+  containers, dataclasses and objects of user classes they hold, up to a budget --
+  are dependencies too, and a :class:`~.ir.Holding` marker names where they sit.
+* **Iterators** are never drained: the op consumes them as it runs, as in plain
+  Python (partial consumption, infinite iterators). :attr:`Snapshot.iterators` tells
+  the tracer to run such a call at once; generators and builtin iterators become
+  :class:`~.ir.Stream` markers (concrete items as they are taken).
 
-This module knows nothing about graphs or threads.
+:func:`resolve` turns a template back into concrete arguments once its references
+are known. This module knows nothing about graphs or threads.
 """
 
 from __future__ import annotations
 
 import collections
-import contextlib
 import copy
 import dataclasses
-import gc
-import io
 import types
 from collections import abc
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from ember.xcs._internal.deferred import Deferred, Owner
-from ember.xcs._internal.ir import Drained, Holding, Ref
-
-__all__ = [
-    "ATOMIC",
-    "ATOMIC_IDS",
-    "Snapshot",
-    "concretize",
-    "copy_structure",
-    "fill_attributes",
-    "resolve",
-    "shares_objects",
-    "snapshot",
-]
-
-# Leaf types that need no copy and contain nothing (checked by exact type). Looked up
-# by id: hashing a user's type could run its metaclass's __hash__ (or fail).
-ATOMIC: frozenset[type] = frozenset(
-    {str, int, float, bool, type(None), bytes, complex, range, type(Ellipsis)}
+from ember.xcs._internal.concrete import (
+    ATOMIC_IDS,
+    OPAQUE,
+    attributes,
+    concretize,
+    isinstance_safe,
+    map_items,
 )
-ATOMIC_IDS: frozenset[int] = frozenset(id(t) for t in ATOMIC)
+from ember.xcs._internal.deferred import Deferred, Owner
+from ember.xcs._internal.ir import Holding, Ref, Slot, Stream
+from ember.xcs._internal.source import is_user_class
+
+__all__ = ["Snapshot", "copy_structure", "resolve", "shares_objects", "snapshot"]
 
 
 class Snapshot:
@@ -63,17 +60,24 @@ class Snapshot:
         deps: Ids of nodes whose values the arguments use (pending or known), in
             the order met, without repeats.
         markers: Whether the templates hold markers (refs to nodes not yet
-            finished, drained iterators) that :func:`resolve` must replace.
+            finished, objects holding deferred values, streams) that
+            :func:`resolve` must replace.
         inputs: Input node ids of the objects found at the top level of an
             argument or one container level down.
+        lent: Objects passed by reference (and the containers and objects inside
+            them that were looked into): the call reads them when it runs.
+        iterators: Whether an argument is (or holds) an iterator, which the call
+            must consume as it runs: it cannot wait.
     """
 
-    __slots__ = ("deps", "inputs", "markers")
+    __slots__ = ("deps", "inputs", "iterators", "lent", "markers")
 
     def __init__(self) -> None:
         self.deps: list[int] = []
         self.markers = False
         self.inputs: list[int] = []
+        self.lent: list[Any] = []
+        self.iterators = False
 
 
 def snapshot(
@@ -87,7 +91,7 @@ def snapshot(
     Args:
         args: Positional arguments as the user passed them.
         kwargs: Keyword arguments as the user passed them.
-        owner: The recording trace; only its pending deferred values become refs.
+        owner: The recording trace; only its deferred values become dependencies.
         input_ids: ``id(obj) -> input node`` for the arguments of the traced call.
 
     Returns:
@@ -111,6 +115,16 @@ def snapshot(
     return args_t, kwargs_t, found
 
 
+# Looking into objects passed by reference: at most this many members per object,
+# this many levels down (the object's attributes are level 1).
+SCAN_BUDGET = 2000
+SCAN_DEPTH = 5
+
+# Iterators whose items xcs can make concrete as they are taken (generators are
+# checked by type): the builtin iterators over containers, map/zip/filter, itertools.
+_STREAM_MODULES = frozenset({"builtins", "itertools", "_collections"})
+
+
 class _Snapshotter:
     __slots__ = ("found", "input_ids", "memo", "owner")
 
@@ -119,7 +133,7 @@ class _Snapshotter:
         self.input_ids = input_ids
         self.found = found
         # id(original) -> (original, copy); holding the original keeps its id from
-        # being reused by a temporary (items a drained generator yields, say).
+        # being reused by a temporary.
         self.memo: dict[int, tuple[Any, Any]] = {}
 
     def _dep(self, node: int) -> None:
@@ -147,81 +161,139 @@ class _Snapshotter:
         done = self.memo.get(id(x))
         if done is not None and done[0] is x:
             return done[1]
-        copied = _rebuild(x, lambda item: self.copy(item, depth + 1), self.memo, drain=True)
-        if type(copied) is Drained:
-            self.found.markers = True
-        elif copied is x:  # a leaf object, passed by reference
-            hidden = self._hidden(x)
-            if hidden:
+        copied = copy_container(x, lambda item: self.copy(item, depth + 1), self.memo)
+        if copied is not x:
+            return copied
+        return self._by_reference(x)
+
+    def _by_reference(self, x: Any) -> Any:
+        """An object the call gets as it is: lent to it, with its deferred values found."""
+        if isinstance(x, OPAQUE):
+            return x
+        if isinstance_safe(x, abc.Iterator):
+            self.found.iterators = True
+            if isinstance(x, types.GeneratorType) or type(x).__module__ in _STREAM_MODULES:
                 self.found.markers = True
-                return Holding(x, hidden)
-        return copied
+                return Stream(x)
+            return x
+        slots = self._scan(x)
+        if slots:
+            self.found.markers = True
+            return Holding(x, slots, self.owner)
+        return x
 
-    def _hidden(self, x: Any) -> list[Deferred]:
-        """Deferred values of this trace in the attributes of ``x`` (or one container in)."""
-        if isinstance(x, _OPAQUE):
-            return []
-        found: list[Deferred] = []
-        for _, v in _attributes(x):
-            t = type(v)
-            if t is Deferred:
-                found.append(v)
-            elif t is list or t is tuple or t is dict:
-                found.extend(i for i in (v.values() if t is dict else v) if type(i) is Deferred)
-        found = [d for d in found if d._self_owner is self.owner]
-        for d in found:
-            self._dep(d._self_node)
-        return found
+    def _scan(self, root: Any) -> list[Slot]:
+        """Where this trace's deferred values sit inside ``root`` (within the budget).
+
+        Looks into attributes, items of lists, tuples, deques and dicts (subclasses
+        too, through their built-in storage), dataclasses and objects of user
+        classes; a library object is looked into only when it is the root.
+        Everything looked into is lent to the call. A deferred value inside a tuple
+        is found through the place the outermost tuple sits.
+        """
+        owner, lent = self.owner, self.found.lent
+        lent.append(root)
+        slots: list[Slot] = []
+        marked: set[tuple[int, bool, Any]] = set()
+        seen = {id(root)}
+        budget = SCAN_BUDGET
+        stack: list[tuple[Any, int, Slot | None]] = [(root, 0, None)]
+        while stack and budget > 0:
+            holder, depth, in_tuple = stack.pop()
+            for is_attribute, where, v in _members(holder):
+                budget -= 1
+                slot = in_tuple or (holder, is_attribute, where)
+                t = type(v)
+                if t is Deferred:
+                    if v._self_owner is owner:
+                        self._dep(v._self_node)
+                        mark = (id(slot[0]), slot[1], slot[2])
+                        if mark not in marked:
+                            marked.add(mark)
+                            slots.append(slot)
+                    continue
+                if id(t) in ATOMIC_IDS or id(v) in seen or depth + 1 >= SCAN_DEPTH:
+                    continue
+                if not _looked_into(v):
+                    continue
+                seen.add(id(v))
+                if isinstance(v, tuple):  # immutable: rebuilt where it sits
+                    stack.append((v, depth + 1, slot))
+                else:
+                    lent.append(v)
+                    stack.append((v, depth + 1, None))
+        return slots
 
 
-def _isinstance(x: Any, classes: Any) -> bool:
-    """``isinstance`` that is False where the check itself fails.
+def _members(x: Any) -> list[tuple[bool, Any, Any]]:
+    """``(is an attribute, name or key, value)`` for what ``x`` holds."""
+    found: list[tuple[bool, Any, Any]] = []
+    if isinstance(x, list):
+        found.extend((False, i, v) for i, v in enumerate(list.__iter__(x)))
+    elif isinstance(x, tuple):
+        found.extend((False, i, v) for i, v in enumerate(tuple.__iter__(x)))
+    elif isinstance(x, dict):
+        found.extend((False, k, v) for k, v in dict.items(x))
+    elif isinstance(x, collections.deque):
+        found.extend((False, i, v) for i, v in enumerate(collections.deque.__iter__(x)))
+    if type(x) not in _PLAIN_CONTAINERS:
+        found.extend((True, name, v) for name, v in attributes(x))
+    return found
 
-    Checks against abstract classes cache by type; a type whose metaclass refuses
-    hashing makes them raise.
-    """
-    try:
-        return isinstance(x, classes)
-    except TypeError:
+
+def _looked_into(v: Any) -> bool:
+    """Whether the scan of an object passed by reference looks inside ``v``."""
+    if isinstance(v, (list, tuple, dict, collections.deque)):
+        return True
+    if isinstance(v, OPAQUE) or isinstance_safe(v, abc.Iterator):
         return False
+    return (dataclasses.is_dataclass(v) and not isinstance(v, type)) or is_user_class(type(v))
 
 
-# Objects whose attributes are never looked into for hidden deferred values.
-_OPAQUE = (type, types.ModuleType, types.FunctionType, types.MethodType, types.BuiltinFunctionType)
-
+_MAPPINGS: dict[type, Callable[[Any], Any]] = {
+    dict: lambda x: {},
+    collections.OrderedDict: lambda x: collections.OrderedDict(),
+    collections.defaultdict: lambda x: collections.defaultdict(x.default_factory),
+    collections.Counter: lambda x: collections.Counter(),
+}
 _KEYS: type = type({}.keys())
 _VALUES: type = type({}.values())
 _ITEMS: type = type({}.items())
 
 
-def _rebuild(
-    x: Any, each: Callable[[Any], Any], memo: dict[int, tuple[Any, Any]] | None, *, drain: bool
+def copy_container(
+    x: Any, each: Callable[[Any], Any], memo: dict[int, tuple[Any, Any]] | None
 ) -> Any:
-    """Copy the structure of ``x`` one level, mapping ``each`` over its members.
+    """A copy of the container ``x`` one level deep, with ``each`` mapped over its members.
 
-    Structure: lists, dicts, tuples (named ones too), sets, frozensets, their
-    subclasses, deques and other mutable sequences, mappings and sets, dict views,
-    slices, bytearrays and dataclass instances; with ``drain``, iterators too (not
-    files). Returns ``x`` itself for anything else (a leaf, passed by reference).
+    Only the built-in containers (by exact type), named tuples and dataclass
+    instances are copied, each the way its own type copies; anything else is
+    returned as it is (passed by reference).
     """
     t = type(x)
-    if t is list:
-        out: Any = []
-        if memo is not None:
-            memo[id(x)] = (x, out)
-        out.extend([each(v) for v in x])
-        return out
-    if t is dict:
-        out = {}
+    make = _MAPPINGS.get(t)
+    if make is not None:
+        out = make(x)
         if memo is not None:
             memo[id(x)] = (x, out)
         for k, v in x.items():
             out[each(k)] = each(v)
+        extra = getattr(x, "__dict__", None)
+        if extra:  # attributes set on the instance (an OrderedDict's) travel too
+            vars(out).update(extra)
         return out
+    if t is list:
+        items: list[Any] = []
+        if memo is not None:
+            memo[id(x)] = (x, items)
+        items.extend([each(v) for v in x])
+        return items
     if t is tuple:
         return tuple([each(v) for v in x])
     if t is set or t is frozenset:
         return t([each(v) for v in x])
+    if t is collections.deque:
+        return collections.deque([each(v) for v in x], x.maxlen)
     if t is slice:  # ``d[n:]`` with a pending ``n``
         return slice(each(x.start), each(x.stop), each(x.step))
     if t is bytearray:
@@ -232,41 +304,14 @@ def _rebuild(
         return dict(enumerate([each(v) for v in x])).values()
     if t is _ITEMS:
         return dict([(each(k), each(v)) for k, v in x]).items()
-    if t is collections.deque:
-        return collections.deque([each(v) for v in x], x.maxlen)
-    if isinstance(x, tuple):
-        if hasattr(t, "_fields"):  # named tuple
-            return t._make([each(v) for v in x])
-        return x  # another tuple subclass: how to rebuild it is unknown
-    if _isinstance(x, (list, abc.MutableSequence)):
-        return _refill(x, memo, lambda out: out.extend([each(v) for v in x]))
-    if _isinstance(x, (dict, abc.MutableMapping)):
-        return _refill(x, memo, lambda out: out.update([(each(k), each(v)) for k, v in x.items()]))
-    if _isinstance(x, (set, abc.MutableSet)):
-        return _refill(x, memo, lambda out: [out.add(each(v)) for v in x])
-    if isinstance(x, frozenset):
-        return t(each(v) for v in x)
+    if isinstance(x, tuple) and hasattr(t, "_fields") and hasattr(t, "_make"):
+        return t._make([each(v) for v in x])  # a named tuple
     if dataclasses.is_dataclass(x) and not isinstance(x, type):
-        return _rebuild_dataclass(x, each, memo)
-    if drain and _isinstance(x, Iterator) and not isinstance(x, io.IOBase):
-        return Drained([each(v) for v in x])
+        return _copy_dataclass(x, each, memo)
     return x
 
 
-def _refill(x: Any, memo: dict[int, tuple[Any, Any]] | None, fill: Callable[[Any], object]) -> Any:
-    """A shallow copy of the mutable container ``x``, emptied and filled anew."""
-    try:
-        out = copy.copy(x)
-        out.clear()
-    except Exception:  # a container that cannot be copied is passed by reference
-        return x
-    if memo is not None:
-        memo[id(x)] = (x, out)
-    fill(out)
-    return out
-
-
-def _rebuild_dataclass(
+def _copy_dataclass(
     x: Any, each: Callable[[Any], Any], memo: dict[int, tuple[Any, Any]] | None
 ) -> Any:
     try:
@@ -295,7 +340,8 @@ def resolve(template: Any, values: Mapping[int, Any], *, copy_refs: bool = False
 
     Returns:
         The template with every :class:`~.ir.Ref` replaced by its node's value, in
-        fresh containers; drained iterators become iterators again.
+        fresh containers; objects holding deferred values get them in place;
+        streams give concrete items as they are taken.
     """
     t = type(template)
     if id(t) in ATOMIC_IDS:
@@ -303,49 +349,62 @@ def resolve(template: Any, values: Mapping[int, Any], *, copy_refs: bool = False
     if t is Ref:
         value = values[template.node]
         return copy_structure(value) if copy_refs else value
-    if t is Drained:
-        return iter([resolve(v, values, copy_refs=copy_refs) for v in template.items])
     if t is Holding:
         return _fill(template, values)
-    return _rebuild(
-        template, lambda item: resolve(item, values, copy_refs=copy_refs), None, drain=False
-    )
+    if t is Stream:
+        return map_items(template.source, _concrete_item)
+    return copy_container(template, lambda item: resolve(item, values, copy_refs=copy_refs), None)
+
+
+def _concrete_item(item: Any) -> Any:
+    return concretize(item, _demand)
+
+
+def _demand(deferred: Deferred) -> Any:
+    return deferred._self_owner.demand(deferred._self_node)
 
 
 def _fill(holding: Holding, values: Mapping[int, Any]) -> Any:
-    """Set the deferred values :func:`snapshot` found in an object to their values."""
-    found = {id(d) for d in holding.deferreds}
+    """Put values where :func:`snapshot` found deferred values inside a lent object."""
+    owner = holding.owner
 
     def real(v: Any) -> Any:
-        return values[v._self_node] if type(v) is Deferred and id(v) in found else v
+        if type(v) is Deferred:
+            mine = v._self_owner is owner and v._self_node in values
+            return values[v._self_node] if mine else v
+        if isinstance(v, tuple) and (type(v) is tuple or hasattr(type(v), "_make")):
+            items = [real(item) for item in v]
+            if any(a is not b for a, b in zip(items, v, strict=True)):
+                return tuple(items) if type(v) is tuple else type(v)._make(items)  # type: ignore[attr-defined]
+        return v
 
-    obj = holding.obj
-    for name, v in _attributes(obj):
-        t = type(v)
-        new = v
-        if t is Deferred:
-            new = real(v)
-        elif t is list:
-            for i, item in enumerate(v):
-                if type(item) is Deferred:
-                    v[i] = real(item)
-        elif t is dict:
-            for key, item in list(v.items()):
-                if type(item) is Deferred:
-                    v[key] = real(item)
-        elif t is tuple and any(type(item) is Deferred for item in v):
-            new = tuple([real(item) for item in v])
-        if new is not v:
-            with contextlib.suppress(AttributeError, TypeError):  # read-only attribute
-                object.__setattr__(obj, name, new)
-    return obj
+    for holder, is_attribute, where in holding.slots:
+        try:
+            current = object.__getattribute__(holder, where) if is_attribute else holder[where]
+        except (AttributeError, LookupError, TypeError):
+            continue  # gone since: the op gets what is there now
+        new = real(current)
+        if new is current:
+            continue
+        if is_attribute:
+            try:
+                object.__setattr__(holder, where, new)
+            except (AttributeError, TypeError):  # a read-only attribute
+                continue
+        elif isinstance(holder, list):
+            list.__setitem__(holder, where, new)
+        elif isinstance(holder, dict):
+            dict.__setitem__(holder, where, new)
+        else:
+            holder[where] = new
+    return holding.obj
 
 
 def copy_structure(value: Any) -> Any:
     """Copy the containers of ``value`` level by level; leaves are shared."""
     if id(type(value)) in ATOMIC_IDS:
         return value
-    return _rebuild(value, copy_structure, None, drain=False)
+    return copy_container(value, copy_structure, None)
 
 
 _PLAIN_CONTAINERS = (list, tuple, dict, set, frozenset)
@@ -370,165 +429,3 @@ def shares_objects(value: Any, _seen: set[int] | None = None) -> bool:
     if cls is dict:
         return any(shares_objects(k, seen) or shares_objects(v, seen) for k, v in items)
     return any(shares_objects(item, seen) for item in items)
-
-
-def concretize(value: Any, demand: Callable[[Deferred], Any]) -> Any:
-    """Replace every deferred value inside ``value`` by its concrete value.
-
-    Mutable containers (lists, dicts, sets, deques and other mutable sequences,
-    mappings and sets) are patched in place, so aliases of them see the values;
-    tuples, frozensets and named tuples are rebuilt; dataclass fields are set in
-    place. The attributes (``__dict__`` and ``__slots__``) of other objects are
-    patched too, up to :data:`OBJECT_DEPTH` objects deep, so a result object holding
-    a list of answers comes back concrete without walking whole object graphs; so
-    are the closure cells of functions that directly hold a deferred value.
-
-    Args:
-        value: A traced function's result, or anything it stored.
-        demand: Returns the value of a deferred (raising its error if it failed).
-
-    Returns:
-        ``value`` (or its rebuilt copy) with no deferred value left inside.
-    """
-    return _Concretizer(demand).walk(value, 0)
-
-
-OBJECT_DEPTH = 3
-
-_DICT_VIEWS: tuple[type, ...] = (type({}.keys()), type({}.values()), type({}.items()))
-
-
-class _Concretizer:
-    __slots__ = ("demand", "seen")
-
-    def __init__(self, demand: Callable[[Deferred], Any]) -> None:
-        self.demand = demand
-        self.seen: dict[int, tuple[Any, Any]] = {}  # id -> (original, result), as in copies
-
-    def walk(self, x: Any, depth: int) -> Any:
-        t = type(x)
-        if t is Deferred:
-            return self.walk(self.demand(x), depth)
-        if id(t) in ATOMIC_IDS:
-            return x
-        key = id(x)
-        done = self.seen.get(key)
-        if done is not None and done[0] is x:
-            return done[1]
-        self.seen[key] = (x, x)
-        out = self._patch(x, depth)
-        self.seen[key] = (x, out)
-        return out
-
-    def _patch(self, x: Any, depth: int) -> Any:
-        def walk(item: Any) -> Any:
-            return self.walk(item, depth)
-
-        if _isinstance(x, (list, abc.MutableSequence)):
-            for i, v in enumerate(list(x)):
-                new = walk(v)
-                if new is not v:
-                    x[i] = new
-            return x
-        if _isinstance(x, (dict, abc.MutableMapping)):
-            if any(type(k) is Deferred for k in x):
-                items = [(walk(k), walk(v)) for k, v in x.items()]
-                x.clear()
-                x.update(items)
-            else:
-                for k, v in list(x.items()):
-                    new = walk(v)
-                    if new is not v:
-                        x[k] = new
-            return x
-        if _isinstance(x, (set, abc.MutableSet)):
-            members = list(x)
-            new_members = [walk(v) for v in members]
-            if any(a is not b for a, b in zip(new_members, members, strict=True)):
-                x.clear()
-                for member in new_members:
-                    x.add(member)
-            return x
-        if isinstance(x, (tuple, frozenset)):
-            members = list(x)
-            new_members = [walk(v) for v in members]
-            if all(a is b for a, b in zip(new_members, members, strict=True)):
-                return x
-            if isinstance(x, tuple) and hasattr(type(x), "_fields"):
-                return type(x)._make(new_members)  # type: ignore[attr-defined]
-            with contextlib.suppress(Exception):  # a subclass with another constructor
-                return type(x)(new_members)
-            return x
-        if type(x) is slice:
-            parts = (walk(x.start), walk(x.stop), walk(x.step))
-            if parts[0] is x.start and parts[1] is x.stop and parts[2] is x.step:
-                return x
-            return slice(*parts)
-        if type(x) in _DICT_VIEWS:
-            for mapping in gc.get_referents(x):  # a view holds its dict, and only that
-                walk(mapping)
-            return x
-        if type(x) is types.FunctionType:
-            self._patch_cells(x)
-            return x
-        if isinstance(x, (type, types.ModuleType, types.FunctionType, types.MethodType)):
-            return x
-        if dataclasses.is_dataclass(x):
-            next_depth = depth  # dataclasses are structure, like containers
-        elif depth < OBJECT_DEPTH:
-            next_depth = depth + 1
-        else:
-            return x
-        for name, v in _attributes(x):
-            new = self.walk(v, next_depth)
-            if new is not v:
-                with contextlib.suppress(AttributeError, TypeError):  # read-only attribute
-                    object.__setattr__(x, name, new)
-        return x
-
-    def _patch_cells(self, fn: types.FunctionType) -> None:
-        """A closure returned or stored: its cells holding deferred values get the values."""
-        for cell in fn.__closure__ or ():
-            try:
-                content = cell.cell_contents
-            except ValueError:  # an empty cell
-                continue
-            if type(content) is Deferred:
-                cell.cell_contents = self.walk(content, OBJECT_DEPTH)
-
-
-def fill_attributes(x: Any, demand: Callable[[Deferred], Any]) -> Any:
-    """Replace, in place, the attributes of ``x`` that are deferred values by their values.
-
-    One level only -- the object's own attributes, not what they hold -- so it costs
-    little enough to run before each truth test or hash of an object whose class
-    implements ``__bool__``, ``__hash__`` or ``__str__`` in Python (those read the
-    object's own fields, and the interpreter rejects a stand-in they return).
-
-    Returns:
-        ``x`` itself.
-    """
-    for name, v in _attributes(x):
-        if type(v) is Deferred:
-            with contextlib.suppress(AttributeError, TypeError):  # read-only attribute
-                if isinstance(x, type):
-                    setattr(x, name, demand(v))
-                else:
-                    object.__setattr__(x, name, demand(v))
-    return x
-
-
-def _attributes(x: Any) -> list[tuple[str, Any]]:
-    """Instance attributes of ``x`` (``__dict__`` and ``__slots__``) as pairs."""
-    pairs: list[tuple[str, Any]] = []
-    with contextlib.suppress(TypeError):  # no __dict__
-        pairs.extend(vars(x).items())
-    for cls in type(x).__mro__:
-        for name in getattr(cls, "__slots__", ()):
-            if name in ("__dict__", "__weakref__"):
-                continue
-            try:
-                pairs.append((name, object.__getattribute__(x, name)))
-            except AttributeError:
-                continue
-    return pairs

@@ -22,9 +22,11 @@ Expressions a proxy cannot get right (each operand still evaluated once, in orde
 * dict keys and set members as values; set and dict comprehensions collect first
   and make keys values once, so the calls in them still overlap;
 * tested values (``if``, ``while``, ``and``/``or``/``not``, conditional expressions,
-  comprehension filters, ``assert``) and subscript indexes: an object whose own
-  ``__bool__``/``__len__`` or ``__hash__``/``__index__`` is Python code is made
-  concrete first (the interpreter calls those directly and rejects a stand-in).
+  comprehension filters, ``assert``): an object whose own ``__bool__``/``__len__`` is
+  Python code is made concrete first (the interpreter calls those directly and
+  rejects a stand-in);
+* subscripts ``d[k]``: a concrete container gets the index as a value (it may keep
+  it as a key); ``raise e``: the exception holds no pending values.
 """
 
 from __future__ import annotations
@@ -196,9 +198,19 @@ class _Rewriter(ast.NodeTransformer):
         return node
 
     def visit_Subscript(self, node: ast.Subscript) -> ast.AST:
+        """``d[k]``: a concrete container gets ``k`` as a value (it may keep it as a key).
+
+        In an expression the container and index go to ``@xcs.item``; stored to or
+        deleted, the index goes through ``@xcs.index``. Constant indexes and slices
+        are left alone.
+        """
         self.generic_visit(node)
-        if isinstance(node.slice, (ast.Name, ast.Attribute, ast.Call)):
-            node.slice = _call("index", [node.slice], [], node.slice)
+        index = node.slice
+        if _constant(index) or _has_slice(index):
+            return node
+        if isinstance(node.ctx, ast.Load):
+            return _call("item", [node.value, index], [], node)
+        node.slice = _call("index", [index], [], index)
         return node
 
     def visit_BinOp(self, node: ast.BinOp) -> ast.AST:
@@ -223,11 +235,12 @@ class _Rewriter(ast.NodeTransformer):
         return _call("fstring", parts, [], node)
 
     def visit_Raise(self, node: ast.Raise) -> ast.AST:
+        """The exception and its cause as values, holding no pending values."""
         self.generic_visit(node)
         if node.exc is not None:
-            node.exc = _call("value", [node.exc], [], node.exc)
+            node.exc = _call("raised", [node.exc], [], node.exc)
         if node.cause is not None:
-            node.cause = _call("value", [node.cause], [], node.cause)
+            node.cause = _call("raised", [node.cause], [], node.cause)
         return node
 
     def visit_Match(self, node: ast.Match) -> ast.AST:
@@ -286,6 +299,20 @@ def _mark_entry(node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) -> No
         and isinstance(node.body[0].value.value, str)
     )
     node.body.insert(1 if docstring else 0, statement)
+
+
+def _constant(node: ast.expr) -> bool:
+    """``3``, ``"k"``, ``-1``: an index that holds no value to look at."""
+    if isinstance(node, ast.UnaryOp):
+        node = node.operand
+    return isinstance(node, ast.Constant)
+
+
+def _has_slice(node: ast.expr) -> bool:
+    """``a[i:j]``, ``a[i:j, k]``: slices are syntax, not values a call could take."""
+    if isinstance(node, ast.Tuple):
+        return any(isinstance(e, ast.Slice) for e in node.elts)
+    return isinstance(node, ast.Slice)
 
 
 def _is_value_call(node: ast.expr) -> bool:

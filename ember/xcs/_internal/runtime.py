@@ -22,10 +22,10 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ember.xcs._internal import dispatch, tracer
+from ember.xcs._internal.concrete import concretize
 from ember.xcs._internal.deferred import Deferred
 from ember.xcs._internal.errors import PendingValueError, reraise
 from ember.xcs._internal.ir import FINISHED, Status
-from ember.xcs._internal.ir_builder import concretize
 from ember.xcs._internal.source import is_user_code
 from ember.xcs._internal.tracer import Recording
 
@@ -73,6 +73,8 @@ def run(
             _settle_after(recording, error)
             if isinstance(error, TypeError) and _from_pending_value(recording, error):
                 raise PendingValueError(_user_location(error), error) from error
+            if recording.execute and isinstance(error, Exception):  # self.reply = reply too
+                concretize(error, _value_if_known)
             reraise(error)
         recording.materialize("exit", need_value=False)
         if not recording.execute:
@@ -97,6 +99,14 @@ def _patch(holder: Any) -> None:
 
 def _value(deferred: Deferred) -> Any:
     return deferred._self_owner.demand(deferred._self_node)
+
+
+def _value_if_known(deferred: Deferred) -> Any:
+    """The value, or the deferred itself if its op failed (its error is not this one)."""
+    try:
+        return deferred._self_owner.demand(deferred._self_node)
+    except BaseException:
+        return deferred
 
 
 _PROXY_NAME = re.compile(rf"\b{Deferred.__name__}\b")
@@ -136,6 +146,7 @@ def _settle_after(recording: Recording, error: BaseException) -> None:
                 state["status"] = Status.CANCELLED
                 state["error"] = error
         recording.pending.clear()
+        recording.lent.clear()
 
 
 def _named_arguments(

@@ -26,6 +26,11 @@ value is remembered and made concrete at exit. Assignments to names declared
 make a pending value from a pending target even when ``v`` is concrete, so their
 target object (or the module's globals) is remembered whenever a trace is active.
 
+A ``yield`` inside a ``try`` or ``with`` body hands a value out of the block, so it
+is a store too: what is pending runs first and the value yielded is concrete.
+``del obj.name`` and ``del obj[k]`` change ``obj``: calls still pending that read
+``obj`` (they got it by reference) run first.
+
 Generated statements reuse the position of the statement they guard.
 """
 
@@ -81,6 +86,7 @@ class _Scopes(ast.NodeTransformer):
 
     def visit_Try(self, node: ast.Try) -> list[ast.stmt]:
         self.generic_visit(node)
+        _YieldsStore(self.helper).visit_block(node.body)
         node.body = self._guard(_each_statement(node.body, self), node, scope=True)
         return [self._sync(node), node]
 
@@ -88,6 +94,7 @@ class _Scopes(ast.NodeTransformer):
 
     def visit_With(self, node: ast.With) -> list[ast.stmt]:
         self.generic_visit(node)
+        _YieldsStore(self.helper).visit_block(node.body)
         body = _leaving(node.body, self)
         body.append(self._sync(node.body[-1] if node.body else node))
         node.body = self._guard(body, node, scope=False)
@@ -136,6 +143,14 @@ class _Scopes(ast.NodeTransformer):
             return ast.copy_location(assign, node)
         return node
 
+    def visit_Delete(self, node: ast.Delete) -> ast.stmt:
+        """``del obj.name``, ``del obj[k]``: a change; pending readers of ``obj`` run first."""
+        for target in node.targets:
+            for part in _parts(target):
+                if isinstance(part, (ast.Attribute, ast.Subscript)):
+                    part.value = self.helper("changing", [part.value], part.value)
+        return node
+
     def _stores_global(self, target: ast.expr) -> bool:
         if isinstance(target, ast.Name):
             return target.id in self.global_names
@@ -176,6 +191,58 @@ class _Scopes(ast.NodeTransformer):
 
     def visit_Lambda(self, node: ast.Lambda) -> ast.expr:
         return node
+
+
+def _parts(target: ast.expr) -> list[ast.expr]:
+    """The single targets of a (possibly unpacking) target."""
+    if isinstance(target, (ast.Tuple, ast.List)):
+        return [part for element in target.elts for part in _parts(element)]
+    if isinstance(target, ast.Starred):
+        return _parts(target.value)
+    return [target]
+
+
+class _YieldsStore(ast.NodeTransformer):
+    """In a ``try`` or ``with`` body, ``yield x`` hands out a value: it is a store.
+
+    ``yield x`` becomes ``yield @xcs.now(x)`` and ``yield from g`` becomes
+    ``yield from @xcs.each_now(g)``: what is pending runs first, so an op's failure
+    is raised inside the block (its ``except`` or ``__exit__`` sees it), not later
+    in the consumer. Nested functions and classes are not this body's.
+    """
+
+    def __init__(self, helper: Helper) -> None:
+        self.helper = helper
+
+    def visit_block(self, body: list[ast.stmt]) -> None:
+        for statement in body:
+            self.visit(statement)
+
+    def visit_Yield(self, node: ast.Yield) -> ast.AST:
+        self.generic_visit(node)
+        if node.value is not None and not _is_helper_call(node.value, "now"):
+            node.value = self.helper("now", [node.value], node.value)
+        return node
+
+    def visit_YieldFrom(self, node: ast.YieldFrom) -> ast.AST:
+        self.generic_visit(node)
+        if not _is_helper_call(node.value, "each_now"):
+            node.value = self.helper("each_now", [node.value], node.value)
+        return node
+
+    def _nested(self, node: ast.AST) -> ast.AST:
+        return node
+
+    visit_FunctionDef = visit_AsyncFunctionDef = visit_ClassDef = visit_Lambda = _nested
+
+
+def _is_helper_call(node: ast.expr, name: str) -> bool:
+    func = node.func if isinstance(node, ast.Call) else None
+    return (
+        isinstance(func, ast.Attribute)
+        and func.attr == name
+        and (isinstance(func.value, ast.Name) and func.value.id.startswith("@"))
+    )
 
 
 def _each_statement(body: list[ast.stmt], scopes: _Scopes) -> list[ast.stmt]:

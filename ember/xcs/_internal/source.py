@@ -26,12 +26,14 @@ site-packages, plus ``ember.operators``; the rest of ``ember`` is library code.
 from __future__ import annotations
 
 import ast
+import contextlib
 import copy
 import dataclasses
 import functools
 import linecache
 import os
 import site
+import sys
 import sysconfig
 import threading
 import types
@@ -44,8 +46,10 @@ __all__ = [
     "Unrewritten",
     "any_quietly_unrewritten",
     "first_warning",
+    "is_user_class",
     "is_user_code",
     "is_user_file",
+    "known_library_class",
     "make_twin",
     "note_quietly_unrewritten",
     "quietly_unrewritten",
@@ -199,6 +203,30 @@ def is_user_file(filename: str) -> bool:
 
 
 _user_files: dict[str, bool] = {}  # by file name (a few per module ever imported)
+_user_classes: weakref.WeakKeyDictionary[type, bool] = weakref.WeakKeyDictionary()
+
+
+def is_user_class(cls: type) -> bool:
+    """Whether ``cls`` was defined in user code (by its module's file; cached)."""
+    try:
+        user = _user_classes.get(cls)
+    except TypeError:  # a class that refuses hashing: decide afresh each time
+        user = None
+    if user is None:
+        module = sys.modules.get(getattr(cls, "__module__", None) or "")
+        filename = getattr(module, "__file__", None)
+        user = is_user_file(filename) if filename else cls.__module__ == "__main__"
+        with contextlib.suppress(TypeError):
+            _user_classes[cls] = user
+    return user
+
+
+def known_library_class(cls: type) -> bool:
+    """Whether ``cls`` is already known to be a library class (no lookup, never raises)."""
+    try:
+        return _user_classes.get(cls) is False
+    except TypeError:
+        return False
 
 
 # --- finding the source ------------------------------------------------------------

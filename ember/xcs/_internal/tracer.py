@@ -57,6 +57,7 @@ from ember.xcs._internal.ir import (
     Status,
 )
 from ember.xcs._internal.ir_builder import Snapshot, resolve, snapshot
+from ember.xcs._internal.purity import Kind, pure_method, result_kind, returns
 from ember.xcs._internal.source import any_quietly_unrewritten, quietly_unrewritten
 
 __all__ = [
@@ -203,6 +204,9 @@ class Recording:
         self._last_write: dict[int, int] = {}  # root -> last glue that may change it
         self._readers: dict[int, list[int]] = {}  # root -> nodes reading it since
         self.remembered: dict[int, Any] = {}  # id -> object to make concrete at exit
+        self.lent: dict[int, Any] = {}  # id -> object a pending node reads by reference
+        self._kinds: dict[int, Kind] = {}  # node -> what is known of its value's type
+        self._pure: set[int] = set()  # pending attributes whose call is pure (see purity.py)
 
     # --- the Owner protocol of deferred values ------------------------------------
 
@@ -253,9 +257,31 @@ class Recording:
                 self._root[node] = root  # the result is (part of) the receiver's object
             if effect == "write":
                 self._order_write(node, root)
+            kind = self._kinds.get(receiver)
+            if method is not None and pure_method(kind, method):
+                self._pure.add(node)
+            made = result_kind(kind)
+            if made is not None:
+                self._kinds[node] = made
             return Deferred(self, node, method)
 
+    def pure_call(self, node: int) -> bool:
+        """Whether calling the pending attribute ``node`` may wait (see ``purity.py``)."""
+        return node in self._pure
+
     # --- recording ---------------------------------------------------------------
+
+    def before_change(self, *objects: Any) -> None:
+        """User code is about to change these objects (or hand them to library code).
+
+        If a pending node got one of them by reference (it reads it when it runs),
+        everything pending runs first: the node sees the object as it was when called.
+        """
+        lent = self.lent
+        for obj in objects:
+            if obj is not None and lent.get(id(obj)) is obj:
+                self.materialize("a change to an object a pending call reads", need_value=False)
+                return
 
     def remember(self, container: Any) -> None:
         """Note a container that received pending values: made concrete at exit."""
@@ -275,14 +301,37 @@ class Recording:
         it runs on this thread with concrete arguments; its exception propagates as
         the original object with a note.
         """
-        self.materialize(f"{spec.name} runs now", demanded=None)
         if any_quietly_unrewritten():  # called by user code xcs left alone? say so once
             caller = _user_frame(sys._getframe(1))
             if caller is not None and (unrewritten := quietly_unrewritten(caller.f_code)):
                 warn_unrewritable(**dataclasses.asdict(unrewritten))
+        with self.lock:
+            args_t, kwargs_t, found = snapshot(args, kwargs, self, self._input_ids)
+        return self._run_at_once(spec, fn, args_t, kwargs_t, found, "runs now")
 
-        node = self._add_op(spec, fn, args, kwargs, status=Status.RUNNING, immediate=True)
-        args_t, kwargs_t = self.nodes[node].args, self.nodes[node].kwargs
+    def _run_at_once(
+        self,
+        spec: OpSpec,
+        fn: Callable[..., Any],
+        args_t: tuple[Any, ...],
+        kwargs_t: Mapping[str, Any],
+        found: Snapshot,
+        why: str,
+    ) -> Any:
+        """Run everything pending, then this op on this thread; record it as a node."""
+        self.materialize(f"{spec.name} {why}", demanded=None)
+        with self.lock:
+            node = self._add(
+                NodeKind.OP,
+                spec.name,
+                fn,
+                args_t,
+                kwargs_t,
+                found,
+                spec=spec,
+                status=Status.RUNNING,
+                immediate=True,
+            )
         call_args = tuple(resolve(a, self.values) for a in args_t)
         call_kwargs = {k: resolve(v, self.values) for k, v in kwargs_t.items()}
         state = self.state[node]
@@ -322,8 +371,12 @@ class Recording:
         args: tuple[Any, ...],
         kwargs: Mapping[str, Any],
         op: Callable[..., Any] | None = None,
-    ) -> Deferred:
+    ) -> Any:
         """Record a call of an op and return the deferred value of its result.
+
+        An op given an iterator consumes it as it runs, as in plain Python (how far,
+        and when, is the op's business), so it cannot wait: it runs at once, after
+        everything recorded before it, and its value is returned.
 
         Args:
             spec: The op's spec.
@@ -333,22 +386,18 @@ class Recording:
             op: What to send to another process instead (picklable), if not ``fn``.
         """
         context = contextvars.copy_context()
-        return Deferred(self, self._add_op(spec, fn, args, kwargs, context=context, op=op))
-
-    def _add_op(
-        self,
-        spec: OpSpec,
-        fn: Callable[..., Any],
-        args: tuple[Any, ...],
-        kwargs: Mapping[str, Any],
-        **options: Any,
-    ) -> int:
-        """Snapshot an op call's arguments and add its node; returns the node id."""
         with self.lock:
             args_t, kwargs_t, found = snapshot(args, kwargs, self, self._input_ids)
-            return self._add(
-                NodeKind.OP, spec.name, fn, args_t, kwargs_t, found, spec=spec, **options
-            )
+            if not found.iterators:
+                node = self._add(
+                    NodeKind.OP, spec.name, fn, args_t, kwargs_t, found,
+                    spec=spec, context=context, op=op,
+                )  # fmt: skip
+                kind = returns(fn)
+                if kind is not None:
+                    self._kinds[node] = kind
+                return Deferred(self, node)
+        return self._run_at_once(spec, fn, args_t, kwargs_t, found, "consumes an iterator")
 
     def _add(
         self,
@@ -411,6 +460,8 @@ class Recording:
             self.ops.append(node_id)
         if status is Status.PENDING:
             self.pending.append(node_id)
+            for obj in found.lent:  # read when it runs: changes to them wait for it
+                self.lent[id(obj)] = obj
         return node_id
 
     def _depth_of(self, node: int) -> int:
@@ -508,6 +559,7 @@ class Recording:
                     )
                 return
             batch, self.pending = self.pending, []
+            self.lent.clear()  # every node that reads them runs now
             sync = self._add_sync(batch, reason)
             state = self.state[sync]
             state["status"] = Status.RUNNING

@@ -8,13 +8,13 @@ import pytest
 
 from ember.xcs._internal.ir import (
     FINISHED,
-    Drained,
     Location,
     Node,
     NodeKind,
     OpSpec,
     Ref,
     Status,
+    Stream,
 )
 
 
@@ -50,4 +50,4 @@ def test_node_records_are_immutable() -> None:
 def test_markers() -> None:
     assert Ref(3) == Ref(3) and Ref(3) != Ref(4) and hash(Ref(3)) == hash(Ref(3))
     assert repr(Ref(3)) == "%3"
-    assert repr(Drained([1, 2])) == "iter([1, 2])"
+    assert repr(Stream(iter([1, 2]))) == "stream(list_iterator)"

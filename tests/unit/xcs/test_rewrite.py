@@ -70,7 +70,10 @@ def test_every_node_made_by_the_rewrite_has_a_location() -> None:
         ("not a", "not @xcs.truth(a)"),
         ("a == b or not a < b", "a == b or not a < b"),  # comparisons give bools
         ("[x for x in xs if x]", "[x for x in xs if @xcs.truth(x)]"),
-        ("xs[i]", "xs[@xcs.index(i)]"),
+        ("xs[i]", "@xcs.item(xs, i)"),
+        ("xs[i][j]", "@xcs.item(@xcs.item(xs, i), j)"),
+        ("d[a, b]", "@xcs.item(d, (a, b))"),
+        ("m[1:2, i]", "m[1:2, i]"),  # slices are syntax
         ("xs[0], xs[1:2]", "(xs[0], xs[1:2])"),  # constants and slices as they are
         ("{f(x) for x in xs}", "@xcs.set_of([@xcs.callee(f)(*@xcs.args_last(x)) for x in xs])"),
     ],
@@ -97,8 +100,8 @@ def test_try_and_with_are_sync_points_and_stores_are_tracked() -> None:
     assert "@xcs.holder(holder).value = @xcs.store(" in text
     assert "match @xcs.deep(answer):" in text
     assert (
-        "raise @xcs.value(@xcs.callee(RuntimeError)(*@xcs.args_last('failed')))"
-        " from @xcs.value(exc)" in text
+        "raise @xcs.raised(@xcs.callee(RuntimeError)(*@xcs.args_last('failed')))"
+        " from @xcs.raised(exc)" in text
     )
 
 

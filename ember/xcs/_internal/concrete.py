@@ -1,0 +1,320 @@
+"""Making values concrete: deferred values inside user objects replaced by their values.
+
+Three tools, all acting on values the user's code holds (never on templates):
+
+* :func:`concretize` replaces every deferred value inside a value -- a traced call's
+  result, something it stored, the arguments library code is about to get -- by its
+  value. Mutable containers are patched in place (aliases see the values), tuples and
+  frozensets rebuilt, attributes of objects set, closure cells of returned functions
+  filled. Dict keys and set members are rebuilt in order with the container's own
+  ``__setitem__``/``add``, never with ``update``: ``Counter.update`` would count the
+  pairs.
+* :func:`fill_attributes` fills only an object's own attributes: cheap enough before
+  each truth test or hash of an object whose dunders are Python code.
+* :func:`map_items` hands out a generator's items through a function, delegating
+  ``send``/``throw``/``close`` exactly as ``yield from`` does.
+
+It also owns :data:`ATOMIC`, the values that need no copy and hold nothing, and
+:func:`attributes`, how an object's own attributes are read. It knows nothing about
+graphs, threads or templates.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import functools
+import gc
+import types
+from collections import abc
+from collections.abc import Callable, Generator, Iterable
+from typing import Any
+
+from ember.xcs._internal.deferred import Deferred
+
+__all__ = [
+    "ATOMIC",
+    "ATOMIC_IDS",
+    "OBJECT_DEPTH",
+    "OPAQUE",
+    "attributes",
+    "concretize",
+    "fill_attributes",
+    "isinstance_safe",
+    "map_items",
+]
+
+# Leaf types that need no copy and contain nothing (checked by exact type). Looked up
+# by id: hashing a user's type could run its metaclass's __hash__ (or fail).
+ATOMIC: frozenset[type] = frozenset(
+    {str, int, float, bool, type(None), bytes, complex, range, type(Ellipsis)}
+)
+ATOMIC_IDS: frozenset[int] = frozenset(id(t) for t in ATOMIC)
+
+# Objects whose attributes are never looked into for deferred values.
+OPAQUE = (
+    type,
+    types.ModuleType,
+    types.FunctionType,
+    types.MethodType,
+    types.BuiltinFunctionType,
+    types.CodeType,
+    types.FrameType,
+)
+
+OBJECT_DEPTH = 3
+"""How many objects deep :func:`concretize` patches attributes (containers don't count)."""
+
+_DICT_VIEWS: tuple[type, ...] = (type({}.keys()), type({}.values()), type({}.items()))
+
+
+def isinstance_safe(x: Any, classes: Any) -> bool:
+    """``isinstance`` that is False where the check itself fails.
+
+    Checks against abstract classes cache by type; a type whose metaclass refuses
+    hashing makes them raise.
+    """
+    try:
+        return isinstance(x, classes)
+    except TypeError:
+        return False
+
+
+def attributes(x: Any) -> list[tuple[str, Any]]:
+    """Instance attributes of ``x`` (``__dict__`` and ``__slots__``) as pairs."""
+    pairs: list[tuple[str, Any]] = []
+    with contextlib.suppress(TypeError):  # no __dict__
+        pairs.extend(vars(x).items())
+    for cls in type(x).__mro__:
+        for name in getattr(cls, "__slots__", ()):
+            if name in ("__dict__", "__weakref__"):
+                continue
+            try:
+                pairs.append((name, object.__getattribute__(x, name)))
+            except AttributeError:
+                continue
+    return pairs
+
+
+def _set_attribute(x: Any, name: str, value: Any) -> None:
+    with contextlib.suppress(AttributeError, TypeError):  # a read-only attribute
+        if isinstance(x, type):
+            setattr(x, name, value)
+        else:
+            object.__setattr__(x, name, value)
+
+
+def concretize(value: Any, demand: Callable[[Deferred], Any]) -> Any:
+    """Replace every deferred value inside ``value`` by its concrete value.
+
+    Mutable containers (lists, dicts, sets, deques and other mutable sequences,
+    mappings and sets) are patched in place, so aliases of them see the values;
+    tuples, frozensets and named tuples are rebuilt; dataclass fields are set in
+    place. The attributes (``__dict__`` and ``__slots__``) of other objects are
+    patched too, up to :data:`OBJECT_DEPTH` objects deep, so a result object holding
+    a list of answers comes back concrete without walking whole object graphs; so
+    are exceptions' ``args``, causes and contexts, the closure cells of functions
+    (and of bound methods' functions), and ``functools.partial`` arguments.
+
+    Args:
+        value: A traced function's result, or anything it stored.
+        demand: Returns the value of a deferred (raising its error if it failed);
+            returning the deferred itself leaves it in place.
+
+    Returns:
+        ``value`` (or its rebuilt copy) with no deferred value left inside.
+    """
+    return _Concretizer(demand).walk(value, 0)
+
+
+class _Concretizer:
+    __slots__ = ("demand", "seen")
+
+    def __init__(self, demand: Callable[[Deferred], Any]) -> None:
+        self.demand = demand
+        self.seen: dict[int, tuple[Any, Any]] = {}  # id -> (original, result), as in copies
+
+    def walk(self, x: Any, depth: int) -> Any:
+        t = type(x)
+        if t is Deferred:
+            value = self.demand(x)
+            return x if value is x else self.walk(value, depth)
+        if id(t) in ATOMIC_IDS:
+            return x
+        key = id(x)
+        done = self.seen.get(key)
+        if done is not None and done[0] is x:
+            return done[1]
+        self.seen[key] = (x, x)
+        out = self._patch(x, depth)
+        self.seen[key] = (x, out)
+        return out
+
+    def _patch(self, x: Any, depth: int) -> Any:
+        if isinstance_safe(x, (list, abc.MutableSequence)):
+            for i, v in enumerate(list(x)):
+                new = self.walk(v, depth)
+                if new is not v:
+                    x[i] = new
+            return x
+        if isinstance_safe(x, (dict, abc.MutableMapping)):
+            return self._patch_mapping(x, depth)
+        if isinstance_safe(x, (set, abc.MutableSet)):
+            members = list(x)
+            new_members = [self.walk(v, depth) for v in members]
+            if any(a is not b for a, b in zip(new_members, members, strict=True)):
+                x.clear()
+                for member in new_members:
+                    x.add(member)
+            return x
+        if isinstance(x, (tuple, frozenset)):
+            return self._rebuilt(x, depth)
+        if type(x) is slice:
+            parts = (self.walk(x.start, depth), self.walk(x.stop, depth), self.walk(x.step, depth))
+            if parts[0] is x.start and parts[1] is x.stop and parts[2] is x.step:
+                return x
+            return slice(*parts)
+        if type(x) in _DICT_VIEWS:
+            for mapping in gc.get_referents(x):  # a view holds its dict, and only that
+                self.walk(mapping, depth)
+            return x
+        if type(x) is types.FunctionType:
+            self._patch_cells(x, depth)
+            return x
+        if type(x) is types.MethodType:
+            self.walk(x.__func__, depth)
+            self.walk(x.__self__, depth + 1)
+            return x
+        if type(x) is functools.partial:
+            return self._patch_partial(x, depth)
+        if isinstance(x, OPAQUE):
+            return x
+        if isinstance(x, BaseException):
+            self._patch_exception(x, depth)
+        if dataclasses.is_dataclass(x):
+            next_depth = depth  # dataclasses are structure, like containers
+        elif depth < OBJECT_DEPTH:
+            next_depth = depth + 1
+        else:
+            return x
+        for name, v in attributes(x):
+            new = self.walk(v, next_depth)
+            if new is not v:
+                _set_attribute(x, name, new)
+        return x
+
+    def _patch_mapping(self, x: Any, depth: int) -> Any:
+        pairs = list(x.items())
+        new_pairs = [(self.walk(k, depth), self.walk(v, depth)) for k, v in pairs]
+        if any(new[0] is not old[0] for new, old in zip(new_pairs, pairs, strict=True)):
+            # A key changes: rebuild in order, with the mapping's own item assignment
+            # (``update`` would count the pairs of a Counter).
+            x.clear()
+            for k, v in new_pairs:
+                x[k] = v
+            return x
+        for (k, v), (_, new) in zip(pairs, new_pairs, strict=True):
+            if new is not v:
+                x[k] = new
+        return x
+
+    def _rebuilt(self, x: tuple[Any, ...] | frozenset[Any], depth: int) -> Any:
+        members = list(x)
+        new_members = [self.walk(v, depth) for v in members]
+        if all(a is b for a, b in zip(new_members, members, strict=True)):
+            return x
+        if isinstance(x, tuple) and hasattr(type(x), "_fields"):
+            return type(x)._make(new_members)  # type: ignore[attr-defined]
+        with contextlib.suppress(Exception):  # a subclass with another constructor
+            return type(x)(new_members)
+        return x
+
+    def _patch_cells(self, fn: types.FunctionType, depth: int) -> None:
+        """A function returned or stored: its closure cells get values (deep inside too)."""
+        for cell in fn.__closure__ or ():
+            try:
+                content = cell.cell_contents
+            except ValueError:  # an empty cell
+                continue
+            new = self.walk(content, depth + 1)
+            if new is not content:
+                cell.cell_contents = new
+
+    def _patch_partial(self, p: functools.partial[Any], depth: int) -> Any:
+        args = self.walk(p.args, depth)
+        keywords = {k: self.walk(v, depth) for k, v in p.keywords.items()}
+        self.walk(p.func, depth)
+        changed = args is not p.args or any(keywords[k] is not v for k, v in p.keywords.items())
+        if changed:
+            p.__setstate__((p.func, args, keywords, vars(p) or None))  # type: ignore[attr-defined]
+        return p
+
+    def _patch_exception(self, error: BaseException, depth: int) -> None:
+        """An exception's ``args`` (not an attribute) and the exceptions chained to it."""
+        args = self.walk(error.args, depth)
+        if args is not error.args:
+            error.args = args
+        for chained in (error.__cause__, error.__context__):
+            if chained is not None:
+                self.walk(chained, depth + 1)
+
+
+def fill_attributes(x: Any, demand: Callable[[Deferred], Any]) -> Any:
+    """Replace, in place, the attributes of ``x`` that are deferred values by their values.
+
+    One level only -- the object's own attributes, not what they hold -- so it costs
+    little enough to run before each truth test or hash of an object whose class
+    implements ``__bool__``, ``__hash__`` or ``__str__`` in Python (those read the
+    object's own fields, and the interpreter rejects a stand-in they return).
+
+    Returns:
+        ``x`` itself.
+    """
+    for name, v in attributes(x):
+        if type(v) is Deferred:
+            _set_attribute(x, name, demand(v))
+    return x
+
+
+def map_items(source: Iterable[Any], fn: Callable[[Any], Any]) -> Generator[Any, Any, Any]:
+    """A generator of ``fn(item)`` for the items of ``source``, delegating like ``yield from``.
+
+    ``send``, ``throw`` and ``close`` reach ``source`` as they would through
+    ``yield from source`` (PEP 380), and its return value is this generator's. When
+    ``fn`` raises, ``source`` is closed first and the exception propagates.
+    """
+    iterator = iter(source)
+    try:
+        item = next(iterator)
+    except StopIteration as stop:
+        return stop.value
+    while True:
+        try:
+            mapped = fn(item)
+        except BaseException:
+            _close(iterator)
+            raise
+        try:
+            sent = yield mapped
+        except GeneratorExit:
+            _close(iterator)
+            raise
+        except BaseException as error:
+            throw = getattr(iterator, "throw", None)
+            if throw is None:
+                raise
+            try:
+                item = throw(error)
+            except StopIteration as stop:
+                return stop.value
+        else:
+            try:
+                item = next(iterator) if sent is None else iterator.send(sent)  # type: ignore[attr-defined]
+            except StopIteration as stop:
+                return stop.value
+
+
+def _close(iterator: Any) -> None:
+    close = getattr(iterator, "close", None)
+    if close is not None:
+        close()
