@@ -84,12 +84,11 @@ class CallLog:
 LOG = CallLog()
 
 
-class _Replayable:
-    def __init__(self, iterator: Iterator[Any]) -> None:
-        self.items = list(iterator)
+class _Unread:
+    """Stands for an iterator in the log: it is the op's to consume (perhaps forever)."""
 
     def __repr__(self) -> str:
-        return f"iter({self.items!r})"
+        return "<iterator>"
 
 
 def logged(name: str | None = None, **op_options: Any) -> Callable[[Callable[..., Any]], Any]:
@@ -100,10 +99,8 @@ def logged(name: str | None = None, **op_options: Any) -> Callable[[Callable[...
 
         def body(*args: Any, **kwargs: Any) -> Any:
             start = time.perf_counter()
-            # Iterators are logged by content (both runs must show the same thing).
-            args = tuple(_Replayable(a) if isinstance(a, Iterator) else a for a in args)
-            shown = (repr(args), repr(sorted(kwargs.items())))
-            args = tuple(iter(a.items) if isinstance(a, _Replayable) else a for a in args)
+            shown_args = tuple(_Unread() if isinstance(a, Iterator) else a for a in args)
+            shown = (repr(shown_args), repr(sorted(kwargs.items())))
             try:
                 return fn(*args, **kwargs)
             finally:
@@ -119,6 +116,7 @@ def logged(name: str | None = None, **op_options: Any) -> Callable[[Callable[...
 
         body.__name__ = body.__qualname__ = fn.__name__
         body.__module__ = fn.__module__
+        body.__wrapped__ = fn  # type: ignore[attr-defined]  # its annotations are the op's
         return xcs.op(name=label, **op_options)(body)
 
     return decorate

@@ -162,7 +162,7 @@ class _Snapshotter:
         if done is not None and done[0] is x:
             return done[1]
         copied = copy_container(x, lambda item: self.copy(item, depth + 1), self.memo)
-        if copied is not x:
+        if copied is not x or t is frozenset:  # a frozenset of plain values is kept
             return copied
         return self._by_reference(x)
 
@@ -291,6 +291,8 @@ def copy_container(
     if t is tuple:
         return tuple([each(v) for v in x])
     if t is set or t is frozenset:
+        if all(id(type(v)) in ATOMIC_IDS for v in x):  # the usual case: keep the order
+            return x.copy() if t is set else x
         return t([each(v) for v in x])
     if t is collections.deque:
         return collections.deque([each(v) for v in x], x.maxlen)

@@ -4,21 +4,27 @@ The interpreter below is ordinary user code: it stores into an environment dict,
 branches on op results, wraps steps in ``try``/``except`` around failing ops and in
 ``with`` blocks whose ``__exit__`` logs what it saw, fans out, builds comprehensions,
 hands ops to library code (``map``), joins and formats strings, and stores into an
-outer container. ``@jit`` rewrites it (and the recursion into nested blocks), so every
-construct meets the call-site rewrite, the exception scopes and the dispatcher.
-Values, exceptions, the final environment, the outer container and the op call log
-must all match plain Python.
+outer container. Ops also get the arguments real applications pass: a ``Counter``, a
+custom mapping keeping its data in another object, an iterator they consume partly (a
+cursor), an infinite one; answers become dict keys in the outer container. ``@jit``
+rewrites it (and the recursion into nested blocks), so every construct meets the
+call-site rewrite, the exception scopes and the dispatcher. Values, exceptions, the
+final environment, the outer container and the op call log must all match plain
+Python.
 """
 
 from __future__ import annotations
 
+import collections
+import itertools
+from collections.abc import Iterator, MutableMapping
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ember import xcs
-from tests.helpers import OpError, assert_same_as_plain, echo, fail_when, upper
+from tests.helpers import OpError, assert_same_as_plain, echo, fail_when, logged, upper
 
 NAMES = ["a", "b", "c", "d"]
 
@@ -37,6 +43,41 @@ class Scope:
     def __exit__(self, kind: Any, error: Any, tb: Any) -> bool:
         self.events.append(f"exit {self.label}: {kind.__name__ if kind else 'ok'}")
         return False
+
+
+class Fields(MutableMapping):  # type: ignore[type-arg]
+    """A mapping over another object's dict (request headers, say)."""
+
+    def __init__(self) -> None:
+        self._inner = {"data": {}}
+
+    def __getitem__(self, key: str) -> Any:
+        return self._inner["data"][key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self._inner["data"][key] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self._inner["data"][key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._inner["data"])
+
+    def __len__(self) -> int:
+        return len(self._inner["data"])
+
+    def __repr__(self) -> str:
+        return f"Fields({self._inner['data']!r})"
+
+
+@logged()
+def pairs(mapping: Any) -> str:
+    return ",".join(f"{k}={v}" for k, v in mapping.items())
+
+
+@logged()
+def take(items: Any, n: int) -> str:
+    return "|".join(str(item) for item in itertools.islice(items, n))
 
 
 def interpret(steps: list[tuple[Any, ...]], env: dict[str, Any], outer: dict[str, Any]) -> None:
@@ -77,6 +118,25 @@ def interpret(steps: list[tuple[Any, ...]], env: dict[str, Any], outer: dict[str
         elif kind == "loop":
             for _ in range(step[1]):
                 interpret(step[2], env, outer)
+        elif kind == "counter":
+            env[step[1]] = echo(collections.Counter(env[step[2]]))
+        elif kind == "fields":
+            fields = Fields()
+            for n in step[2]:
+                fields[n] = env[n]
+            env[step[1]] = pairs(fields)
+            fields["late"] = "added after the call"  # the op saw the fields without it
+        elif kind == "cursor":
+            rows = iter([env[n] for n in step[2]])
+            env[step[1]] = take(rows, step[3])  # takes some rows; the rest stay
+            outer["rest"] = ",".join(rows)
+        elif kind == "cycle":
+            env[step[1]] = take(itertools.cycle([env[n] for n in step[2]]), step[3])
+        elif kind == "keyed":
+            outer.setdefault("by_answer", {})[env[step[1]]] = step[1]
+            outer.setdefault("groups", collections.defaultdict(list))[env[step[1]][:2]].append(
+                step[1]
+            )
 
 
 def program(steps: list[tuple[Any, ...]], seed: str) -> Any:
@@ -100,6 +160,11 @@ simple_steps = st.one_of(
     st.tuples(st.just("set"), name, st.lists(name, min_size=1, max_size=3)),
     st.tuples(st.just("store"), name, name),
     st.tuples(st.just("map"), name, st.lists(name, min_size=1, max_size=3)),
+    st.tuples(st.just("counter"), name, name),
+    st.tuples(st.just("fields"), name, st.lists(name, min_size=1, max_size=3, unique=True)),
+    st.tuples(st.just("cursor"), name, st.lists(name, max_size=3), st.integers(0, 2)),
+    st.tuples(st.just("cycle"), name, st.lists(name, min_size=1, max_size=2), st.integers(0, 3)),
+    st.tuples(st.just("keyed"), name),
 )
 
 
