@@ -153,6 +153,13 @@ def _user_frame(frame: types.FrameType | None) -> types.FrameType | None:
 
 _KIND_NAMES = {kind: kind.value for kind in NodeKind}
 
+# Why an op runs at once (the sync's name) -> the reason, for messages.
+_AT_ONCE = {
+    "runs now": "the op was called by library code (or code xcs could not rewrite), "
+    "which needs its value at once",
+    "consumes an iterator": "the op was given an iterator, which it consumes as it runs",
+}
+
 
 class Recording:
     """The graph and values of one outermost traced call.
@@ -329,8 +336,14 @@ class Recording:
                 kwargs_t,
                 found,
                 spec=spec,
-                status=Status.RUNNING,
+                status=Status.RUNNING if self.execute else Status.CANCELLED,
                 immediate=True,
+            )
+        if not self.execute:
+            raise self._concretization_error(
+                node,
+                f"{_AT_ONCE[why]}, and xcs.trace(..., execute=False) runs no ops",
+                "Trace with execute=True to run the ops.",
             )
         call_args = tuple(resolve(a, self.values) for a in args_t)
         call_kwargs = {k: resolve(v, self.values) for k, v in kwargs_t.items()}

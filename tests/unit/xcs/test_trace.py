@@ -120,6 +120,19 @@ def test_execute_false_refuses_control_flow_on_results() -> None:
     assert LOG.names() == []
 
 
+@pytest.mark.parametrize(
+    "program",
+    [
+        lambda qs: list(map(echo, qs)),  # library code calls the op: it would run at once
+        lambda qs: combine(iter(qs)),  # the op consumes an iterator as it runs
+    ],
+)
+def test_execute_false_never_runs_an_op_that_must_run_at_once(program: Any) -> None:
+    with pytest.raises(xcs.ConcretizationError, match=r"runs no ops.*execute=True"):
+        xcs.trace(program, ["a", "b"], execute=False)
+    assert LOG.names() == []
+
+
 def test_exceptions_propagate_unchanged() -> None:
     def broken() -> Any:
         echo("fine")
