@@ -21,22 +21,24 @@ graphs, threads or templates.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import dataclasses
 import functools
 import gc
 import types
-from collections import abc
-from collections.abc import Callable, Generator, Iterable
+from collections.abc import Callable, Generator, Iterable, Mapping
 from typing import Any
 
 from ember.xcs._internal.deferred import Deferred
+from ember.xcs._internal.source import is_user_class
 
 __all__ = [
     "ATOMIC",
     "ATOMIC_IDS",
     "OBJECT_DEPTH",
     "OPAQUE",
+    "Concretizer",
     "attributes",
     "concretize",
     "fill_attributes",
@@ -66,6 +68,7 @@ OBJECT_DEPTH = 3
 """How many objects deep :func:`concretize` patches attributes (containers don't count)."""
 
 _DICT_VIEWS: tuple[type, ...] = (type({}.keys()), type({}.values()), type({}.items()))
+_PLAIN = frozenset({list, dict, set, collections.deque, collections.OrderedDict})
 
 
 def isinstance_safe(x: Any, classes: Any) -> bool:
@@ -107,14 +110,16 @@ def _set_attribute(x: Any, name: str, value: Any) -> None:
 def concretize(value: Any, demand: Callable[[Deferred], Any]) -> Any:
     """Replace every deferred value inside ``value`` by its concrete value.
 
-    Mutable containers (lists, dicts, sets, deques and other mutable sequences,
-    mappings and sets) are patched in place, so aliases of them see the values;
-    tuples, frozensets and named tuples are rebuilt; dataclass fields are set in
-    place. The attributes (``__dict__`` and ``__slots__``) of other objects are
-    patched too, up to :data:`OBJECT_DEPTH` objects deep, so a result object holding
-    a list of answers comes back concrete without walking whole object graphs; so
-    are exceptions' ``args``, causes and contexts, the closure cells of functions
-    (and of bound methods' functions), and ``functools.partial`` arguments.
+    Built-in containers (subclasses too) are patched in place, through the built-in
+    type's own methods, so aliases see the values and no subclass code runs; tuples,
+    frozensets and named tuples are rebuilt. Any other object -- a dataclass, an object
+    of your class, a mapping or sequence class keeping its data in attributes -- has
+    its attributes (``__dict__`` and ``__slots__``) patched, up to :data:`OBJECT_DEPTH`
+    objects deep, so a result object holding a list of answers comes back concrete
+    without walking whole object graphs and without calling its methods. So are
+    exceptions' ``args``, causes and contexts; functions' closure cells, defaults and
+    attributes (and bound methods' objects); ``functools.partial`` arguments; and the
+    attributes of classes.
 
     Args:
         value: A traced function's result, or anything it stored.
@@ -124,15 +129,25 @@ def concretize(value: Any, demand: Callable[[Deferred], Any]) -> Any:
     Returns:
         ``value`` (or its rebuilt copy) with no deferred value left inside.
     """
-    return _Concretizer(demand).walk(value, 0)
+    return Concretizer(demand)(value)
 
 
-class _Concretizer:
+class Concretizer:
+    """Makes values concrete; one instance shares its work across several values.
+
+    An object reached from two of them (a tuple stored in two lists) is made concrete
+    once: a rebuilt tuple is the same new tuple in both places.
+    """
+
     __slots__ = ("demand", "seen")
 
     def __init__(self, demand: Callable[[Deferred], Any]) -> None:
         self.demand = demand
         self.seen: dict[int, tuple[Any, Any]] = {}  # id -> (original, result), as in copies
+
+    def __call__(self, value: Any) -> Any:
+        """``value`` with no deferred value left inside (see :func:`concretize`)."""
+        return self.walk(value, 0)
 
     def walk(self, x: Any, depth: int) -> Any:
         t = type(x)
@@ -151,75 +166,103 @@ class _Concretizer:
         return out
 
     def _patch(self, x: Any, depth: int) -> Any:
-        if isinstance_safe(x, (list, abc.MutableSequence)):
-            for i, v in enumerate(list(x)):
+        if isinstance(x, list):
+            for i, v in enumerate(list(list.__iter__(x))):
                 new = self.walk(v, depth)
                 if new is not v:
-                    x[i] = new
-            return x
-        if isinstance_safe(x, (dict, abc.MutableMapping)):
-            return self._patch_mapping(x, depth)
-        if isinstance_safe(x, (set, abc.MutableSet)):
-            members = list(x)
+                    list.__setitem__(x, i, new)
+        elif isinstance(x, dict):
+            self._patch_dict(x, depth)
+        elif isinstance(x, set):
+            members = list(set.__iter__(x))
             new_members = [self.walk(v, depth) for v in members]
             if any(a is not b for a, b in zip(new_members, members, strict=True)):
-                x.clear()
+                set.clear(x)
                 for member in new_members:
-                    x.add(member)
-            return x
-        if isinstance(x, (tuple, frozenset)):
+                    set.add(x, member)
+        elif isinstance(x, collections.deque):
+            for i, v in enumerate(list(collections.deque.__iter__(x))):
+                new = self.walk(v, depth)
+                if new is not v:
+                    collections.deque.__setitem__(x, i, new)
+        elif isinstance(x, (tuple, frozenset)):
             return self._rebuilt(x, depth)
-        if type(x) is slice:
+        else:
+            return self._patch_other(x, depth)
+        if type(x) in _PLAIN:
+            return x
+        return self._patch_attributes(x, depth)  # a subclass may have attributes too
+
+    def _patch_other(self, x: Any, depth: int) -> Any:
+        t = type(x)
+        if t is slice:
             parts = (self.walk(x.start, depth), self.walk(x.stop, depth), self.walk(x.step, depth))
             if parts[0] is x.start and parts[1] is x.stop and parts[2] is x.step:
                 return x
             return slice(*parts)
-        if type(x) in _DICT_VIEWS:
+        if t in _DICT_VIEWS:
             for mapping in gc.get_referents(x):  # a view holds its dict, and only that
                 self.walk(mapping, depth)
             return x
-        if type(x) is types.FunctionType:
-            self._patch_cells(x, depth)
+        if t is types.FunctionType:
+            self._patch_function(x, depth)
             return x
-        if type(x) is types.MethodType:
-            self.walk(x.__func__, depth)
-            self.walk(x.__self__, depth + 1)
+        if t is types.MethodType or t is types.BuiltinMethodType:
+            self.walk(x.__self__, depth + 1)  # a bound method returned: its object
+            if t is types.MethodType:
+                self.walk(x.__func__, depth)
             return x
-        if type(x) is functools.partial:
+        if t is functools.partial:
             return self._patch_partial(x, depth)
+        if isinstance(x, type):
+            if is_user_class(x):
+                self._patch_class(x, depth)
+            return x
         if isinstance(x, OPAQUE):
             return x
         if isinstance(x, BaseException):
             self._patch_exception(x, depth)
+        return self._patch_attributes(x, depth)
+
+    def _patch_attributes(self, x: Any, depth: int) -> Any:
+        """Patch an object through its attributes, never its methods.
+
+        Your objects, and mapping or sequence classes keeping their data in attributes.
+        """
         if dataclasses.is_dataclass(x):
             next_depth = depth  # dataclasses are structure, like containers
         elif depth < OBJECT_DEPTH:
             next_depth = depth + 1
         else:
             return x
+        cls = type(x)
+        if "<locals>" in cls.__qualname__ and is_user_class(cls):
+            self.walk(
+                cls, next_depth
+            )  # made by the traced code: its methods may close over answers
         for name, v in attributes(x):
             new = self.walk(v, next_depth)
             if new is not v:
                 _set_attribute(x, name, new)
         return x
 
-    def _patch_mapping(self, x: Any, depth: int) -> Any:
-        pairs = list(x.items())
+    def _patch_dict(self, x: dict[Any, Any], depth: int) -> None:
+        base: Any = collections.OrderedDict if isinstance(x, collections.OrderedDict) else dict
+        pairs = list(base.items(x))
         new_pairs = [(self.walk(k, depth), self.walk(v, depth)) for k, v in pairs]
         if any(new[0] is not old[0] for new, old in zip(new_pairs, pairs, strict=True)):
-            # A key changes: rebuild in order, with the mapping's own item assignment
-            # (``update`` would count the pairs of a Counter).
-            x.clear()
+            # A key changes: rebuild in order, by item assignment (``update`` would
+            # count the pairs of a Counter).
+            base.clear(x)
             for k, v in new_pairs:
-                x[k] = v
-            return x
+                base.__setitem__(x, k, v)
+            return
         for (k, v), (_, new) in zip(pairs, new_pairs, strict=True):
             if new is not v:
-                x[k] = new
-        return x
+                base.__setitem__(x, k, new)
 
     def _rebuilt(self, x: tuple[Any, ...] | frozenset[Any], depth: int) -> Any:
-        members = list(x)
+        members = list(tuple.__iter__(x) if isinstance(x, tuple) else frozenset.__iter__(x))
         new_members = [self.walk(v, depth) for v in members]
         if all(a is b for a, b in zip(new_members, members, strict=True)):
             return x
@@ -229,8 +272,8 @@ class _Concretizer:
             return type(x)(new_members)
         return x
 
-    def _patch_cells(self, fn: types.FunctionType, depth: int) -> None:
-        """A function returned or stored: its closure cells get values (deep inside too)."""
+    def _patch_function(self, fn: types.FunctionType, depth: int) -> None:
+        """A function returned or stored: closure cells, defaults and attributes get values."""
         for cell in fn.__closure__ or ():
             try:
                 content = cell.cell_contents
@@ -239,6 +282,25 @@ class _Concretizer:
             new = self.walk(content, depth + 1)
             if new is not content:
                 cell.cell_contents = new
+        if fn.__defaults__:
+            fn.__defaults__ = self.walk(fn.__defaults__, depth)
+        if fn.__kwdefaults__:
+            self.walk(fn.__kwdefaults__, depth)
+        if fn.__dict__:
+            self.walk(fn.__dict__, depth + 1)
+
+    def _patch_class(self, cls: type, depth: int) -> None:
+        """A class the traced code made or stored into: its attributes, its methods."""
+        if depth >= OBJECT_DEPTH or not isinstance(getattr(cls, "__dict__", None), Mapping):
+            return
+        for name, v in list(vars(cls).items()):
+            if name.startswith("__") and name.endswith("__"):
+                continue
+            raw = v.__func__ if isinstance(v, (staticmethod, classmethod)) else v
+            new = self.walk(raw, depth + 1)
+            if new is not raw:
+                with contextlib.suppress(AttributeError, TypeError):
+                    setattr(cls, name, new)
 
     def _patch_partial(self, p: functools.partial[Any], depth: int) -> Any:
         args = self.walk(p.args, depth)
@@ -276,12 +338,23 @@ def fill_attributes(x: Any, demand: Callable[[Deferred], Any]) -> Any:
     return x
 
 
-def map_items(source: Iterable[Any], fn: Callable[[Any], Any]) -> Generator[Any, Any, Any]:
+def map_items(
+    source: Iterable[Any], fn: Callable[[Any], Any], *, owned: bool = False
+) -> Generator[Any, Any, Any]:
     """A generator of ``fn(item)`` for the items of ``source``, delegating like ``yield from``.
 
-    ``send``, ``throw`` and ``close`` reach ``source`` as they would through
-    ``yield from source`` (PEP 380), and its return value is this generator's. When
-    ``fn`` raises, ``source`` is closed first and the exception propagates.
+    ``send`` and ``throw`` reach ``source`` as they would through ``yield from source``
+    (PEP 380), and its return value is this generator's. When ``fn`` raises, ``source``
+    is closed first (plain Python's generator would have raised inside) and the
+    exception propagates.
+
+    Args:
+        source: What to take items from.
+        fn: Applied to each item as it is taken.
+        owned: Closing this generator closes ``source`` too (``yield from`` semantics).
+            Otherwise ``source`` belongs to the caller: a consumer that stops early
+            (``next``, ``islice``) and drops this generator leaves the rest of
+            ``source`` to the caller, as in plain Python.
     """
     iterator = iter(source)
     try:
@@ -297,7 +370,8 @@ def map_items(source: Iterable[Any], fn: Callable[[Any], Any]) -> Generator[Any,
         try:
             sent = yield mapped
         except GeneratorExit:
-            _close(iterator)
+            if owned:
+                _close(iterator)
             raise
         except BaseException as error:
             throw = getattr(iterator, "throw", None)

@@ -173,6 +173,10 @@ class Deferred(_ProxyBase):
 
     def __getattr__(self, name: str) -> Any:
         owner = self._self_owner
+        if name == "__wrapped__":
+            # Reached when resolving the value raised AttributeError (a failed
+            # ``reply.keys`` glue): raise it from here, where it propagates.
+            return owner.demand(self._self_node)
         if name.startswith("_") or owner.is_known(self._self_node):
             return getattr(self.__wrapped__, name)
         return owner.record_glue(

@@ -39,6 +39,7 @@ import collections
 import dataclasses
 import datetime
 import functools
+import operator
 import sys
 import threading
 import time
@@ -718,7 +719,7 @@ def _members(value: Any) -> Iterator[Any]:
 def _prepare(values: tuple[Any, ...], kind: int, f: Any) -> tuple[Any, ...]:
     if kind == PASS:
         return values
-    if kind != METHOD and kind != FORMAT:  # library code may change what it is given
+    if tracer.lenders and kind != METHOD and kind != FORMAT:  # library code may change them
         recording = tracer.active()
         if recording is not None and recording.lent:
             recording.before_change(getattr(f, "__self__", None), *values)
@@ -893,7 +894,7 @@ def raised(x: Any) -> Any:
 
 def each_now(source: Any) -> Any:
     """``yield from source`` inside a ``try`` or ``with`` body: each item is a store."""
-    return map_items(source, now)
+    return map_items(source, now, owned=True)
 
 
 def deep(x: Any) -> Any:
@@ -948,6 +949,56 @@ def _settled(x: Any) -> Any:
         if kind is not Deferred and id(kind) not in ATOMIC_IDS and _FORMATTED_IN_PYTHON[kind]:
             fill_attributes(member, _value)
     return x
+
+
+_OPERATORS: dict[str, Callable[[Any, Any], Any]] = {
+    "Add": operator.add,
+    "Sub": operator.sub,
+    "Mult": operator.mul,
+    "MatMult": operator.matmul,
+    "Div": operator.truediv,
+    "FloorDiv": operator.floordiv,
+    "Pow": operator.pow,
+    "LShift": operator.lshift,
+    "RShift": operator.rshift,
+    "BitOr": operator.or_,
+    "BitXor": operator.xor,
+    "BitAnd": operator.and_,
+    "Eq": operator.eq,
+    "NotEq": operator.ne,
+    "Lt": operator.lt,
+    "LtE": operator.le,
+    "Gt": operator.gt,
+    "GtE": operator.ge,
+}
+_ARITHMETIC = ("add", "sub", "mul", "matmul", "truediv", "floordiv", "pow", "lshift", "rshift")
+_OPERATES_IN_PYTHON = _InPython(
+    *(f"__{name}__" for base in (*_ARITHMETIC, "or", "xor", "and") for name in (base, f"r{base}")),
+    "__eq__",
+    "__ne__",
+    "__lt__",
+    "__le__",
+    "__gt__",
+    "__ge__",
+)
+
+
+def binary(left: Any, right: Any, symbol: str) -> Any:
+    """``left <op> right`` (arithmetic or a comparison).
+
+    When one side is pending and the other is an object whose class implements
+    operators in Python, the pending side is made a value first: that code would get
+    the proxy (``type(other) is str`` would be wrong). Otherwise the operator acts
+    as written (pending values record glue).
+    """
+    fn = _OPERATORS[symbol]
+    kind_l, kind_r = type(left), type(right)
+    if kind_l is Deferred:
+        if kind_r is not Deferred and id(kind_r) not in ATOMIC_IDS and _OPERATES_IN_PYTHON[kind_r]:
+            left = _value(left)
+    elif kind_r is Deferred and id(kind_l) not in ATOMIC_IDS and _OPERATES_IN_PYTHON[kind_l]:
+        right = _value(right)
+    return fn(left, right)
 
 
 def _glue(name: str, fn: Callable[..., Any], args: tuple[Any, ...], pending: Deferred) -> Any:
@@ -1118,11 +1169,15 @@ def store_global(x: Any) -> Any:
 def holder(target: Any) -> Any:
     """The object an attribute or item is stored into.
 
-    Remembered if it got a pending value; pending readers of it run first.
+    Remembered if it got a pending value; pending readers of it run first. If
+    storing into it runs Python code (a property setter, ``__setattr__``,
+    ``__setitem__``, a descriptor), the store goes through :class:`_Store`.
     """
     _before_change(target)
     if _scope.pending_store:
         _remember(target)
+        if id(type(target)) not in ATOMIC_IDS and _STORES_IN_PYTHON[type(target)]:
+            return _Store(target)
     return target
 
 
@@ -1130,7 +1185,89 @@ def kept(target: Any) -> Any:
     """The object of ``obj.n += v`` or ``obj[k] += v``: made concrete at exit."""
     _before_change(target)
     _remember(target)
+    if _STORES_IN_PYTHON[type(target)]:
+        return _Store(target)
     return target
+
+
+class _StoresInPython(dict[type, bool]):
+    """Per class: does storing an attribute or item into its objects run Python code."""
+
+    def __missing__(self, cls: type) -> bool:
+        found = (
+            type(getattr(cls, "__setattr__", None)) is types.FunctionType
+            or type(getattr(cls, "__setitem__", None)) is types.FunctionType
+            or any(_python_setter(v) for k in cls.__mro__ for v in vars(k).values())
+        )
+        if len(self) >= _KNOWN_MAX:
+            self.clear()
+        self[cls] = found
+        return found
+
+
+def _python_setter(attribute: Any) -> bool:
+    """Whether a class attribute is a data descriptor whose ``__set__`` is Python code."""
+    if isinstance(attribute, property):
+        return attribute.fset is not None
+    setter = getattr(type(attribute), "__set__", None)
+    return type(setter) is types.FunctionType
+
+
+_STORES_IN_PYTHON = _StoresInPython()
+
+
+class _Store:
+    """Stands for the target of ``obj.name = v`` / ``obj[k] = v`` whose store runs Python code.
+
+    The interpreter would hand the value to that code as it is. Your code (a
+    setter, ``__setattr__``, ``__setitem__``, ``__set__``) runs as its twin, which
+    takes pending values; a library's (pydantic's ``BaseModel.__setattr__``,
+    ``WeakValueDictionary.__setitem__``) gets concrete values, as library calls do.
+    Loads (``obj.n += v`` reads first) pass through.
+    """
+
+    __slots__ = ("_xcs_store_target",)
+
+    def __init__(self, target: Any) -> None:
+        object.__setattr__(self, "_xcs_store_target", target)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(object.__getattribute__(self, "_xcs_store_target"), name)
+
+    def __getitem__(self, key: Any) -> Any:
+        return object.__getattribute__(self, "_xcs_store_target")[key]
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        target = object.__getattribute__(self, "_xcs_store_target")
+        cls = type(target)
+        setter = getattr(cls, "__setattr__", None)
+        if type(setter) is types.FunctionType:
+            _call_python(setter, (target, name, value))
+            return
+        attribute = next((vars(k)[name] for k in cls.__mro__ if name in vars(k)), None)
+        if isinstance(attribute, property) and type(attribute.fset) is types.FunctionType:
+            _call_python(attribute.fset, (target, value))
+        elif type(set_ := getattr(type(attribute), "__set__", None)) is types.FunctionType:
+            _call_python(set_, (attribute, target, value))
+        else:
+            setattr(target, name, value)
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        target = object.__getattribute__(self, "_xcs_store_target")
+        setitem = getattr(type(target), "__setitem__", None)
+        if type(setitem) is types.FunctionType:
+            _call_python(setitem, (target, key, value))
+        else:
+            target[key] = value
+
+
+def _call_python(fn: types.FunctionType, args: tuple[Any, ...]) -> Any:
+    """Call a store dunder: your code as its twin; a library's with a concrete value (last)."""
+    twin = twin_of(fn)
+    if twin is None:
+        return fn(*args[:-1], concretize(args[-1], _value))
+    _stack.next = twin.__code__  # entered through the dispatcher: its ops may defer
+    return twin(*args)
 
 
 def iadd(target: Any, x: Any) -> Any:
@@ -1149,14 +1286,15 @@ def ior(target: Any, x: Any) -> Any:
 
 def _before_change(target: Any) -> None:
     """User code is about to change ``target``: pending calls reading it run first."""
-    recording = tracer.active()
-    if recording is not None and recording.lent:
-        recording.before_change(target)
+    if tracer.lenders:
+        recording = tracer.active()
+        if recording is not None and recording.lent:
+            recording.before_change(target)
 
 
 def _keep_extended(target: Any, x: Any) -> None:
-    if type(target) is Deferred:
-        return
+    if type(target) is Deferred or id(type(target)) in ATOMIC_IDS:
+        return  # ``n += 1``: a new value is bound, no object changes
     _before_change(target)
     if id(type(x)) in ATOMIC_IDS:
         return

@@ -118,7 +118,7 @@ def snapshot(
 # Looking into objects passed by reference: at most this many members per object,
 # this many levels down (the object's attributes are level 1).
 SCAN_BUDGET = 2000
-SCAN_DEPTH = 5
+SCAN_DEPTH = 12
 
 # Iterators whose items xcs can make concrete as they are taken (generators are
 # checked by type): the builtin iterators over containers, map/zip/filter, itertools.

@@ -110,6 +110,9 @@ class _Rewriter(ast.NodeTransformer):
             packed = _call(which, node.args, [], node)
             node.args = [ast.copy_location(ast.Starred(value=packed, ctx=ast.Load()), node)]
         if node.keywords:
+            for keyword in node.keywords:
+                if keyword.arg is None:  # f(**spread): unpacked from a value
+                    keyword.value = _call("value", [keyword.value], [], keyword.value)
             packed = _call("kwargs", [], node.keywords, node)
             node.keywords = [ast.copy_location(ast.keyword(arg=None, value=packed), node)]
         return node
@@ -149,6 +152,14 @@ class _Rewriter(ast.NodeTransformer):
         """
         self.generic_visit(node)
         operands = [node.left, *node.comparators]
+        if (
+            len(node.ops) == 1
+            and type(node.ops[0]) in _ORDERING
+            and not _constant(node.left)
+            and not _constant(node.comparators[0])
+        ):  # a == b: as for binary operators (see visit_BinOp)
+            symbol = ast.copy_location(ast.Constant(type(node.ops[0]).__name__), node)
+            return _call("binary", [node.left, node.comparators[0], symbol], [], node)
         for index, op in enumerate(node.ops):
             if isinstance(op, (ast.Is, ast.IsNot, ast.In, ast.NotIn)):
                 for side in (index, index + 1):
@@ -168,6 +179,8 @@ class _Rewriter(ast.NodeTransformer):
     # untouched).
 
     def _tested(self, test: ast.expr) -> ast.expr:
+        if _is_helper_call(test, "binary") and _is_comparison(test):  # a bool, or glue
+            return test
         if isinstance(test, (ast.Name, ast.Attribute, ast.Subscript, ast.Call)):
             return _call("truth", [test], [], test)
         return test
@@ -214,11 +227,19 @@ class _Rewriter(ast.NodeTransformer):
         return node
 
     def visit_BinOp(self, node: ast.BinOp) -> ast.AST:
-        """``"%s-%s" % pair``: formatting of pending values is recorded, not forced."""
+        """``"%s-%s" % pair``: formatting of pending values is recorded, not forced.
+
+        ``a + b`` between two non-constants goes through ``@xcs.binary``: if one side
+        is an object whose class implements the operator in Python, the interpreter
+        would hand that code the other side as it is (a pending value).
+        """
         self.generic_visit(node)
         if isinstance(node.op, ast.Mod):
             return _call("mod", [node.left, node.right], [], node)
-        return node
+        if _constant(node.left) or _constant(node.right):
+            return node
+        symbol = ast.copy_location(ast.Constant(type(node.op).__name__), node)
+        return _call("binary", [node.left, node.right, symbol], [], node)
 
     def visit_JoinedStr(self, node: ast.JoinedStr) -> ast.AST:
         """f-strings: ``@xcs.fstring(("lit",), (value, conversion, spec), ...)``."""
@@ -250,9 +271,23 @@ class _Rewriter(ast.NodeTransformer):
         return node
 
     def visit_Dict(self, node: ast.Dict) -> ast.AST:
-        """Dict keys are stored as values (``**spread`` entries have no key)."""
+        """Dict keys are stored as values; a ``**spread`` is unpacked from a value."""
         self.generic_visit(node)
+        node.values = [
+            _call("value", [v], [], v) if k is None else v
+            for k, v in zip(node.keys, node.values, strict=True)
+        ]
         node.keys = [k if k is None else _call("key", [k], [], k) for k in node.keys]
+        return node
+
+    def visit_ClassDef(self, node: ast.ClassDef) -> ast.AST:
+        """A class statement hands its bases and keywords to the metaclass: as values."""
+        self.generic_visit(node)
+        node.bases = [
+            b if isinstance(b, ast.Starred) else _call("value", [b], [], b) for b in node.bases
+        ]
+        for keyword in node.keywords:
+            keyword.value = _call("value", [keyword.value], [], keyword.value)
         return node
 
     def visit_Set(self, node: ast.Set) -> ast.AST:
@@ -301,6 +336,9 @@ def _mark_entry(node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) -> No
     node.body.insert(1 if docstring else 0, statement)
 
 
+_ORDERING = (ast.Eq, ast.NotEq, ast.Lt, ast.LtE, ast.Gt, ast.GtE)
+
+
 def _constant(node: ast.expr) -> bool:
     """``3``, ``"k"``, ``-1``: an index that holds no value to look at."""
     if isinstance(node, ast.UnaryOp):
@@ -316,10 +354,20 @@ def _has_slice(node: ast.expr) -> bool:
 
 
 def _is_value_call(node: ast.expr) -> bool:
+    return _is_helper_call(node, "value") or _is_helper_call(node, "key")
+
+
+def _is_comparison(call: ast.expr) -> bool:
+    symbol = call.args[2] if isinstance(call, ast.Call) else None
+    return isinstance(symbol, ast.Constant) and symbol.value in {op.__name__ for op in _ORDERING}
+
+
+def _is_helper_call(node: ast.expr, name: str) -> bool:
+    """Whether ``node`` is a call of the helper ``@xcs.<name>`` the rewrite made."""
     return (
         isinstance(node, ast.Call)
         and isinstance(node.func, ast.Attribute)
-        and node.func.attr in ("value", "key")
+        and node.func.attr == name
         and isinstance(node.func.value, ast.Name)
         and node.func.value.id == HELPERS
     )

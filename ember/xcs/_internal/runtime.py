@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ember.xcs._internal import dispatch, tracer
-from ember.xcs._internal.concrete import concretize
+from ember.xcs._internal.concrete import Concretizer
 from ember.xcs._internal.deferred import Deferred
 from ember.xcs._internal.errors import PendingValueError, reraise
 from ember.xcs._internal.ir import FINISHED, Status
@@ -73,28 +73,33 @@ def run(
             _settle_after(recording, error)
             if isinstance(error, TypeError) and _from_pending_value(recording, error):
                 raise PendingValueError(_user_location(error), error) from error
-            if recording.execute and isinstance(error, Exception):  # self.reply = reply too
-                concretize(error, _value_if_known)
+            if recording.execute and isinstance(error, Exception):
+                # What the function stored before raising, and the exception's own
+                # values (``self.reply = reply``), are left concrete too.
+                _settle_stores(recording, Concretizer(_value_if_known), error)
             reraise(error)
         recording.materialize("exit", need_value=False)
         if not recording.execute:
             return None
-        for holder in recording.remembered.values():  # stored into while values were pending
-            _patch(holder)
-        return concretize(result, _value)
+        # One concretizer for all: an object stored in two places is patched once.
+        concrete = Concretizer(_value)
+        _settle_stores(recording, concrete)
+        return concrete(result)
     finally:
+        recording.end_loans()  # nothing of this call is pending any more (or ever runs)
         tracer.leave(previous)
 
 
-def _patch(holder: Any) -> None:
-    """Replace the deferred values stored into ``holder`` (in place) by their values."""
-    if isinstance(holder, (type, types.ModuleType)):  # class and module attributes
-        for name, value in list(vars(holder).items()):
-            new = concretize(value, _value)
-            if new is not value:
-                setattr(holder, name, new)
-    else:
-        concretize(holder, _value)
+def _settle_stores(recording: Recording, concrete: Concretizer, *more: Any) -> None:
+    """Replace the deferred values stored into remembered places (in place) by values."""
+    for holder in (*recording.remembered.values(), *more):
+        if isinstance(holder, types.ModuleType):  # a module's globals
+            for name, value in list(vars(holder).items()):
+                new = concrete(value)
+                if new is not value:
+                    setattr(holder, name, new)
+        else:
+            concrete(holder)
 
 
 def _value(deferred: Deferred) -> Any:
@@ -146,7 +151,7 @@ def _settle_after(recording: Recording, error: BaseException) -> None:
                 state["status"] = Status.CANCELLED
                 state["error"] = error
         recording.pending.clear()
-        recording.lent.clear()
+        recording.end_loans()
 
 
 def _named_arguments(

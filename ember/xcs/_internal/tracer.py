@@ -83,6 +83,20 @@ class _Context(threading.local):
 
 _context = _Context()
 
+lenders = 0
+"""How many recordings (on any thread) lend objects to pending nodes right now.
+
+Zero almost always: then the dispatcher skips looking up this thread's recording
+before library calls and stores (a cheap module read instead of a thread-local one).
+"""
+_lenders_lock = threading.Lock()
+
+
+def _count_lender(delta: int) -> None:
+    global lenders
+    with _lenders_lock:
+        lenders += delta
+
 
 def active() -> Recording | None:
     """The recording that op calls on this thread go into, if any."""
@@ -290,6 +304,12 @@ class Recording:
                 self.materialize("a change to an object a pending call reads", need_value=False)
                 return
 
+    def end_loans(self) -> None:
+        """Forget the lent objects: no pending node reads them any more."""
+        if self.lent:
+            self.lent.clear()
+            _count_lender(-1)
+
     def remember(self, container: Any) -> None:
         """Note a container that received pending values: made concrete at exit."""
         with self.lock:
@@ -473,8 +493,11 @@ class Recording:
             self.ops.append(node_id)
         if status is Status.PENDING:
             self.pending.append(node_id)
-            for obj in found.lent:  # read when it runs: changes to them wait for it
-                self.lent[id(obj)] = obj
+            if found.lent:  # read when it runs: changes to them wait for it
+                if not self.lent:
+                    _count_lender(1)
+                for obj in found.lent:
+                    self.lent[id(obj)] = obj
         return node_id
 
     def _depth_of(self, node: int) -> int:
@@ -572,7 +595,7 @@ class Recording:
                     )
                 return
             batch, self.pending = self.pending, []
-            self.lent.clear()  # every node that reads them runs now
+            self.end_loans()  # every node that reads them runs now
             sync = self._add_sync(batch, reason)
             state = self.state[sync]
             state["status"] = Status.RUNNING

@@ -103,14 +103,22 @@ def test_map_items_delegates_send_throw_close_and_return_like_yield_from() -> No
         mapped.send("t")
     assert stop.value.value == "done" and numbers.log == ["s", "t", "closed"]  # type: ignore[attr-defined]
 
-    mapped = map_items(numbers(), lambda x: x * 10)
+    mapped = map_items(numbers(), lambda x: x * 10, owned=True)
     next(mapped)
     assert mapped.throw(KeyError("k")) == -10  # handled inside the source
-    mapped.close()
+    mapped.close()  # owned: closes the source, as yield from does
     assert numbers.log == ["closed"]  # type: ignore[attr-defined]
 
     mapped = map_items(iter([1, 2]), lambda x: x)  # no send/throw/close: next() is used
     assert list(mapped) == [1, 2]
+
+
+def test_map_items_leaves_a_source_it_does_not_own_to_the_caller() -> None:
+    source = numbers()
+    mapped = map_items(source, lambda x: x)
+    assert next(mapped) == 1
+    del mapped  # a consumer that stopped early (next, islice) dropped it
+    assert next(source) == 2  # the rest is still the caller's
 
 
 def test_map_items_closes_the_source_when_the_function_raises() -> None:

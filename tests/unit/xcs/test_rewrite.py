@@ -54,7 +54,11 @@ def test_every_node_made_by_the_rewrite_has_a_location() -> None:
 @pytest.mark.parametrize(
     ("source", "expected"),
     [
-        ("f(a, *b, k=c, **d)", "@xcs.callee(f)(*@xcs.args(a, *b), **@xcs.kwargs(k=c, **d))"),
+        (
+            "f(a, *b, k=c, **d)",
+            "@xcs.callee(f)(*@xcs.args(a, *b), **@xcs.kwargs(k=c, **@xcs.value(d)))",
+        ),
+        ("{**d, 'k': v}", "{**@xcs.value(d), @xcs.key('k'): v}"),
         ("f(a)", "@xcs.callee(f)(*@xcs.args_last(a))"),
         ("f()", "@xcs.call0(f)()"),
         ("super().m()", "@xcs.call0(super().m)()"),
@@ -68,7 +72,12 @@ def test_every_node_made_by_the_rewrite_has_a_location() -> None:
         ("x if a else y", "x if @xcs.truth(a) else y"),
         ("a or b.c", "@xcs.truth(a) or @xcs.truth(b.c)"),
         ("not a", "not @xcs.truth(a)"),
-        ("a == b or not a < b", "a == b or not a < b"),  # comparisons give bools
+        (  # comparisons give bools; between two non-constants, through @xcs.binary
+            "a == b or not a < 1",
+            "@xcs.binary(a, b, 'Eq') or not a < 1",
+        ),
+        ("a + b * 2", "@xcs.binary(a, b * 2, 'Add')"),
+        ("0 < a < b", "0 < a < b"),  # chains as they are
         ("[x for x in xs if x]", "[x for x in xs if @xcs.truth(x)]"),
         ("xs[i]", "@xcs.item(xs, i)"),
         ("xs[i][j]", "@xcs.item(@xcs.item(xs, i), j)"),
