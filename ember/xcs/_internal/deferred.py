@@ -75,6 +75,9 @@ class Owner(Protocol):
     def pure_call(self, node: int) -> bool:
         """Whether calling the pending attribute ``node`` has no effect outside the value."""
 
+    def may_wait(self, node: int, access: str) -> bool:
+        """Whether ``access`` (``.name``, ``[]``, a dunder) on ``node``'s value may be glue."""
+
 
 def call(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
     """Glue for a method call: ``call(bound, *a)`` is ``bound(*a)``."""
@@ -108,35 +111,41 @@ def frozen(value: Any, depth: int = 0) -> bool:
 def _binary(
     fn: Callable[[Any, Any], Any], name: str, effect: Effect = "new"
 ) -> Callable[[Deferred, Any], Any]:
-    def method(self: Deferred, other: Any) -> Any:
-        owner = self._self_owner
-        if owner.is_known(self._self_node) or not frozen(other):
-            return fn(self.__wrapped__, other)
-        return owner.record_glue(name, fn, (self, other), {}, self._self_node, effect)
+    dunder = f"__{fn.__name__.strip('_')}__"
 
-    method.__name__ = f"__{fn.__name__.strip('_')}__"
+    def method(self: Deferred, other: Any) -> Any:
+        owner, node = self._self_owner, self._self_node
+        if owner.is_known(node) or not frozen(other) or not owner.may_wait(node, dunder):
+            return fn(self.__wrapped__, other)
+        return owner.record_glue(name, fn, (self, other), {}, node, effect)
+
+    method.__name__ = dunder
     return method
 
 
 def _reflected(fn: Callable[[Any, Any], Any], name: str) -> Callable[[Deferred, Any], Any]:
-    def method(self: Deferred, other: Any) -> Any:
-        owner = self._self_owner
-        if owner.is_known(self._self_node) or not frozen(other):
-            return fn(other, self.__wrapped__)
-        return owner.record_glue(name, fn, (other, self), {}, self._self_node, "new")
+    dunder = f"__r{fn.__name__.strip('_')}__"
 
-    method.__name__ = f"__r{fn.__name__.strip('_')}__"
+    def method(self: Deferred, other: Any) -> Any:
+        owner, node = self._self_owner, self._self_node
+        if owner.is_known(node) or not frozen(other) or not owner.may_wait(node, dunder):
+            return fn(other, self.__wrapped__)
+        return owner.record_glue(name, fn, (other, self), {}, node, "new")
+
+    method.__name__ = dunder
     return method
 
 
 def _unary(fn: Callable[[Any], Any], name: str) -> Callable[[Deferred], Any]:
-    def method(self: Deferred) -> Any:
-        owner = self._self_owner
-        if owner.is_known(self._self_node):
-            return fn(self.__wrapped__)
-        return owner.record_glue(name, fn, (self,), {}, self._self_node, "new")
+    dunder = f"__{fn.__name__.strip('_')}__"
 
-    method.__name__ = f"__{fn.__name__.strip('_')}__"
+    def method(self: Deferred) -> Any:
+        owner, node = self._self_owner, self._self_node
+        if owner.is_known(node) or not owner.may_wait(node, dunder):
+            return fn(self.__wrapped__)
+        return owner.record_glue(name, fn, (self,), {}, node, "new")
+
+    method.__name__ = dunder
     return method
 
 
@@ -177,15 +186,15 @@ class Deferred(_ProxyBase):
             # Reached when resolving the value raised AttributeError (a failed
             # ``reply.keys`` glue): raise it from here, where it propagates.
             return owner.demand(self._self_node)
-        if name.startswith("_") or owner.is_known(self._self_node):
+        node = self._self_node
+        if name.startswith("_") or owner.is_known(node) or not owner.may_wait(node, f".{name}"):
             return getattr(self.__wrapped__, name)
-        return owner.record_glue(
-            f".{name}", getattr, (self, name), {}, self._self_node, "part", name
-        )
+        return owner.record_glue(f".{name}", getattr, (self, name), {}, node, "part", name)
 
     def __getitem__(self, key: Any) -> Any:
         owner = self._self_owner
-        if owner.is_known(self._self_node) or not frozen(key):
+        node = self._self_node
+        if owner.is_known(node) or not frozen(key) or not owner.may_wait(node, "[]"):
             return self.__wrapped__[key]
         return owner.record_glue("[]", operator.getitem, (self, key), {}, self._self_node, "part")
 

@@ -52,6 +52,7 @@ from ember.xcs._internal.errors import OpTimeoutError, XCSError, add_op_note, re
 from ember.xcs._internal.ir import FINISHED, Node, NodeKind, Status
 from ember.xcs._internal.ir_builder import resolve, shares_objects
 from ember.xcs._internal.limits import limit_for, take
+from ember.xcs._internal.purity import observe, observe_attribute
 from ember.xcs._internal.pool import (
     DEFAULT_MAX_WORKERS,
     Dispatch,
@@ -346,6 +347,8 @@ class _Run:
         try:
             args, kwargs = self._arguments(record, False)
             value, ok = record.fn(*args, **kwargs), True
+            if record.fn is getattr:  # what an attribute holds, for later traces
+                observe_attribute(args[0], args[1], value)
         except Exception as exc:  # KeyboardInterrupt and the like propagate
             value, ok = exc, False
         finally:
@@ -385,6 +388,9 @@ class _Run:
         if ok:
             self.rec.values[node] = value
             state["status"] = Status.DONE
+            spec = self.rec.nodes[node].spec
+            if spec is not None:  # what an op returns says what later calls of it return
+                observe(spec, value)
             successors = self.after_done[node]
             if successors:
                 self._release(successors)

@@ -1,20 +1,27 @@
-"""What is known about a pending value's type, and which method calls on it are pure.
+"""What is known about a pending value's type, and which work on it may wait.
 
-A method call on a pending value (``reply.strip()``) can wait -- be recorded as glue
-and run when the value is needed -- only if running it later cannot be noticed: it
-has no side effects outside the value. That is known when:
+Work on a pending value -- ``reply.strip()``, ``resp.text``, ``parsed["k"]``, ``a + b``
+-- can wait (be recorded as glue and run when the value is needed) only if running it
+later cannot be noticed: it touches nothing but the value. That is known from the
+value's *kind*, what xcs knows of its type:
 
-* the value's type is a built-in type (``str``, ``list``, ``dict``, ...): their
-  methods touch nothing but the value itself (in-place changes of it keep program
-  order through the recording's order edges);
-* the type is unknown and the method's name is one of the read-only methods of the
-  built-in types (``strip``, ``split``, ``get``, ``count``, ...).
+* **A built-in type** (``str``, ``list``, ``dict``, ...): everything on it may wait
+  (in-place changes of the value keep program order through the recording's order
+  edges).
+* **Another class**: attribute reads, items and operators may wait unless the class
+  implements them in Python (a property, ``__getattribute__``, ``__getitem__``,
+  ``__add__``: code that may have side effects); a method call may wait only if the
+  method is not Python code (one inherited from ``dict``, say). ``page.show()`` runs in
+  program order -- your method, rewritten, so the ops it calls still defer.
+* **Unknown**: attribute reads, items and operators wait (data access, nearly always);
+  a method call runs in program order.
 
-A value's type is known from the op's return annotation (``-> str``, ``-> list[str]``,
-``-> str | None``; ``-> Page`` says it is *not* a built-in), and carries over to what
-glue makes from a built-in scalar (a ``str``'s methods give built-in values). A
-method of any other value (``page.show()``) is not known pure: the dispatcher makes
-the value concrete and calls the method in program order.
+Kinds come from annotations -- the op's return annotation (``-> str``,
+``-> list[Answer]``, ``-> ChatCompletion``), then a class's annotated attributes and
+its properties' and methods' return annotations along a chain
+(``resp.choices[0].message.content``) -- and, where there is none, from what was seen:
+the type an op returned on its earlier calls, and the type an attribute of a class
+held. So an unannotated op's first call may wait where later ones do not.
 
 This module is pure: no graphs, no threads.
 """
@@ -25,10 +32,23 @@ import contextlib
 import types
 import typing
 import weakref
+from collections import abc
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["BUILTIN", "Kind", "pure_method", "result_kind", "returns"]
+__all__ = [
+    "BUILTIN",
+    "Kind",
+    "attribute_kind",
+    "call_kind",
+    "item_kind",
+    "observe",
+    "observe_attribute",
+    "op_kind",
+    "pure_method",
+    "result_kind",
+    "waits_for",
+]
 
 
 class _Builtin:
@@ -36,58 +56,230 @@ class _Builtin:
         return "BUILTIN"
 
 
-BUILTIN = _Builtin()
+BUILTIN: Any = _Builtin()
 """The kind of a value known to be of some built-in type (which one is not known)."""
 
-Kind = type | _Builtin | None
-"""What is known of a value's type: its class, :data:`BUILTIN`, or None (nothing)."""
+Kind = Any
+"""What is known of a value's type: an annotation (a class, ``list[str]``, a union),
+:data:`BUILTIN`, or None (nothing)."""
 
-_SCALARS = frozenset({str, bytes, int, float, bool, complex, type(None)})
+_SCALARS = frozenset({str, bytes, int, float, bool, complex, type(None), bytearray})
+_SEQUENCES = (list, tuple, abc.Sequence, abc.MutableSequence, abc.Iterable, abc.Iterator)
+_MAPPINGS = (dict, abc.Mapping, abc.MutableMapping)
 
-_READ_ONLY = frozenset({"copy", "count", "get", "index", "items", "keys", "values"})
-_READ_ONLY_SETS = frozenset(
-    {"difference", "intersection", "isdisjoint", "issubset", "issuperset", "union"}
-) | {"symmetric_difference"}
 
-PURE_NAMES: frozenset[str] = (
-    frozenset(
-        name
-        for cls in (str, bytes, int, float, complex, tuple, frozenset)
-        for name in dir(cls)
-        if not name.startswith("_")
+def _origin(kind: Kind) -> Any:
+    """The class a kind stands for (``list`` for ``list[str]``), or None."""
+    if kind is None or kind is BUILTIN:
+        return None
+    if isinstance(kind, type):
+        return kind
+    origin = typing.get_origin(kind)
+    return origin if isinstance(origin, type) else None
+
+
+def _members(kind: Kind) -> list[Kind]:
+    """The alternatives of a union (``str | None``), or the kind itself."""
+    origin = typing.get_origin(kind)
+    if origin is typing.Union or origin is types.UnionType:
+        return list(typing.get_args(kind))
+    if origin is typing.Annotated:
+        return _members(typing.get_args(kind)[0])
+    if origin is typing.Literal:
+        return [type(v) for v in typing.get_args(kind)]
+    return [kind]
+
+
+def builtin(kind: Kind) -> bool:
+    """Whether every value of this kind is of a built-in type."""
+    if kind is BUILTIN:
+        return True
+    if kind is None:
+        return False
+    members = _members(kind)
+    return all(
+        m is BUILTIN or (_origin(m) is not None and _origin(m).__module__ == "builtins")
+        for m in members
     )
-    | _READ_ONLY
-    | _READ_ONLY_SETS
-)
-"""Method names read-only on every built-in type that has them."""
 
 
-def _builtin(cls: Any) -> bool:
-    return isinstance(cls, type) and cls.__module__ == "builtins"
+def _single(kind: Kind) -> Kind:
+    """A kind without its ``None`` alternative (``str | None`` -> ``str``), or the kind."""
+    members = [m for m in _members(kind) if m is not type(None) and m is not None]
+    return members[0] if len(members) == 1 else kind
+
+
+# --- what work may wait ---------------------------------------------------------------
+
+_WAITS_IN_PYTHON: dict[tuple[type, str], bool] = {}
+
+
+def _python(cls: type, name: str) -> bool:
+    """Whether ``cls`` implements ``name`` (an attribute of the class) as Python code."""
+    key = (cls, name)
+    found = _WAITS_IN_PYTHON.get(key)
+    if found is None:
+        attribute = next((vars(k)[name] for k in cls.__mro__ if name in vars(k)), None)
+        if isinstance(attribute, property):
+            found = True
+        elif isinstance(attribute, (staticmethod, classmethod)):
+            found = type(attribute.__func__) is types.FunctionType
+        else:
+            getter = getattr(type(attribute), "__get__", None)
+            found = type(attribute) is types.FunctionType or (
+                attribute is not None and type(getter) is types.FunctionType
+            )
+        if len(_WAITS_IN_PYTHON) > 4096:
+            _WAITS_IN_PYTHON.clear()
+        _WAITS_IN_PYTHON[key] = found
+    return found
+
+
+def waits_for(kind: Kind, access: str) -> bool:
+    """Whether ``access`` on a pending value of this kind may wait (be glue).
+
+    Args:
+        kind: What is known of the value's type.
+        access: ``.name`` (an attribute read), ``[]`` (an item), or an operator's
+            dunder (``__add__``, ``__eq__``, ...).
+    """
+    if kind is None or builtin(kind):
+        return True
+    for member in _members(kind):
+        cls = _origin(member)
+        if cls is None or cls.__module__ == "builtins":
+            continue
+        if access.startswith("."):
+            if _python(cls, "__getattribute__") or _python(cls, access[1:]):
+                return False
+        elif _python(cls, "__getitem__" if access == "[]" else access):
+            return False
+    return True
 
 
 def pure_method(kind: Kind, name: str) -> bool:
     """Whether calling method ``name`` of a value of this kind may wait (no side effects)."""
     if kind is None:
-        return name in PURE_NAMES
-    return kind is BUILTIN or _builtin(kind)
+        return False
+    if builtin(kind):
+        return True
+    for member in _members(kind):
+        cls = _origin(member)
+        if cls is None:
+            return False
+        if cls.__module__ != "builtins" and _python(cls, name):
+            return False
+    return True
 
 
-def result_kind(receiver: Kind) -> Kind:
-    """The kind of what glue makes from a value of kind ``receiver``.
+# --- kinds along a chain of glue --------------------------------------------------------
 
-    A built-in scalar's attributes, items and methods give built-in values; nothing
-    is known of what a container holds.
-    """
-    if receiver is BUILTIN or receiver in _SCALARS:
+
+def attribute_kind(kind: Kind, name: str) -> Kind:
+    """The kind of ``value.name`` for a value of this kind."""
+    if kind is None:
+        return None
+    kind = _single(kind)
+    if kind is BUILTIN or kind in _SCALARS:
         return BUILTIN
+    cls = _origin(kind)
+    if cls is None or cls.__module__ == "builtins":
+        return BUILTIN if cls is not None else None
+    hinted = _hints(cls).get(name)
+    if hinted is not None:
+        return hinted
+    attribute = next((vars(k)[name] for k in cls.__mro__ if name in vars(k)), None)
+    if isinstance(attribute, property) and attribute.fget is not None:
+        return _return_kind(attribute.fget)
+    seen = _attributes_seen.get(cls)
+    return seen.get(name) if seen else None
+
+
+def item_kind(kind: Kind) -> Kind:
+    """The kind of ``value[k]`` for a value of this kind."""
+    if kind is None:
+        return None
+    kind = _single(kind)
+    if kind is BUILTIN or kind in _SCALARS:
+        return BUILTIN
+    cls, args = _origin(kind), typing.get_args(kind)
+    if cls is None:
+        return None
+    if args and issubclass(cls, _MAPPINGS):
+        return args[-1]
+    if args and issubclass(cls, tuple) and (len(args) == 1 or args[-1] is Ellipsis):
+        return args[0]
+    if args and issubclass(cls, tuple):
+        return BUILTIN if all(builtin(a) for a in args) else None
+    if args and issubclass(cls, _SEQUENCES):
+        return args[0]
     return None
 
 
+def call_kind(kind: Kind, name: str) -> Kind:
+    """The kind of ``value.name(...)`` for a value of this kind."""
+    if kind is None:
+        return None
+    kind = _single(kind)
+    if kind is BUILTIN or kind in _SCALARS:
+        return BUILTIN  # a scalar's methods make built-in values
+    cls = _origin(kind)
+    if cls is None or cls.__module__ == "builtins":
+        return None  # list.pop(), dict.get(): an item, of a kind not kept here
+    method = getattr(cls, name, None)
+    return _return_kind(method) if method is not None else None
+
+
+def result_kind(kind: Kind, access: str) -> Kind:
+    """The kind of what an operator or formatting makes from a value of this kind."""
+    if access in ("f-string", ".join()", ".format()", "%"):
+        return str
+    return BUILTIN if kind is not None and builtin(kind) else None
+
+
+# --- where kinds come from ----------------------------------------------------------------
+
 _returns: weakref.WeakKeyDictionary[Any, Kind] = weakref.WeakKeyDictionary()
+_ops_seen: weakref.WeakKeyDictionary[Any, Kind] = weakref.WeakKeyDictionary()
+_attributes_seen: weakref.WeakKeyDictionary[type, dict[str, Kind]] = weakref.WeakKeyDictionary()
+_hinted: weakref.WeakKeyDictionary[type, dict[str, Any]] = weakref.WeakKeyDictionary()
+_MIXED = object()  # seen returning different types: nothing is known
 
 
-def returns(fn: Callable[..., Any]) -> Kind:
+def op_kind(fn: Callable[..., Any], spec: Any) -> Kind:
+    """The kind of an op's value: its return annotation, else the type it returned before."""
+    kind = _return_kind(fn)
+    if kind is not None:
+        return kind
+    seen = _ops_seen.get(spec)
+    return None if seen is _MIXED else seen
+
+
+def observe(spec: Any, value: Any) -> None:
+    """An op finished with ``value``: remember its type (for ops without annotations)."""
+    with contextlib.suppress(TypeError):
+        seen = _ops_seen.get(spec)
+        if seen is None:
+            _ops_seen[spec] = type(value)
+        elif seen is not _MIXED and seen is not type(value):
+            _ops_seen[spec] = _MIXED
+
+
+def observe_attribute(owner: Any, name: str, value: Any) -> None:
+    """Glue read ``owner.name`` and got ``value``: remember its type for the class."""
+    cls = type(owner)
+    if cls.__module__ == "builtins":
+        return
+    with contextlib.suppress(TypeError):
+        seen = _attributes_seen.setdefault(cls, {})
+        before = seen.get(name)
+        if before is None and name not in seen:
+            seen[name] = type(value)
+        elif before is not type(value):
+            seen[name] = None  # mixed
+
+
+def _return_kind(fn: Any) -> Kind:
     """What ``fn``'s return annotation says about its value (cached per function)."""
     try:
         return _returns[fn]
@@ -106,31 +298,37 @@ def _from_annotation(fn: Any) -> Kind:
     annotations = getattr(target, "__annotations__", None)
     if not isinstance(annotations, dict) or "return" not in annotations:
         return None
-    annotation = annotations["return"]
+    return _evaluated(annotations["return"], getattr(target, "__globals__", {}))
+
+
+def _evaluated(annotation: Any, namespace: dict[str, Any]) -> Kind:
     if isinstance(annotation, str):  # from __future__ import annotations
         try:
-            annotation = eval(annotation, getattr(target, "__globals__", {}))
+            annotation = eval(annotation, namespace)  # noqa: S307
         except Exception:  # an annotation that does not evaluate says nothing
             return None
-    return _kind_of(annotation)
-
-
-def _kind_of(annotation: Any) -> Kind:
+    if annotation is typing.Any or annotation is object or isinstance(annotation, typing.TypeVar):
+        return None
     if annotation is None:
         return type(None)
-    if annotation is typing.Any or annotation is object:
-        return None  # says nothing
-    if isinstance(annotation, type):
-        return annotation
-    origin = typing.get_origin(annotation)
-    if origin is typing.Union or origin is types.UnionType:
-        kinds = [_kind_of(arg) for arg in typing.get_args(annotation)]
-        return BUILTIN if all(k is BUILTIN or _builtin(k) for k in kinds) else None
-    if origin is typing.Literal:
-        values = typing.get_args(annotation)
-        return BUILTIN if all(type(v) in _SCALARS for v in values) else None
-    if origin is typing.Annotated:
-        return _kind_of(typing.get_args(annotation)[0])
-    if isinstance(origin, type):
-        return origin  # list[str] is a list
-    return None
+    return annotation
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    """A class's annotated attributes, evaluated (cached; empty if they do not evaluate)."""
+    try:
+        return _hinted[cls]
+    except (KeyError, TypeError):
+        pass
+    try:
+        hints = {
+            k: v
+            for k, v in typing.get_type_hints(cls).items()
+            if v is not typing.Any and typing.get_origin(v) is not typing.ClassVar
+        }
+    except Exception:  # a forward reference that does not resolve, say
+        hints = {}
+    with contextlib.suppress(TypeError):
+        _hinted[cls] = hints
+    return hints
+

@@ -57,7 +57,16 @@ from ember.xcs._internal.ir import (
     Status,
 )
 from ember.xcs._internal.ir_builder import Snapshot, resolve, snapshot
-from ember.xcs._internal.purity import Kind, pure_method, result_kind, returns
+from ember.xcs._internal.purity import (
+    Kind,
+    attribute_kind,
+    call_kind,
+    item_kind,
+    op_kind,
+    pure_method,
+    result_kind,
+    waits_for,
+)
 from ember.xcs._internal.source import any_quietly_unrewritten, quietly_unrewritten
 
 __all__ = [
@@ -228,6 +237,7 @@ class Recording:
         self.lent: dict[int, Any] = {}  # id -> object a pending node reads by reference
         self._kinds: dict[int, Kind] = {}  # node -> what is known of its value's type
         self._pure: set[int] = set()  # pending attributes whose call is pure (see purity.py)
+        self._methods: dict[int, tuple[Kind, str]] = {}  # attribute node -> (owner kind, name)
 
     # --- the Owner protocol of deferred values ------------------------------------
 
@@ -278,13 +288,31 @@ class Recording:
                 self._root[node] = root  # the result is (part of) the receiver's object
             if effect == "write":
                 self._order_write(node, root)
-            kind = self._kinds.get(receiver)
-            if method is not None and pure_method(kind, method):
-                self._pure.add(node)
-            made = result_kind(kind)
-            if made is not None:
-                self._kinds[node] = made
+            self._know(node, name, fn, receiver, method)
             return Deferred(self, node, method)
+
+    def _know(
+        self, node: int, name: str, fn: Callable[..., Any], receiver: int, method: str | None
+    ) -> None:
+        """What is known of a glue node's value, from its receiver's (see ``purity.py``)."""
+        kind = self._kinds.get(receiver)
+        if method is not None and fn is getattr:  # an attribute read, perhaps a method
+            made = attribute_kind(kind, method)
+            self._methods[node] = (kind, method)
+            if pure_method(kind, method):
+                self._pure.add(node)
+        elif name == "[]":
+            made = item_kind(kind)
+        elif receiver in self._methods and name.endswith("()"):
+            made = call_kind(*self._methods[receiver])
+        else:
+            made = result_kind(kind, name)
+        if made is not None:
+            self._kinds[node] = made
+
+    def may_wait(self, node: int, access: str) -> bool:
+        """Whether ``access`` on the pending value of ``node`` may be glue (``purity.py``)."""
+        return waits_for(self._kinds.get(node), access)
 
     def pure_call(self, node: int) -> bool:
         """Whether calling the pending attribute ``node`` may wait (see ``purity.py``)."""
@@ -426,7 +454,7 @@ class Recording:
                     NodeKind.OP, spec.name, fn, args_t, kwargs_t, found,
                     spec=spec, context=context, op=op,
                 )  # fmt: skip
-                kind = returns(fn)
+                kind = op_kind(fn, spec)
                 if kind is not None:
                     self._kinds[node] = kind
                 return Deferred(self, node)
