@@ -52,7 +52,6 @@ from ember.xcs._internal.errors import OpTimeoutError, XCSError, add_op_note, re
 from ember.xcs._internal.ir import FINISHED, Node, NodeKind, Status
 from ember.xcs._internal.ir_builder import resolve, shares_objects
 from ember.xcs._internal.limits import limit_for, take
-from ember.xcs._internal.purity import observe, observe_attribute
 from ember.xcs._internal.pool import (
     DEFAULT_MAX_WORKERS,
     Dispatch,
@@ -62,6 +61,7 @@ from ember.xcs._internal.pool import (
     Task,
     default_executor,
 )
+from ember.xcs._internal.purity import observe, observe_attribute
 from ember.xcs._internal.remote import RemoteDispatch, is_remote
 from ember.xcs._internal.tracer import Recording
 

@@ -74,13 +74,13 @@ def _origin(kind: Kind) -> Any:
         return None
     if isinstance(kind, type):
         return kind
-    origin = typing.get_origin(kind)
+    origin: Any = typing.get_origin(kind)
     return origin if isinstance(origin, type) else None
 
 
 def _members(kind: Kind) -> list[Kind]:
     """The alternatives of a union (``str | None``), or the kind itself."""
-    origin = typing.get_origin(kind)
+    origin: Any = typing.get_origin(kind)
     if origin is typing.Union or origin is types.UnionType:
         return list(typing.get_args(kind))
     if origin is typing.Annotated:
@@ -304,7 +304,7 @@ def _from_annotation(fn: Any) -> Kind:
 def _evaluated(annotation: Any, namespace: dict[str, Any]) -> Kind:
     if isinstance(annotation, str):  # from __future__ import annotations
         try:
-            annotation = eval(annotation, namespace)  # noqa: S307
+            annotation = eval(annotation, namespace)
         except Exception:  # an annotation that does not evaluate says nothing
             return None
     if annotation is typing.Any or annotation is object or isinstance(annotation, typing.TypeVar):
@@ -331,4 +331,3 @@ def _hints(cls: type) -> dict[str, Any]:
     with contextlib.suppress(TypeError):
         _hinted[cls] = hints
     return hints
-
