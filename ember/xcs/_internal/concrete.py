@@ -27,7 +27,7 @@ import dataclasses
 import functools
 import gc
 import types
-from collections.abc import Callable, Generator, Iterable, Mapping
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from typing import Any
 
 from ember.xcs._internal.deferred import Deferred
@@ -69,6 +69,7 @@ OBJECT_DEPTH = 3
 
 _DICT_VIEWS: tuple[type, ...] = (type({}.keys()), type({}.values()), type({}.items()))
 _PLAIN = frozenset({list, dict, set, collections.deque, collections.OrderedDict})
+_ITERATORS = frozenset({"builtins", "itertools"})  # iterators over what they hold
 
 
 def isinstance_safe(x: Any, classes: Any) -> bool:
@@ -200,9 +201,11 @@ class Concretizer:
             if parts[0] is x.start and parts[1] is x.stop and parts[2] is x.step:
                 return x
             return slice(*parts)
-        if t in _DICT_VIEWS:
-            for mapping in gc.get_referents(x):  # a view holds its dict, and only that
-                self.walk(mapping, depth)
+        if t in _DICT_VIEWS or (t.__module__ in _ITERATORS and isinstance_safe(x, Iterator)):
+            # A dict view holds its dict; zip, enumerate, reversed, iter() hold the
+            # iterators and containers they read: those are patched in place.
+            for inner in gc.get_referents(x):
+                self.walk(inner, depth)
             return x
         if t is types.FunctionType:
             self._patch_function(x, depth)

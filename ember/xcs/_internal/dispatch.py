@@ -40,6 +40,7 @@ import dataclasses
 import datetime
 import functools
 import operator
+import os
 import sys
 import threading
 import time
@@ -245,16 +246,31 @@ _CLOCKS: dict[Any, int | None] = {
     )
 }
 _CLOCKS.update({time.localtime: 0, time.gmtime: 0, time.ctime: 0, time.asctime: 0})
-_CLOCKS[time.strftime] = 1
+_CLOCKS.update({time.strftime: 1, time.clock_gettime: 1, time.clock_gettime_ns: 1})
+_CLOCKS[os.times] = None
+
+
+def _clock(f: Any) -> int | bool | None:
+    """How many arguments ``f`` reads the clock with (None: any), or False: not a clock.
+
+    The clocks of ``time`` and ``datetime``, also bound to a subclass of ``date``
+    (``MyDateTime.now()``).
+    """
+    try:
+        if f in _CLOCKS:
+            return _CLOCKS[f]
+    except TypeError:  # an unhashable receiver
+        return False
+    owner = getattr(f, "__self__", None)
+    if isinstance(owner, type) and issubclass(owner, datetime.date):
+        return None if f.__name__ in ("now", "utcnow", "today") else False
+    return False
 
 
 def _resolve_builtin(f: Any) -> tuple[Any, int]:
-    try:
-        clock = f in _CLOCKS
-    except TypeError:  # an unhashable receiver
-        clock = False
-    if clock:
-        return _Clock(f, _CLOCKS[f]), CONCRETE
+    clock = _clock(f)
+    if clock is not False:
+        return _Clock(f, clock), CONCRETE
     receiver = getattr(f, "__self__", None)
     if receiver is None or isinstance(receiver, types.ModuleType):
         if f in _STRUCTURE:
@@ -1272,16 +1288,20 @@ def _call_python(fn: types.FunctionType, args: tuple[Any, ...]) -> Any:
 
 def iadd(target: Any, x: Any) -> Any:
     """``name += x``: a list extended in place (one the caller may hold) is remembered."""
-    _keep_extended(target, x)
+    x = _keep_extended(target, x, _ADDS_IN_PYTHON)
     target += x
     return target
 
 
 def ior(target: Any, x: Any) -> Any:
     """``name |= x``: a dict updated in place (one the caller may hold) is remembered."""
-    _keep_extended(target, x)
+    x = _keep_extended(target, x, _ORS_IN_PYTHON)
     target |= x
     return target
+
+
+_ADDS_IN_PYTHON = _InPython("__iadd__", "__add__")
+_ORS_IN_PYTHON = _InPython("__ior__", "__or__")
 
 
 def _before_change(target: Any) -> None:
@@ -1292,14 +1312,22 @@ def _before_change(target: Any) -> None:
             recording.before_change(target)
 
 
-def _keep_extended(target: Any, x: Any) -> None:
+def _keep_extended(target: Any, x: Any, in_python: _InPython) -> Any:
+    """Before ``target += x``: what it changes is remembered, and ``x`` as it is given.
+
+    A class implementing the operator in Python gets ``x`` as a value (its code would
+    get the proxy).
+    """
     if type(target) is Deferred or id(type(target)) in ATOMIC_IDS:
-        return  # ``n += 1``: a new value is bound, no object changes
+        return x  # ``n += 1``: a new value is bound, no object changes
     _before_change(target)
     if id(type(x)) in ATOMIC_IDS:
-        return
+        return x
     if isinstance(target, (list, dict, collections.deque, bytearray)):
         _remember(target)
+    elif type(x) is Deferred and in_python[type(target)]:
+        return _value(x)
+    return x
 
 
 def kept_globals(x: Any) -> Any:

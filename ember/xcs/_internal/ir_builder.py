@@ -31,8 +31,10 @@ are known. This module knows nothing about graphs or threads.
 from __future__ import annotations
 
 import collections
+import contextlib
 import copy
 import dataclasses
+import functools
 import types
 from collections import abc
 from collections.abc import Callable, Mapping
@@ -168,7 +170,7 @@ class _Snapshotter:
 
     def _by_reference(self, x: Any) -> Any:
         """An object the call gets as it is: lent to it, with its deferred values found."""
-        if isinstance(x, OPAQUE):
+        if isinstance(x, (type, types.ModuleType, types.CodeType)) or _plain_builtin(x):
             return x
         if isinstance_safe(x, abc.Iterator):
             self.found.iterators = True
@@ -186,10 +188,12 @@ class _Snapshotter:
         """Where this trace's deferred values sit inside ``root`` (within the budget).
 
         Looks into attributes, items of lists, tuples, deques and dicts (subclasses
-        too, through their built-in storage), dataclasses and objects of user
-        classes; a library object is looked into only when it is the root.
-        Everything looked into is lent to the call. A deferred value inside a tuple
-        is found through the place the outermost tuple sits.
+        too, through their built-in storage), dataclasses, namespaces and objects of
+        user classes -- a library object only when it is the root -- and into what a
+        function's closure, a bound method's object or a partial's arguments hold.
+        Every mutable object met is lent to the call; an iterator met means the call
+        consumes it (it runs at once). A deferred value inside a tuple is found
+        through the place the outermost tuple sits.
         """
         owner, lent = self.owner, self.found.lent
         lent.append(root)
@@ -197,12 +201,16 @@ class _Snapshotter:
         marked: set[tuple[int, bool, Any]] = set()
         seen = {id(root)}
         budget = SCAN_BUDGET
+        library_root = not _looked_into(root)  # its own attributes only, never deeper
         stack: list[tuple[Any, int, Slot | None]] = [(root, 0, None)]
         while stack and budget > 0:
             holder, depth, in_tuple = stack.pop()
-            for is_attribute, where, v in _members(holder):
+            namespace = getattr(holder, "__dict__", None)
+            if type(namespace) is dict:
+                lent.append(namespace)  # ``obj.__dict__[k] = v`` changes obj too
+            for place, is_attribute, where, v in _members(holder):
                 budget -= 1
-                slot = in_tuple or (holder, is_attribute, where)
+                slot = in_tuple or (place, is_attribute, where)
                 t = type(v)
                 if t is Deferred:
                     if v._self_owner is owner:
@@ -212,42 +220,70 @@ class _Snapshotter:
                             marked.add(mark)
                             slots.append(slot)
                     continue
-                if id(t) in ATOMIC_IDS or id(v) in seen or depth + 1 >= SCAN_DEPTH:
-                    continue
-                if not _looked_into(v):
+                if id(t) in ATOMIC_IDS or id(v) in seen or t in _IMMUTABLE_LEAVES:
                     continue
                 seen.add(id(v))
-                if isinstance(v, tuple):  # immutable: rebuilt where it sits
-                    stack.append((v, depth + 1, slot))
-                else:
-                    lent.append(v)
-                    stack.append((v, depth + 1, None))
+                if not (library_root and depth == 0) and isinstance_safe(v, abc.Iterator):
+                    self.found.iterators = True  # the call consumes it: it cannot wait
+                if not isinstance(v, tuple):
+                    lent.append(v)  # a change to it waits for the call
+                if depth + 1 < SCAN_DEPTH and _looked_into(v):
+                    stack.append((v, depth + 1, slot if isinstance(v, tuple) else None))
         return slots
 
 
-def _members(x: Any) -> list[tuple[bool, Any, Any]]:
-    """``(is an attribute, name or key, value)`` for what ``x`` holds."""
-    found: list[tuple[bool, Any, Any]] = []
+def _members(x: Any) -> list[tuple[Any, bool, Any, Any]]:
+    """``(holder, is an attribute, name or key, value)`` for what ``x`` holds."""
+    found: list[tuple[Any, bool, Any, Any]] = []
     if isinstance(x, list):
-        found.extend((False, i, v) for i, v in enumerate(list.__iter__(x)))
+        found.extend((x, False, i, v) for i, v in enumerate(list.__iter__(x)))
     elif isinstance(x, tuple):
-        found.extend((False, i, v) for i, v in enumerate(tuple.__iter__(x)))
+        found.extend((x, False, i, v) for i, v in enumerate(tuple.__iter__(x)))
     elif isinstance(x, dict):
-        found.extend((False, k, v) for k, v in dict.items(x))
+        found.extend((x, False, k, v) for k, v in dict.items(x))
     elif isinstance(x, collections.deque):
-        found.extend((False, i, v) for i, v in enumerate(collections.deque.__iter__(x)))
+        found.extend((x, False, i, v) for i, v in enumerate(collections.deque.__iter__(x)))
+    elif type(x) is types.FunctionType:  # a callable the op calls: what its closure holds
+        for cell in x.__closure__ or ():
+            with contextlib.suppress(ValueError):  # an empty cell
+                found.append((cell, True, "cell_contents", cell.cell_contents))
+        return found
+    elif type(x) is types.MethodType:
+        return [(x, True, "__self__", x.__self__), (x, True, "__func__", x.__func__)]
+    elif type(x) is types.BuiltinMethodType:  # items.copy: the list it reads
+        return [] if _plain_builtin(x) else [(x, True, "__self__", x.__self__)]
+    elif type(x) is functools.partial:
+        return [(x, False, None, v) for v in (*x.args, *x.keywords.values())]
     if type(x) not in _PLAIN_CONTAINERS:
-        found.extend((True, name, v) for name, v in attributes(x))
+        found.extend((x, True, name, v) for name, v in attributes(x))
     return found
+
+
+def _plain_builtin(x: Any) -> bool:
+    """A builtin function (``len``, ``time.time``): bound to nothing the op could read."""
+    return type(x) is types.BuiltinFunctionType and (
+        x.__self__ is None or isinstance(x.__self__, types.ModuleType)
+    )
+
+
+# Immutable objects that hold nothing to look into or lend.
+_IMMUTABLE_LEAVES = frozenset({frozenset, types.ModuleType, types.CodeType, type})
+
+# Library classes that are containers in all but name: looked into like yours.
+_NAMESPACES = (types.SimpleNamespace, collections.UserDict, collections.UserList)
 
 
 def _looked_into(v: Any) -> bool:
     """Whether the scan of an object passed by reference looks inside ``v``."""
-    if isinstance(v, (list, tuple, dict, collections.deque)):
+    if isinstance(v, (list, tuple, dict, collections.deque, *_NAMESPACES)):
         return True
-    if isinstance(v, OPAQUE) or isinstance_safe(v, abc.Iterator):
+    if isinstance(v, (types.FunctionType, types.MethodType, functools.partial)):
+        return True
+    if type(v) is types.BuiltinMethodType:
+        return not _plain_builtin(v)
+    if isinstance(v, (*OPAQUE, type)) or isinstance_safe(v, abc.Iterator):
         return False
-    return (dataclasses.is_dataclass(v) and not isinstance(v, type)) or is_user_class(type(v))
+    return dataclasses.is_dataclass(v) or is_user_class(type(v))
 
 
 _MAPPINGS: dict[type, Callable[[Any], Any]] = {
@@ -291,9 +327,14 @@ def copy_container(
     if t is tuple:
         return tuple([each(v) for v in x])
     if t is set or t is frozenset:
-        if all(id(type(v)) in ATOMIC_IDS for v in x):  # the usual case: keep the order
-            return x.copy() if t is set else x
-        return t([each(v) for v in x])
+        members = list(x)
+        if t is frozenset and all(id(type(v)) in ATOMIC_IDS for v in members):
+            return x  # immutable, holding nothing: the op may have it
+        mapped = [each(v) for v in members]
+        out = x.copy() if mapped == members and t is set else t(mapped)
+        # A copy may iterate in another order (after deletions, say): then the op
+        # reads the set itself, by reference, as in plain Python.
+        return out if all(a is b for a, b in zip(out, mapped, strict=True)) else x
     if t is collections.deque:
         return collections.deque([each(v) for v in x], x.maxlen)
     if t is slice:  # ``d[n:]`` with a pending ``n``
@@ -307,27 +348,33 @@ def copy_container(
     if t is _ITEMS:
         return dict([(each(k), each(v)) for k, v in x]).items()
     if isinstance(x, tuple) and hasattr(t, "_fields") and hasattr(t, "_make"):
-        return t._make([each(v) for v in x])  # a named tuple
-    if dataclasses.is_dataclass(x) and not isinstance(x, type):
+        named = t._make([each(v) for v in x])  # a named tuple
+        for name, v in attributes(x):  # a subclass's own attributes travel too
+            object.__setattr__(named, name, each(v))
+        return named
+    if dataclasses.is_dataclass(x) and not isinstance(x, type) and _equal_by_value(t):
         return _copy_dataclass(x, each, memo)
     return x
+
+
+def _equal_by_value(cls: type) -> bool:
+    """Whether a dataclass compares by its fields (``eq=False``: by identity, not copied)."""
+    params = getattr(cls, "__dataclass_params__", None)
+    return bool(getattr(params, "eq", False))
 
 
 def _copy_dataclass(
     x: Any, each: Callable[[Any], Any], memo: dict[int, tuple[Any, Any]] | None
 ) -> Any:
+    """A copy of a dataclass instance: each attribute (fields and others) copied in turn."""
     try:
         out = copy.copy(x)
     except Exception:  # an uncopyable dataclass is passed by reference, like any object
         return x
     if memo is not None:
         memo[id(x)] = (x, out)
-    for field in dataclasses.fields(x):
-        try:
-            value = getattr(x, field.name)
-        except AttributeError:  # field(init=False) never set
-            continue
-        object.__setattr__(out, field.name, each(value))
+    for name, value in attributes(x):
+        object.__setattr__(out, name, each(value))
     return out
 
 

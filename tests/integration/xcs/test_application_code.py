@@ -9,6 +9,7 @@ arguments -- and the caller's own objects are left as plain Python leaves them.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import copy
 import csv
@@ -21,8 +22,9 @@ import json
 import os
 import sqlite3
 import time
+import types
 from collections import Counter, OrderedDict, defaultdict, deque
-from collections.abc import Iterator, MutableMapping, MutableSequence
+from collections.abc import Iterator, MutableMapping, MutableSequence, MutableSet
 from typing import Any
 
 import pydantic
@@ -599,3 +601,246 @@ def test_collections_abc_of_user_classes_stay_by_reference() -> None:
     assert program(history) == f"ChatHistory:{ChatHistory({'role': 'user', 'content': 'x'})!r}"
     assert list(history)[-1] == {"role": "assistant", "content": "a"}
     assert not contains_proxy(history._store)
+
+
+# --- found by adversarial hunts ------------------------------------------------------------
+
+EVENTS: list[Any] = []
+
+
+class Cache:
+    def __init__(self) -> None:
+        self.data = {"a": 1}
+
+    def get(self, key: str) -> Any:  # a name built-in types have; side effects here
+        EVENTS.append(("lookup", key))
+        return self.data.get(key)
+
+
+class Body:
+    def __init__(self, raw: bytes) -> None:
+        self._raw = raw
+
+    @property
+    def text(self) -> str:
+        EVENTS.append("decode")
+        return self._raw.decode()
+
+    def __getitem__(self, index: int) -> int:
+        EVENTS.append(f"item {index}")
+        return self._raw[index]
+
+    def __add__(self, other: Body) -> Body:
+        EVENTS.append("add")
+        return Body(self._raw + other._raw)
+
+
+@logged()
+def connect(name: str):  # type: ignore[no-untyped-def]  # unannotated: nothing known
+    return Cache()
+
+
+@logged()
+def download(url: str) -> Body:
+    return Body(url.encode())
+
+
+def effects_of_methods_properties_and_operators(url: str) -> Any:
+    EVENTS.clear()
+    cache = connect(url)
+    EVENTS.append("connected")
+    hit = cache.get("a")
+    EVENTS.append("looked up")
+    body = download(url)
+    text = body.text
+    EVENTS.append("after text")
+    first = body[0]
+    EVENTS.append("after item")
+    joined = body + download("de")
+    EVENTS.append("after add")
+    return hit, text, first, joined._raw, len(EVENTS), list(EVENTS)
+
+
+def generators_next_and_islice(n: int) -> Any:
+    numbers = (i * 2 for i in range(n))
+    head = next(numbers)
+    two = list(itertools.islice(numbers, 2))
+    lines = iter(["header", "a", "b"])
+    title = take(lines, 1)  # an op takes the header line; the rest stay here
+    return head, two, list(numbers), title, [upper(line) for line in lines]
+
+
+class Agent:
+    def __repr__(self) -> str:
+        return "Agent()"
+
+    def __init__(self) -> None:
+        self.seen: set[str] = set()
+        self.style = types.SimpleNamespace(tone="terse")
+        self.tags = Tags({"bug"})
+
+
+class Tags(MutableSet):  # type: ignore[type-arg]
+    def __init__(self, items: Any = ()) -> None:
+        self._items = set(items)
+
+    def __contains__(self, x: object) -> bool:
+        return x in self._items
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(sorted(self._items))
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def add(self, x: str) -> None:
+        self._items.add(x)
+
+    def discard(self, x: str) -> None:
+        self._items.discard(x)
+
+    def __repr__(self) -> str:
+        return f"Tags({sorted(self._items)})"
+
+
+@logged()
+def describe(agent: Any) -> str:
+    return f"{sorted(agent.seen)} {agent.style.tone} {sorted(agent.tags)}"
+
+
+def objects_inside_a_lent_object(q: str) -> Any:
+    agent = Agent()
+    seen = describe(agent)
+    agent.seen.add(q)  # after the call: plain Python's op saw none of these
+    agent.style.tone = "chatty"
+    agent.tags.add("urgent")
+    return seen
+
+
+@xcs.op
+def call_it(fn: Any) -> str:  # not logged: a callable's repr shows its address
+    return repr(fn())
+
+
+def callables_lend_what_they_hold(given: list[str]) -> Any:
+    def fmt(parts: list[str]) -> str:
+        return ",".join(parts)
+
+    items = list(given)
+    doc = {"k": "v"}
+    got = (
+        call_it(functools.partial(fmt, items)),
+        call_it(lambda: fmt(items)),
+        call_it(items.copy),
+        call_it(doc.copy),
+    )
+    items.append("late")
+    doc["k"] = "changed"
+    return got
+
+
+@dataclasses.dataclass(eq=False)
+class Node:
+    name: str
+
+
+@dataclasses.dataclass
+class Conversation:
+    turns: list[str]
+
+    def __post_init__(self) -> None:
+        self.stats = {"turns": len(self.turns)}  # not a field
+
+
+class Message(collections.namedtuple("Message", "role text")):
+    pass
+
+
+@logged()
+def lookup(node: Any, nodes: list[Any], table: dict[Any, str]) -> str:
+    return f"{node in nodes} {table.get(node)}"
+
+
+@logged()
+def read_stats(conversation: Any, message: Any) -> str:
+    return f"{conversation.stats} {getattr(message, 'lang', '?')}"
+
+
+@logged()
+def listed(values: Any) -> str:
+    return ",".join(str(v) for v in values)
+
+
+def identities_attributes_and_order(q: str) -> Any:
+    node = Node(q)
+    found = lookup(node, [node], {node: "found"})
+    conversation = Conversation(["hi"])
+    message = Message("user", q)
+    message.lang = "es"  # type: ignore[attr-defined]
+    stats = read_stats(conversation, message)
+    conversation.stats["turns"] += 1  # after the call
+    ids = set(range(70))
+    for i in range(70):
+        if i % 7:
+            ids.discard(i)  # deletions: a copy would iterate in another order
+    ids.add(64)
+    return found, stats, listed(ids)
+
+
+class Stamp(datetime.datetime):
+    pass
+
+
+def more_clocks(q: str) -> Any:
+    start, wall = time.clock_gettime(time.CLOCK_MONOTONIC), Stamp.now()
+    reply = slow_echo(q, 0.1)
+    elapsed = time.clock_gettime(time.CLOCK_MONOTONIC) - start
+    return reply, elapsed >= 0.1, (Stamp.now() - wall).total_seconds() >= 0.1
+
+
+class Document:
+    def __init__(self, text: str) -> None:
+        self.file = io.StringIO(text)
+
+    def __repr__(self) -> str:
+        return "Document()"
+
+
+@logged()
+def title_of(document: Any) -> str:
+    return document.file.readline().strip()
+
+
+def an_iterator_inside_an_object(text: str) -> Any:
+    document = Document(text)
+    title = title_of(document)  # consumes the first line: it runs at once
+    rest = document.file.read()
+    document.file.close()
+    return title, rest
+
+
+def an_op_defined_here_consumes_an_iterator(xs: list[int]) -> Any:
+    @xcs.op
+    def first_two(items: Any) -> list[Any]:
+        return [next(items), next(items)]
+
+    items = iter(xs)
+    return first_two(items), list(items)
+
+
+@pytest.mark.parametrize(
+    ("fn", "args"),
+    [
+        (effects_of_methods_properties_and_operators, ("abc",)),
+        (generators_next_and_islice, (6,)),
+        (objects_inside_a_lent_object, ("q",)),
+        (callables_lend_what_they_hold, (["a"],)),
+        (identities_attributes_and_order, ("a",)),
+        (more_clocks, ("a",)),
+        (an_iterator_inside_an_object, ("Title\nbody\n",)),
+        (an_op_defined_here_consumes_an_iterator, ([1, 2, 3],)),
+    ],
+    ids=lambda v: getattr(v, "__name__", ""),
+)
+def test_found_by_hunts(fn: Any, args: tuple[Any, ...]) -> None:
+    assert_same_as_plain(fn, xcs.jit(fn), *args)

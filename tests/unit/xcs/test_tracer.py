@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
 import threading
-import types
 from typing import Any
 
 import pytest
@@ -152,7 +152,7 @@ def test_pending_values_inside_objects_of_user_classes_are_found() -> None:
 def test_a_pending_value_hidden_deep_in_an_object_raises_instead_of_hanging() -> None:
     @xcs.jit
     def program() -> Any:  # a library object inside is not looked into
-        hidden = types.SimpleNamespace()
+        hidden = argparse.Namespace()
         hidden.text = slow_echo(" x ", 0.05)
         return send(Message(hidden))
 
