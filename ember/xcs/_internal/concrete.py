@@ -42,6 +42,7 @@ __all__ = [
     "attributes",
     "concretize",
     "fill_attributes",
+    "instance_dict",
     "isinstance_safe",
     "map_items",
 ]
@@ -85,10 +86,14 @@ def isinstance_safe(x: Any, classes: Any) -> bool:
 
 
 def attributes(x: Any) -> list[tuple[str, Any]]:
-    """Instance attributes of ``x`` (``__dict__`` and ``__slots__``) as pairs."""
+    """Instance attributes of ``x`` (``__dict__`` and ``__slots__``) as pairs.
+
+    Read without running the object's own code (a ``__getattribute__`` of its class).
+    """
     pairs: list[tuple[str, Any]] = []
-    with contextlib.suppress(TypeError):  # no __dict__
-        pairs.extend(vars(x).items())
+    namespace = instance_dict(x)
+    if namespace is not None:
+        pairs.extend(namespace.items())
     for cls in type(x).__mro__:
         for name in getattr(cls, "__slots__", ()):
             if name in ("__dict__", "__weakref__"):
@@ -98,6 +103,15 @@ def attributes(x: Any) -> list[tuple[str, Any]]:
             except AttributeError:
                 continue
     return pairs
+
+
+def instance_dict(x: Any) -> dict[str, Any] | None:
+    """``x.__dict__`` (None without one), read without running the object's own code."""
+    try:
+        namespace = object.__getattribute__(x, "__dict__")
+    except (AttributeError, TypeError):
+        return None
+    return namespace if type(namespace) is dict else None
 
 
 def _set_attribute(x: Any, name: str, value: Any) -> None:

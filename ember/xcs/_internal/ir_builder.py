@@ -45,6 +45,7 @@ from ember.xcs._internal.concrete import (
     OPAQUE,
     attributes,
     concretize,
+    instance_dict,
     isinstance_safe,
     map_items,
 )
@@ -70,9 +71,11 @@ class Snapshot:
             them that were looked into): the call reads them when it runs.
         iterators: Whether an argument is (or holds) an iterator, which the call
             must consume as it runs: it cannot wait.
+        inner_iterators: Iterators found inside objects passed by reference (they
+            stay where they are: what they read is made concrete before the call).
     """
 
-    __slots__ = ("deps", "inputs", "iterators", "lent", "markers")
+    __slots__ = ("deps", "inner_iterators", "inputs", "iterators", "lent", "markers")
 
     def __init__(self) -> None:
         self.deps: list[int] = []
@@ -80,6 +83,7 @@ class Snapshot:
         self.inputs: list[int] = []
         self.lent: list[Any] = []
         self.iterators = False
+        self.inner_iterators: list[Any] = []
 
 
 def snapshot(
@@ -205,8 +209,8 @@ class _Snapshotter:
         stack: list[tuple[Any, int, Slot | None]] = [(root, 0, None)]
         while stack and budget > 0:
             holder, depth, in_tuple = stack.pop()
-            namespace = getattr(holder, "__dict__", None)
-            if type(namespace) is dict:
+            namespace = instance_dict(holder)
+            if namespace is not None:
                 lent.append(namespace)  # ``obj.__dict__[k] = v`` changes obj too
             for place, is_attribute, where, v in _members(holder):
                 budget -= 1
@@ -225,6 +229,7 @@ class _Snapshotter:
                 seen.add(id(v))
                 if not (library_root and depth == 0) and isinstance_safe(v, abc.Iterator):
                     self.found.iterators = True  # the call consumes it: it cannot wait
+                    self.found.inner_iterators.append(v)
                 if not isinstance(v, tuple):
                     lent.append(v)  # a change to it waits for the call
                 if depth + 1 < SCAN_DEPTH and _looked_into(v):

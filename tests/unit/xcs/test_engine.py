@@ -361,7 +361,9 @@ os._exit(0)
 """
 
     out = run_script(code, timeout=30)
-    elapsed, notes, calls = out.stdout.strip().split(" ", 2)
+    printed = out.stdout.strip().split(" ", 2)
+    assert len(printed) == 3, (out.stdout, out.stderr)
+    elapsed, notes, calls = printed
     assert float(elapsed) < 0.4, out.stdout  # not after the op (0.5 s) or the rest
     assert notes == "None"  # never treated as the op's failure
     assert calls == "[0]"
