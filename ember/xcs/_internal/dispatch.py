@@ -35,12 +35,15 @@ statements abandoned by an exception never hand a call the wrong decision.
 
 from __future__ import annotations
 
+import bisect
 import collections
 import dataclasses
 import datetime
 import functools
+import heapq
 import operator
 import os
+import random
 import sys
 import threading
 import time
@@ -666,8 +669,10 @@ def call0(f: Any) -> Any:
         _stack.next = known[2]
         return known[0]
     target, kind, code = _lookup(f)
-    if kind != PASS and kind != METHOD:  # library code may change its receiver
-        _before_change(getattr(target, "__self__", None))
+    if tracer.lenders and kind != PASS and kind != METHOD:
+        recording = tracer.active()
+        if recording is not None and recording.lent:
+            recording.before_change(*_changed_by(target, ()))
     _stack.next = code
     return target
 
@@ -719,6 +724,59 @@ def kwargs(**values: Any) -> dict[str, Any]:
     return dict(zip(values, _prepare(tuple(values.values()), kind, receiver), strict=True))
 
 
+# --- what library code may change ---------------------------------------------------------
+#
+# A call of library code with an object lent to a pending op (see ``Recording.lent``)
+# waits for that op only if the call may change the object: a method of it that is
+# not known to only read (``history.append``, ``cursor.execute``, ``environ.update``),
+# one of the few functions that change their arguments (``setattr``,
+# ``random.shuffle``, ``heapq.heappush``), or a bound method that changes its object
+# handed to library code (``map(history.append, xs)``). Other library functions are
+# taken to read what they are given (``print``, ``json.dumps``, ``str``, ``copy.copy``).
+
+_READING_METHODS = frozenset(
+    {"copy", "count", "get", "index", "items", "keys", "values", "__getitem__", "__len__"}
+    | {"__contains__", "__iter__", "__reversed__", "__repr__", "__str__", "__format__"}
+    | {"union", "intersection", "difference", "symmetric_difference", "isdisjoint"}
+    | {"issubset", "issuperset", "startswith", "endswith", "find", "format", "join"}
+)
+# Methods that only read, on any library object: pydantic models, templates, patterns.
+_READING_LIBRARY_METHODS = frozenset(
+    {"model_dump", "model_dump_json", "safe_substitute", "substitute", "search", "match"}
+    | {"fullmatch", "findall", "finditer", "sub", "subn", "split", "__str__", "__repr__"}
+)
+_CHANGING_FUNCTIONS: frozenset[Any] = frozenset(
+    {setattr, delattr, operator.setitem, operator.delitem, random.shuffle}
+    | {heapq.heappush, heapq.heappop, heapq.heapify, heapq.heapreplace, heapq.heappushpop}
+    | {bisect.insort, bisect.insort_left, bisect.insort_right}
+)
+
+
+def _changed_by(f: Any, values: tuple[Any, ...]) -> list[Any]:
+    """What library callee ``f`` called with ``values`` may change (see above)."""
+    changed = [v for v in values if _changing_method(v)]
+    receiver = getattr(f, "__self__", None)
+    if receiver is not None and not isinstance(receiver, types.ModuleType):
+        if _changing_method(f):
+            changed.append(receiver)
+    elif _member(f, _CHANGING_FUNCTIONS):
+        changed.extend(values)
+    return [getattr(v, "__self__", v) for v in changed]
+
+
+def _changing_method(f: Any) -> bool:
+    """Whether ``f`` is a bound method that may change its object."""
+    cls = type(f)
+    if cls is not types.BuiltinMethodType and cls is not types.MethodType:
+        return False
+    receiver = f.__self__
+    if receiver is None or isinstance(receiver, (types.ModuleType, type)):
+        return False
+    if f.__name__ in _READING_METHODS and type(receiver).__module__ == "builtins":
+        return False  # list.copy, dict.get on built-in containers only read
+    return f.__name__ not in _READING_LIBRARY_METHODS
+
+
 def _pending_inside(value: Any) -> bool:
     cls = type(value)
     if cls is Deferred:
@@ -735,10 +793,10 @@ def _members(value: Any) -> Iterator[Any]:
 def _prepare(values: tuple[Any, ...], kind: int, f: Any) -> tuple[Any, ...]:
     if kind == PASS:
         return values
-    if tracer.lenders and kind != METHOD and kind != FORMAT:  # library code may change them
+    if tracer.lenders and kind != METHOD and kind != FORMAT:
         recording = tracer.active()
         if recording is not None and recording.lent:
-            recording.before_change(getattr(f, "__self__", None), *values)
+            recording.before_change(*_changed_by(f, values))
     if kind == METHOD:
         if all(frozen(v) for v in values):
             return values  # recorded as glue on the pending receiver
@@ -1010,11 +1068,23 @@ def binary(left: Any, right: Any, symbol: str) -> Any:
     fn = _OPERATORS[symbol]
     kind_l, kind_r = type(left), type(right)
     if kind_l is Deferred:
-        if kind_r is not Deferred and id(kind_r) not in ATOMIC_IDS and _OPERATES_IN_PYTHON[kind_r]:
+        if kind_r is not Deferred and _operates_itself(kind_r):
             left = _value(left)
-    elif kind_r is Deferred and id(kind_l) not in ATOMIC_IDS and _OPERATES_IN_PYTHON[kind_l]:
+    elif kind_r is Deferred and _operates_itself(kind_l):
         right = _value(right)
     return fn(left, right)
+
+
+def _operates_itself(cls: type) -> bool:
+    """Whether ``cls``'s operators would get a pending operand as it is.
+
+    Built-in types hand unknown operands over (``NotImplemented``) and the proxy's own
+    reflected operator takes it from there. Your classes implementing operators in
+    Python, and library types (numpy arrays take any object), would not.
+    """
+    if id(cls) in ATOMIC_IDS:
+        return False
+    return cls.__module__ != "builtins" or _OPERATES_IN_PYTHON[cls]
 
 
 def _glue(name: str, fn: Callable[..., Any], args: tuple[Any, ...], pending: Deferred) -> Any:
@@ -1189,17 +1259,18 @@ def holder(target: Any) -> Any:
     storing into it runs Python code (a property setter, ``__setattr__``,
     ``__setitem__``, a descriptor), the store goes through :class:`_Store`.
     """
-    _before_change(target)
+    in_python = id(type(target)) not in ATOMIC_IDS and _STORES_IN_PYTHON[type(target)]
+    _before_change(target, attribute_store=not in_python)
     if _scope.pending_store:
         _remember(target)
-        if id(type(target)) not in ATOMIC_IDS and _STORES_IN_PYTHON[type(target)]:
+        if in_python:
             return _Store(target)
     return target
 
 
 def kept(target: Any) -> Any:
     """The object of ``obj.n += v`` or ``obj[k] += v``: made concrete at exit."""
-    _before_change(target)
+    _before_change(target, attribute_store=not _STORES_IN_PYTHON[type(target)])
     _remember(target)
     if _STORES_IN_PYTHON[type(target)]:
         return _Store(target)
@@ -1288,45 +1359,46 @@ def _call_python(fn: types.FunctionType, args: tuple[Any, ...]) -> Any:
 
 def iadd(target: Any, x: Any) -> Any:
     """``name += x``: a list extended in place (one the caller may hold) is remembered."""
-    x = _keep_extended(target, x, _ADDS_IN_PYTHON)
+    x = _keep_extended(target, x)
     target += x
     return target
 
 
 def ior(target: Any, x: Any) -> Any:
     """``name |= x``: a dict updated in place (one the caller may hold) is remembered."""
-    x = _keep_extended(target, x, _ORS_IN_PYTHON)
+    x = _keep_extended(target, x)
     target |= x
     return target
 
 
-_ADDS_IN_PYTHON = _InPython("__iadd__", "__add__")
-_ORS_IN_PYTHON = _InPython("__ior__", "__or__")
 
+def _before_change(target: Any, *, attribute_store: bool = False) -> None:
+    """User code is about to change ``target``: pending calls reading it run first.
 
-def _before_change(target: Any) -> None:
-    """User code is about to change ``target``: pending calls reading it run first."""
+    ``attribute_store``: the change is an attribute or item store that runs no code
+    of the target's class (see ``Recording.before_change``).
+    """
     if tracer.lenders:
         recording = tracer.active()
         if recording is not None and recording.lent:
-            recording.before_change(target)
+            recording.before_change(target, attribute_store=attribute_store)
 
 
-def _keep_extended(target: Any, x: Any, in_python: _InPython) -> Any:
-    """Before ``target += x``: what it changes is remembered, and ``x`` as it is given.
+def _keep_extended(target: Any, x: Any) -> Any:
+    """Before ``target += x`` on an object: what it changes is remembered.
 
-    A class implementing the operator in Python gets ``x`` as a value (its code would
-    get the proxy).
+    A pending ``x`` is made a value: the target's own code takes it (a deque, a numpy
+    array, your class), and a list would iterate it at once anyway.
     """
     if type(target) is Deferred or id(type(target)) in ATOMIC_IDS:
         return x  # ``n += 1``: a new value is bound, no object changes
     _before_change(target)
     if id(type(x)) in ATOMIC_IDS:
         return x
+    if type(x) is Deferred:  # the target's own code takes it (deque, numpy, yours)
+        return _value(x)
     if isinstance(target, (list, dict, collections.deque, bytearray)):
         _remember(target)
-    elif type(x) is Deferred and in_python[type(target)]:
-        return _value(x)
     return x
 
 

@@ -73,9 +73,22 @@ class Snapshot:
             must consume as it runs: it cannot wait.
         inner_iterators: Iterators found inside objects passed by reference (they
             stay where they are: what they read is made concrete before the call).
+        held: Deps found inside objects passed by reference (the call reads their
+            values in place, not copies).
+        holdings: The markers of objects of your classes passed directly (a later
+            change may hand the call a copy; see ``Recording.before_change``).
     """
 
-    __slots__ = ("deps", "inner_iterators", "inputs", "iterators", "lent", "markers")
+    __slots__ = (
+        "deps",
+        "held",
+        "holdings",
+        "inner_iterators",
+        "inputs",
+        "iterators",
+        "lent",
+        "markers",
+    )
 
     def __init__(self) -> None:
         self.deps: list[int] = []
@@ -84,6 +97,8 @@ class Snapshot:
         self.lent: list[Any] = []
         self.iterators = False
         self.inner_iterators: list[Any] = []
+        self.held: set[int] = set()
+        self.holdings: list[Holding] = []
 
 
 def snapshot(
@@ -183,6 +198,11 @@ class _Snapshotter:
                 return Stream(x)
             return x
         slots = self._scan(x)
+        if _copied_on_change(x):  # marked, so a later change can hand the call a copy
+            holding = Holding(x, slots, self.owner)
+            self.found.markers = True
+            self.found.holdings.append(holding)
+            return holding
         if slots:
             self.found.markers = True
             return Holding(x, slots, self.owner)
@@ -219,6 +239,7 @@ class _Snapshotter:
                 if t is Deferred:
                     if v._self_owner is owner:
                         self._dep(v._self_node)
+                        self.found.held.add(v._self_node)
                         mark = (id(slot[0]), slot[1], slot[2])
                         if mark not in marked:
                             marked.add(mark)
@@ -262,6 +283,20 @@ def _members(x: Any) -> list[tuple[Any, bool, Any, Any]]:
     if type(x) not in _PLAIN_CONTAINERS:
         found.extend((x, True, name, v) for name, v in attributes(x))
     return found
+
+
+def _copied_on_change(x: Any) -> bool:
+    """Whether a later change to ``x`` may give the calls reading it a copy instead.
+
+    Objects of your classes (pydantic models and ``eq=False`` dataclasses included):
+    a shallow copy keeps what they hold; not containers, whose items are their state.
+    """
+    cls = type(x)
+    return (
+        instance_dict(x) is not None
+        and not isinstance(x, (list, dict, set, collections.deque, BaseException))
+        and is_user_class(cls)
+    )
 
 
 def _plain_builtin(x: Any) -> bool:

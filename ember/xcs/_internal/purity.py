@@ -9,8 +9,9 @@ value's *kind*, what xcs knows of its type:
   (in-place changes of the value keep program order through the recording's order
   edges).
 * **Another class**: attribute reads, items and operators may wait unless the class
-  implements them in Python (a property, ``__getattribute__``, ``__getitem__``,
-  ``__add__``: code that may have side effects); a method call may wait only if the
+  implements them in Python (a property, ``__getattribute__``, a ``__getattr__`` for a
+  name the class does not declare, ``__getitem__``, ``__add__``: code that may have
+  side effects); a method call may wait only if the
   method is not Python code (one inherited from ``dict``, say). ``page.show()`` runs in
   program order -- your method, rewritten, so the ops it calls still defer.
 * **Unknown**: attribute reads, items and operators wait (data access, nearly always);
@@ -135,6 +136,11 @@ def _python(cls: type, name: str) -> bool:
     return found
 
 
+def _declared(cls: type, name: str) -> bool:
+    """Whether ``name`` is a class attribute or an annotated one (a field)."""
+    return any(name in vars(k) for k in cls.__mro__) or name in _hints(cls)
+
+
 def waits_for(kind: Kind, access: str) -> bool:
     """Whether ``access`` on a pending value of this kind may wait (be glue).
 
@@ -150,8 +156,11 @@ def waits_for(kind: Kind, access: str) -> bool:
         if cls is None or cls.__module__ == "builtins":
             continue
         if access.startswith("."):
-            if _python(cls, "__getattribute__") or _python(cls, access[1:]):
+            name = access[1:]
+            if _python(cls, "__getattribute__") or _python(cls, name):
                 return False
+            if _python(cls, "__getattr__") and not _declared(cls, name):
+                return False  # perhaps computed by the class's __getattr__
         elif _python(cls, "__getitem__" if access == "[]" else access):
             return False
     return True

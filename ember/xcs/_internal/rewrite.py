@@ -160,6 +160,13 @@ class _Rewriter(ast.NodeTransformer):
         ):  # a == b: as for binary operators (see visit_BinOp)
             symbol = ast.copy_location(ast.Constant(type(node.ops[0]).__name__), node)
             return _call("binary", [node.left, node.comparators[0], symbol], [], node)
+        if len(node.ops) > 1 and any(isinstance(op, _ORDERING) for op in node.ops):
+            # a < b < c: no helper can see a pair without evaluating twice, so the
+            # operands are values (the result is a bool, wanted at once anyway).
+            operands = [
+                o if _constant(o) or _is_value_call(o) else _call("value", [o], [], o)
+                for o in operands
+            ]
         for index, op in enumerate(node.ops):
             if isinstance(op, (ast.Is, ast.IsNot, ast.In, ast.NotIn)):
                 for side in (index, index + 1):

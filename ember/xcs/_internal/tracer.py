@@ -28,6 +28,7 @@ is delegated to the ``materializer`` the jit layer installs (the engine).
 from __future__ import annotations
 
 import contextvars
+import copy
 import dataclasses
 import os
 import sys
@@ -51,6 +52,7 @@ from ember.xcs._internal.errors import (
 from ember.xcs._internal.ir import (
     FINISHED,
     UNKNOWN_LOCATION,
+    Holding,
     Location,
     Node,
     NodeKind,
@@ -237,9 +239,11 @@ class Recording:
         self._last_sync: int | None = None
         self._root: dict[int, int] = {}  # node -> node whose object it is part of
         self._last_write: dict[int, int] = {}  # root -> last glue that may change it
-        self._readers: dict[int, list[int]] = {}  # root -> nodes reading it since
+        self._readers: dict[int, list[tuple[int, bool]]] = {}  # root -> (reader, held) since
         self.remembered: dict[int, Any] = {}  # id -> object to make concrete at exit
         self.lent: dict[int, Any] = {}  # id -> object a pending node reads by reference
+        self._held: dict[int, list[Holding]] = {}  # lent id -> markers passing it directly
+        self._nested: set[int] = set()  # lent ids reached inside other objects
         self._kinds: dict[int, Kind] = {}  # node -> what is known of its value's type
         self._pure: set[int] = set()  # pending attributes whose call is pure (see purity.py)
         self._methods: dict[int, tuple[Kind, str]] = {}  # attribute node -> (owner kind, name)
@@ -325,23 +329,48 @@ class Recording:
 
     # --- recording ---------------------------------------------------------------
 
-    def before_change(self, *objects: Any) -> None:
+    def before_change(self, *objects: Any, attribute_store: bool = False) -> None:
         """User code is about to change these objects (or hand them to library code).
 
-        If a pending node got one of them by reference (it reads it when it runs),
-        everything pending runs first: the node sees the object as it was when called.
+        A pending node that got one of them by reference reads it when it runs, so it
+        must see the object as it was when called: everything pending runs first.
+        Except for a plain attribute store (``attribute_store``: no code of the class
+        runs) into an object of your class that every pending reader got directly as
+        an argument: they get a shallow copy made now instead (the attributes are what
+        changes; what they hold stays lent).
         """
         lent = self.lent
         for obj in objects:
-            if obj is not None and lent.get(id(obj)) is obj:
-                self.materialize("a change to an object a pending call reads", need_value=False)
-                return
+            if obj is None or lent.get(id(obj)) is not obj:
+                continue
+            if attribute_store and self._copy_for_readers(obj):
+                continue
+            self.materialize("a change to an object a pending call reads", need_value=False)
+            return
+
+    def _copy_for_readers(self, obj: Any) -> bool:
+        """Hand the pending readers of ``obj`` a copy of it (see ``before_change``)."""
+        holdings = self._held.get(id(obj))
+        if not holdings or id(obj) in self._nested:
+            return False
+        try:
+            twin = copy.copy(obj)
+        except Exception:
+            return False
+        for holding in holdings:
+            holding.obj = twin
+            holding.slots = [(twin if h is obj else h, a, w) for h, a, w in holding.slots]
+        del self.lent[id(obj)], self._held[id(obj)]
+        return True
 
     def end_loans(self) -> None:
         """Forget the lent objects: no pending node reads them any more."""
-        if self.lent:
-            self.lent.clear()
-            _count_lender(-1)
+        with self.lock:
+            self._held.clear()
+            self._nested.clear()
+            if self.lent:
+                self.lent.clear()
+                _count_lender(-1)
 
     def remember(self, container: Any) -> None:
         """Note a container that received pending values: made concrete at exit."""
@@ -518,7 +547,7 @@ class Recording:
         for dep in found.deps:
             self._edge(dep, node_id)
             if self.state[dep]["status"] not in FINISHED:
-                self._order_read(node_id, self._root.get(dep, dep))
+                self._order_read(node_id, self._root.get(dep, dep), dep in found.held)
         for source in found.inputs:
             self._edge(source, node_id)
         if self._last_sync is not None:
@@ -531,8 +560,13 @@ class Recording:
             if found.lent:  # read when it runs: changes to them wait for it
                 if not self.lent:
                     _count_lender(1)
+                roots = {id(h.obj) for h in found.holdings}
                 for obj in found.lent:
                     self.lent[id(obj)] = obj
+                    if id(obj) not in roots:
+                        self._nested.add(id(obj))  # reached inside another object
+                for holding in found.holdings:
+                    self._held.setdefault(id(holding.obj), []).append(holding)
         return node_id
 
     def _depth_of(self, node: int) -> int:
@@ -553,16 +587,19 @@ class Recording:
         out[target] = kind
         self.pred[target][source] = kind
 
-    def _order_read(self, node: int, root: int) -> None:
+    def _order_read(self, node: int, root: int, held: bool = False) -> None:
+        """``node`` reads the object of ``root``; ``held``: inside an object it got by
+        reference, where no copy shields it, so a change must wait until it finished.
+        """
         writer = self._last_write.get(root)
         if writer is not None and writer != node:
             self._edge(writer, node)
-        self._readers.setdefault(root, []).append(node)
+        self._readers.setdefault(root, []).append((node, held))
 
     def _order_write(self, node: int, root: int) -> None:
-        for reader in self._readers.pop(root, ()):
+        for reader, held in self._readers.pop(root, ()):
             if reader != node:
-                self._edge(reader, node, "dispatch")
+                self._edge(reader, node, None if held else "dispatch")
         self._last_write[root] = node
 
     # --- views ---------------------------------------------------------------------
