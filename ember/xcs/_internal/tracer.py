@@ -588,8 +588,10 @@ class Recording:
         self.pred[target][source] = kind
 
     def _order_read(self, node: int, root: int, held: bool = False) -> None:
-        """``node`` reads the object of ``root``; ``held``: inside an object it got by
-        reference, where no copy shields it, so a change must wait until it finished.
+        """``node`` reads the object of ``root`` (a later change is ordered after it).
+
+        ``held``: read inside an object the node got by reference, where no copy
+        shields it, so a change must wait until the node finished, not just started.
         """
         writer = self._last_write.get(root)
         if writer is not None and writer != node:
