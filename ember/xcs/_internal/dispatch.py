@@ -502,16 +502,20 @@ def _construct_dataclass(
     """Run a dataclass's generated ``__init__``, its ``__post_init__`` call sent to the twin."""
 
     def enter_post_init(*post_args: Any) -> Any:
+        remove()  # gone before your code runs: vars(self) shows only your attributes
         _stack.next = post_init.__code__
         return post_init(instance, *post_args)
 
-    attributes = vars(instance)
+    def remove() -> None:
+        if attributes.get("__post_init__") is enter_post_init:
+            del attributes["__post_init__"]
+
+    attributes = object.__getattribute__(instance, "__dict__")
     attributes["__post_init__"] = enter_post_init  # found before the class's method
     try:
         type(instance).__init__(instance, *args, **kwargs)
     finally:
-        if attributes.get("__post_init__") is enter_post_init:
-            del attributes["__post_init__"]
+        remove()
 
 
 def _resolve_op(op: Op) -> tuple[Any, int]:
@@ -744,6 +748,7 @@ _READING_METHODS = frozenset(
 _READING_LIBRARY_METHODS = frozenset(
     {"model_dump", "model_dump_json", "safe_substitute", "substitute", "search", "match"}
     | {"fullmatch", "findall", "finditer", "sub", "subn", "split", "__str__", "__repr__"}
+    | {"debug", "info", "warning", "error", "exception", "critical", "log", "isEnabledFor"}
 )
 _CHANGING_FUNCTIONS: frozenset[Any] = frozenset(
     {setattr, delattr, operator.setitem, operator.delitem, random.shuffle}
@@ -1244,11 +1249,11 @@ def store(x: Any) -> Any:
     return x
 
 
-def store_global(x: Any) -> Any:
-    """A value assigned to a global: its module's globals are made concrete at exit."""
+def store_global(x: Any, names: tuple[str, ...]) -> Any:
+    """A value assigned to globals ``names``: made concrete at exit if pending."""
     x = store(x)
     if _scope.pending_store:
-        _remember(sys._getframe(1).f_globals)
+        _remember_globals(sys._getframe(1).f_globals, names)
     return x
 
 
@@ -1371,7 +1376,6 @@ def ior(target: Any, x: Any) -> Any:
     return target
 
 
-
 def _before_change(target: Any, *, attribute_store: bool = False) -> None:
     """User code is about to change ``target``: pending calls reading it run first.
 
@@ -1402,10 +1406,16 @@ def _keep_extended(target: Any, x: Any) -> Any:
     return x
 
 
-def kept_globals(x: Any) -> Any:
-    """The value of ``g += x`` for a global ``g``: its module's globals made concrete at exit."""
-    _remember(sys._getframe(1).f_globals)
+def kept_globals(x: Any, name: str) -> Any:
+    """The value of ``g += x`` for a global ``g`` (which may become pending): settled at exit."""
+    _remember_globals(sys._getframe(1).f_globals, (name,))
     return x
+
+
+def _remember_globals(namespace: dict[str, Any], names: tuple[str, ...]) -> None:
+    recording = tracer.active()
+    if recording is not None:
+        recording.remember_globals(namespace, names)
 
 
 def _remember(container: Any) -> None:

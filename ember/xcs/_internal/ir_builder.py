@@ -32,12 +32,11 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import copy
 import dataclasses
 import functools
 import types
 from collections import abc
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from ember.xcs._internal.concrete import (
@@ -77,10 +76,13 @@ class Snapshot:
             values in place, not copies).
         holdings: The markers of objects of your classes passed directly (a later
             change may hand the call a copy; see ``Recording.before_change``).
+        exhausted: Objects passed by reference too big to look through within the
+            budget: the call runs at once (their values are made concrete first).
     """
 
     __slots__ = (
         "deps",
+        "exhausted",
         "held",
         "holdings",
         "inner_iterators",
@@ -99,6 +101,13 @@ class Snapshot:
         self.inner_iterators: list[Any] = []
         self.held: set[int] = set()
         self.holdings: list[Holding] = []
+        self.exhausted: list[Any] = []
+
+
+Scans = dict[int, tuple[Any, "Snapshot", list[Slot]]]
+"""What looking through objects passed by reference found, by object id: valid until
+anything pending runs (the recording clears it then), so an object handed to many
+calls (a context, a client) is looked through once."""
 
 
 def snapshot(
@@ -106,6 +115,7 @@ def snapshot(
     kwargs: Mapping[str, Any],
     owner: Owner,
     input_ids: Mapping[int, int],
+    scans: Scans | None = None,
 ) -> tuple[tuple[Any, ...], dict[str, Any], Snapshot]:
     """Copy a call's arguments into templates, recording what they depend on.
 
@@ -114,6 +124,7 @@ def snapshot(
         kwargs: Keyword arguments as the user passed them.
         owner: The recording trace; only its deferred values become dependencies.
         input_ids: ``id(obj) -> input node`` for the arguments of the traced call.
+        scans: Earlier scans of objects passed by reference, to reuse and extend.
 
     Returns:
         The positional and keyword templates, and what was found.
@@ -130,7 +141,7 @@ def snapshot(
                 if node is not None and node not in found.inputs:
                     found.inputs.append(node)
         return args, {}, found
-    walker = _Snapshotter(owner, input_ids, found)
+    walker = _Snapshotter(owner, input_ids, found, {} if scans is None else scans)
     args_t = tuple([walker.copy(a, 0) for a in args])
     kwargs_t = {k: walker.copy(v, 0) for k, v in kwargs.items()}
     return args_t, kwargs_t, found
@@ -138,7 +149,7 @@ def snapshot(
 
 # Looking into objects passed by reference: at most this many members per object,
 # this many levels down (the object's attributes are level 1).
-SCAN_BUDGET = 2000
+SCAN_BUDGET = 100_000
 SCAN_DEPTH = 12
 
 # Iterators whose items xcs can make concrete as they are taken (generators are
@@ -147,12 +158,15 @@ _STREAM_MODULES = frozenset({"builtins", "itertools", "_collections"})
 
 
 class _Snapshotter:
-    __slots__ = ("found", "input_ids", "memo", "owner")
+    __slots__ = ("found", "input_ids", "memo", "owner", "scans")
 
-    def __init__(self, owner: Owner, input_ids: Mapping[int, int], found: Snapshot) -> None:
+    def __init__(
+        self, owner: Owner, input_ids: Mapping[int, int], found: Snapshot, scans: Scans
+    ) -> None:
         self.owner = owner
         self.input_ids = input_ids
         self.found = found
+        self.scans = scans
         # id(original) -> (original, copy); holding the original keeps its id from
         # being reused by a temporary.
         self.memo: dict[int, tuple[Any, Any]] = {}
@@ -197,7 +211,7 @@ class _Snapshotter:
                 self.found.markers = True
                 return Stream(x)
             return x
-        slots = self._scan(x)
+        slots = self._scan_once(x)
         if _copied_on_change(x):  # marked, so a later change can hand the call a copy
             holding = Holding(x, slots, self.owner)
             self.found.markers = True
@@ -208,38 +222,67 @@ class _Snapshotter:
             return Holding(x, slots, self.owner)
         return x
 
+    def _scan_once(self, root: Any) -> list[Slot]:
+        """:meth:`_scan`, or what an earlier scan of ``root`` found, merged into this call's."""
+        cached = self.scans.get(id(root))
+        if cached is None or cached[0] is not root:
+            outer, self.found = self.found, Snapshot()
+            try:
+                slots = self._scan(root)
+                cached = self.scans[id(root)] = (root, self.found, slots)
+            finally:
+                self.found = outer
+        _, inner, slots = cached
+        found = self.found
+        for node in inner.deps:
+            self._dep(node)
+        found.held |= inner.held
+        found.lent.extend(inner.lent)
+        found.iterators = found.iterators or inner.iterators
+        found.inner_iterators.extend(inner.inner_iterators)
+        found.exhausted.extend(inner.exhausted)
+        found.markers = found.markers or bool(slots)
+        return slots
+
     def _scan(self, root: Any) -> list[Slot]:
         """Where this trace's deferred values sit inside ``root`` (within the budget).
 
         Looks into attributes, items of lists, tuples, deques and dicts (subclasses
         too, through their built-in storage), dataclasses, namespaces and objects of
         user classes -- a library object only when it is the root -- and into what a
-        function's closure, a bound method's object or a partial's arguments hold.
-        Every mutable object met is lent to the call; an iterator met means the call
-        consumes it (it runs at once). A deferred value inside a tuple is found
-        through the place the outermost tuple sits.
+        function's closure, a bound method's object or a partial's arguments hold,
+        breadth first. Every mutable object met is lent to the call; an iterator met
+        means the call consumes it (it runs at once), and so does running out of
+        budget (what was not looked at may hold pending values). A deferred value
+        inside a tuple is found through the place the outermost tuple sits.
         """
-        owner, lent = self.owner, self.found.lent
+        owner, found = self.owner, self.found
+        lent = found.lent
         lent.append(root)
         slots: list[Slot] = []
         marked: set[tuple[int, bool, Any]] = set()
         seen = {id(root)}
         budget = SCAN_BUDGET
         library_root = not _looked_into(root)  # its own attributes only, never deeper
-        stack: list[tuple[Any, int, Slot | None]] = [(root, 0, None)]
-        while stack and budget > 0:
-            holder, depth, in_tuple = stack.pop()
+        queue: collections.deque[tuple[Any, int, Slot | None]] = collections.deque(
+            [(root, 0, None)]
+        )
+        while queue:
+            holder, depth, in_tuple = queue.popleft()
             namespace = instance_dict(holder)
             if namespace is not None:
                 lent.append(namespace)  # ``obj.__dict__[k] = v`` changes obj too
             for place, is_attribute, where, v in _members(holder):
                 budget -= 1
-                slot = in_tuple or (place, is_attribute, where)
+                if budget < 0:
+                    found.exhausted.append(root)  # too big to look through: at once
+                    return slots
                 t = type(v)
                 if t is Deferred:
-                    if v._self_owner is owner:
+                    if v._self_owner is owner and place is not None:
+                        slot = in_tuple or (place, is_attribute, where)
                         self._dep(v._self_node)
-                        self.found.held.add(v._self_node)
+                        found.held.add(v._self_node)
                         mark = (id(slot[0]), slot[1], slot[2])
                         if mark not in marked:
                             marked.add(mark)
@@ -249,40 +292,55 @@ class _Snapshotter:
                     continue
                 seen.add(id(v))
                 if not (library_root and depth == 0) and isinstance_safe(v, abc.Iterator):
-                    self.found.iterators = True  # the call consumes it: it cannot wait
-                    self.found.inner_iterators.append(v)
+                    found.iterators = True  # the call consumes it: it cannot wait
+                    found.inner_iterators.append(v)
                 if not isinstance(v, tuple):
                     lent.append(v)  # a change to it waits for the call
                 if depth + 1 < SCAN_DEPTH and _looked_into(v):
-                    stack.append((v, depth + 1, slot if isinstance(v, tuple) else None))
+                    inner = (
+                        in_tuple or (place, is_attribute, where) if isinstance(v, tuple) else None
+                    )
+                    queue.append((v, depth + 1, inner))
         return slots
 
 
-def _members(x: Any) -> list[tuple[Any, bool, Any, Any]]:
-    """``(holder, is an attribute, name or key, value)`` for what ``x`` holds."""
-    found: list[tuple[Any, bool, Any, Any]] = []
+def _members(x: Any) -> Iterator[tuple[Any, bool, Any, Any]]:
+    """``(holder, is an attribute, name or key, value)`` for what ``x`` holds.
+
+    A holder of None marks a value that cannot be put back (a partial's argument).
+    """
+    # Plain values (most items of big containers) hold nothing: skipped at C speed.
     if isinstance(x, list):
-        found.extend((x, False, i, v) for i, v in enumerate(list.__iter__(x)))
+        yield from ((x, False, i, v) for i, v in enumerate(list.__iter__(x)) if _holds(v))
     elif isinstance(x, tuple):
-        found.extend((x, False, i, v) for i, v in enumerate(tuple.__iter__(x)))
+        yield from ((x, False, i, v) for i, v in enumerate(tuple.__iter__(x)) if _holds(v))
     elif isinstance(x, dict):
-        found.extend((x, False, k, v) for k, v in dict.items(x))
+        yield from ((x, False, k, v) for k, v in dict.items(x) if _holds(v))
     elif isinstance(x, collections.deque):
-        found.extend((x, False, i, v) for i, v in enumerate(collections.deque.__iter__(x)))
+        items = enumerate(collections.deque.__iter__(x))
+        yield from ((x, False, i, v) for i, v in items if _holds(v))
     elif type(x) is types.FunctionType:  # a callable the op calls: what its closure holds
         for cell in x.__closure__ or ():
             with contextlib.suppress(ValueError):  # an empty cell
-                found.append((cell, True, "cell_contents", cell.cell_contents))
-        return found
+                yield (cell, True, "cell_contents", cell.cell_contents)
+        return
     elif type(x) is types.MethodType:
-        return [(x, True, "__self__", x.__self__), (x, True, "__func__", x.__func__)]
+        yield from ((None, True, "__self__", x.__self__), (None, True, "__func__", x.__func__))
+        return
     elif type(x) is types.BuiltinMethodType:  # items.copy: the list it reads
-        return [] if _plain_builtin(x) else [(x, True, "__self__", x.__self__)]
+        if not _plain_builtin(x):
+            yield (None, True, "__self__", x.__self__)
+        return
     elif type(x) is functools.partial:
-        return [(x, False, None, v) for v in (*x.args, *x.keywords.values())]
+        yield from ((None, False, None, v) for v in (*x.args, *x.keywords.values()))
+        return
     if type(x) not in _PLAIN_CONTAINERS:
-        found.extend((x, True, name, v) for name, v in attributes(x))
-    return found
+        yield from ((x, True, name, v) for name, v in attributes(x))
+
+
+def _holds(v: Any) -> bool:
+    """Whether ``v`` is anything but a plain value (a number, a string)."""
+    return id(type(v)) not in ATOMIC_IDS
 
 
 def _copied_on_change(x: Any) -> bool:
@@ -406,11 +464,17 @@ def _equal_by_value(cls: type) -> bool:
 def _copy_dataclass(
     x: Any, each: Callable[[Any], Any], memo: dict[int, tuple[Any, Any]] | None
 ) -> Any:
-    """A copy of a dataclass instance: each attribute (fields and others) copied in turn."""
-    try:
-        out = copy.copy(x)
-    except Exception:  # an uncopyable dataclass is passed by reference, like any object
+    """A copy of a dataclass instance: each attribute (fields and others) copied in turn.
+
+    Made without running the class's code (no ``__copy__``, ``__reduce_ex__`` or
+    ``__init__``): its state is its attributes. A class with its own ``__new__`` is
+    passed by reference instead.
+    """
+    cls = type(x)
+    new: Any = cls.__new__
+    if new is not object.__new__:
         return x
+    out = object.__new__(cls)
     if memo is not None:
         memo[id(x)] = (x, out)
     for name, value in attributes(x):

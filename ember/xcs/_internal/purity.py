@@ -32,7 +32,6 @@ from __future__ import annotations
 import contextlib
 import types
 import typing
-import weakref
 from collections import abc
 from collections.abc import Callable
 from typing import Any
@@ -112,7 +111,7 @@ def _single(kind: Kind) -> Kind:
 
 # --- what work may wait ---------------------------------------------------------------
 
-_WAITS_IN_PYTHON: dict[tuple[type, str], bool] = {}
+_WAITS_IN_PYTHON: dict[tuple[type, str], bool] = {}  # (class, name) -> Python code
 
 
 def _python(cls: type, name: str) -> bool:
@@ -248,10 +247,24 @@ def result_kind(kind: Kind, access: str) -> Kind:
 
 # --- where kinds come from ----------------------------------------------------------------
 
-_returns: weakref.WeakKeyDictionary[Any, Kind] = weakref.WeakKeyDictionary()
-_ops_seen: weakref.WeakKeyDictionary[Any, Kind] = weakref.WeakKeyDictionary()
-_attributes_seen: weakref.WeakKeyDictionary[type, dict[str, Kind]] = weakref.WeakKeyDictionary()
-_hinted: weakref.WeakKeyDictionary[type, dict[str, Any]] = weakref.WeakKeyDictionary()
+
+class _Bounded(dict[Any, Any]):
+    """A cache that forgets everything when full.
+
+    Its values may refer to its keys (a class's hints name the class), so weak keys
+    would never let them go.
+    """
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        if len(self) >= 4096:
+            self.clear()
+        super().__setitem__(key, value)
+
+
+_returns: dict[Any, Kind] = _Bounded()  # function -> its return annotation's kind
+_ops_seen: dict[Any, Kind] = _Bounded()  # op spec -> the type it returned
+_attributes_seen: dict[type, dict[str, Kind]] = _Bounded()  # class -> name -> type held
+_hinted: dict[type, dict[str, Any]] = _Bounded()  # class -> its evaluated annotations
 _MIXED = object()  # seen returning different types: nothing is known
 
 
@@ -280,7 +293,9 @@ def observe_attribute(owner: Any, name: str, value: Any) -> None:
     if cls.__module__ == "builtins":
         return
     with contextlib.suppress(TypeError):
-        seen = _attributes_seen.setdefault(cls, {})
+        seen = _attributes_seen.get(cls)
+        if seen is None:
+            seen = _attributes_seen[cls] = {}
         before = seen.get(name)
         if before is None and name not in seen:
             seen[name] = type(value)

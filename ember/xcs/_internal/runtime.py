@@ -76,13 +76,14 @@ def run(
             if recording.execute and isinstance(error, Exception):
                 # What the function stored before raising, and the exception's own
                 # values (``self.reply = reply``), are left concrete too.
-                _settle_stores(recording, Concretizer(_value_if_known), error)
+                leniently = Concretizer(_own_values(recording, leniently=True))
+                _settle_stores(recording, leniently, error)
             reraise(error)
         recording.materialize("exit", need_value=False)
         if not recording.execute:
             return None
         # One concretizer for all: an object stored in two places is patched once.
-        concrete = Concretizer(_value)
+        concrete = Concretizer(_own_values(recording))
         _settle_stores(recording, concrete)
         return concrete(result)
     finally:
@@ -92,8 +93,13 @@ def run(
 
 def _settle_stores(recording: Recording, concrete: Concretizer, *more: Any) -> None:
     """Replace the deferred values stored into remembered places (in place) by values."""
+    for (_, name), namespace in recording.remembered_globals.items():
+        value = namespace.get(name)
+        new = concrete(value)
+        if new is not value:
+            namespace[name] = new
     for holder in (*recording.remembered.values(), *more):
-        if isinstance(holder, types.ModuleType):  # a module's globals
+        if isinstance(holder, types.ModuleType):  # a module's attributes
             for name, value in list(vars(holder).items()):
                 new = concrete(value)
                 if new is not value:
@@ -102,16 +108,24 @@ def _settle_stores(recording: Recording, concrete: Concretizer, *more: Any) -> N
             concrete(holder)
 
 
-def _value(deferred: Deferred) -> Any:
-    return deferred._self_owner.demand(deferred._self_node)
+def _own_values(recording: Recording, *, leniently: bool = False) -> Any:
+    """How exit settles a deferred value.
 
+    This trace's are made values (a failed one is left in place when ``leniently``:
+    the exception being raised wins); another trace's are left for its own exit.
+    """
 
-def _value_if_known(deferred: Deferred) -> Any:
-    """The value, or the deferred itself if its op failed (its error is not this one)."""
-    try:
-        return deferred._self_owner.demand(deferred._self_node)
-    except BaseException:
-        return deferred
+    def value(deferred: Deferred) -> Any:
+        if deferred._self_owner is not recording:
+            return deferred
+        if not leniently:
+            return recording.demand(deferred._self_node)
+        try:
+            return recording.demand(deferred._self_node)
+        except BaseException:
+            return deferred
+
+    return value
 
 
 _PROXY_NAME = re.compile(rf"\b{Deferred.__name__}\b")

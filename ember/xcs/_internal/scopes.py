@@ -105,18 +105,24 @@ class _Scopes(ast.NodeTransformer):
     def visit_Assign(self, node: ast.Assign) -> ast.stmt:
         self.generic_visit(node)
         if any(self._outlives(t) for t in node.targets):
-            kind = "store_global" if any(self._stores_global(t) for t in node.targets) else "store"
-            node.value = self.helper(kind, [node.value], node.value)
+            node.value = self._stored(node.value, node.targets)
             node.targets = [self._hold(t) for t in node.targets]
         return node
 
     def visit_AnnAssign(self, node: ast.AnnAssign) -> ast.stmt:
         self.generic_visit(node)
         if node.value is not None and self._outlives(node.target):
-            kind = "store_global" if self._stores_global(node.target) else "store"
-            node.value = self.helper(kind, [node.value], node.value)
+            node.value = self._stored(node.value, [node.target])
             node.target = self._hold(node.target)  # type: ignore[assignment]
         return node
+
+    def _stored(self, value: ast.expr, targets: list[ast.expr]) -> ast.expr:
+        """``@xcs.store(value)``, or ``@xcs.store_global(value, names)`` for globals."""
+        names = tuple(sorted({n for t in targets for n in self._global_names(t)}))
+        if not names:
+            return self.helper("store", [value], value)
+        constant = ast.copy_location(ast.Constant(names), value)  # type: ignore[arg-type]
+        return self.helper("store_global", [value, constant], value)
 
     def visit_AugAssign(self, node: ast.AugAssign) -> ast.stmt:
         """``obj.n += v``: the result may be pending even when ``v`` is not.
@@ -130,7 +136,8 @@ class _Scopes(ast.NodeTransformer):
         if isinstance(target, (ast.Attribute, ast.Subscript)):
             target.value = self.helper("kept", [target.value], target.value)
         elif isinstance(target, ast.Name) and target.id in self.global_names:
-            node.value = self.helper("kept_globals", [node.value], node.value)
+            name = ast.copy_location(ast.Constant(target.id), target)
+            node.value = self.helper("kept_globals", [node.value, name], node.value)
         elif (
             isinstance(target, ast.Name)
             and isinstance(node.op, (ast.Add, ast.BitOr))
@@ -151,12 +158,13 @@ class _Scopes(ast.NodeTransformer):
                     part.value = self.helper("changing", [part.value], part.value)
         return node
 
-    def _stores_global(self, target: ast.expr) -> bool:
+    def _global_names(self, target: ast.expr) -> list[str]:
+        """The names declared ``global`` that ``target`` binds."""
         if isinstance(target, ast.Name):
-            return target.id in self.global_names
+            return [target.id] if target.id in self.global_names else []
         if isinstance(target, (ast.Tuple, ast.List)):
-            return any(self._stores_global(t) for t in target.elts)
-        return isinstance(target, ast.Starred) and self._stores_global(target.value)
+            return [n for t in target.elts for n in self._global_names(t)]
+        return self._global_names(target.value) if isinstance(target, ast.Starred) else []
 
     def _outlives(self, target: ast.expr) -> bool:
         if isinstance(target, (ast.Attribute, ast.Subscript)):

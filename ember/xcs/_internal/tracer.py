@@ -59,7 +59,7 @@ from ember.xcs._internal.ir import (
     OpSpec,
     Status,
 )
-from ember.xcs._internal.ir_builder import Snapshot, resolve, snapshot
+from ember.xcs._internal.ir_builder import Scans, Snapshot, resolve, snapshot
 from ember.xcs._internal.purity import (
     Kind,
     attribute_kind,
@@ -188,6 +188,8 @@ _AT_ONCE = {
     "runs now": "the op was called by library code (or code xcs could not rewrite), "
     "which needs its value at once",
     "consumes an iterator": "the op was given an iterator, which it consumes as it runs",
+    "reads a large object": "the op was given an object too large to look through for "
+    "pending values",
 }
 
 
@@ -241,9 +243,11 @@ class Recording:
         self._last_write: dict[int, int] = {}  # root -> last glue that may change it
         self._readers: dict[int, list[tuple[int, bool]]] = {}  # root -> (reader, held) since
         self.remembered: dict[int, Any] = {}  # id -> object to make concrete at exit
+        self.remembered_globals: dict[tuple[int, str], dict[str, Any]] = {}  # (id, name) -> ns
         self.lent: dict[int, Any] = {}  # id -> object a pending node reads by reference
         self._held: dict[int, list[Holding]] = {}  # lent id -> markers passing it directly
         self._nested: set[int] = set()  # lent ids reached inside other objects
+        self._scans: Scans = {}  # objects looked through since anything pending last ran
         self._kinds: dict[int, Kind] = {}  # node -> what is known of its value's type
         self._pure: set[int] = set()  # pending attributes whose call is pure (see purity.py)
         self._methods: dict[int, tuple[Kind, str]] = {}  # attribute node -> (owner kind, name)
@@ -368,6 +372,7 @@ class Recording:
         with self.lock:
             self._held.clear()
             self._nested.clear()
+            self._scans.clear()
             if self.lent:
                 self.lent.clear()
                 _count_lender(-1)
@@ -376,6 +381,12 @@ class Recording:
         """Note a container that received pending values: made concrete at exit."""
         with self.lock:
             self.remembered.setdefault(id(container), container)  # held: its id stays its own
+
+    def remember_globals(self, namespace: dict[str, Any], names: tuple[str, ...]) -> None:
+        """Note globals assigned pending values: made concrete at exit (only those names)."""
+        with self.lock:
+            for name in names:
+                self.remembered_globals[(id(namespace), name)] = namespace
 
     def run_now(
         self,
@@ -395,7 +406,7 @@ class Recording:
             if caller is not None and (unrewritten := quietly_unrewritten(caller.f_code)):
                 warn_unrewritable(**dataclasses.asdict(unrewritten))
         with self.lock:
-            args_t, kwargs_t, found = snapshot(args, kwargs, self, self._input_ids)
+            args_t, kwargs_t, found = snapshot(args, kwargs, self, self._input_ids, self._scans)
         return self._run_at_once(spec, fn, args_t, kwargs_t, found, "runs now")
 
     def _run_at_once(
@@ -429,8 +440,8 @@ class Recording:
             )
         call_args = tuple(resolve(a, self.values) for a in args_t)
         call_kwargs = {k: resolve(v, self.values) for k, v in kwargs_t.items()}
-        for iterator in found.inner_iterators:  # iter(answers) inside an object it reads
-            concretize(iterator, _known_value)
+        for inner in (*found.inner_iterators, *found.exhausted):  # values inside, as values
+            concretize(inner, _known_value)
         state = self.state[node]
         saved = begin_op(self)
         cpu0, start = time.thread_time(), time.perf_counter()
@@ -484,8 +495,8 @@ class Recording:
         """
         context = contextvars.copy_context()
         with self.lock:
-            args_t, kwargs_t, found = snapshot(args, kwargs, self, self._input_ids)
-            if not found.iterators:
+            args_t, kwargs_t, found = snapshot(args, kwargs, self, self._input_ids, self._scans)
+            if not found.iterators and not found.exhausted:
                 node = self._add(
                     NodeKind.OP, spec.name, fn, args_t, kwargs_t, found,
                     spec=spec, context=context, op=op,
@@ -494,7 +505,8 @@ class Recording:
                 if kind is not None:
                     self._kinds[node] = kind
                 return Deferred(self, node)
-        return self._run_at_once(spec, fn, args_t, kwargs_t, found, "consumes an iterator")
+        why = "consumes an iterator" if found.iterators else "reads a large object"
+        return self._run_at_once(spec, fn, args_t, kwargs_t, found, why)
 
     def _add(
         self,

@@ -535,15 +535,37 @@ def test_nested_defs_and_lambdas_keep_their_calls_parallel() -> None:
     assert max(c.end for c in slow) - min(c.start for c in slow) < 0.25  # one wave, not 6
 
 
+@logged()
+def slow_text(x: str, delay: float = 0.1) -> str:
+    time.sleep(delay)
+    return x
+
+
+@logged()
+def slow_unannotated(x, delay=0.1):  # type: ignore[no-untyped-def]
+    time.sleep(delay)
+    return x
+
+
 def test_method_calls_on_answers_keep_the_calls_parallel() -> None:
     def cleaned(qs: list[str]) -> Any:
-        return [slow_echo(f" {q} ", 0.1).strip().upper() + "!" for q in qs]
+        return [slow_text(f" {q} ", 0.1).strip().upper() + "!" for q in qs]
 
     assert xcs.jit(cleaned)(["a", "b", "c", "d"]) == ["A!", "B!", "C!", "D!"]
     assert LOG.span() < 0.5 * LOG.busy_seconds()
     trace = xcs.trace(cleaned, ["a", "b", "c"])
     assert len(trace.parallel_groups) == 1  # no sync between the calls
     assert [a["kind"] for _, a in trace.graph.nodes(data=True)].count("sync") == 1  # exit
+
+
+def test_method_calls_on_an_unannotated_ops_answers_wait_once() -> None:
+    def cleaned(qs: list[str]) -> Any:
+        return [slow_unannotated(f" {q} ", 0.01).strip() for q in qs]
+
+    first = xcs.trace(cleaned, ["a", "b", "c"])  # what it returns is not known yet
+    assert [len(g) for g in first.parallel_groups] == [1, 2]
+    later = xcs.trace(cleaned, ["a", "b", "c"])  # now it is: a str
+    assert [len(g) for g in later.parallel_groups] == [3]
 
 
 def test_failing_glue_raises_what_plain_raises_with_a_note() -> None:
