@@ -1,6 +1,6 @@
 """Making values concrete: deferred values inside user objects replaced by their values.
 
-Three tools, all acting on values the user's code holds (never on templates):
+Three tools, all acting on values the user's code holds:
 
 * :func:`concretize` replaces every deferred value inside a value -- a traced call's
   result, something it stored, the arguments library code is about to get -- by its
@@ -30,7 +30,7 @@ import types
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from typing import Any
 
-from ember.xcs._internal.deferred import Deferred
+from ember.xcs._internal.deferred import Deferred, value_of
 from ember.xcs._internal.source import is_user_class
 
 __all__ = [
@@ -40,6 +40,7 @@ __all__ = [
     "OPAQUE",
     "Concretizer",
     "attributes",
+    "concrete_item",
     "concretize",
     "fill_attributes",
     "instance_dict",
@@ -300,7 +301,9 @@ class Concretizer:
             if new is not content:
                 cell.cell_contents = new
         if fn.__defaults__:
-            fn.__defaults__ = self.walk(fn.__defaults__, depth)
+            defaults = self.walk(fn.__defaults__, depth)
+            if defaults is not fn.__defaults__:
+                fn.__defaults__ = defaults
         if fn.__kwdefaults__:
             self.walk(fn.__kwdefaults__, depth)
         if fn.__dict__:
@@ -336,6 +339,11 @@ class Concretizer:
         for chained in (error.__cause__, error.__context__):
             if chained is not None:
                 self.walk(chained, depth + 1)
+
+
+def concrete_item(item: Any) -> Any:
+    """``item`` made concrete (for :func:`map_items`: items handed to library code)."""
+    return concretize(item, value_of)
 
 
 def fill_attributes(x: Any, demand: Callable[[Deferred], Any]) -> Any:

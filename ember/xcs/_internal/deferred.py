@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 else:  # not subscriptable at run time
     _ProxyBase = wrapt.BaseObjectProxy
 
-__all__ = ["Deferred", "Effect", "Owner", "call", "frozen"]
+__all__ = ["Deferred", "Effect", "Owner", "call", "frozen", "value_of"]
 
 Effect = Literal["new", "part", "write"]
 """What a glue operation does to its receiver's object.
@@ -77,6 +77,11 @@ class Owner(Protocol):
 
     def may_wait(self, node: int, access: str) -> bool:
         """Whether ``access`` (``.name``, ``[]``, a dunder) on ``node``'s value may be glue."""
+
+
+def value_of(deferred: Deferred) -> Any:
+    """The value of a deferred value: materialized if needed, or its error raised."""
+    return deferred._self_owner.demand(deferred._self_node)
 
 
 def call(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:

@@ -53,10 +53,17 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from ember.xcs._internal import tracer
-from ember.xcs._internal.concrete import ATOMIC_IDS, concretize, fill_attributes, map_items
-from ember.xcs._internal.deferred import Deferred, frozen
+from ember.xcs._internal.concrete import (
+    ATOMIC_IDS,
+    concrete_item,
+    concretize,
+    fill_attributes,
+    map_items,
+)
+from ember.xcs._internal.deferred import Deferred, frozen, value_of
 from ember.xcs._internal.errors import reraise, warn_unrewritable
 from ember.xcs._internal.protocol import Op, is_op
+from ember.xcs._internal.purity import class_attribute
 from ember.xcs._internal.rewrite import HELPERS, rewrite_function
 from ember.xcs._internal.source import (
     Unrewritable,
@@ -144,6 +151,8 @@ def enter_next(target: Any) -> None:
 def entered() -> None:
     """First statement of every rewritten function: was this frame entered by us?"""
     frame = sys._getframe(1)
+    if _scope.pending_stores:  # a frame id reused: what an earlier frame stored is not ours
+        _scope.pending_stores.pop(id(frame), None)
     if _stack.next is frame.f_code:
         _stack.entered[id(frame)] = True
         _stack.next = None
@@ -419,7 +428,7 @@ def _constructor(cls: type) -> tuple[Any, int]:
         new_twin = twin_of(new) if type(new) is types.FunctionType else None
         if new_twin is None:
             return cls, CONCRETE
-    init = next((k.__dict__["__init__"] for k in cls.__mro__ if "__init__" in k.__dict__), None)
+    init = class_attribute(cls, "__init__")
     init_twin = post_twin = None
     if _generated(init, "__init__") and dataclasses.is_dataclass(cls):
         post = getattr(cls, "__post_init__", None)
@@ -553,9 +562,7 @@ def _resolve_instance(obj: Any) -> tuple[Any, int]:
     """A callable instance: an op-like object defers; otherwise its ``__call__`` decides."""
     if is_op(obj):
         return _Deferring(obj), PASS
-    call = next(
-        (k.__dict__["__call__"] for k in type(obj).__mro__ if "__call__" in k.__dict__), None
-    )
+    call = class_attribute(type(obj), "__call__")
     if isinstance(call, types.FunctionType):
         twin = twin_of(call)
         if twin is not None:
@@ -847,16 +854,11 @@ def _concrete(value: Any, kind: int) -> Any:
             items = list(value)  # records the ops it calls; they run together below
             return concretize(items, _value)
         # Concrete items one by one, so short-circuits (any, next) stay exact.
-        return map_items(value, _concrete_item)
+        return map_items(value, concrete_item)
     return concretize(value, _value)
 
 
-def _concrete_item(item: Any) -> Any:
-    return concretize(item, _value)
-
-
-def _value(deferred: Deferred) -> Any:
-    return deferred._self_owner.demand(deferred._self_node)
+_value = value_of  # the value of a pending value (materialized if needed)
 
 
 # --- expressions the rewrite routes here ------------------------------------------------
@@ -1192,7 +1194,9 @@ def _glue_call(
 class _Scope(threading.local):
     def __init__(self) -> None:
         self.depth = 0  # try bodies this thread is inside (stores materialize first)
-        self.pending_store = False  # the value last passed to store() had pending values
+        # Frame id -> the value that frame last passed to store() held pending values.
+        # By frame: evaluating the target after the value may run code that stores too.
+        self.pending_stores: dict[int, bool] = {}
 
 
 _scope = _Scope()
@@ -1228,6 +1232,11 @@ def settle() -> None:
     reraise(error, detach=True)
 
 
+def forget_stores() -> None:
+    """The outermost traced call on this thread ended: no store of it is in flight."""
+    _scope.pending_stores.clear()
+
+
 def enter() -> None:
     """A try body begins: stores made from here on materialize first."""
     _scope.depth += 1
@@ -1245,14 +1254,17 @@ def store(x: Any) -> Any:
     """
     if _scope.depth:
         x = now(x)
-    _scope.pending_store = _holds_pending(x)
+    pending = _holds_pending(x)
+    if pending or _scope.pending_stores:
+        _scope.pending_stores[id(sys._getframe(1))] = pending
     return x
 
 
 def store_global(x: Any, names: tuple[str, ...]) -> Any:
     """A value assigned to globals ``names``: made concrete at exit if pending."""
-    x = store(x)
-    if _scope.pending_store:
+    if _scope.depth:
+        x = now(x)
+    if _holds_pending(x):
         _remember_globals(sys._getframe(1).f_globals, names)
     return x
 
@@ -1266,7 +1278,7 @@ def holder(target: Any) -> Any:
     """
     in_python = id(type(target)) not in ATOMIC_IDS and _STORES_IN_PYTHON[type(target)]
     _before_change(target, attribute_store=not in_python)
-    if _scope.pending_store:
+    if _scope.pending_stores and _scope.pending_stores.get(id(sys._getframe(1))):
         _remember(target)
         if in_python:
             return _Store(target)
@@ -1318,25 +1330,25 @@ class _Store:
     Loads (``obj.n += v`` reads first) pass through.
     """
 
-    __slots__ = ("_xcs_store_target",)
+    __slots__ = ("__target",)  # private: _Store__target, a name no code of yours uses
 
     def __init__(self, target: Any) -> None:
-        object.__setattr__(self, "_xcs_store_target", target)
+        object.__setattr__(self, "_Store__target", target)
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(object.__getattribute__(self, "_xcs_store_target"), name)
+        return getattr(object.__getattribute__(self, "_Store__target"), name)
 
     def __getitem__(self, key: Any) -> Any:
-        return object.__getattribute__(self, "_xcs_store_target")[key]
+        return object.__getattribute__(self, "_Store__target")[key]
 
     def __setattr__(self, name: str, value: Any) -> None:
-        target = object.__getattribute__(self, "_xcs_store_target")
+        target = object.__getattribute__(self, "_Store__target")
         cls = type(target)
         setter = getattr(cls, "__setattr__", None)
         if type(setter) is types.FunctionType:
             _call_python(setter, (target, name, value))
             return
-        attribute = next((vars(k)[name] for k in cls.__mro__ if name in vars(k)), None)
+        attribute = class_attribute(cls, name)
         if isinstance(attribute, property) and type(attribute.fset) is types.FunctionType:
             _call_python(attribute.fset, (target, value))
         elif type(set_ := getattr(type(attribute), "__set__", None)) is types.FunctionType:
@@ -1345,7 +1357,7 @@ class _Store:
             setattr(target, name, value)
 
     def __setitem__(self, key: Any, value: Any) -> None:
-        target = object.__getattribute__(self, "_xcs_store_target")
+        target = object.__getattribute__(self, "_Store__target")
         setitem = getattr(type(target), "__setitem__", None)
         if type(setitem) is types.FunctionType:
             _call_python(setitem, (target, key, value))

@@ -43,12 +43,20 @@ import math
 import queue
 import threading
 import time
+import types
 from collections.abc import Mapping
 from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any
 
 from ember.xcs._internal import tracer
-from ember.xcs._internal.errors import OpTimeoutError, XCSError, add_op_note, reraise
+from ember.xcs._internal.deferred import call
+from ember.xcs._internal.errors import (
+    OpTimeoutError,
+    XCSError,
+    add_op_note,
+    reraise,
+    warn_ran_late,
+)
 from ember.xcs._internal.ir import FINISHED, Node, NodeKind, Status
 from ember.xcs._internal.ir_builder import resolve, shares_objects
 from ember.xcs._internal.limits import limit_for, take
@@ -111,6 +119,11 @@ class Engine:
 
     def __call__(self, recording: Recording, batch: list[int]) -> None:
         _Run(recording, batch, self.executor, self.max_workers, self.timeout).run()
+
+
+def _python_method(fn: Any) -> bool:
+    """Whether ``fn`` is a bound method written in Python (which may have side effects)."""
+    return type(fn) is types.MethodType and type(fn.__func__) is types.FunctionType
 
 
 class _Run:
@@ -346,6 +359,10 @@ class _Run:
         start = time.perf_counter()
         try:
             args, kwargs = self._arguments(record, False)
+            if record.fn is call and _python_method(args[0]):
+                where = record.location
+                method = f"{type(args[0].__self__).__name__}.{args[0].__name__}"
+                warn_ran_late(method, str(where), where.file, where.line)
             value, ok = record.fn(*args, **kwargs), True
             if record.fn is getattr:  # what an attribute holds, for later traces
                 observe_attribute(args[0], args[1], value)

@@ -28,6 +28,7 @@ __all__ = [
     "XCSWarning",
     "add_op_note",
     "reraise",
+    "warn_ran_late",
     "warn_unrewritable",
 ]
 
@@ -141,6 +142,20 @@ def warn_unrewritable(qualname: str, filename: str, line: int, reason: str) -> N
     warnings.warn_explicit(
         f"xcs cannot rewrite {qualname!r}: {reason}. It runs as it is: correct, but the "
         "ops it calls run one at a time.",
+        XCSWarning,
+        filename,
+        line,
+    )
+
+
+def warn_ran_late(method: str, location: str, filename: str, line: int) -> None:
+    """Say that a method xcs took to have no side effects is Python code that ran late."""
+    warnings.warn_explicit(
+        f"xcs took {method}() at {location} to have no side effects -- from the op's "
+        "return annotation, or what the op returned before -- and ran it when its value "
+        "was needed, but this call's value is of another type and that method is Python "
+        "code: its side effects came later than in plain Python. Annotate the op with "
+        "the type it returns.",
         XCSWarning,
         filename,
         line,

@@ -43,7 +43,7 @@ from ember.xcs._internal.concrete import (
     ATOMIC_IDS,
     OPAQUE,
     attributes,
-    concretize,
+    concrete_item,
     instance_dict,
     isinstance_safe,
     map_items,
@@ -505,16 +505,8 @@ def resolve(template: Any, values: Mapping[int, Any], *, copy_refs: bool = False
     if t is Holding:
         return _fill(template, values)
     if t is Stream:
-        return map_items(template.source, _concrete_item)
+        return map_items(template.source, concrete_item)
     return copy_container(template, lambda item: resolve(item, values, copy_refs=copy_refs), None)
-
-
-def _concrete_item(item: Any) -> Any:
-    return concretize(item, _demand)
-
-
-def _demand(deferred: Deferred) -> Any:
-    return deferred._self_owner.demand(deferred._self_node)
 
 
 def _fill(holding: Holding, values: Mapping[int, Any]) -> Any:

@@ -41,6 +41,7 @@ __all__ = [
     "Kind",
     "attribute_kind",
     "call_kind",
+    "class_attribute",
     "item_kind",
     "observe",
     "observe_attribute",
@@ -109,6 +110,11 @@ def _single(kind: Kind) -> Kind:
     return members[0] if len(members) == 1 else kind
 
 
+def class_attribute(cls: type, name: str) -> Any:
+    """What ``name`` is on ``cls`` itself (its MRO), unbound; None if it has none."""
+    return next((vars(k)[name] for k in cls.__mro__ if name in vars(k)), None)
+
+
 # --- what work may wait ---------------------------------------------------------------
 
 _WAITS_IN_PYTHON: dict[tuple[type, str], bool] = {}  # (class, name) -> Python code
@@ -119,7 +125,7 @@ def _python(cls: type, name: str) -> bool:
     key = (cls, name)
     found = _WAITS_IN_PYTHON.get(key)
     if found is None:
-        attribute = next((vars(k)[name] for k in cls.__mro__ if name in vars(k)), None)
+        attribute = class_attribute(cls, name)
         if isinstance(attribute, property):
             found = True
         elif isinstance(attribute, (staticmethod, classmethod)):
@@ -196,7 +202,7 @@ def attribute_kind(kind: Kind, name: str) -> Kind:
     hinted = _hints(cls).get(name)
     if hinted is not None:
         return hinted
-    attribute = next((vars(k)[name] for k in cls.__mro__ if name in vars(k)), None)
+    attribute = class_attribute(cls, name)
     if isinstance(attribute, property) and attribute.fget is not None:
         return _return_kind(attribute.fget)
     seen = _attributes_seen.get(cls)

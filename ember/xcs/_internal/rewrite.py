@@ -35,12 +35,10 @@ import ast
 from collections.abc import Callable
 from typing import Any
 
-from ember.xcs._internal.scopes import rewrite_statements
+from ember.xcs._internal.scopes import HELPERS, is_helper_call, rewrite_statements
 
 __all__ = ["FRAME_BUILTINS", "HELPERS", "rewrite_function"]
 
-HELPERS = "@xcs"
-"""The global name under which rewritten code finds the dispatcher."""
 
 FRAME_BUILTINS = frozenset(
     {"super", "locals", "vars", "globals", "dir", "eval", "exec", "breakpoint"}
@@ -186,7 +184,7 @@ class _Rewriter(ast.NodeTransformer):
     # untouched).
 
     def _tested(self, test: ast.expr) -> ast.expr:
-        if _is_helper_call(test, "binary") and _is_comparison(test):  # a bool, or glue
+        if is_helper_call(test, "binary") and _is_comparison(test):  # a bool, or glue
             return test
         if isinstance(test, (ast.Name, ast.Attribute, ast.Subscript, ast.Call)):
             return _call("truth", [test], [], test)
@@ -361,23 +359,12 @@ def _has_slice(node: ast.expr) -> bool:
 
 
 def _is_value_call(node: ast.expr) -> bool:
-    return _is_helper_call(node, "value") or _is_helper_call(node, "key")
+    return is_helper_call(node, "value") or is_helper_call(node, "key")
 
 
 def _is_comparison(call: ast.expr) -> bool:
     symbol = call.args[2] if isinstance(call, ast.Call) else None
     return isinstance(symbol, ast.Constant) and symbol.value in {op.__name__ for op in _ORDERING}
-
-
-def _is_helper_call(node: ast.expr, name: str) -> bool:
-    """Whether ``node`` is a call of the helper ``@xcs.<name>`` the rewrite made."""
-    return (
-        isinstance(node, ast.Call)
-        and isinstance(node.func, ast.Attribute)
-        and node.func.attr == name
-        and isinstance(node.func.value, ast.Name)
-        and node.func.value.id == HELPERS
-    )
 
 
 def _assigned_names(node: ast.AST) -> set[str]:

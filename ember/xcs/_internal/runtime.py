@@ -88,6 +88,7 @@ def run(
         return concrete(result)
     finally:
         recording.end_loans()  # nothing of this call is pending any more (or ever runs)
+        dispatch.forget_stores()
         tracer.leave(previous)
 
 

@@ -39,7 +39,22 @@ from __future__ import annotations
 import ast
 from collections.abc import Callable
 
-__all__ = ["rewrite_statements"]
+__all__ = ["HELPERS", "is_helper_call", "rewrite_statements"]
+
+HELPERS = "@xcs"
+"""The global name under which rewritten code finds the dispatcher (no code can write it)."""
+
+
+def is_helper_call(node: ast.expr, name: str) -> bool:
+    """Whether ``node`` is a call of the helper ``@xcs.<name>`` the rewrite made."""
+    return (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == name
+        and isinstance(node.func.value, ast.Name)
+        and node.func.value.id == HELPERS
+    )
+
 
 Helper = Callable[[str, list[ast.expr], ast.AST], ast.Call]
 
@@ -228,13 +243,13 @@ class _YieldsStore(ast.NodeTransformer):
 
     def visit_Yield(self, node: ast.Yield) -> ast.AST:
         self.generic_visit(node)
-        if node.value is not None and not _is_helper_call(node.value, "now"):
+        if node.value is not None and not is_helper_call(node.value, "now"):
             node.value = self.helper("now", [node.value], node.value)
         return node
 
     def visit_YieldFrom(self, node: ast.YieldFrom) -> ast.AST:
         self.generic_visit(node)
-        if not _is_helper_call(node.value, "each_now"):
+        if not is_helper_call(node.value, "each_now"):
             node.value = self.helper("each_now", [node.value], node.value)
         return node
 
@@ -242,15 +257,6 @@ class _YieldsStore(ast.NodeTransformer):
         return node
 
     visit_FunctionDef = visit_AsyncFunctionDef = visit_ClassDef = visit_Lambda = _nested
-
-
-def _is_helper_call(node: ast.expr, name: str) -> bool:
-    func = node.func if isinstance(node, ast.Call) else None
-    return (
-        isinstance(func, ast.Attribute)
-        and func.attr == name
-        and (isinstance(func.value, ast.Name) and func.value.id.startswith("@"))
-    )
 
 
 def _each_statement(body: list[ast.stmt], scopes: _Scopes) -> list[ast.stmt]:

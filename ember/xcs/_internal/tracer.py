@@ -41,7 +41,7 @@ from typing import Any
 import networkx as nx
 
 from ember.xcs._internal.concrete import concretize
-from ember.xcs._internal.deferred import Deferred, Effect
+from ember.xcs._internal.deferred import Deferred, Effect, value_of
 from ember.xcs._internal.errors import (
     ConcretizationError,
     XCSError,
@@ -150,10 +150,6 @@ def begin_op(recording: Recording) -> tuple[Recording | None, Recording | None]:
 def end_op(saved: tuple[Recording | None, Recording | None]) -> None:
     """Undo :func:`begin_op`."""
     _context.recording, _context.running = saved
-
-
-def _known_value(deferred: Deferred) -> Any:
-    return deferred._self_owner.demand(deferred._self_node)
 
 
 # Frames inside xcs, ember.models and ember.operators are never "the user's line": an
@@ -441,7 +437,7 @@ class Recording:
         call_args = tuple(resolve(a, self.values) for a in args_t)
         call_kwargs = {k: resolve(v, self.values) for k, v in kwargs_t.items()}
         for inner in (*found.inner_iterators, *found.exhausted):  # values inside, as values
-            concretize(inner, _known_value)
+            concretize(inner, value_of)
         state = self.state[node]
         saved = begin_op(self)
         cpu0, start = time.thread_time(), time.perf_counter()
