@@ -356,13 +356,14 @@ start = time.perf_counter()
 try:
     f()
 except KeyboardInterrupt as exc:
-    print(round(time.perf_counter() - start, 1), getattr(exc, "__notes__", None), calls)
+    # flush: os._exit skips it, and stdout is a pipe (buffered unless PYTHONUNBUFFERED)
+    print(round(time.perf_counter() - start, 1), getattr(exc, "__notes__", None), calls, flush=True)
 os._exit(0)
 """
 
     out = run_script(code, timeout=30)
     printed = out.stdout.strip().split(" ", 2)
-    assert len(printed) == 3, (out.stdout, out.stderr)
+    assert len(printed) == 3, (out.returncode, out.stdout, out.stderr)
     elapsed, notes, calls = printed
     assert float(elapsed) < 0.4, out.stdout  # not after the op (0.5 s) or the rest
     assert notes == "None"  # never treated as the op's failure
