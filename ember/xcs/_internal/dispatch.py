@@ -1294,6 +1294,73 @@ def kept(target: Any) -> Any:
     return target
 
 
+def augmented(target: Any) -> Any:
+    """The object of ``obj.n += v`` / ``obj[k] += v`` with a value ``v`` that may be pending.
+
+    As :func:`kept`, and the current value's in-place operator gets ``v`` concrete
+    when its class would take the proxy as it is (numpy, yours in Python).
+    """
+    kept(target)
+    return _Augmented(target)
+
+
+class _Augmented:
+    """Reads the current value as an :class:`_Operand`, stores the result as ``kept`` does."""
+
+    __slots__ = ("__target",)
+
+    def __init__(self, target: Any) -> None:
+        object.__setattr__(self, "_Augmented__target", target)
+
+    def __getattr__(self, name: str) -> Any:
+        return _Operand(getattr(object.__getattribute__(self, "_Augmented__target"), name))
+
+    def __getitem__(self, key: Any) -> Any:
+        return _Operand(object.__getattribute__(self, "_Augmented__target")[key])
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        target = object.__getattribute__(self, "_Augmented__target")
+        setattr(_Store(target) if _STORES_IN_PYTHON[type(target)] else target, name, value)
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        target = object.__getattribute__(self, "_Augmented__target")
+        (_Store(target) if _STORES_IN_PYTHON[type(target)] else target)[key] = value
+
+
+class _Operand:
+    """The current value of an augmented target: its in-place operator, applied safely."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def _apply(self, fn: Callable[[Any, Any], Any], other: Any) -> Any:
+        current = self.value
+        if type(other) is Deferred and type(current) is not Deferred:
+            if _operates_itself(type(current)):
+                other = _value(other)
+        return fn(current, other)
+
+
+for _name, _fn in {
+    "iadd": operator.iadd,
+    "isub": operator.isub,
+    "imul": operator.imul,
+    "imatmul": operator.imatmul,
+    "itruediv": operator.itruediv,
+    "ifloordiv": operator.ifloordiv,
+    "imod": operator.imod,
+    "ipow": operator.ipow,
+    "ilshift": operator.ilshift,
+    "irshift": operator.irshift,
+    "iand": operator.iand,
+    "ixor": operator.ixor,
+    "ior": operator.ior,
+}.items():
+    setattr(_Operand, f"__{_name}__", functools.partialmethod(_Operand._apply, _fn))
+
+
 class _StoresInPython(dict[type, bool]):
     """Per class: does storing an attribute or item into its objects run Python code."""
 

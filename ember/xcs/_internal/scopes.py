@@ -149,7 +149,10 @@ class _Scopes(ast.NodeTransformer):
         """
         target = node.target
         if isinstance(target, (ast.Attribute, ast.Subscript)):
-            target.value = self.helper("kept", [target.value], target.value)
+            # With a value that may be pending, the current value's own operator must
+            # not get the proxy: @xcs.augmented hands the operator a concrete one.
+            helper = "kept" if _constant(node.value) else "augmented"
+            target.value = self.helper(helper, [target.value], target.value)
         elif isinstance(target, ast.Name) and target.id in self.global_names:
             name = ast.copy_location(ast.Constant(target.id), target)
             node.value = self.helper("kept_globals", [node.value, name], node.value)
@@ -214,6 +217,12 @@ class _Scopes(ast.NodeTransformer):
 
     def visit_Lambda(self, node: ast.Lambda) -> ast.expr:
         return node
+
+
+def _constant(node: ast.expr) -> bool:
+    if isinstance(node, ast.UnaryOp):
+        node = node.operand
+    return isinstance(node, ast.Constant)
 
 
 def _parts(target: ast.expr) -> list[ast.expr]:

@@ -100,13 +100,38 @@ def listed(q: str) -> list[str]:
     return [q]
 
 
+class Transcript:
+    def __init__(self, parts: Any = ()) -> None:
+        self.parts = list(parts)
+
+    def __add__(self, other: object) -> Transcript:
+        return Transcript([*self.parts, other if type(other) is str else "<not a str>"])
+
+    def __repr__(self) -> str:
+        return f"Transcript({self.parts})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Transcript) and other.parts == self.parts
+
+
+class Chat:
+    def __init__(self) -> None:
+        self.transcript = Transcript()
+        self.scores = np.zeros(2)
+        self.by_name = {"t": Transcript()}
+
+
 def chained_comparisons_and_in_place_operators(q: str) -> Any:
     inside = Bound("A") < shout(q) < Bound("Z")
     array = np.zeros(2)
     array += score(q)  # numpy would take the proxy as an object
     queue = collections.deque(["x"])
     queue += listed(q)
-    return inside, array.tolist(), list(queue)
+    chat = Chat()
+    chat.transcript += shout(q)  # Transcript.__add__ would get the proxy
+    chat.scores += score(q)
+    chat.by_name["t"] += shout(q)
+    return inside, array.tolist(), list(queue), chat.transcript, chat.scores.tolist(), chat.by_name
 
 
 def a_changing_method_handed_to_library_code(q: str) -> Any:

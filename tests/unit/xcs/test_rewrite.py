@@ -121,4 +121,4 @@ def test_augmented_assignments_remember_what_they_extend() -> None:
     assert "out = @xcs.iadd(out, v)" in text  # a list the caller may hold: one load
     assert "d = @xcs.ior(d, v)" in text
     assert "i += 1" in text and "i -= v" in text  # constants; other operators copy
-    assert "@xcs.kept(out).n += v" in text
+    assert "@xcs.augmented(out).n += v" in text
