@@ -1337,9 +1337,9 @@ class _Operand:
 
     def _apply(self, fn: Callable[[Any, Any], Any], other: Any) -> Any:
         current = self.value
-        if type(other) is Deferred and type(current) is not Deferred:
-            if _operates_itself(type(current)):
-                other = _value(other)
+        pending = type(other) is Deferred and type(current) is not Deferred
+        if pending and _operates_itself(type(current)):
+            other = _value(other)
         return fn(current, other)
 
 
