@@ -182,9 +182,10 @@ def _fan_out(n: int) -> list[object]:
 
 def _split(n: int) -> tuple[float, float, float]:
     """Time recording, running and finishing a fan-out of zero-cost ops separately."""
-    from ember.xcs._internal import dispatch, runtime, tracer
+    from ember.xcs._internal import dispatch, tracer
+    from ember.xcs._internal.deferred import value_of
     from ember.xcs._internal.engine import Engine
-    from ember.xcs._internal.ir_builder import concretize
+    from ember.xcs._internal.concrete import concretize
     from ember.xcs._internal.parallelism import summarize_ops
     from ember.xcs._internal.tracer import Recording
 
@@ -198,7 +199,7 @@ def _split(n: int) -> tuple[float, float, float]:
         recorded = time.perf_counter()
         recording.materialize("exit", need_value=False)
         ran = time.perf_counter()
-        concretize(results, runtime._value)
+        concretize(results, value_of)
         summarize_ops(recording.ops, recording.depth, recording.state)
         done = time.perf_counter()
     finally:

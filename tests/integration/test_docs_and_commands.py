@@ -171,6 +171,29 @@ def test_the_models_benchmark_runs_at_a_tiny_size() -> None:
         assert row in result.stdout, result.stdout
 
 
+@pytest.mark.parametrize(
+    ("script", "args", "rows"),
+    [
+        ("engine.py", ["--repeat", "1", "--zero-ops", "50"], ["@jit split", "speedup"]),
+        ("rewrite.py", ["--repeat", "1"], ["added by the rewrite"]),
+        ("cache.py", ["--repeat", "1"], ["us"]),
+    ],
+)
+def test_the_other_benchmarks_run_at_a_tiny_size(
+    script: str, args: list[str], rows: list[str]
+) -> None:
+    # They reach into xcs's internals to time its steps: this keeps them working.
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / script), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    for row in rows:
+        assert row in result.stdout, result.stdout
+
+
 def test_troubleshooting_covers_every_error_and_warning() -> None:
     import inspect
 
