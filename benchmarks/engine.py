@@ -183,9 +183,9 @@ def _fan_out(n: int) -> list[object]:
 def _split(n: int) -> tuple[float, float, float]:
     """Time recording, running and finishing a fan-out of zero-cost ops separately."""
     from ember.xcs._internal import dispatch, tracer
+    from ember.xcs._internal.concrete import concretize
     from ember.xcs._internal.deferred import value_of
     from ember.xcs._internal.engine import Engine
-    from ember.xcs._internal.concrete import concretize
     from ember.xcs._internal.parallelism import summarize_ops
     from ember.xcs._internal.tracer import Recording
 
