@@ -189,13 +189,22 @@ def pure_method(kind: Kind, name: str) -> bool:
 # --- kinds along a chain of glue --------------------------------------------------------
 
 
-def attribute_kind(kind: Kind, name: str) -> Kind:
-    """The kind of ``value.name`` for a value of this kind."""
+def _narrowed(kind: Kind) -> Kind:
+    """``kind`` without its ``None`` alternative; :data:`BUILTIN` for a scalar.
+
+    Whatever glue makes from a built-in scalar is built-in too.
+    """
     if kind is None:
         return None
     kind = _single(kind)
-    if kind is BUILTIN or kind in _SCALARS:
-        return BUILTIN
+    return BUILTIN if kind is BUILTIN or kind in _SCALARS else kind
+
+
+def attribute_kind(kind: Kind, name: str) -> Kind:
+    """The kind of ``value.name`` for a value of this kind."""
+    kind = _narrowed(kind)
+    if kind is None or kind is BUILTIN:
+        return kind
     cls = _origin(kind)
     if cls is None or cls.__module__ == "builtins":
         return BUILTIN if cls is not None else None
@@ -211,11 +220,9 @@ def attribute_kind(kind: Kind, name: str) -> Kind:
 
 def item_kind(kind: Kind) -> Kind:
     """The kind of ``value[k]`` for a value of this kind."""
-    if kind is None:
-        return None
-    kind = _single(kind)
-    if kind is BUILTIN or kind in _SCALARS:
-        return BUILTIN
+    kind = _narrowed(kind)
+    if kind is None or kind is BUILTIN:
+        return kind
     cls, args = _origin(kind), typing.get_args(kind)
     if cls is None:
         return None
@@ -232,11 +239,9 @@ def item_kind(kind: Kind) -> Kind:
 
 def call_kind(kind: Kind, name: str) -> Kind:
     """The kind of ``value.name(...)`` for a value of this kind."""
-    if kind is None:
-        return None
-    kind = _single(kind)
-    if kind is BUILTIN or kind in _SCALARS:
-        return BUILTIN  # a scalar's methods make built-in values
+    kind = _narrowed(kind)
+    if kind is None or kind is BUILTIN:
+        return kind
     cls = _origin(kind)
     if cls is None or cls.__module__ == "builtins":
         return None  # list.pop(), dict.get(): an item, of a kind not kept here
