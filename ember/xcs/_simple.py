@@ -37,9 +37,10 @@ from ember.xcs._internal.cache import Decision, Decisions, call_key
 from ember.xcs._internal.engine import Engine
 from ember.xcs._internal.errors import PendingValueError, XCSWarning
 from ember.xcs._internal.protocol import found_by_name, reject_unsupported
-from ember.xcs._internal.source import Unrewritable, first_warning
+from ember.xcs._internal.rewrite import Unrewritable
 from ember.xcs._internal.stats import JitStats
 from ember.xcs._internal.tracer import Recording
+from ember.xcs._internal.usercode import first_warning
 
 __all__ = ["JitFunction", "JitOptions", "get_jit_stats", "jit", "reset_jit_stats"]
 

@@ -24,7 +24,7 @@ from ember.xcs._internal import dispatch, parallelism, runtime, tracer
 from ember.xcs._internal.engine import Engine
 from ember.xcs._internal.errors import XCSWarning
 from ember.xcs._internal.ir import Node, NodeKind
-from ember.xcs._internal.source import Unrewritable
+from ember.xcs._internal.rewrite import Unrewritable
 from ember.xcs._internal.tracer import Recording
 from ember.xcs._simple import JitFunction
 

@@ -31,7 +31,7 @@ from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from typing import Any
 
 from ember.xcs._internal.deferred import Deferred, value_of
-from ember.xcs._internal.source import is_user_class
+from ember.xcs._internal.usercode import is_user_class
 
 __all__ = [
     "ATOMIC",

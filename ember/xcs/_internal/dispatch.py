@@ -13,7 +13,7 @@ for it:
 * an **op** is returned as its *deferring* entry point: the call records a node and
   gives a deferred value. An op called any other way while a trace is active (by
   library code, a property, a dunder) runs at once -- it is still a node;
-* **user code** (see ``source.py``) is returned as its rewritten twin, and jitted
+* **user code** (see ``usercode.py``) is returned as its rewritten twin, and jitted
   functions as the twin of what they wrap (inlined), both getting pending values;
 * **structure-only builtins** (``list``, ``tuple``, ``dict``, ``zip``, ``len``,
   ``isinstance``, ``list.append``, ``dict.update``, ...) get pending values as they
@@ -64,14 +64,12 @@ from ember.xcs._internal.deferred import Deferred, frozen, value_of
 from ember.xcs._internal.errors import reraise, warn_unrewritable
 from ember.xcs._internal.protocol import Op, is_op
 from ember.xcs._internal.purity import class_attribute
-from ember.xcs._internal.rewrite import HELPERS, rewrite_function
-from ember.xcs._internal.source import (
-    Unrewritable,
+from ember.xcs._internal.rewrite import HELPERS, Unrewritable, make_twin, rewrite_function
+from ember.xcs._internal.usercode import (
     first_warning,
     is_user_class,
     is_user_code,
     known_library_class,
-    make_twin,
     note_quietly_unrewritten,
 )
 

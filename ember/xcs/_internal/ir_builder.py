@@ -50,7 +50,7 @@ from ember.xcs._internal.concrete import (
 )
 from ember.xcs._internal.deferred import Deferred, Owner
 from ember.xcs._internal.ir import Holding, Ref, Slot, Stream
-from ember.xcs._internal.source import is_user_class
+from ember.xcs._internal.usercode import is_user_class
 
 __all__ = ["Snapshot", "copy_structure", "resolve", "shares_objects", "snapshot"]
 

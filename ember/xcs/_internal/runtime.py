@@ -26,8 +26,8 @@ from ember.xcs._internal.concrete import Concretizer
 from ember.xcs._internal.deferred import Deferred
 from ember.xcs._internal.errors import PendingValueError, reraise
 from ember.xcs._internal.ir import FINISHED, Status
-from ember.xcs._internal.source import is_user_code
 from ember.xcs._internal.tracer import Recording
+from ember.xcs._internal.usercode import is_user_code
 
 __all__ = ["run"]
 

@@ -70,7 +70,7 @@ from ember.xcs._internal.purity import (
     result_kind,
     waits_for,
 )
-from ember.xcs._internal.source import any_quietly_unrewritten, quietly_unrewritten
+from ember.xcs._internal.usercode import any_quietly_unrewritten, quietly_unrewritten
 
 __all__ = [
     "Materializer",

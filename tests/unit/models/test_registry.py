@@ -233,7 +233,7 @@ def test_a_call_failing_before_it_is_recorded_leaves_no_deferral_behind(tmp_path
     import importlib
     import sys
 
-    from ember.xcs._internal import source, tracer
+    from ember.xcs._internal import tracer, usercode
 
     helper = tmp_path / "fake_library.py"
     helper.write_text(
@@ -245,7 +245,7 @@ def test_a_call_failing_before_it_is_recorded_leaves_no_deferral_behind(tmp_path
     )
     monkeypatch.syspath_prepend(str(tmp_path))
     library = importlib.import_module("fake_library")
-    monkeypatch.setitem(source._user_files, library.__file__, False)  # not rewritten
+    monkeypatch.setitem(usercode._user_files, library.__file__, False)  # not rewritten
     monkeypatch.setitem(sys.modules, "fake_library", library)
     broken = models.instance("simulated/chat", failure_rate=1.0)
 

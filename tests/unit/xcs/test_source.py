@@ -14,12 +14,11 @@ from typing import Any
 
 import pytest
 
-from ember.xcs._internal.source import (
-    Unrewritable,
+from ember.xcs._internal.rewrite import Unrewritable, make_twin
+from ember.xcs._internal.usercode import (
     Unrewritten,
     first_warning,
     is_user_code,
-    make_twin,
     note_quietly_unrewritten,
     quietly_unrewritten,
 )
@@ -249,7 +248,7 @@ def test_noted_code_is_not_kept_alive() -> None:
     del fn
     gc.collect()
     assert code() is None  # the registries hold it weakly and forget it
-    from ember.xcs._internal import source
+    from ember.xcs._internal import usercode as source
 
     assert all(entry[0]() is not None for entry in source._quiet.values())
     assert all(entry[0]() is not None for entry in source._warned.values())

@@ -35,9 +35,10 @@ import ast
 from collections.abc import Callable
 from typing import Any
 
-from ember.xcs._internal.scopes import HELPERS, is_helper_call, rewrite_statements
+from ember.xcs._internal.rewrite.emit import helper_call, is_helper_call
+from ember.xcs._internal.rewrite.statements import rewrite_statements
 
-__all__ = ["FRAME_BUILTINS", "HELPERS", "rewrite_function"]
+__all__ = ["FRAME_BUILTINS", "rewrite_function"]
 
 
 FRAME_BUILTINS = frozenset(
@@ -46,16 +47,10 @@ FRAME_BUILTINS = frozenset(
 """Builtins that read or change the calling frame: their calls are never rewritten."""
 
 
-def _helper(name: str, like: ast.AST) -> ast.Attribute:
-    module = ast.copy_location(ast.Name(id=HELPERS, ctx=ast.Load()), like)
-    return ast.copy_location(ast.Attribute(value=module, attr=name, ctx=ast.Load()), like)
-
-
 def _call(
     helper: str, args: list[ast.expr], keywords: list[ast.keyword], like: ast.AST
 ) -> ast.Call:
-    call = ast.Call(func=_helper(helper, like), args=args, keywords=keywords)
-    return ast.copy_location(call, like)
+    return helper_call(helper, args, like, keywords)
 
 
 _VISITORS: dict[type, Callable[[_Rewriter, Any], ast.AST]] = {}
@@ -386,5 +381,5 @@ def rewrite_function(node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) 
         node.body = rewriter.visit(node.body)
     else:
         node.body = [rewriter.visit(statement) for statement in node.body]
-    rewrite_statements(node, lambda name, args, like: _call(name, args, [], like))
+    rewrite_statements(node)
     _mark_entry(node)  # every node made here has a location: no fix_missing_locations

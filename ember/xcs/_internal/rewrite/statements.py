@@ -1,7 +1,7 @@
 """The statement part of the rewrite: exception scopes and stores that outlive a call.
 
 Exception scopes are sync points, so an op's failure is raised where plain Python
-raises it (DESIGN.md section 5.2):
+raises it (DESIGN.md, section 5, item 2):
 
 * Before a ``try`` statement and before a ``with`` statement's context expression,
   everything pending is materialized: a failure from before never reaches the
@@ -39,24 +39,12 @@ from __future__ import annotations
 import ast
 from collections.abc import Callable
 
-__all__ = ["HELPERS", "is_helper_call", "rewrite_statements"]
+from ember.xcs._internal.rewrite.emit import helper_call, is_helper_call
 
-HELPERS = "@xcs"
-"""The global name under which rewritten code finds the dispatcher (no code can write it)."""
-
-
-def is_helper_call(node: ast.expr, name: str) -> bool:
-    """Whether ``node`` is a call of the helper ``@xcs.<name>`` the rewrite made."""
-    return (
-        isinstance(node, ast.Call)
-        and isinstance(node.func, ast.Attribute)
-        and node.func.attr == name
-        and isinstance(node.func.value, ast.Name)
-        and node.func.value.id == HELPERS
-    )
-
+__all__ = ["rewrite_statements"]
 
 Helper = Callable[[str, list[ast.expr], ast.AST], ast.Call]
+"""Builds ``@xcs.<name>(*args)`` where a node is (``emit.helper_call``)."""
 
 
 _BLOCKS = ("body", "orelse", "finalbody", "handlers", "cases")
@@ -338,13 +326,11 @@ def _declared_globals(node: ast.FunctionDef | ast.AsyncFunctionDef) -> set[str]:
     return names
 
 
-def rewrite_statements(
-    node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda, helper: Helper
-) -> None:
+def rewrite_statements(node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) -> None:
     """Add exception-scope syncs and store tracking to a function, in place."""
     if isinstance(node, ast.Lambda):
         return  # a lambda body is one expression: no statements
-    scopes = _Scopes(helper, _declared_globals(node))
+    scopes = _Scopes(helper_call, _declared_globals(node))
     node.body = [s for statement in node.body for s in _as_list(scopes.visit(statement))]
 
 

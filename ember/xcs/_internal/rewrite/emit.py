@@ -1,0 +1,38 @@
+"""How rewritten code reaches the dispatcher: the ``@xcs`` name and calls of its helpers.
+
+Rewritten code finds the dispatcher (``dispatch/``) under the global name
+:data:`HELPERS`, which no Python code can write or shadow, and calls its helpers by
+attribute: ``@xcs.callee(f)``, ``@xcs.store(v)``. Both visitors (``expressions.py``,
+``statements.py``) build those calls here; the names they use are exactly
+``dispatch.__all__`` (a test checks it over the rewritten output of the rewrite's test
+corpus). Every node made here takes the position of the node it stands in for.
+"""
+
+from __future__ import annotations
+
+import ast
+
+__all__ = ["HELPERS", "helper_call", "is_helper_call"]
+
+HELPERS = "@xcs"
+"""The global name under which rewritten code finds the dispatcher."""
+
+
+def helper_call(
+    name: str, args: list[ast.expr], like: ast.AST, keywords: list[ast.keyword] | None = None
+) -> ast.Call:
+    """``@xcs.<name>(*args, **keywords)``, placed where ``like`` is."""
+    module = ast.copy_location(ast.Name(id=HELPERS, ctx=ast.Load()), like)
+    func = ast.copy_location(ast.Attribute(value=module, attr=name, ctx=ast.Load()), like)
+    return ast.copy_location(ast.Call(func=func, args=args, keywords=keywords or []), like)
+
+
+def is_helper_call(node: ast.expr, name: str) -> bool:
+    """Whether ``node`` is a call of the helper ``@xcs.<name>`` the rewrite made."""
+    return (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == name
+        and isinstance(node.func.value, ast.Name)
+        and node.func.value.id == HELPERS
+    )
