@@ -182,19 +182,21 @@ def _fan_out(n: int) -> list[object]:
 
 def _split(n: int) -> tuple[float, float, float]:
     """Time recording, running and finishing a fan-out of zero-cost ops separately."""
-    from ember.xcs._internal import dispatch, tracer
+    from ember.xcs._internal import tracer
     from ember.xcs._internal.concrete import concretize
     from ember.xcs._internal.deferred import value_of
+    from ember.xcs._internal.dispatch.callees import entry_point
+    from ember.xcs._internal.dispatch.frames import enter_next
     from ember.xcs._internal.engine import Engine
     from ember.xcs._internal.parallelism import summarize_ops
     from ember.xcs._internal.tracer import Recording
 
-    fan_out = dispatch.entry_point(_fan_out)  # rewritten, as @jit runs it
+    fan_out = entry_point(_fan_out)  # rewritten, as @jit runs it
     recording = Recording(Engine())
     previous = tracer.enter(recording)
     try:
         start = time.perf_counter()
-        dispatch.enter_next(fan_out)
+        enter_next(fan_out)
         results = fan_out(n)
         recorded = time.perf_counter()
         recording.materialize("exit", need_value=False)

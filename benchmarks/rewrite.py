@@ -32,7 +32,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ember.xcs._internal import dispatch
+from ember.xcs._internal.dispatch.callees import entry_point
 
 
 def show(label: str, times: list[float], scale: float, unit: str) -> float:
@@ -86,10 +86,10 @@ def one_time_cost(repeat: int) -> None:
                     Path(folder, f"{name}.py").write_text(module_source(statements))
                     module = importlib.import_module(name)
                     start = time.perf_counter()
-                    dispatch.entry_point(module.first)
+                    entry_point(module.first)
                     first.append(time.perf_counter() - start)
                     start = time.perf_counter()
-                    dispatch.entry_point(module.second)
+                    entry_point(module.second)
                     second.append(time.perf_counter() - start)
                 lines = len(function_source("f", statements).splitlines())
                 show(
@@ -145,7 +145,7 @@ def empty_calls(n: int) -> int:
 
 
 def per_call(fn: Callable[[int], Any], repeat: int) -> None:
-    twin = dispatch.entry_point(fn)
+    twin = entry_point(fn)
     plain_times: list[float] = []
     twin_times: list[float] = []
     for _ in range(repeat):

@@ -315,9 +315,10 @@ def remote_fail(message: str) -> Any:
 
 def run_traced(recording: Any, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """Run ``fn`` as a traced call into ``recording``, rewritten as ``@jit`` runs it."""
-    from ember.xcs._internal import dispatch, runtime
+    from ember.xcs._internal import runtime
+    from ember.xcs._internal.dispatch.callees import entry_point
 
-    return runtime.run(recording, fn, args, kwargs, dispatch.entry_point(fn))
+    return runtime.run(recording, fn, args, kwargs, entry_point(fn))
 
 
 def run_script(code: str, *, env: dict[str, str] | None = None, timeout: float = 60) -> Any:

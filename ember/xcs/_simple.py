@@ -32,8 +32,10 @@ from collections.abc import Callable, Hashable
 from concurrent.futures import Executor
 from typing import Any, overload
 
-from ember.xcs._internal import dispatch, parallelism, runtime, tracer
+from ember.xcs._internal import parallelism, runtime, tracer
 from ember.xcs._internal.cache import Decision, Decisions, call_key
+from ember.xcs._internal.dispatch.callees import CONCRETE, PASS, entry_point, register
+from ember.xcs._internal.dispatch.twins import twin_of
 from ember.xcs._internal.engine import Engine
 from ember.xcs._internal.errors import PendingValueError, XCSWarning
 from ember.xcs._internal.protocol import found_by_name, reject_unsupported
@@ -120,7 +122,7 @@ class JitFunction:
             self._stats.count_direct()
             return fn(*args, **kwargs)
         try:
-            target = dispatch.entry_point(fn)
+            target = entry_point(fn)
         except Unrewritable as reason:
             self._fall_back(str(reason))
             self._stats.count_direct()
@@ -169,10 +171,10 @@ class JitFunction:
         fn = self.__wrapped__
         twin = None
         if self._fallback is None and isinstance(fn, types.FunctionType):
-            twin = dispatch.twin_of(fn)
+            twin = twin_of(fn)
         if twin is None:
-            return self.__wrapped__, dispatch.CONCRETE
-        return twin, dispatch.PASS
+            return self.__wrapped__, CONCRETE
+        return twin, PASS
 
     def _learn(self, key: Hashable | None, recording: Recording, completed: bool) -> None:
         wall = time.perf_counter() - recording.t0
@@ -319,4 +321,4 @@ def reset_jit_stats() -> None:
         wrapper._stats.reset()
 
 
-dispatch.register(JitFunction, JitFunction._inline)
+register(JitFunction, JitFunction._inline)

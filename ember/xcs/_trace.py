@@ -20,7 +20,8 @@ from typing import Any
 
 import networkx as nx
 
-from ember.xcs._internal import dispatch, parallelism, runtime, tracer
+from ember.xcs._internal import parallelism, runtime, tracer
+from ember.xcs._internal.dispatch.callees import entry_point
 from ember.xcs._internal.engine import Engine
 from ember.xcs._internal.errors import XCSWarning
 from ember.xcs._internal.ir import Node, NodeKind
@@ -231,7 +232,7 @@ def trace(fn: Callable[..., Any], *args: Any, execute: bool = True, **kwargs: An
     """
     fn, engine = _unwrap(fn)
     try:
-        target = dispatch.entry_point(fn)
+        target = entry_point(fn)
     except Unrewritable as reason:
         warnings.warn(
             f"xcs.trace cannot rewrite {getattr(fn, '__qualname__', fn)!r}: {reason}; its ops "

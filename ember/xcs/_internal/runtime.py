@@ -21,9 +21,11 @@ import types
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ember.xcs._internal import dispatch, tracer
+from ember.xcs._internal import tracer
 from ember.xcs._internal.concrete import Concretizer
 from ember.xcs._internal.deferred import Deferred
+from ember.xcs._internal.dispatch.frames import enter_next
+from ember.xcs._internal.dispatch.statements import forget_stores
 from ember.xcs._internal.errors import PendingValueError, reraise
 from ember.xcs._internal.ir import FINISHED, Status
 from ember.xcs._internal.tracer import Recording
@@ -47,7 +49,7 @@ def run(
         args: Positional arguments.
         kwargs: Keyword arguments.
         target: What to call instead of ``fn``: its rewritten twin (see
-            ``dispatch.entry_point``); ``fn`` itself when None.
+            ``dispatch.callees.entry_point``); ``fn`` itself when None.
 
     Returns:
         What ``fn`` returned, with every deferred value replaced by its value (None
@@ -63,7 +65,7 @@ def run(
     previous = tracer.enter(recording)
     try:
         try:
-            dispatch.enter_next(target)
+            enter_next(target)
             result = target(*args, **kwargs)
         except BaseException as exc:
             error: BaseException | None = exc
@@ -88,7 +90,7 @@ def run(
         return concrete(result)
     finally:
         recording.end_loans()  # nothing of this call is pending any more (or ever runs)
-        dispatch.forget_stores()
+        forget_stores()
         tracer.leave(previous)
 
 

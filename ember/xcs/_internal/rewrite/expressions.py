@@ -315,7 +315,7 @@ def _mark_entry(node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) -> No
     """Make ``@xcs.entered()`` the first thing the function does (after its docstring).
 
     It records whether this call came through the dispatcher, which decides whether
-    the ops it calls may defer (``dispatch.may_defer``).
+    the ops it calls may defer (``dispatch.frames.may_defer``).
     """
     mark = _call("entered", [], [], node)
     if isinstance(node, ast.Lambda):  # (mark, body)[1]: one expression, same result

@@ -1,0 +1,86 @@
+"""The dispatcher (run time): the namespace rewritten code calls, as ``@xcs``.
+
+Every helper the rewrite emits (``rewrite/emit.py``) is here, and nothing else is in
+``__all__`` (a test checks it against the rewritten output of the rewrite's test
+corpus). They are split as the rewrite is:
+
+* ``calls.py``: the call protocol (``callee``, ``call0``, ``args``, ``args_last``,
+  ``kwargs``), with ``callees.py`` (what a callee is and what to call instead),
+  ``constructors.py``, ``clocks.py`` and ``twins.py`` behind it;
+* ``expressions.py`` and ``formatting.py``: values where a proxy would be wrong, and
+  formatting of pending values as glue;
+* ``statements.py``: exception scopes and stores;
+* ``frames.py``: per-thread state, and which frames may defer ops (``entered``).
+
+The rest of xcs uses ``callees.entry_point``/``register``, ``frames.enter_next`` and
+``statements.forget_stores`` from their modules.
+"""
+
+from ember.xcs._internal.dispatch.calls import args, args_last, call0, callee, kwargs
+from ember.xcs._internal.dispatch.expressions import (
+    binary,
+    deep,
+    dict_of,
+    index,
+    item,
+    key,
+    raised,
+    set_of,
+    truth,
+    value,
+)
+from ember.xcs._internal.dispatch.formatting import fstring, mod
+from ember.xcs._internal.dispatch.frames import entered
+from ember.xcs._internal.dispatch.statements import (
+    augmented,
+    changing,
+    each_now,
+    enter,
+    holder,
+    iadd,
+    ior,
+    kept,
+    kept_globals,
+    leave,
+    now,
+    settle,
+    store,
+    store_global,
+    sync,
+)
+
+__all__ = [
+    "args",
+    "args_last",
+    "augmented",
+    "binary",
+    "call0",
+    "callee",
+    "changing",
+    "deep",
+    "dict_of",
+    "each_now",
+    "enter",
+    "entered",
+    "fstring",
+    "holder",
+    "iadd",
+    "index",
+    "ior",
+    "item",
+    "kept",
+    "kept_globals",
+    "key",
+    "kwargs",
+    "leave",
+    "mod",
+    "now",
+    "raised",
+    "set_of",
+    "settle",
+    "store",
+    "store_global",
+    "sync",
+    "truth",
+    "value",
+]

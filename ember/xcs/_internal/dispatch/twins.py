@@ -1,0 +1,53 @@
+"""The rewritten twin of a user function, made once and remembered.
+
+A user function (see ``usercode.py``) is rewritten on its first call from rewritten
+code; a function that cannot be rewritten is remembered as such (with the reason),
+and warned about once -- at once for an unexpected reason (a stale source), or when it
+first calls an op for an expected one (no source, ``async def``).
+"""
+
+from __future__ import annotations
+
+import sys
+import types
+import weakref
+
+from ember.xcs._internal.dispatch.frames import rewritten
+from ember.xcs._internal.errors import warn_unrewritable
+from ember.xcs._internal.rewrite import HELPERS, Unrewritable, make_twin, rewrite_function
+from ember.xcs._internal.usercode import first_warning, is_user_code, note_quietly_unrewritten
+
+__all__ = ["twin_of", "unrewritable"]
+
+
+unrewritable: weakref.WeakKeyDictionary[types.FunctionType, str] = weakref.WeakKeyDictionary()
+
+
+def twin_of(fn: types.FunctionType, *, warn: bool = True) -> types.FunctionType | None:
+    """The rewritten twin of a user function, or None (library code, or no usable source).
+
+    Args:
+        fn: The function.
+        warn: Warn (once) when ``fn`` is user code that cannot be rewritten for an
+            unexpected reason (a stale source), or, for an expected one (no source,
+            ``async def``), once it calls an op; False: the caller warns itself.
+    """
+    if rewritten(fn.__code__):
+        return fn  # made by rewritten code: a nested def or lambda of a twin
+    if not is_user_code(fn.__code__) or fn in unrewritable:
+        return None
+    try:
+        twin = make_twin(fn, rewrite_function)
+    except Unrewritable as reason:
+        unrewritable[fn] = str(reason)  # its ops will run at once, as library code's do
+        code = fn.__code__
+        if not warn:
+            pass
+        elif reason.expected:  # nothing wrong yet: say so if it calls an op (tracer.run_now)
+            note_quietly_unrewritten(fn, str(reason))
+        elif first_warning(code):  # once per function, however many closures share it
+            warn_unrewritable(fn.__qualname__, code.co_filename, code.co_firstlineno, str(reason))
+        return None
+    if HELPERS not in fn.__globals__:
+        fn.__globals__[HELPERS] = sys.modules[__package__]  # what rewritten code calls
+    return twin
