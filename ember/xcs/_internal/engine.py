@@ -177,7 +177,7 @@ class _Run:
         self._check_all_done()
 
     def _prepare(self) -> None:
-        rec, state = self.rec, self.rec.state
+        rec, state = self.rec, self.rec.state  # read only: transitions are rec's
         members = set(self.batch)
         for node in self.batch:
             started: list[int] = []
@@ -189,13 +189,15 @@ class _Run:
         for node in self.batch:
             count = 0
             for pred in rec.pred[node]:
-                status = state[pred]["status"]
+                status = state[pred].status
                 if status is Status.DONE:
                     continue
                 if pred in members:
                     count += 1
                 elif status in FINISHED:  # failed or cancelled in an earlier batch
-                    self._fail(node, state[pred]["error"], note=False)
+                    error = state[pred].error
+                    assert error is not None
+                    self._fail(node, error, note=False)
                     break
             else:
                 self.waiting[node] = count
@@ -291,10 +293,8 @@ class _Run:
                 continue
             del self.inflight[node]  # its result, if it ever comes, is dropped
             record = self.rec.nodes[node]
-            state = self.rec.state[node]
-            state["start"] = started - self.rec.t0
-            state["status"] = Status.FAILED
             error = OpTimeoutError(node, record.name, str(record.location), self.timeout)
+            self.rec.fail(node, error, started)
             self._fail(node, error, note=False)
 
     # --- transitions ------------------------------------------------------------
@@ -347,7 +347,7 @@ class _Run:
         args, kwargs = self._arguments(record, copy_refs=bool(unblocks))
         task = Task(self.rec, record, args, kwargs, self.completions.put, slot)
         self.inflight[node] = task
-        self.rec.state[node]["status"] = Status.RUNNING
+        self.rec.start(node)
         if unblocks:
             self._release(unblocks)
         return task
@@ -386,25 +386,13 @@ class _Run:
     def _timing(
         self, node: int, ok: bool, value: Any, start: float, end: float, thread: str, cpu: float
     ) -> None:
-        t0 = self.rec.t0
-        state = self.rec.state[node]
-        state["start"] = start - t0
-        state["end"] = end - t0
-        state["thread"] = thread
-        state["cpu"] = cpu
+        self.rec.record_times(node, start, end, thread, cpu)
 
     def _finish(
         self, node: int, ok: bool, value: Any, start: float, end: float, thread: str, cpu: float
     ) -> None:
-        t0 = self.rec.t0
-        state = self.rec.state[node]
-        state["start"] = start - t0
-        state["end"] = end - t0
-        state["thread"] = thread
-        state["cpu"] = cpu
+        self.rec.finish(node, ok, value, start, end, thread, cpu)
         if ok:
-            self.rec.values[node] = value
-            state["status"] = Status.DONE
             spec = self.rec.nodes[node].spec
             if spec is not None:  # what an op returns says what later calls of it return
                 observe(spec, value)
@@ -412,14 +400,10 @@ class _Run:
             if successors:
                 self._release(successors)
         else:
-            state["status"] = Status.FAILED
             self._fail(node, value, note=True)
 
     def _fail(self, node: int, exc: BaseException, *, note: bool) -> None:
-        state = self.rec.state[node]
-        state["error"] = exc
-        if state["status"] is not Status.FAILED:
-            state["status"] = Status.CANCELLED
+        self.rec.cancel(node, exc)  # a node that failed itself stays failed
         if note:
             record = self.rec.nodes[node]
             glue = record.kind is not NodeKind.OP
@@ -433,17 +417,13 @@ class _Run:
                     del self.inflight[later]
 
     def _cancel_unfinished(self, error: BaseException) -> None:
-        state = self.rec.state
         for task in self.inflight.values():
             task.cancel()  # a task nobody started never will
         self.inflight.clear()
-        for node in self.batch:
-            if state[node]["status"] not in FINISHED:
-                state[node]["status"] = Status.CANCELLED
-                state[node]["error"] = error
+        self.rec.cancel_pending(error, self.batch)
 
     def _check_all_done(self) -> None:
         state = self.rec.state
-        stuck = [n for n in self.batch if state[n]["status"] is not Status.DONE]
+        stuck = [n for n in self.batch if state[n].status is not Status.DONE]
         if stuck:
             raise XCSError(f"internal: nodes {stuck} did not run; please report this bug")

@@ -1,8 +1,9 @@
 """The records a trace is made of: node kinds, run states, op specs and node records.
 
 What a node *is* (its kind, function, argument templates, location) is a frozen
-:class:`Node`. What happens to it at run time (status, start, end, thread, error)
-lives as flat attributes on the graph node, owned by the tracer and the engine.
+:class:`Node`. What happens to it at run time (status, start, end, thread, error) is
+a :class:`NodeState`, written only through the recording's transitions and shown as
+flat attributes on the graph node.
 Argument templates are copies of the user's arguments in which every deferred value
 is replaced by a :class:`Ref` to the node that produces it.
 
@@ -24,6 +25,7 @@ __all__ = [
     "Location",
     "Node",
     "NodeKind",
+    "NodeState",
     "OpSpec",
     "Ref",
     "Slot",
@@ -135,6 +137,62 @@ class Node(NamedTuple):
     context: Context | None = None
     markers: bool = False
     op: Callable[..., Any] | None = None
+
+
+@dataclasses.dataclass(slots=True)
+class NodeState:
+    """What happens to a node at run time; the flat attributes of its graph node.
+
+    Written only through the transitions of ``tracer.Recording`` (``start``,
+    ``finish``, ``cancel``, ``cancel_pending``); see the engine's module docstring for
+    the states. Times are ``perf_counter()`` seconds from the trace's start.
+
+    Attributes:
+        kind: The node's kind (a copy of the record's, as a plain string).
+        name: The node's name (a copy of the record's).
+        location: Where the user's code made the step.
+        status: Run state.
+        start: When it started running.
+        end: When it finished.
+        thread: The thread that ran it.
+        cpu: The CPU seconds its thread spent running it.
+        error: Its exception (its own, or the failure it was cancelled for).
+        immediate: It ran at once, not deferred (called by library or unrewritten code).
+    """
+
+    kind: str
+    name: str
+    location: Location
+    status: Status = Status.PENDING
+    start: float | None = None
+    end: float | None = None
+    thread: str | None = None
+    cpu: float | None = None
+    error: BaseException | None = None
+    immediate: bool = False
+
+    def __getitem__(self, name: str) -> Any:
+        """Reads like the graph node's attribute mapping (the analysis takes either)."""
+        return getattr(self, name)
+
+    def get(self, name: str, default: Any = None) -> Any:
+        """``state.get("cpu")``, as on the graph node's attribute mapping."""
+        return getattr(self, name, default)
+
+    def attributes(self) -> dict[str, Any]:
+        """The graph node's attributes (``location`` as ``file:line``)."""
+        return {
+            "kind": self.kind,
+            "name": self.name,
+            "location": str(self.location),
+            "status": self.status,
+            "start": self.start,
+            "end": self.end,
+            "thread": self.thread,
+            "cpu": self.cpu,
+            "error": self.error,
+            "immediate": self.immediate,
+        }
 
 
 class Ref:

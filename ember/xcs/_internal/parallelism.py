@@ -22,7 +22,7 @@ import bisect
 import dataclasses
 import itertools
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import networkx as nx
 
@@ -50,7 +50,16 @@ GIL_BOUND_CORES = 1.15
 Shape = Sequence[tuple[int, bool, Sequence[int]]]
 """Every node in program order: (id, is it an op, the nodes it waits for)."""
 
-Attributes = Mapping[int, Mapping[str, Any]] | Sequence[Mapping[str, Any]]
+
+class NodeAttributes(Protocol):
+    """A node's run-time attributes read by name: a graph node's mapping, or a NodeState."""
+
+    def __getitem__(self, name: str, /) -> Any: ...
+
+    def get(self, name: str, default: Any = None, /) -> Any: ...
+
+
+Attributes = Mapping[int, NodeAttributes] | Sequence[NodeAttributes]
 """Node attributes by id: ``graph.nodes`` or a recording's state list."""
 
 
@@ -67,7 +76,7 @@ def shape_of(graph: nx.DiGraph) -> list[tuple[int, bool, list[int]]]:
     ]
 
 
-def _duration(attrs: Mapping[str, Any]) -> float:
+def _duration(attrs: NodeAttributes) -> float:
     start, end = attrs.get("start"), attrs.get("end")
     return 0.0 if start is None or end is None else max(0.0, end - start)
 
@@ -170,7 +179,7 @@ def _cpu_bound(op_ids: Sequence[int], attrs: Attributes) -> set[int]:
     }
 
 
-def _gil_bound(cpu_ops: list[Mapping[str, Any]]) -> bool:
+def _gil_bound(cpu_ops: list[NodeAttributes]) -> bool:
     """Whether CPU-bound ops that overlapped used about one core between them.
 
     That is the GIL at work: threads took turns. Ops that release it (hashing,

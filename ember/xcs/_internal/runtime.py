@@ -27,7 +27,6 @@ from ember.xcs._internal.deferred import Deferred
 from ember.xcs._internal.dispatch.frames import enter_next
 from ember.xcs._internal.dispatch.statements import forget_stores
 from ember.xcs._internal.errors import PendingValueError, reraise
-from ember.xcs._internal.ir import FINISHED, Status
 from ember.xcs._internal.tracer import Recording
 from ember.xcs._internal.usercode import is_user_code
 
@@ -139,7 +138,7 @@ def _from_pending_value(recording: Recording, error: TypeError) -> bool:
 
     C code names the type it refused, and a deferred value's type is its proxy class.
     """
-    if any(state.get("error") is error for state in recording.state):
+    if recording.failed_with(error):
         return False  # an op's own TypeError
     return _PROXY_NAME.search(str(error)) is not None
 
@@ -161,14 +160,7 @@ def _settle_after(recording: Recording, error: BaseException) -> None:
     if isinstance(error, Exception):
         recording.materialize("exception", need_value=False)
         return
-    with recording.lock:  # KeyboardInterrupt, SystemExit: run nothing more
-        for node in recording.pending:
-            state = recording.state[node]
-            if state["status"] not in FINISHED:
-                state["status"] = Status.CANCELLED
-                state["error"] = error
-        recording.pending.clear()
-        recording.end_loans()
+    recording.cancel_pending(error)  # KeyboardInterrupt, SystemExit: run nothing more
 
 
 def _named_arguments(

@@ -56,6 +56,7 @@ from ember.xcs._internal.ir import (
     Location,
     Node,
     NodeKind,
+    NodeState,
     OpSpec,
     Status,
 )
@@ -216,7 +217,7 @@ class Recording:
 
     def __init__(self, materializer: Materializer, *, execute: bool = True) -> None:
         self.nodes: list[Node] = []
-        self.state: list[dict[str, Any]] = []
+        self.state: list[NodeState] = []
         self.succ: list[dict[int, str | None]] = []
         self.pred: list[dict[int, str | None]] = []
         self.depth: list[int] = []  # ops on the longest path ending at each node
@@ -252,7 +253,7 @@ class Recording:
 
     def is_known(self, node: int) -> bool:
         """Whether ``node`` has finished (done, failed or cancelled)."""
-        return self.state[node]["status"] in FINISHED
+        return self.state[node].status in FINISHED
 
     def demand(self, node: int) -> Any:
         """Return the value of ``node``, running everything pending if it is unknown.
@@ -264,17 +265,18 @@ class Recording:
                 or demanded from inside an op of this same trace).
         """
         state = self.state[node]
-        if state["status"] not in FINISHED:
+        if state.status not in FINISHED:
             self._refuse_inside_own_op(node)
             self._refuse_after_fork(node)
             with self.lock:
-                if state["status"] not in FINISHED:
+                if state.status not in FINISHED:
                     self.materialize(f"demand %{node}", demanded=node)
-        status = state["status"]
+        status = state.status
         if status is Status.DONE:
             return self.values[node]
         if status in FINISHED:
-            reraise(state["error"])
+            assert state.error is not None
+            reraise(state.error)
         raise XCSError(f"internal: %{node} is still {status} after materializing")
 
     def record_glue(
@@ -328,6 +330,72 @@ class Recording:
         return node in self._pure
 
     # --- recording ---------------------------------------------------------------
+
+    # --- run state: the transitions of each node's NodeState ---------------------------
+
+    def start(self, node: int, at: float | None = None) -> None:
+        """``node`` begins running (``at``: its ``perf_counter()`` start, if known now)."""
+        state = self.state[node]
+        state.status = Status.RUNNING
+        if at is not None:
+            state.start = at - self.t0
+
+    def record_times(
+        self, node: int, start: float, end: float, thread: str | None, cpu: float | None
+    ) -> None:
+        """When ``node`` ran (``perf_counter()`` times), where, and its CPU seconds."""
+        state = self.state[node]
+        state.start, state.end = start - self.t0, end - self.t0
+        state.thread, state.cpu = thread, cpu
+
+    def finish(
+        self,
+        node: int,
+        ok: bool,
+        value: Any,
+        start: float,
+        end: float,
+        thread: str | None,
+        cpu: float | None,
+    ) -> None:
+        """``node`` ran: done with ``value``, or failed with it (an exception)."""
+        self.record_times(node, start, end, thread, cpu)
+        state = self.state[node]
+        if ok:
+            self.values[node] = value
+            state.status = Status.DONE
+        else:
+            state.status, state.error = Status.FAILED, value
+
+    def fail(self, node: int, error: BaseException, start: float | None = None) -> None:
+        """``node`` failed without reporting back (it timed out, say)."""
+        self.start(node, start)
+        state = self.state[node]
+        state.status, state.error = Status.FAILED, error
+
+    def cancel(self, node: int, error: BaseException) -> None:
+        """``node`` never runs, or its result is dropped, because of ``error``.
+
+        A node that failed itself stays failed (with its own error).
+        """
+        state = self.state[node]
+        if state.status is not Status.FAILED:
+            state.status, state.error = Status.CANCELLED, error
+
+    def cancel_pending(self, error: BaseException, nodes: list[int] | None = None) -> None:
+        """Nodes not finished (``nodes``, or all pending ones) will never run."""
+        with self.lock:
+            for node in self.pending if nodes is None else nodes:
+                state = self.state[node]
+                if state.status not in FINISHED:
+                    state.status, state.error = Status.CANCELLED, error
+            if nodes is None:
+                self.pending.clear()
+                self.end_loans()
+
+    def failed_with(self, error: BaseException) -> bool:
+        """Whether ``error`` is a node's own failure (an op's, not code around it)."""
+        return any(state.error is error for state in self.state)
 
     def before_change(self, *objects: Any, attribute_store: bool = False) -> None:
         """User code is about to change these objects (or hand them to library code).
@@ -438,25 +506,20 @@ class Recording:
         call_kwargs = {k: resolve(v, self.values) for k, v in kwargs_t.items()}
         for inner in (*found.inner_iterators, *found.exhausted):  # values inside, as values
             concretize(inner, value_of)
-        state = self.state[node]
         saved = begin_op(self)
+        thread = threading.current_thread().name
         cpu0, start = time.thread_time(), time.perf_counter()
         try:
             value = fn(*call_args, **call_kwargs)
         except BaseException as exc:
-            state["status"], state["error"] = Status.FAILED, exc
+            end_op(saved)
+            cpu = time.thread_time() - cpu0
+            self.finish(node, False, exc, start, time.perf_counter(), thread, cpu)
             add_op_note(exc, node, spec.name, str(self.nodes[node].location))
             raise
-        finally:
-            end_op(saved)
-            state.update(
-                start=start - self.t0,
-                end=time.perf_counter() - self.t0,
-                thread=threading.current_thread().name,
-                cpu=time.thread_time() - cpu0,
-            )
-        self.values[node] = value
-        state["status"] = Status.DONE
+        end_op(saved)
+        cpu = time.thread_time() - cpu0
+        self.finish(node, True, value, start, time.perf_counter(), thread, cpu)
         return value
 
     def add_input(self, name: str, value: Any) -> int:
@@ -536,25 +599,12 @@ class Recording:
             op,
         )
         self.nodes.append(record)
-        self.state.append(
-            {
-                "kind": _KIND_NAMES[kind],
-                "name": name,
-                "location": location,  # a Location; the graph shows it as "file:line"
-                "status": status,
-                "start": None,
-                "end": None,
-                "thread": None,
-                "cpu": None,
-                "error": None,
-                "immediate": immediate,  # run at once (called by library or unrewritten code)
-            }
-        )
+        self.state.append(NodeState(_KIND_NAMES[kind], name, location, status, immediate=immediate))
         self.succ.append({})
         self.pred.append({})
         for dep in found.deps:
             self._edge(dep, node_id)
-            if self.state[dep]["status"] not in FINISHED:
+            if self.state[dep].status not in FINISHED:
                 self._order_read(node_id, self._root.get(dep, dep), dep in found.held)
         for source in found.inputs:
             self._edge(source, node_id)
@@ -623,10 +673,7 @@ class Recording:
         ``order="dispatch"``.
         """
         graph = nx.DiGraph()
-        graph.add_nodes_from(
-            (node, dict(attrs, location=str(attrs["location"])))
-            for node, attrs in enumerate(self.state)
-        )
+        graph.add_nodes_from((node, state.attributes()) for node, state in enumerate(self.state))
         graph.add_edges_from(
             (source, target, {"order": kind} if kind else {})
             for source, targets in enumerate(self.succ)
@@ -680,16 +727,16 @@ class Recording:
             self.end_loans()  # every node that reads them runs now
             sync = self._add_sync(batch, reason)
             state = self.state[sync]
-            state["status"] = Status.RUNNING
-            state["start"] = time.perf_counter() - self.t0
+            state.status = Status.RUNNING
+            state.start = time.perf_counter() - self.t0
             try:
                 self.materializer(self, batch)
             except BaseException as exc:
-                state["error"] = exc
+                state.error = exc
                 raise
             finally:
-                state["status"] = Status.DONE
-                state["end"] = time.perf_counter() - self.t0
+                state.status = Status.DONE
+                state.end = time.perf_counter() - self.t0
 
     def _add_sync(self, batch: list[int], reason: str) -> int:
         sync = self._add(NodeKind.SYNC, reason, None, (), {}, Snapshot(), status=Status.DONE)

@@ -97,7 +97,7 @@ def test_demanding_operations_materialize_and_see_the_value(
     d = echo.defer("x")
     assert demand(d) == expected
     assert LOG.names() == ["echo"]
-    assert recording.state[d._self_node]["status"] is Status.DONE
+    assert recording.state[d._self_node].status is Status.DONE
 
 
 def test_numeric_demands(recording: Recording) -> None:

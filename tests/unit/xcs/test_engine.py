@@ -107,10 +107,10 @@ def test_a_failure_is_recorded_on_the_graph() -> None:
     rec = Recording(Engine())
     with pytest.raises(OpError) as info:
         run_traced(rec, program)
-    statuses = {n.name: rec.state[n.id]["status"] for n in rec.nodes if n.kind == "op"}
+    statuses = {n.name: rec.state[n.id].status for n in rec.nodes if n.kind == "op"}
     assert statuses == {"echo": Status.DONE, "fail": Status.FAILED, "upper": Status.CANCELLED}
     failed = next(n.id for n in rec.nodes if n.name == "fail")
-    assert rec.state[failed]["error"] is info.value
+    assert rec.state[failed].error is info.value
 
 
 def test_contextvars_are_captured_at_call_time() -> None:
@@ -233,8 +233,8 @@ def test_an_op_after_a_failure_that_finishes_anyway_is_dropped() -> None:
         run_traced(rec, program)
     by_name = {n.name: n.id for n in rec.nodes if n.kind == "op"}
     later = rec.state[by_name["echo"]]
-    assert later["status"] is Status.CANCELLED and later["error"] is info.value
-    assert rec.state[by_name["slow_echo"]]["status"] is Status.DONE
+    assert later.status is Status.CANCELLED and later.error is info.value
+    assert rec.state[by_name["slow_echo"]].status is Status.DONE
     assert by_name["echo"] not in rec.values
 
 
@@ -418,8 +418,8 @@ def test_a_timed_out_op_is_failed_in_the_graph() -> None:
     with pytest.raises(xcs.OpTimeoutError):
         run_traced(rec, lambda: slow_echo("stuck", 0.5))
     op = next(n.id for n in rec.nodes if n.kind == "op")
-    assert rec.state[op]["status"] is Status.FAILED
-    assert isinstance(rec.state[op]["error"], xcs.OpTimeoutError)
+    assert rec.state[op].status is Status.FAILED
+    assert isinstance(rec.state[op].error, xcs.OpTimeoutError)
 
 
 def test_bad_timeouts_are_rejected() -> None:

@@ -69,5 +69,5 @@ def test_keyboard_interrupt_cancels_what_is_pending() -> None:
         run_traced(rec, fn)
     assert LOG.names() == []
     op = next(n.id for n in rec.nodes if n.kind == "op")
-    assert rec.state[op]["status"] is Status.CANCELLED
+    assert rec.state[op].status is Status.CANCELLED
     assert tracer.active() is None
