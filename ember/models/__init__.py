@@ -39,7 +39,7 @@ from ember.models.errors import (
 from ember.models.providers.base import Prompt, Provider, RetryPolicy
 from ember.models.registry import CallEvent, default_registry
 from ember.models.response import Response
-from ember.xcs._internal.ir import OpSpec
+from ember.xcs import OpSpec
 
 __all__ = [
     "CallEvent",

@@ -14,8 +14,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ember.models.response import Response
-from ember.xcs._internal.ir import OpSpec
-from ember.xcs._internal.protocol import call_op
+from ember.xcs import OpSpec, call_op
 
 if TYPE_CHECKING:
     from ember.models.providers.base import Prompt, Provider

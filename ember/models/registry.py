@@ -23,7 +23,7 @@ from ember.models.providers.base import Prompt, Provider
 from ember.models.providers.openai_provider import OpenAIProvider
 from ember.models.providers.simulated import SimulatedProvider
 from ember.models.response import Response
-from ember.xcs._internal.ir import OpSpec
+from ember.xcs import OpSpec
 
 __all__ = ["CallEvent", "ModelRegistry", "default_registry", "rebuild_binding"]
 

@@ -4,6 +4,10 @@ Mark leaf operations with ``@xcs.op``, decorate the function that calls them wit
 ``@xcs.jit``, and independent calls run at the same time -- with exactly the results,
 call counts and exceptions of the plain function. ``xcs.trace(fn, *args)`` shows the
 graph it found.
+
+Extending xcs (a model provider, a client, a composite of your own): ``OpSpec`` and
+``call_op`` make objects op-like, ``composite`` marks a class traced through (see
+``docs/developer/extending.md``); nothing else is needed from the internals.
 """
 
 from ember.xcs._internal.errors import (
@@ -12,17 +16,21 @@ from ember.xcs._internal.errors import (
     XCSError,
     XCSWarning,
 )
-from ember.xcs._internal.protocol import op
+from ember.xcs._internal.ir import OpSpec
+from ember.xcs._internal.protocol import call_op, composite, op
 from ember.xcs._simple import get_jit_stats, jit, reset_jit_stats
 from ember.xcs._trace import Trace, barrier, trace
 
 __all__ = [
     "ConcretizationError",
+    "OpSpec",
     "OpTimeoutError",
     "Trace",
     "XCSError",
     "XCSWarning",
     "barrier",
+    "call_op",
+    "composite",
     "get_jit_stats",
     "jit",
     "op",

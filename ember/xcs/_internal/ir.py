@@ -254,3 +254,6 @@ class Holding:
 
     def __repr__(self) -> str:
         return f"holding({type(self.obj).__name__}, {len(self.slots)} deferred)"
+
+
+OpSpec.__module__ = "ember.xcs"  # public there (the extension surface): shown and pickled so

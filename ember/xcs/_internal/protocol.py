@@ -7,9 +7,11 @@ attributes:
   must go through :func:`call_op`, which records a node and returns a deferred
   value when a trace is active on this thread, and otherwise just calls the
   function (the whole cost outside a trace is one thread-local read).
-* ``__xcs_composite__ = True`` on things that are traced *through* rather than
-  deferred: jitted functions (inlined into an enclosing trace) and operators
-  (their ``forward`` runs on the tracing thread, so the ops inside become nodes).
+* ``__xcs_composite__ = True`` (``@xcs.composite``) on classes whose objects are
+  traced *through* rather than deferred: their ``__call__`` and methods run rewritten
+  on the tracing thread, wherever their code lives (library code included), so the
+  ops inside become nodes of the caller's graph. Operators are composites; jitted
+  functions are traced through (inlined) by a hook of their own.
 
 :class:`Op` is the standard op wrapper that ``@xcs.op`` returns.
 """
@@ -30,6 +32,7 @@ from ember.xcs._internal.ir import OpSpec
 __all__ = [
     "Op",
     "call_op",
+    "composite",
     "found_by_name",
     "is_composite",
     "is_op",
@@ -47,8 +50,30 @@ def is_op(obj: object) -> bool:
 
 
 def is_composite(obj: object) -> bool:
-    """Whether ``obj`` is traced through (a jitted function or an operator)."""
-    return getattr(obj, COMPOSITE_ATTRIBUTE, False) is True
+    """Whether ``obj`` is traced through (its class, or it, is marked a composite)."""
+    try:
+        return getattr(obj, COMPOSITE_ATTRIBUTE, False) is True
+    except Exception:  # an object whose attribute lookup fails: not marked
+        return False
+
+
+def composite(cls: type) -> type:
+    """Mark a class as a composite: calls of its objects are traced through.
+
+    Its ``__call__`` and the methods it calls on itself run rewritten under ``@jit``
+    -- even when the class lives in a library -- so the ops they call defer and join
+    the caller's graph. Operators (``ember.operators.Operator``) are composites.
+
+    Args:
+        cls: The class to mark.
+
+    Returns:
+        ``cls`` itself.
+    """
+    if not isinstance(cls, type):
+        raise TypeError(f"xcs.composite marks classes, got {cls!r}")
+    cls.__xcs_composite__ = True  # type: ignore[attr-defined]
+    return cls
 
 
 def found_by_name(obj: Any) -> bool:

@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 
 from ember import xcs
-from ember.xcs._internal.ir import OpSpec
-from ember.xcs._internal.protocol import Op, call_op, is_composite, is_op
+from ember.xcs import OpSpec, call_op
+from ember.xcs._internal import usercode
+from ember.xcs._internal.protocol import Op, is_composite, is_op
 from tests.helpers import echo
 
 
@@ -95,3 +96,52 @@ def test_bad_input_is_rejected_clearly() -> None:
 
 def test_module_level_ops_pickle_by_reference() -> None:
     assert pickle.loads(pickle.dumps(echo)) is echo
+
+
+LIBRARY_COMPOSITE = """
+class Fanout:
+    def __init__(self, ask):
+        self.ask = ask
+
+    def __call__(self, prompts):
+        return [self.ask(p) for p in prompts]
+
+    def each(self, prompts):
+        return self.gather(prompts)
+
+    def gather(self, prompts):
+        return [self.ask(p) for p in prompts]
+"""
+
+
+@pytest.mark.parametrize("marked", [True, False])
+def test_a_composite_is_traced_through_even_in_library_code(
+    marked: bool, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib
+    import sys
+
+    name = f"some_library_{marked}"
+    (tmp_path / f"{name}.py").write_text(LIBRARY_COMPOSITE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    library = importlib.import_module(name)
+    monkeypatch.setitem(usercode._user_files, library.__file__, False)  # library code
+    monkeypatch.delitem(sys.modules, name)
+    fanout_class = xcs.composite(library.Fanout) if marked else library.Fanout
+    fanout = fanout_class(echo)
+
+    def program(prompts: list[str]) -> Any:
+        return fanout(prompts), fanout.each(prompts)
+
+    trace = xcs.trace(program, ["a", "b", "c"])
+    assert trace.result == program(["a", "b", "c"])
+    ops = [a for _, a in trace.graph.nodes(data=True) if a["kind"] == "op"]
+    at_once = [a["immediate"] for a in ops]
+    # Marked: the ops defer and overlap. Unmarked: library code calls them, one at a time.
+    assert at_once == [not marked] * 6
+    assert is_composite(fanout) is marked
+
+
+def test_composite_marks_classes_only() -> None:
+    with pytest.raises(TypeError, match="marks classes"):
+        xcs.composite(plain)  # type: ignore[arg-type]

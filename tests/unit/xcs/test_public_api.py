@@ -13,11 +13,14 @@ def test_all_is_sorted_and_exact() -> None:
     assert xcs.__all__ == sorted(xcs.__all__)
     assert xcs.__all__ == [
         "ConcretizationError",
+        "OpSpec",
         "OpTimeoutError",
         "Trace",
         "XCSError",
         "XCSWarning",
         "barrier",
+        "call_op",
+        "composite",
         "get_jit_stats",
         "jit",
         "op",

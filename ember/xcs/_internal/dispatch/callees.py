@@ -33,7 +33,7 @@ from ember.xcs._internal.dispatch.expressions import CACHE_MAX
 from ember.xcs._internal.dispatch.formatting import format_glue, join_glue
 from ember.xcs._internal.dispatch.frames import entering, may_defer
 from ember.xcs._internal.dispatch.twins import twin_of, unrewritable
-from ember.xcs._internal.protocol import Op, is_op
+from ember.xcs._internal.protocol import Op, is_composite, is_op
 from ember.xcs._internal.purity import class_attribute
 from ember.xcs._internal.rewrite import Unrewritable
 from ember.xcs._internal.usercode import is_user_class, known_library_class
@@ -178,8 +178,13 @@ def _resolve_function(fn: types.FunctionType) -> tuple[Any, int]:
 
 
 def _resolve_method(method: types.MethodType) -> tuple[Any, int]:
-    target, kind = resolve(method.__func__)
-    if target is method.__func__:
+    fn = method.__func__
+    if type(fn) is types.FunctionType and is_composite(method.__self__):
+        twin = twin_of(fn, composite=True)  # a composite's methods are traced through
+        target, kind = (twin, PASS) if twin is not None else (fn, CONCRETE)
+    else:
+        target, kind = resolve(fn)
+    if target is fn:
         return method, kind
     return types.MethodType(target, method.__self__), kind
 
@@ -238,7 +243,7 @@ def _resolve_instance(obj: Any) -> tuple[Any, int]:
         return _Deferring(obj), PASS
     call = class_attribute(type(obj), "__call__")
     if isinstance(call, types.FunctionType):
-        twin = twin_of(call)
+        twin = twin_of(call, composite=is_composite(obj))
         if twin is not None:
             return types.MethodType(twin, obj), PASS
     return obj, CONCRETE

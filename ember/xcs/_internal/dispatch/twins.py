@@ -23,7 +23,9 @@ __all__ = ["twin_of", "unrewritable"]
 unrewritable: weakref.WeakKeyDictionary[types.FunctionType, str] = weakref.WeakKeyDictionary()
 
 
-def twin_of(fn: types.FunctionType, *, warn: bool = True) -> types.FunctionType | None:
+def twin_of(
+    fn: types.FunctionType, *, warn: bool = True, composite: bool = False
+) -> types.FunctionType | None:
     """The rewritten twin of a user function, or None (library code, or no usable source).
 
     Args:
@@ -31,10 +33,12 @@ def twin_of(fn: types.FunctionType, *, warn: bool = True) -> types.FunctionType 
         warn: Warn (once) when ``fn`` is user code that cannot be rewritten for an
             unexpected reason (a stale source), or, for an expected one (no source,
             ``async def``), once it calls an op; False: the caller warns itself.
+        composite: ``fn`` belongs to a composite (``xcs.composite``): rewritten
+            wherever it is defined, library code included.
     """
     if rewritten(fn.__code__):
         return fn  # made by rewritten code: a nested def or lambda of a twin
-    if not is_user_code(fn.__code__) or fn in unrewritable:
+    if not (composite or is_user_code(fn.__code__)) or fn in unrewritable:
         return None
     try:
         twin = make_twin(fn, rewrite_function)
