@@ -18,7 +18,7 @@ from ember.xcs._internal.errors import (
 )
 from ember.xcs._internal.ir import OpSpec
 from ember.xcs._internal.protocol import call_op, composite, op
-from ember.xcs._simple import get_jit_stats, jit, reset_jit_stats
+from ember.xcs._jit import get_jit_stats, jit, reset_jit_stats
 from ember.xcs._trace import Trace, barrier, trace
 
 __all__ = [

@@ -27,7 +27,7 @@ from ember.xcs._internal.errors import XCSWarning
 from ember.xcs._internal.ir import Node, NodeKind
 from ember.xcs._internal.rewrite import Unrewritable
 from ember.xcs._internal.tracer import Recording
-from ember.xcs._simple import JitFunction
+from ember.xcs._jit import JitFunction
 
 __all__ = ["Trace", "barrier", "trace"]
 

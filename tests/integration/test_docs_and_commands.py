@@ -176,7 +176,7 @@ def test_the_models_benchmark_runs_at_a_tiny_size() -> None:
     [
         ("engine.py", ["--repeat", "1", "--zero-ops", "50"], ["@jit split", "speedup"]),
         ("rewrite.py", ["--repeat", "1"], ["added by the rewrite"]),
-        ("cache.py", ["--repeat", "1"], ["us"]),
+        ("decisions.py", ["--repeat", "1"], ["us"]),
     ],
 )
 def test_the_other_benchmarks_run_at_a_tiny_size(

@@ -58,19 +58,19 @@ from ember.xcs._internal.errors import (
     warn_ran_late,
 )
 from ember.xcs._internal.ir import FINISHED, Node, NodeKind, Status
-from ember.xcs._internal.ir_builder import resolve, shares_objects
 from ember.xcs._internal.limits import limit_for, take
 from ember.xcs._internal.pool import (
     DEFAULT_MAX_WORKERS,
-    Dispatch,
+    Handoff,
     Report,
-    RunnerDispatch,
-    SubmitDispatch,
+    RunnerHandoff,
+    SubmitHandoff,
     Task,
     default_executor,
 )
 from ember.xcs._internal.purity import observe, observe_attribute
-from ember.xcs._internal.remote import RemoteDispatch, is_remote
+from ember.xcs._internal.remote import RemoteHandoff, is_remote
+from ember.xcs._internal.snapshots import resolve, shares_objects
 from ember.xcs._internal.tracer import Recording
 
 __all__ = ["Engine"]
@@ -85,15 +85,15 @@ MAX_WAIT_SLICE = 0.1
 _WAKE: Any = ("wake",)
 
 
-def dispatch_for(executor: Executor | None, limit: int | None) -> Dispatch:
+def handoff_for(executor: Executor | None, limit: int | None) -> Handoff:
     """How one materialization hands ops to ``executor`` (None: the shared pool)."""
     pool = executor if executor is not None else default_executor()
     if isinstance(pool, ThreadPoolExecutor):
         size = getattr(pool, "_max_workers", DEFAULT_MAX_WORKERS)
-        return RunnerDispatch(pool, min(size, limit) if limit is not None else size)
+        return RunnerHandoff(pool, min(size, limit) if limit is not None else size)
     if is_remote(pool):
-        return RemoteDispatch(pool)
-    return SubmitDispatch(pool)
+        return RemoteHandoff(pool)
+    return SubmitHandoff(pool)
 
 
 class Engine:
@@ -140,7 +140,7 @@ class _Run:
         self.rec = recording
         self.timeout = timeout
         self.batch = batch
-        self.dispatch = dispatch_for(executor, limit)
+        self.handoff = handoff_for(executor, limit)
         self.limit = limit if limit is not None else math.inf
         self.waiting: dict[int, int] = {}  # pending node -> inputs not yet done
         self.after_start: dict[int, list[int]] = {}  # node -> successors it unblocks on start
@@ -160,7 +160,7 @@ class _Run:
         try:
             self._prepare()
             while True:
-                self._dispatch()
+                self._hand_off()
                 if not self._busy():
                     break
                 report = self._wait()
@@ -215,7 +215,7 @@ class _Run:
             return True
         return any(node < cutoff for node in self.inflight)
 
-    def _dispatch(self) -> None:
+    def _hand_off(self) -> None:
         if self.blocked:  # slots may have come free: try again, in program order
             for node in self.blocked:
                 heapq.heappush(self.ready_ops, node)
@@ -229,7 +229,7 @@ class _Run:
                     if task is not None:
                         tasks.append(task)
             if tasks:
-                self.dispatch.start(tasks)  # all at once: one hand-over, then glue
+                self.handoff.start(tasks)  # all at once: one hand-over, then glue
             if not self.ready_glue:
                 return
             while self.ready_glue:
@@ -271,7 +271,7 @@ class _Run:
                 return None
             if self.blocked:
                 return None  # try the waiting ops again (also covers a missed wake-up)
-            slice_ = HELP_AFTER if self.dispatch.help() else min(slice_ * 2, MAX_WAIT_SLICE)
+            slice_ = HELP_AFTER if self.handoff.help() else min(slice_ * 2, MAX_WAIT_SLICE)
 
     def _deadline(self) -> float | None:
         """When the first running op on a worker runs out of time (None: no limit)."""

@@ -2,13 +2,13 @@
 
 Two ways to hand over, chosen by the executor:
 
-* :class:`RunnerDispatch` for a ``ThreadPoolExecutor`` (the shared pool included):
+* :class:`RunnerHandoff` for a ``ThreadPoolExecutor`` (the shared pool included):
   ops go into a deque, and up to ``slots`` *runner* tasks on the pool pop and run
   them until it is empty. A pool task per runner, not per op, costs about a tenth
   of ``submit`` per op. When the pool does not start our runners (it is saturated,
   or exhausted by nested jitted calls waiting inside ops, or shut down) the waiting
   thread runs queued ops itself, oldest first, so nesting never deadlocks.
-* :class:`SubmitDispatch` for any other in-process ``Executor``: one executor task
+* :class:`SubmitHandoff` for any other in-process ``Executor``: one executor task
   per op; a waiting thread runs submitted ops the executor has not started.
   (Executors in other processes: ``remote.py``.)
 
@@ -40,10 +40,10 @@ from ember.xcs._internal.limits import Slot, hold, unhold
 
 __all__ = [
     "DEFAULT_MAX_WORKERS",
-    "Dispatch",
+    "Handoff",
     "Report",
-    "RunnerDispatch",
-    "SubmitDispatch",
+    "RunnerHandoff",
+    "SubmitHandoff",
     "Task",
     "default_executor",
 ]
@@ -164,7 +164,7 @@ class Task:
         return ok
 
 
-class Dispatch(Protocol):
+class Handoff(Protocol):
     """How one materialization hands its ops to threads."""
 
     def start(self, tasks: list[Task]) -> None:
@@ -193,7 +193,7 @@ def _run_one(queue: collections.deque[Task], stop: list[float] | None = None) ->
             return True
 
 
-class RunnerDispatch:
+class RunnerHandoff:
     """Ops in a deque, drained by at most ``slots`` runner tasks on a thread pool.
 
     Counters (under ``_lock``): ``_active`` threads are draining the deque (runners,
@@ -284,7 +284,7 @@ class RunnerDispatch:
             self._ensure_runner()
 
 
-class SubmitDispatch:
+class SubmitHandoff:
     """One executor task per op, for in-process executors that are not thread pools.
 
     A waiting thread may run a submitted op the executor has not started yet (it

@@ -30,7 +30,7 @@ from ember.xcs._internal import tracer
 from ember.xcs._internal.errors import XCSError
 from ember.xcs._internal.pool import Task
 
-__all__ = ["RemoteDispatch", "call_remote", "is_remote"]
+__all__ = ["RemoteHandoff", "call_remote", "is_remote"]
 
 _tokens = itertools.count()
 
@@ -70,7 +70,7 @@ def call_remote(
     return ok, value, start, time.time(), thread, time.thread_time() - cpu0
 
 
-class RemoteDispatch:
+class RemoteHandoff:
     """One pickled call per op on a process or cluster executor; no helping."""
 
     def __init__(self, executor: Executor) -> None:

@@ -60,7 +60,6 @@ from ember.xcs._internal.ir import (
     OpSpec,
     Status,
 )
-from ember.xcs._internal.ir_builder import Scans, Snapshot, resolve, snapshot
 from ember.xcs._internal.purity import (
     Kind,
     attribute_kind,
@@ -71,6 +70,7 @@ from ember.xcs._internal.purity import (
     result_kind,
     waits_for,
 )
+from ember.xcs._internal.snapshots import Scans, Snapshot, resolve, snapshot
 from ember.xcs._internal.usercode import any_quietly_unrewritten, quietly_unrewritten
 
 __all__ = [

@@ -62,7 +62,7 @@ def test_runner_dispatch_uses_at_most_its_slots() -> None:
             running.pop()
 
     with ThreadPoolExecutor(8) as executor:
-        dispatch = pool.RunnerDispatch(executor, slots=3)
+        dispatch = pool.RunnerHandoff(executor, slots=3)
         for _ in range(9):
             dispatch.start([make_task(work, reports=reports)])
         for _ in range(9):
@@ -75,7 +75,7 @@ def test_help_runs_a_queued_task_only_when_the_pool_does_not() -> None:
     gate = threading.Event()
     with ThreadPoolExecutor(1) as executor:
         executor.submit(gate.wait)  # the only worker is busy
-        dispatch = pool.RunnerDispatch(executor, slots=4)
+        dispatch = pool.RunnerHandoff(executor, slots=4)
         dispatch.start([make_task(lambda: "helped", reports=reports)])
         assert dispatch.help()  # our runner is stuck behind the busy worker
         assert reports.get(timeout=1)[2] == "helped"
@@ -83,22 +83,22 @@ def test_help_runs_a_queued_task_only_when_the_pool_does_not() -> None:
         gate.set()
 
 
-def test_dispatch_for_chooses_by_executor_kind() -> None:
+def test_handoff_for_chooses_by_executor_kind() -> None:
     from concurrent.futures import ProcessPoolExecutor
 
-    from ember.xcs._internal.engine import dispatch_for
-    from ember.xcs._internal.remote import RemoteDispatch
+    from ember.xcs._internal.engine import handoff_for
+    from ember.xcs._internal.remote import RemoteHandoff
 
     with ThreadPoolExecutor(3) as executor:
-        assert isinstance(dispatch_for(executor, None), pool.RunnerDispatch)
-    assert isinstance(dispatch_for(None, 2), pool.RunnerDispatch)
+        assert isinstance(handoff_for(executor, None), pool.RunnerHandoff)
+    assert isinstance(handoff_for(None, 2), pool.RunnerHandoff)
 
     class Other(Executor):
         pass
 
-    assert isinstance(dispatch_for(Other(), None), pool.SubmitDispatch)
+    assert isinstance(handoff_for(Other(), None), pool.SubmitHandoff)
     with ProcessPoolExecutor(1) as processes:
-        assert isinstance(dispatch_for(processes, None), RemoteDispatch)
+        assert isinstance(handoff_for(processes, None), RemoteHandoff)
 
 
 def test_the_shared_pool_is_created_once_with_the_configured_size() -> None:
@@ -144,7 +144,7 @@ def test_a_helping_caller_runs_queued_ops_in_program_order() -> None:
     gate = threading.Event()
     with ThreadPoolExecutor(1) as executor:
         executor.submit(gate.wait)
-        dispatch = pool.RunnerDispatch(executor, slots=1)
+        dispatch = pool.RunnerHandoff(executor, slots=1)
         for i in range(3):
             dispatch.start([make_task(order.append, i, reports=reports)])
         while dispatch.help():
@@ -163,7 +163,7 @@ def test_submit_dispatch_helps_with_ops_the_executor_has_not_started() -> None:
             def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
                 return inner.submit(fn, *args, **kwargs)
 
-        dispatch = pool.SubmitDispatch(Wrapper())
+        dispatch = pool.SubmitHandoff(Wrapper())
         dispatch.start([make_task(lambda: "helped", reports=reports)])
         assert dispatch.help()
         assert reports.get(timeout=1)[2] == "helped"

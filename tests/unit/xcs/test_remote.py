@@ -66,7 +66,7 @@ def test_a_remote_call_reports_the_value_or_the_ops_own_error_and_records_nothin
 def test_each_call_carries_its_own_token_so_identical_calls_are_never_merged() -> None:
     reports: queue.SimpleQueue[Any] = queue.SimpleQueue()
     executor = Inline()
-    dispatch = remote.RemoteDispatch(executor)
+    dispatch = remote.RemoteHandoff(executor)
     dispatch.start([make_task(str.upper, "a", reports=reports) for _ in range(3)])
     tokens = [call[-1] for call in executor.calls]
     assert len(set(tokens)) == 3
@@ -77,7 +77,7 @@ def test_each_call_carries_its_own_token_so_identical_calls_are_never_merged() -
 
 def test_an_executor_that_refuses_the_call_fails_the_op_with_a_clear_error() -> None:
     reports: queue.SimpleQueue[Any] = queue.SimpleQueue()
-    remote.RemoteDispatch(Refusing()).start([make_task(str.upper, "a", reports=reports)])
+    remote.RemoteHandoff(Refusing()).start([make_task(str.upper, "a", reports=reports)])
     node, ok, error, *_ = reports.get_nowait()
     assert (node, ok) == (4, False) and isinstance(error, XCSError)
     assert "op 'ask'" in str(error) and "picklable" in str(error)

@@ -33,7 +33,7 @@ from concurrent.futures import Executor
 from typing import Any, overload
 
 from ember.xcs._internal import parallelism, runtime, tracer
-from ember.xcs._internal.cache import Decision, Decisions, call_key
+from ember.xcs._internal.decisions import Decision, Decisions, call_key
 from ember.xcs._internal.dispatch.callees import CONCRETE, PASS, entry_point, register
 from ember.xcs._internal.dispatch.twins import twin_of
 from ember.xcs._internal.engine import Engine

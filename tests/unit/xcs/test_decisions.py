@@ -8,7 +8,7 @@ import time
 import weakref
 from typing import Any
 
-from ember.xcs._internal.cache import Decision, Decisions, call_key
+from ember.xcs._internal.decisions import Decision, Decisions, call_key
 
 
 def test_keys_follow_structure_not_values() -> None:

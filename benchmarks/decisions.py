@@ -2,8 +2,8 @@
 
 Run by hand (not part of the test suite)::
 
-    python benchmarks/cache.py
-    python benchmarks/cache.py --repeat 9
+    python benchmarks/decisions.py
+    python benchmarks/decisions.py --repeat 9
 
 Sections:
 
@@ -26,7 +26,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ember import xcs
-from ember.xcs._internal.cache import Decision, Decisions, call_key
+from ember.xcs._internal.decisions import Decision, Decisions, call_key
 
 
 def per_call(

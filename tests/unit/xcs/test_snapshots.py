@@ -10,7 +10,7 @@ from typing import Any
 from ember.xcs._internal.concrete import concretize
 from ember.xcs._internal.deferred import Deferred
 from ember.xcs._internal.ir import Ref, Stream
-from ember.xcs._internal.ir_builder import copy_structure, resolve, snapshot
+from ember.xcs._internal.snapshots import copy_structure, resolve, snapshot
 from ember.xcs._internal.tracer import Recording
 from tests.helpers import LOG, echo
 
