@@ -145,7 +145,7 @@ class JitFunction:
         if key is None:
             self._fallback = reason  # no key to mark (cache=False): the whole function
         else:
-            self._decisions.set(key, Decision.FALLBACK, reason)
+            self._decisions.set(key, Decision.FALLBACK)
         self._stats.fall_back(reason)
 
     def _fall_back(self, reason: str) -> None:

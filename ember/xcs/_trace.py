@@ -28,11 +28,9 @@ from ember.xcs._internal.ir import Node, NodeKind
 from ember.xcs._internal.rewrite import Unrewritable
 from ember.xcs._internal.tracer import Recording
 from ember.xcs._jit import JitFunction
+from ember.xcs._viz import RAN_AT_ONCE
 
 __all__ = ["Trace", "barrier", "trace"]
-
-RAN_AT_ONCE = "ran at once, not deferred"
-"""How the text trace and drawings mark an op that ran when called, not deferred."""
 
 _MAX_ARG_TEXT = 24
 

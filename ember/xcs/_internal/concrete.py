@@ -14,8 +14,8 @@ Three tools, all acting on values the user's code holds:
 * :func:`map_items` hands out a generator's items through a function, delegating
   ``send``/``throw``/``close`` exactly as ``yield from`` does.
 
-It also owns :data:`ATOMIC`, the values that need no copy and hold nothing, and
-:func:`attributes`, how an object's own attributes are read. It knows nothing about
+It also owns :func:`attributes`, how an object's own attributes are read (and
+re-exports :data:`~ember.xcs._internal.deferred.ATOMIC`). It knows nothing about
 graphs, threads or templates.
 """
 
@@ -30,7 +30,7 @@ import types
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from typing import Any
 
-from ember.xcs._internal.deferred import Deferred, value_of
+from ember.xcs._internal.deferred import ATOMIC, ATOMIC_IDS, Deferred, value_of
 from ember.xcs._internal.usercode import is_user_class
 
 __all__ = [
@@ -47,13 +47,6 @@ __all__ = [
     "isinstance_safe",
     "map_items",
 ]
-
-# Leaf types that need no copy and contain nothing (checked by exact type). Looked up
-# by id: hashing a user's type could run its metaclass's __hash__ (or fail).
-ATOMIC: frozenset[type] = frozenset(
-    {str, int, float, bool, type(None), bytes, complex, range, type(Ellipsis)}
-)
-ATOMIC_IDS: frozenset[int] = frozenset(id(t) for t in ATOMIC)
 
 # Objects whose attributes are never looked into for deferred values.
 OPAQUE = (

@@ -15,7 +15,7 @@ same way, so the first traced call decides for the key:
   is traced again on an exponentially growing schedule (see :class:`Decisions`).
 * ``fallback``: a traced call met code the rewrite does not cover (a pending value
   reached a callee that needed a real one); later calls run the plain function,
-  for good. The reason is kept with the key.
+  for good. (The jit wrapper's stats keep the reason.)
 
 Keys hold types, ints and strings only, so they never keep arguments alive, and
 computing one never fails (a call whose types refuse hashing gets no key and is
@@ -33,6 +33,8 @@ import threading
 from collections.abc import Hashable, Mapping
 from typing import Any
 
+from ember.xcs._internal.deferred import ATOMIC_IDS
+
 __all__ = ["Decision", "Decisions", "call_key"]
 
 
@@ -46,11 +48,6 @@ class Decision(enum.StrEnum):
 
 _DIRECT, _FALLBACK = Decision.DIRECT, Decision.FALLBACK  # (enum attribute access is slow)
 
-# Leaf types that are looked at no further (by id: hashing a user's type could run its
-# metaclass's __hash__).
-_ATOMIC_IDS = frozenset(
-    id(t) for t in (str, int, float, bool, type(None), bytes, complex, range, type(Ellipsis))
-)
 _SEQUENCES = (list, tuple, set, frozenset, collections.deque)
 _MAX_DEPTH = 6  # deeper structure is summarized by type and length (cycles end here)
 _MAX_KEYS = 32  # dicts with at most this many string keys say their keys
@@ -75,7 +72,7 @@ def call_key(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Hashable | Non
         except TypeError:  # a type that refuses hashing: no key
             return None
         for kind in kinds:
-            if id(kind) not in _ATOMIC_IDS:
+            if id(kind) not in ATOMIC_IDS:
                 break
         else:
             if len(_scalar_keys) < 1024:
@@ -86,7 +83,7 @@ def call_key(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Hashable | Non
         kinds = tuple(map(type, args))
         kinds_by_name = tuple([type(kwargs[name]) for name in names])
         for kind in (*kinds, *kinds_by_name):
-            if id(kind) not in _ATOMIC_IDS:
+            if id(kind) not in ATOMIC_IDS:
                 break
         else:
             return (kinds, names, kinds_by_name)  # scalars, some passed by keyword
@@ -103,7 +100,7 @@ def call_key(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Hashable | Non
 
 def _shape(value: Any, depth: int) -> Hashable:
     cls: type = type(value)
-    if id(cls) in _ATOMIC_IDS:
+    if id(cls) in ATOMIC_IDS:
         return cls
     if cls in _SEQUENCES:
         if depth >= _MAX_DEPTH or not value:
@@ -129,7 +126,7 @@ def _items(values: Any, depth: int) -> Hashable:
     kinds = set(map(type, values))
     if len(kinds) == 1:
         (kind,) = kinds
-        if id(kind) in _ATOMIC_IDS:
+        if id(kind) in ATOMIC_IDS:
             return kind  # a list of prompts: one type
     shapes = [_shape(v, depth) for v in itertools.islice(values, _SAMPLE)]
     first = shapes[0]
@@ -172,7 +169,7 @@ class Decisions:
     A ``direct`` key is traced again after 1, 2, 4, 8, ... direct runs, so
     parallelism that depends on the data (``f(1)`` first, ``f(50)`` later, both
     one int) is still found, at a cost that vanishes over many calls. ``fallback``
-    keys are final: kept apart from the LRU, with their reason.
+    keys are final: kept apart from the LRU.
 
     Lookups take no lock (a stale use stamp or re-check count is harmless); every
     change of a decision is made under the lock.
@@ -182,7 +179,7 @@ class Decisions:
         self._capacity = capacity
         self._fallback_capacity = fallback_capacity
         self._map: dict[Hashable, _Entry] = {}
-        self._fallbacks: dict[Hashable, str] = {}  # key -> reason (oldest first)
+        self._fallbacks: dict[Hashable, None] = {}  # an ordered set (oldest first)
         self._lock = threading.Lock()
         self._clock = itertools.count()
 
@@ -207,8 +204,8 @@ class Decisions:
         entry.next_check *= 2
         return None
 
-    def set(self, key: Hashable, decision: Decision, reason: str = "") -> None:
-        """Record what a traced call found (with the reason, for ``fallback``).
+    def set(self, key: Hashable, decision: Decision) -> None:
+        """Record what a traced call found.
 
         A ``parallel`` key never turns ``direct``; ``fallback`` is final.
         """
@@ -217,7 +214,7 @@ class Decisions:
                 return
             if decision is Decision.FALLBACK:
                 self._map.pop(key, None)
-                self._fallbacks[key] = reason
+                self._fallbacks[key] = None
                 if len(self._fallbacks) > self._fallback_capacity:  # a bound, never expected
                     del self._fallbacks[next(iter(self._fallbacks))]
                 return
@@ -228,11 +225,6 @@ class Decisions:
                 self._map[key] = _Entry(decision, next(self._clock))
             elif entry.decision is not Decision.PARALLEL:
                 entry.decision = decision
-
-    def reason(self, key: Hashable) -> str | None:
-        """Why ``key`` falls back (None if it does not)."""
-        with self._lock:
-            return self._fallbacks.get(key)
 
     def clear(self) -> None:
         """Forget every decision (the function's code was replaced)."""

@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 else:  # not subscriptable at run time
     _ProxyBase = wrapt.BaseObjectProxy
 
-__all__ = ["Deferred", "Effect", "Owner", "call", "frozen", "value_of"]
+__all__ = ["ATOMIC", "ATOMIC_IDS", "Deferred", "Effect", "Owner", "call", "frozen", "value_of"]
 
 Effect = Literal["new", "part", "write"]
 """What a glue operation does to its receiver's object.
@@ -89,19 +89,25 @@ def call(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
     return fn(*args, **kwargs)
 
 
-# Immutable leaf types: a glue operation whose other operands are all of these (or
-# deferred values, or tuples of them) stays lazy. Any other operand could change, or
-# be stored by identity (``d.append(obj)``, ``d + [obj]``), before the glue runs, so
-# the operation demands instead and runs now, exactly as in plain Python.
-_IMMUTABLE = frozenset(
+# Leaf types that need no copy and contain nothing, the one set every part of xcs
+# uses (checked by exact type). Looked up by id: hashing a user's type could run its
+# metaclass's __hash__ (or fail).
+ATOMIC: frozenset[type] = frozenset(
     {str, int, float, bool, type(None), bytes, complex, range, type(Ellipsis), type(NotImplemented)}
 )
+ATOMIC_IDS: frozenset[int] = frozenset(id(t) for t in ATOMIC)
 
 
 def frozen(value: Any, depth: int = 0) -> bool:
-    """Whether ``value`` cannot change before a glue operation that uses it runs."""
+    """Whether ``value`` cannot change before a glue operation that uses it runs.
+
+    A glue operation whose other operands are all frozen (atomic values, deferred
+    values, tuples of them) stays lazy. Any other operand could change, or be stored
+    by identity (``d.append(obj)``, ``d + [obj]``), before the glue runs, so the
+    operation demands instead and runs now, exactly as in plain Python.
+    """
     cls = type(value)
-    if cls in _IMMUTABLE:
+    if id(cls) in ATOMIC_IDS:
         return True
     if cls is Deferred:  # pending: changes only through ordered glue; known: its value
         known = value._self_owner.is_known(value._self_node)

@@ -681,17 +681,6 @@ class Recording:
         )
         return graph
 
-    def shape(self) -> list[tuple[int, bool, list[int]]]:
-        """Every node in program order with the nodes it waits for (for analysis)."""
-        return [
-            (
-                node,
-                record.kind is NodeKind.OP,
-                [p for p, kind in self.pred[node].items() if kind is None],
-            )
-            for node, record in enumerate(self.nodes)
-        ]
-
     # --- materializing -------------------------------------------------------------
 
     def materialize(

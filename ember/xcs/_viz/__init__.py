@@ -9,3 +9,7 @@
 Nothing here is imported by ``import ember``: ``Trace`` loads it on first use, and
 graphviz and matplotlib (the ``viz`` extra) only when a renderer needs them.
 """
+
+# The words every rendering (and the text summary, ``Trace.__str__``) puts on an op
+# that ran when it was called instead of being deferred.
+RAN_AT_ONCE = "ran at once, not deferred"

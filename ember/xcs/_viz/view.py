@@ -28,7 +28,7 @@ import statistics
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from ember.xcs._trace import RAN_AT_ONCE
+from ember.xcs._viz import RAN_AT_ONCE
 
 if TYPE_CHECKING:
     from ember.xcs._trace import Trace

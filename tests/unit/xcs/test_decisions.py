@@ -136,13 +136,12 @@ def test_keys_keep_no_argument_alive() -> None:
     assert alive() is None and key is not None
 
 
-def test_fallback_keys_keep_their_reason_and_are_never_evicted() -> None:
+def test_fallback_keys_are_never_evicted() -> None:
     decisions = Decisions(capacity=2)
-    decisions.set("gap", Decision.FALLBACK, "a pending value reached json.dumps at app.py:3")
+    decisions.set("gap", Decision.FALLBACK)
     for i in range(10):
         decisions.set(i, Decision.DIRECT)
     assert decisions.get("gap") is Decision.FALLBACK
-    assert decisions.reason("gap") == "a pending value reached json.dumps at app.py:3"
-    assert decisions.reason(9) is None
+    assert len(decisions) == 3  # two keys in the LRU, the fallback apart
     decisions.clear()
     assert decisions.get("gap") is None and len(decisions) == 0
