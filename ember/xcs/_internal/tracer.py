@@ -329,9 +329,7 @@ class Recording:
         """Whether calling the pending attribute ``node`` may wait (see ``purity.py``)."""
         return node in self._pure
 
-    # --- recording ---------------------------------------------------------------
-
-    # --- run state: the transitions of each node's NodeState ---------------------------
+    # --- run state: the transitions of each node's NodeState ----------------------
 
     def start(self, node: int, at: float | None = None) -> None:
         """``node`` begins running (``at``: its ``perf_counter()`` start, if known now)."""
@@ -396,6 +394,8 @@ class Recording:
     def failed_with(self, error: BaseException) -> bool:
         """Whether ``error`` is a node's own failure (an op's, not code around it)."""
         return any(state.error is error for state in self.state)
+
+    # --- recording ---------------------------------------------------------------
 
     def before_change(self, *objects: Any, attribute_store: bool = False) -> None:
         """User code is about to change these objects (or hand them to library code).
