@@ -65,6 +65,12 @@ def show(label: str, times: list[float], ideal: float) -> None:
     )
 
 
+def model_waves(trace: xcs.Trace, name: str) -> list[int]:
+    """Calls of model ``name`` in each parallel group of ``trace`` (groups without any left out)."""
+    counts = [sum(trace.graph.nodes[op]["name"] == name for op in g) for g in trace.parallel_groups]
+    return [n for n in counts if n]
+
+
 def pipeline_for(model: models.ModelBinding, width: int) -> Callable[[list[str]], list[str]]:
     ensemble = operators.UniformEnsemble(width, model, seed=0)
     judge = operators.JudgeSynthesis(model)
@@ -180,6 +186,11 @@ def main() -> None:
         jit_wide(questions)
         thread_pool(url, questions, args.width)
 
+        waves = model_waves(xcs.trace(plain, questions), "bench/chat")
+        ideal_waves = [args.questions * args.width, args.questions]
+        print(f"  model calls per parallel group under @jit: {waves} (ideal {ideal_waves})")
+        if waves != ideal_waves:
+            sys.exit("the pipeline lost its parallel structure under @jit")
         overhead = (sequential - calls * args.latency) / calls * 1e3
         print(f"  {'sequential (plain Python)':<42} {sequential:8.3f} s")
         print(f"    (SDK + HTTP cost per call beyond the latency: {overhead:.1f} ms)")

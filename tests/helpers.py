@@ -340,3 +340,17 @@ def run_script(code: str, *, env: dict[str, str] | None = None, timeout: float =
         )
     finally:
         os.unlink(f.name)
+
+
+def waves(trace: Any, *names: str) -> list[int]:
+    """How many ops named ``names`` (any op, if none given) each parallel group holds.
+
+    Groups without such ops are left out: ``[40, 5]`` reads "40 model calls at once,
+    then 5", whatever zero-cost parsing ops ran between them.
+    """
+    counts = []
+    for group in trace.parallel_groups:
+        n = sum(1 for op in group if not names or trace.graph.nodes[op]["name"] in names)
+        if n:
+            counts.append(n)
+    return counts

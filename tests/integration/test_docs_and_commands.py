@@ -11,6 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from ember import _demo as _demo_module
+from ember import xcs
+from tests.helpers import waves
+
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("**/*.md"))]
 
@@ -82,6 +86,14 @@ def test_the_demo_runs_and_shows_the_speedup(tmp_path: Path) -> None:
     drawing = tmp_path / "ember-demo.svg"
     assert f"The drawing of this graph: {drawing.name}" in out
     assert drawing.read_text().lstrip().startswith(("<?xml", "<svg"))
+
+
+def test_the_demo_pipeline_is_one_wave_of_drafts_then_one_of_judges() -> None:
+    pipeline, _ = _demo_module.build(8, 0.0, None, None)
+    trace = xcs.trace(_demo_module.answer_all, pipeline, _demo_module.QUESTIONS)
+    assert len(_demo_module.QUESTIONS) == 5
+    assert waves(trace, "simulated/chat") == [40, 5]  # every draft at once, then every judge
+    assert trace.result == _demo_module.answer_all(pipeline, _demo_module.QUESTIONS)
 
 
 def test_the_demo_writes_the_drawing_where_asked(tmp_path: Path) -> None:
@@ -161,6 +173,7 @@ def test_the_models_benchmark_runs_at_a_tiny_size() -> None:
         timeout=120,
     )
     assert result.returncode == 0, result.stderr
+    assert "model calls per parallel group under @jit: [4, 2] (ideal [4, 2])" in result.stdout
     for row in (
         "sequential",
         "@jit, 64 threads",

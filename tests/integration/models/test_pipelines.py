@@ -21,6 +21,7 @@ from ember.operators import (
     UniformEnsemble,
     Verifier,
 )
+from tests.helpers import waves
 
 
 class Recorder(SimulatedProvider):
@@ -170,6 +171,26 @@ def test_jit_matches_plain_python(program):
             assert not expected_calls - calls
         else:
             assert calls == expected_calls  # every model call made exactly as often
+
+
+# Model calls per parallel group on INPUTS[0] (2 questions): the ideal structure, so a
+# line that makes a pipeline wait (``type(answers) is str``) fails the day it is written.
+IDEAL_WAVES = {
+    ensemble_then_judge: [8, 2],  # 2 x 4 drafts, then 2 judges
+    two_branches_then_judge: [16, 4, 2],  # 2 x 2 ensembles, 4 verifiers, 2 judges
+    chained: [8],
+    routed: [8],
+    module_calls: [2],
+    caught_failure: [1, 1, 1, 1],  # a try around each call: one after another (docs)
+    usage_inside: [2],
+    custom_operator: [16, 2],
+}
+
+
+@pytest.mark.parametrize("program", list(IDEAL_WAVES), ids=lambda p: p.__name__)
+def test_each_pipeline_gets_its_ideal_waves(program):
+    trace = xcs.trace(program, INPUTS[0])
+    assert waves(trace, "rec/chat", "rec/judge") == IDEAL_WAVES[program]
 
 
 def test_two_ensemble_verify_branches_run_in_parallel_before_the_judge():

@@ -29,7 +29,7 @@ from ember.xcs._internal import tracer
 from ember.xcs._internal.deferred import Deferred, value_of
 from ember.xcs._internal.dispatch.clocks import as_clock
 from ember.xcs._internal.dispatch.constructors import constructor
-from ember.xcs._internal.dispatch.expressions import CACHE_MAX
+from ember.xcs._internal.dispatch.expressions import CACHE_MAX, value
 from ember.xcs._internal.dispatch.formatting import format_glue, join_glue
 from ember.xcs._internal.dispatch.frames import entering, may_defer
 from ember.xcs._internal.dispatch.twins import twin_of, unrewritable
@@ -124,6 +124,29 @@ def member(value: Any, group: frozenset[Any]) -> bool:
         return False
 
 
+def _type_of(*args: Any, **kwargs: Any) -> Any:
+    """``type(x)``: a container holding pending values answers as it is (structure only)."""
+    if len(args) == 1 and not kwargs:
+        return type(value(args[0]))  # a pending value's own type needs its value
+    return type(*[value(a) for a in args], **kwargs)  # type(name, bases, ns): a class
+
+
+def _id_of(x: Any, /) -> int:
+    """``id(x)``: a container's identity never waits; a pending value's needs its value."""
+    return id(value(x))
+
+
+def _callable(x: Any, /) -> bool:
+    """``callable(x)``: the proxy is always callable, so a pending value is asked by value."""
+    return callable(value(x))
+
+
+# Builtins answered from the structure of their argument: a pending value itself is
+# made a value (its type, identity or callability is its value's), a container holding
+# pending values is asked as it is.
+_BY_STRUCTURE: dict[Any, Callable[..., Any]] = {type: _type_of, id: _id_of, callable: _callable}
+
+
 def _resolve_builtin(f: Any) -> tuple[Any, int]:
     clock = as_clock(f)
     if clock is not None:
@@ -161,6 +184,8 @@ def resolve(f: Any) -> tuple[Any, int]:
         return _resolve_builtin(f)
     if cls in (list, tuple, dict) or member(f, _STRUCTURE):
         return f, PASS
+    if member(f, _BY_STRUCTURE):
+        return _BY_STRUCTURE[f], PASS
     hook = _HOOKS.get(cls)
     if hook is not None:
         return hook(f)
