@@ -10,6 +10,7 @@ Extending xcs (a model provider, a client, a composite of your own): ``OpSpec`` 
 ``docs/developer/extending.md``); nothing else is needed from the internals.
 """
 
+from ember.xcs._internal.dispatch.pure import pure
 from ember.xcs._internal.errors import (
     ConcretizationError,
     OpTimeoutError,
@@ -34,6 +35,7 @@ __all__ = [
     "get_jit_stats",
     "jit",
     "op",
+    "pure",
     "reset_jit_stats",
     "trace",
 ]

@@ -40,6 +40,7 @@ __all__ = [
     "OPAQUE",
     "Concretizer",
     "attributes",
+    "concrete_argument",
     "concrete_item",
     "concretize",
     "fill_attributes",
@@ -337,6 +338,22 @@ class Concretizer:
 def concrete_item(item: Any) -> Any:
     """``item`` made concrete (for :func:`map_items`: items handed to library code)."""
     return concretize(item, value_of)
+
+
+def concrete_argument(x: Any, drain: bool = False) -> Any:
+    """An argument of library code, concrete: as the dispatcher hands it over.
+
+    A generator is drained first when ``drain`` (consumers that always exhaust it:
+    its ops are recorded, then run together), and otherwise becomes a generator of
+    concrete items taken one by one (``any`` and ``next`` still stop early).
+    """
+    if id(type(x)) in ATOMIC_IDS:
+        return x
+    if type(x) is types.GeneratorType:  # a pending value's own type is not asked
+        if drain:
+            return concretize(list(x), value_of)
+        return map_items(x, concrete_item)
+    return concretize(x, value_of)
 
 
 def fill_attributes(x: Any, demand: Callable[[Deferred], Any]) -> Any:

@@ -69,8 +69,13 @@ class Owner(Protocol):
         receiver: int,
         effect: Effect,
         method: str | None = None,
+        *,
+        kind: Any = ...,
     ) -> Deferred:
-        """Record ``fn(*args, **kwargs)`` as a glue node acting on ``receiver``."""
+        """Record ``fn(*args, **kwargs)`` as a glue node acting on ``receiver``.
+
+        ``kind``: what is known of the result's type, if the caller knows it.
+        """
 
     def pure_call(self, node: int) -> bool:
         """Whether calling the pending attribute ``node`` has no effect outside the value."""

@@ -48,6 +48,7 @@ __all__ = [
     "op_kind",
     "pure_method",
     "result_kind",
+    "return_kind",
     "waits_for",
 ]
 
@@ -213,7 +214,7 @@ def attribute_kind(kind: Kind, name: str) -> Kind:
         return hinted
     attribute = class_attribute(cls, name)
     if isinstance(attribute, property) and attribute.fget is not None:
-        return _return_kind(attribute.fget)
+        return return_kind(attribute.fget)
     seen = _attributes_seen.get(cls)
     return seen.get(name) if seen else None
 
@@ -246,7 +247,7 @@ def call_kind(kind: Kind, name: str) -> Kind:
     if cls is None or cls.__module__ == "builtins":
         return None  # list.pop(), dict.get(): an item, of a kind not kept here
     method = getattr(cls, name, None)
-    return _return_kind(method) if method is not None else None
+    return return_kind(method) if method is not None else None
 
 
 def result_kind(kind: Kind, access: str) -> Kind:
@@ -281,7 +282,7 @@ _MIXED = object()  # seen returning different types: nothing is known
 
 def op_kind(fn: Callable[..., Any], spec: Any) -> Kind:
     """The kind of an op's value: its return annotation, else the type it returned before."""
-    kind = _return_kind(fn)
+    kind = return_kind(fn)
     if kind is not None:
         return kind
     seen = _ops_seen.get(spec)
@@ -314,7 +315,7 @@ def observe_attribute(owner: Any, name: str, value: Any) -> None:
             seen[name] = None  # mixed
 
 
-def _return_kind(fn: Any) -> Kind:
+def return_kind(fn: Any) -> Kind:
     """What ``fn``'s return annotation says about its value (cached per function)."""
     try:
         return _returns[fn]

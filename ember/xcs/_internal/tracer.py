@@ -190,6 +190,9 @@ _AT_ONCE = {
 }
 
 
+_INFERRED: Any = object()  # record_glue: the result's kind follows from the receiver's
+
+
 class Recording:
     """The graph and values of one outermost traced call.
 
@@ -288,8 +291,14 @@ class Recording:
         receiver: int,
         effect: Effect,
         method: str | None = None,
+        *,
+        kind: Kind = _INFERRED,
     ) -> Deferred:
-        """Record ``fn(*args, **kwargs)`` on the pending value of ``receiver``."""
+        """Record ``fn(*args, **kwargs)`` on the pending value of ``receiver``.
+
+        ``kind``: what is known of the result's type (a pure call's table entry says);
+        by default it is inferred from the receiver's (see ``purity.py``).
+        """
         self._refuse_inside_own_op(receiver)
         with self.lock:
             args_t, kwargs_t, found = snapshot(args, kwargs, self, {})
@@ -299,7 +308,10 @@ class Recording:
                 self._root[node] = root  # the result is (part of) the receiver's object
             if effect == "write":
                 self._order_write(node, root)
-            self._know(node, name, fn, receiver, method)
+            if kind is _INFERRED:
+                self._know(node, name, fn, receiver, method)
+            elif kind is not None:
+                self._kinds[node] = kind
             return Deferred(self, node, method)
 
     def _know(

@@ -7,6 +7,7 @@ import collections
 import copy
 import datetime
 import functools
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -56,7 +57,8 @@ class Plain:
 @pytest.mark.parametrize(
     ("callee", "kind"),
     [
-        (len, PASS),  # structure only
+        (len, PASS),  # structure only; a pending value's length is glue
+        (json.loads, PASS),  # known pure: glue if an argument is pending
         (list, PASS),
         ([].append, STORE),
         (sorted, DRAIN),  # exhausts a generator: drained, its ops run together

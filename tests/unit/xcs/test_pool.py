@@ -182,7 +182,8 @@ def g():
     a = ask(5)
     pid = os.fork()
     if pid == 0:
-        bool(a)  # the child cannot run the parent's pending op
+        if a:  # the child cannot run the parent's pending op
+            pass
         os._exit(1)
     os.waitpid(pid, 0)
     return a

@@ -24,6 +24,7 @@ def test_all_is_sorted_and_exact() -> None:
         "get_jit_stats",
         "jit",
         "op",
+        "pure",
         "reset_jit_stats",
         "trace",
     ]

@@ -8,7 +8,8 @@ corpus). They are split as the rewrite is:
   ``kwargs``), with ``callees.py`` (what a callee is and what to call instead),
   ``constructors.py``, ``clocks.py`` and ``twins.py`` behind it;
 * ``expressions.py`` and ``formatting.py``: values where a proxy would be wrong, and
-  formatting of pending values as glue;
+  formatting of pending values as glue; ``pure.py``: known-pure calls (and ``in``)
+  on pending values as glue;
 * ``statements.py``: exception scopes and stores;
 * ``frames.py``: per-thread state, and which frames may defer ops (``entered``).
 
@@ -31,6 +32,7 @@ from ember.xcs._internal.dispatch.expressions import (
 )
 from ember.xcs._internal.dispatch.formatting import fstring, mod
 from ember.xcs._internal.dispatch.frames import entered
+from ember.xcs._internal.dispatch.pure import contains
 from ember.xcs._internal.dispatch.statements import (
     augmented,
     changing,
@@ -57,6 +59,7 @@ __all__ = [
     "call0",
     "callee",
     "changing",
+    "contains",
     "deep",
     "dict_of",
     "each_now",

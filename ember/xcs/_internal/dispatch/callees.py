@@ -9,6 +9,8 @@
 * **structure-only builtins** (``list``, ``tuple``, ``dict``, ``zip``, ``len``,
   ``isinstance``, ``list.append``, ``dict.update``, ...) get pending values as they are;
 * **formatting** (``str.join``, ``str.format``) of pending values is recorded as glue;
+* **known-pure calls** (``int``, ``json.loads``, ``re.search``, ``str`` methods, what
+  ``xcs.pure`` declared; see ``pure.py``) with a pending argument are recorded as glue;
 * **clock reads** wait for what is pending (``clocks.py``);
 * **everything else** is library code and gets concrete values.
 
@@ -20,9 +22,10 @@ from __future__ import annotations
 
 import collections
 import functools
+import re
 import sys
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 from ember.xcs._internal import tracer
@@ -32,6 +35,7 @@ from ember.xcs._internal.dispatch.constructors import constructor
 from ember.xcs._internal.dispatch.expressions import CACHE_MAX, value
 from ember.xcs._internal.dispatch.formatting import format_glue, join_glue
 from ember.xcs._internal.dispatch.frames import entering, may_defer
+from ember.xcs._internal.dispatch.pure import PURE, PureCall, length, pure_method
 from ember.xcs._internal.dispatch.twins import twin_of, unrewritable
 from ember.xcs._internal.protocol import Op, is_composite, is_op
 from ember.xcs._internal.purity import class_attribute
@@ -47,13 +51,20 @@ __all__ = [
     "STORE",
     "STORING",
     "STORING_NAMES",
+    "CMethod",
     "entry_point",
+    "forget_resolutions",
     "known_resolution",
     "lookup",
     "member",
     "method_kind",
     "register",
 ]
+
+
+CMethod = type(re.compile("").search)
+"""Bound methods of C classes that take their defining class (``pattern.search``):
+a subclass of ``types.BuiltinMethodType``, of another type."""
 
 
 # How a callee takes its arguments.
@@ -83,7 +94,6 @@ _STRUCTURE: frozenset[Any] = frozenset(
         zip,
         enumerate,
         reversed,
-        len,
         isinstance,
         issubclass,
         iter,
@@ -116,7 +126,7 @@ STORING = {
 STORING_NAMES = frozenset(name for _, name in STORING)
 
 
-def member(value: Any, group: frozenset[Any]) -> bool:
+def member(value: Any, group: Collection[Any]) -> bool:
     """``value in group``, False for a value that refuses hashing (an odd metaclass)."""
     try:
         return value in group
@@ -144,7 +154,12 @@ def _callable(x: Any, /) -> bool:
 # Builtins answered from the structure of their argument: a pending value itself is
 # made a value (its type, identity or callability is its value's), a container holding
 # pending values is asked as it is.
-_BY_STRUCTURE: dict[Any, Callable[..., Any]] = {type: _type_of, id: _id_of, callable: _callable}
+_BY_STRUCTURE: dict[Any, Callable[..., Any]] = {
+    type: _type_of,
+    id: _id_of,
+    callable: _callable,
+    len: length,  # of a pending value: glue (pure.py)
+}
 
 
 def _resolve_builtin(f: Any) -> tuple[Any, int]:
@@ -156,6 +171,9 @@ def _resolve_builtin(f: Any) -> tuple[Any, int]:
         if f in _STRUCTURE:
             return f, PASS
         return f, DRAIN if f in _EXHAUSTING else CONCRETE
+    pure = pure_method(f)
+    if pure is not None:  # "lit".replace(...), pattern.search(...)
+        return pure, PASS
     cls = type(receiver)
     if cls is str and f.__name__ == "join":
         return functools.partial(join_glue, receiver), FORMAT
@@ -180,12 +198,15 @@ def resolve(f: Any) -> tuple[Any, int]:
     cls = type(f)
     if cls is Deferred:  # as in lookup
         return f, METHOD if f._self_method is not None else CONCRETE
-    if cls in (types.BuiltinFunctionType, types.BuiltinMethodType, types.MethodWrapperType):
+    pure = member(f, PURE) and PURE[f]
+    if pure:
+        return PureCall(f, *pure), PASS
+    if member(f, _BY_STRUCTURE):
+        return _BY_STRUCTURE[f], PASS
+    if cls in (types.BuiltinFunctionType, CMethod, types.MethodWrapperType):
         return _resolve_builtin(f)
     if cls in (list, tuple, dict) or member(f, _STRUCTURE):
         return f, PASS
-    if member(f, _BY_STRUCTURE):
-        return _BY_STRUCTURE[f], PASS
     hook = _HOOKS.get(cls)
     if hook is not None:
         return hook(f)
@@ -321,6 +342,11 @@ def entry_point(fn: Any) -> Any:
 # Resolutions of long-lived callees (builtins, library classes, module-level functions,
 # classes and ops), by the callee itself: most call sites are answered by one lookup.
 _known: dict[Any, tuple[Any, int, types.CodeType | None, Any]] = {}
+
+
+def forget_resolutions() -> None:
+    """Drop the cached resolutions (a callee was declared pure: ``xcs.pure``)."""
+    _known.clear()
 
 
 def known_resolution(f: Any) -> tuple[Any, int, types.CodeType | None, Any] | None:

@@ -33,11 +33,12 @@ import random
 import sys
 import types
 from collections.abc import Iterator
+from types import BuiltinMethodType
 from typing import Any
 
 from ember.xcs._internal import tracer
-from ember.xcs._internal.concrete import ATOMIC_IDS, concrete_item, concretize, map_items
-from ember.xcs._internal.deferred import Deferred, frozen, value_of
+from ember.xcs._internal.concrete import ATOMIC_IDS, concrete_argument
+from ember.xcs._internal.deferred import Deferred, frozen
 from ember.xcs._internal.dispatch.callees import (
     DRAIN,
     FORMAT,
@@ -46,6 +47,7 @@ from ember.xcs._internal.dispatch.callees import (
     STORE,
     STORING,
     STORING_NAMES,
+    CMethod,
     known_resolution,
     lookup,
     member,
@@ -53,6 +55,7 @@ from ember.xcs._internal.dispatch.callees import (
 )
 from ember.xcs._internal.dispatch.expressions import value
 from ember.xcs._internal.dispatch.frames import scope, stack
+from ember.xcs._internal.dispatch.pure import pure_method
 from ember.xcs._internal.dispatch.statements import remember, sync
 
 __all__ = ["args", "args_last", "call0", "callee", "kwargs"]
@@ -97,12 +100,17 @@ def callee(f: Any) -> Any:
     if known is not None and (known[3] is None or known[3] is f.__code__):
         stack.entries.append((id(sys._getframe(1)), known[1], f, known[2]))
         return known[0]
-    receiver = getattr(f, "__self__", None) if type(f) is types.BuiltinMethodType else None
+    cls = type(f)
+    receiver = getattr(f, "__self__", None) if cls is BuiltinMethodType or cls is CMethod else None
     if (
         receiver is not None
         and type(receiver) is not types.ModuleType
         and type(receiver) is not type
     ):
+        pure = pure_method(f)  # "lit".replace(...), pattern.search(...): glue if pending
+        if pure is not None:
+            stack.entries.append((id(sys._getframe(1)), PASS, f, None))
+            return pure
         kind = method_kind(f)  # out.append, text.split: the method itself is called
         if kind is not None:
             stack.entries.append((id(sys._getframe(1)), kind, f, None))
@@ -176,7 +184,7 @@ def _changed_by(f: Any, values: tuple[Any, ...]) -> list[Any]:
 def _changing_method(f: Any) -> bool:
     """Whether ``f`` is a bound method that may change its object."""
     cls = type(f)
-    if cls is not types.BuiltinMethodType and cls is not types.MethodType:
+    if cls is not BuiltinMethodType and cls is not CMethod and cls is not types.MethodType:
         return False
     receiver = f.__self__
     if receiver is None or isinstance(receiver, (types.ModuleType, type)):
@@ -239,17 +247,5 @@ def _prepare(values: tuple[Any, ...], kind: int, f: Any) -> tuple[Any, ...]:
     if kind == FORMAT:
         # type(), not isinstance(): isinstance would demand a pending value's class.
         return tuple([list(v) if type(v) is types.GeneratorType else v for v in values])
-    return tuple([_concrete(v, kind) for v in values])
-
-
-def _concrete(value: Any, kind: int) -> Any:
-    cls = type(value)
-    if id(cls) in ATOMIC_IDS:
-        return value
-    if isinstance(value, types.GeneratorType):
-        if kind == DRAIN:
-            items = list(value)  # records the ops it calls; they run together below
-            return concretize(items, value_of)
-        # Concrete items one by one, so short-circuits (any, next) stay exact.
-        return map_items(value, concrete_item)
-    return concretize(value, value_of)
+    drain = kind == DRAIN
+    return tuple([concrete_argument(v, drain) for v in values])

@@ -17,11 +17,12 @@ from collections.abc import Callable
 from typing import Any
 
 from ember.xcs._internal.concrete import ATOMIC_IDS, concretize, fill_attributes
-from ember.xcs._internal.deferred import Deferred, value_of
+from ember.xcs._internal.deferred import Deferred, frozen, value_of
 
 __all__ = [
     "CACHE_MAX",
     "FORMATTED_IN_PYTHON",
+    "SMALL",
     "InPython",
     "binary",
     "deep",
@@ -104,16 +105,49 @@ def key(x: Any) -> Any:
     return _as_key(x, _HASHED_IN_PYTHON)
 
 
+SMALL = 256
+"""Largest built-in container glue copies (a bigger one makes the work run now)."""
+
+
 def item(container: Any, index: Any) -> Any:
     """``container[index]`` in an expression.
 
-    A pending container records glue. A concrete one gets the index as a value: a
-    dict looks a pending key up by hashing it, and a ``defaultdict`` would keep the
-    proxy as the key of the entry it adds.
+    A pending container records glue. So does a small concrete ``dict``, ``list``,
+    ``tuple`` or ``str`` looked up by a pending index, when its members cannot change
+    (``table[reply]``: the container is copied, the result is one of its members).
+    Any other concrete container gets the index as a value: a dict looks a pending
+    key up by hashing it, and a ``defaultdict`` would keep the proxy as the key of the
+    entry it adds.
     """
     if type(container) is Deferred:
         return container[index]
+    if type(index) is Deferred and not index._self_owner.is_known(index._self_node):
+        found = _lookup_glue(container, index)
+        if found is not None:
+            return found
     return container[_as_key(index, _INDEXED_IN_PYTHON)]
+
+
+def _lookup_glue(container: Any, index: Deferred) -> Deferred | None:
+    """``container[index]`` recorded as glue, or None if the container may change."""
+    cls = type(container)
+    if cls is dict:
+        members: Any = container.values()
+    elif cls is list or cls is tuple:
+        members = container
+    elif cls is str or cls is bytes:
+        members = ()
+    else:
+        return None
+    if len(container) > SMALL and members:
+        return None
+    for m in members:
+        if id(type(m)) not in ATOMIC_IDS and not frozen(m):
+            return None
+    owner = index._self_owner
+    return owner.record_glue(
+        "[]", operator.getitem, (container, index), {}, index._self_node, "new", kind=None
+    )
 
 
 def _as_key(x: Any, in_python: InPython) -> Any:

@@ -14,7 +14,8 @@ same order, called from the same frame (see ``dispatch.py``). ``f()`` becomes
 
 Expressions a proxy cannot get right (each operand still evaluated once, in order):
 
-* ``a is b``, ``a in b`` (and their negations, in chains too): operands as values;
+* ``a is b`` (and ``is not``, ``in`` in chains): operands as values; ``a in b`` and
+  ``a not in b``: :func:`~.dispatch.contains` -- glue while a side is pending;
 * ``a % b``: :func:`~.dispatch.mod` -- pending values formatted as glue;
 * f-strings: :func:`~.dispatch.fstring` -- the same, so prompts stay lazy;
 * ``raise e from c``: the exception and its cause as values;
@@ -153,6 +154,10 @@ class _Rewriter(ast.NodeTransformer):
         ):  # a == b: as for binary operators (see visit_BinOp)
             symbol = ast.copy_location(ast.Constant(type(node.ops[0]).__name__), node)
             return _call("binary", [node.left, node.comparators[0], symbol], [], node)
+        if len(node.ops) == 1 and isinstance(node.ops[0], (ast.In, ast.NotIn)):
+            # "yes" in reply: glue while a side is pending (dispatch/pure.py)
+            negated = ast.copy_location(ast.Constant(isinstance(node.ops[0], ast.NotIn)), node)
+            return _call("contains", [node.left, node.comparators[0], negated], [], node)
         if len(node.ops) > 1 and any(isinstance(op, _ORDERING) for op in node.ops):
             # a < b < c: no helper can see a pair without evaluating twice, so the
             # operands are values (the result is a bool, wanted at once anyway).

@@ -1,0 +1,261 @@
+"""Known-pure library calls: the work done on each answer is recorded as glue.
+
+``int(reply.strip())``, ``json.loads(reply)``, ``re.search(p, reply)``,
+``"yes" in reply.lower()``, ``table[reply]``: plain programs do a little work on
+every answer right after the call. If that work waited for the answer, the next
+iteration's call would not even be recorded until then, and the loop would run one
+call at a time. A call of a function in :data:`PURE` -- one that only computes its
+result from its arguments (no side effects, nothing read that could change) -- whose
+arguments include a pending value is recorded as glue instead: it runs when its
+inputs are done, exactly once, in the thread that materializes, and a failure
+surfaces as any failing glue's does (the original exception, in program order).
+
+The table is one dict (callee -> name and what its result is), documented in
+``docs/parallelism.md``; :func:`pure` adds users' own functions and other
+libraries'. A call stays glue only when every argument is a value that cannot change
+before the glue runs, or that xcs can copy or lend (atomic values, pending values,
+small built-in containers of them, compiled patterns, templates); anything else --
+a callback (``re.sub(p, fn, s)``, ``json.loads(s, object_hook=f)``), an object of
+your class -- makes the call run now, on concrete values, as any library call.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import operator
+import re
+import string
+import textwrap
+from collections.abc import Callable
+from typing import Any, TypeGuard, TypeVar
+
+from ember.xcs._internal.concrete import ATOMIC_IDS, concrete_argument
+from ember.xcs._internal.deferred import Deferred, frozen, value_of
+from ember.xcs._internal.dispatch.expressions import SMALL, key, value
+from ember.xcs._internal.purity import BUILTIN, Kind, return_kind
+
+__all__ = [
+    "BUILT_IN",
+    "PURE",
+    "PureCall",
+    "contains",
+    "length",
+    "pure",
+    "pure_method",
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+_MATCH: Kind = re.Match[str] | None
+
+PURE: dict[Any, tuple[str, Kind]] = {
+    int: ("int()", int),
+    float: ("float()", float),
+    str: ("str()", str),
+    repr: ("repr()", str),
+    ascii: ("ascii()", str),
+    bool: ("bool()", bool),
+    abs: ("abs()", BUILTIN),
+    round: ("round()", BUILTIN),
+    json.loads: ("json.loads()", BUILTIN),
+    ast.literal_eval: ("ast.literal_eval()", BUILTIN),
+    re.search: ("re.search()", _MATCH),
+    re.match: ("re.match()", _MATCH),
+    re.fullmatch: ("re.fullmatch()", _MATCH),
+    re.findall: ("re.findall()", list),
+    re.split: ("re.split()", list),
+    re.sub: ("re.sub()", str),
+    re.subn: ("re.subn()", tuple),
+    re.escape: ("re.escape()", str),
+    re.Pattern.search: ("Pattern.search()", _MATCH),
+    re.Pattern.match: ("Pattern.match()", _MATCH),
+    re.Pattern.fullmatch: ("Pattern.fullmatch()", _MATCH),
+    re.Pattern.findall: ("Pattern.findall()", list),
+    re.Pattern.split: ("Pattern.split()", list),
+    re.Pattern.sub: ("Pattern.sub()", str),
+    re.Pattern.subn: ("Pattern.subn()", tuple),
+    textwrap.dedent: ("textwrap.dedent()", str),
+    textwrap.indent: ("textwrap.indent()", str),
+    textwrap.shorten: ("textwrap.shorten()", str),
+    textwrap.wrap: ("textwrap.wrap()", list),
+    textwrap.fill: ("textwrap.fill()", str),
+    string.Template.substitute: ("Template.substitute()", str),
+    string.Template.safe_substitute: ("Template.safe_substitute()", str),
+}
+"""Callees known to be pure: name in the graph, and what is known of the result's type.
+
+Every unbound method of ``str`` is here too, except ``join`` and ``format``, which
+are formatting (``formatting.py``).
+"""
+
+PURE.update(
+    {
+        method: (f"str.{name}()", BUILTIN)
+        for name, method in vars(str).items()
+        if not name.startswith("_") and name not in ("join", "format") and callable(method)
+    }
+)
+
+BUILT_IN: frozenset[Any] = frozenset(PURE)
+"""The entries xcs ships (what ``xcs.pure`` adds is not among them)."""
+
+_PURE_RECEIVERS: dict[type, Callable[[Any], Any]] = {
+    str: lambda f: getattr(str, f.__name__),
+    re.Pattern: lambda f: getattr(re.Pattern, f.__name__, None),
+}
+
+_SMALL = SMALL
+
+_LENDABLE: frozenset[type] = frozenset({re.Pattern, re.RegexFlag, string.Template})
+"""Library objects that only library code reads: a glue call gets them by reference."""
+
+
+def pure(fn: F, *, name: str | None = None) -> F:
+    """Declare ``fn`` pure: called with a pending value, it is recorded as glue.
+
+    Pure means its result depends only on its arguments and it changes nothing: no
+    output, no globals, no changes to its arguments, no clock or randomness. Then
+    running it later, when its inputs are done, cannot be noticed -- and a loop that
+    parses each answer right after its call stays parallel. Use it for your own
+    helpers and for other libraries' functions (``xcs.pure(yaml.safe_load)``).
+
+    Args:
+        fn: The function (a plain function, builtin or library function).
+        name: Its name in the graph (default: its qualified name).
+
+    Returns:
+        ``fn`` itself, so ``@xcs.pure`` works as a decorator.
+
+    Raises:
+        TypeError: ``fn`` is not callable, or is an op or a class (an op is already
+            deferred; a class's constructor may run any code).
+    """
+    if not callable(fn) or isinstance(fn, type):
+        raise TypeError(
+            f"xcs.pure takes a function, not {type(fn).__name__} {fn!r}; decorate the "
+            "function whose result depends only on its arguments"
+        )
+    from ember.xcs._internal.protocol import is_op
+
+    if is_op(fn):
+        raise TypeError(f"xcs.pure: {fn!r} is an op, which is deferred already")
+    label = name or f"{getattr(fn, '__qualname__', getattr(fn, '__name__', repr(fn)))}()"
+    PURE[fn] = (label, return_kind(fn))
+    from ember.xcs._internal.dispatch.callees import forget_resolutions
+
+    forget_resolutions()  # a call site may have resolved fn as user or library code
+    return fn
+
+
+class PureCall:
+    """What a call site calls for a pure callee: glue if an argument is pending."""
+
+    __slots__ = ("fn", "kind", "name")
+
+    def __init__(self, fn: Callable[..., Any], name: str, kind: Kind) -> None:
+        self.fn = fn
+        self.name = name
+        self.kind = kind
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        for a in args:
+            if id(type(a)) not in ATOMIC_IDS:
+                break
+        else:
+            if not kwargs:
+                return self.fn(*args)  # plain values: the usual case outside a trace
+        pending = _first_pending(args, kwargs)
+        if pending is not None and _recordable_all(args, kwargs):
+            owner = pending._self_owner
+            return owner.record_glue(
+                self.name, self.fn, args, kwargs, pending._self_node, "new", kind=self.kind
+            )
+        args = tuple([concrete_argument(a) for a in args])
+        return self.fn(*args, **{k: concrete_argument(v) for k, v in kwargs.items()})
+
+    def __repr__(self) -> str:
+        return f"<pure {self.name}>"
+
+
+def pure_method(f: Any) -> PureCall | None:
+    """A pure bound method of a library object (``"lit".replace``, ``pattern.search``)."""
+    receiver = type(f.__self__)
+    unbound = _PURE_RECEIVERS.get(receiver)
+    if unbound is None:
+        return None
+    entry = PURE.get(unbound(f))
+    if entry is None:
+        return None
+    return PureCall(f, *entry)
+
+
+def length(x: Any, /) -> Any:
+    """``len(x)``: glue on a pending value; a container holding pending values answers now."""
+    if type(x) is Deferred:
+        owner = x._self_owner
+        if not owner.is_known(x._self_node):
+            return owner.record_glue("len()", len, (x,), {}, x._self_node, "new", kind=int)
+        return len(value_of(x))
+    return len(x)
+
+
+def contains(member: Any, container: Any, negated: bool = False) -> Any:
+    """``member in container`` (``not in`` when ``negated``); glue if a side is pending."""
+    pending = _first_pending((container, member), {})
+    if pending is not None and _recordable(member) and _recordable(container):
+        fn = _not_contains if negated else operator.contains
+        name = "not in" if negated else "in"
+        owner = pending._self_owner
+        return owner.record_glue(
+            name, fn, (container, member), {}, pending._self_node, "new", kind=bool
+        )
+    found = key(member) in value(container)
+    return not found if negated else found
+
+
+def _not_contains(container: Any, member: Any) -> bool:
+    return member not in container
+
+
+def _pending(x: Any) -> TypeGuard[Deferred]:
+    return type(x) is Deferred and not x._self_owner.is_known(x._self_node)
+
+
+def _first_pending(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Deferred | None:
+    """A pending deferred among the arguments (or one container level inside them)."""
+    for v in (*args, *kwargs.values()):
+        cls = type(v)
+        if cls is Deferred:
+            if _pending(v):
+                return v
+        elif cls is list or cls is tuple:
+            for m in v:
+                if _pending(m):
+                    return m
+        elif cls is dict:
+            for m in v.values():
+                if _pending(m):
+                    return m
+    return None
+
+
+def _recordable_all(args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+    return all(_recordable(a) for a in args) and all(_recordable(v) for v in kwargs.values())
+
+
+def _recordable(x: Any, depth: int = 0) -> bool:
+    """Whether glue can take ``x``: it cannot change, or is copied or lent safely."""
+    cls = type(x)
+    if id(cls) in ATOMIC_IDS or cls is Deferred or cls in _LENDABLE:
+        return True
+    if depth > 2:
+        return False
+    if cls is list or cls is tuple:
+        return len(x) <= _SMALL and all(_recordable(m, depth + 1) for m in x)
+    if cls is dict:
+        return len(x) <= _SMALL and all(
+            id(type(k)) in ATOMIC_IDS and _recordable(v, depth + 1) for k, v in x.items()
+        )
+    return cls is slice or (cls is frozenset and frozen(x))

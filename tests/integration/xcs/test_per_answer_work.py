@@ -1,0 +1,202 @@
+"""The work done on each answer right after its call stays lazy (DESIGN.md §4).
+
+Programs in the shape real LLM code has -- a loop that calls the model and at once
+parses, checks, looks up or formats the answer -- must be exact (the differential
+check) and reach the ideal structure: every call of the loop in one parallel group.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+import string
+import textwrap
+from typing import Any
+
+import pytest
+
+from ember import xcs
+from tests.helpers import LOG, assert_same_as_plain, logged, run_logged, waves
+
+QUESTIONS = ["alpha", "beta", "gamma", "delta"]
+
+
+@logged()
+def ask(question: str) -> str:
+    """A model: a number, a verdict and some JSON, in a reply with blanks around it."""
+    n = len(question)
+    verdict = "YES" if n % 2 else "no"
+    return f"  {n}  " if question.startswith("#") else f' {{"score": {n}, "verdict": "{verdict}"}} '
+
+
+@logged()
+def ask_number(question: str) -> str:
+    return f" {len(question)}\n"
+
+
+@logged()
+def ask_pair(question: str) -> tuple[str, int]:
+    return question.upper(), len(question)
+
+
+@xcs.pure
+def parse_score(reply: str) -> int:
+    """A helper of the user's own, declared pure."""
+    return int(json.loads(reply)["score"])
+
+
+SCORE = re.compile(r'"score": (\d+)')
+TEMPLATE = string.Template("Rate $answer")
+
+
+def parse_each_number(qs: list[str]) -> Any:
+    return [int(ask_number(q).strip()) for q in qs]
+
+
+def parse_each_number_in_a_loop(qs: list[str]) -> Any:
+    scores = []
+    for q in qs:
+        reply = ask_number(q)
+        scores.append(float(str(reply)))
+    return sum(scores), scores
+
+
+def load_each_json(qs: list[str]) -> Any:
+    out = {}
+    for q in qs:
+        data = json.loads(ask(q))
+        out[q] = data["score"] * 2
+    return out
+
+
+def search_each_reply(qs: list[str]) -> Any:
+    found = []
+    for q in qs:
+        m = re.search(r'"verdict": "(\w+)"', ask(q))
+        found.append(m.group(1))
+    return found
+
+
+def compiled_pattern_and_sub(qs: list[str]) -> Any:
+    out = []
+    for q in qs:
+        reply = ask(q)
+        out.append((SCORE.search(reply).group(1), re.sub(r"\s+", " ", reply), SCORE.split(reply)))
+    return out
+
+
+def membership_in_each_reply(qs: list[str]) -> Any:
+    yes = ["yes" in ask(q).lower() for q in qs]
+    no = [ask(q) not in ("x", "y") for q in qs]
+    return yes, no
+
+
+def lookup_by_reply(qs: list[str]) -> Any:
+    table = {" 5\n": "five", " 4\n": "four"}
+    names = [table[ask_number(q)] for q in qs]
+    return names, [["zero", "one"][len(ask_number(q).strip()) - 1] for q in qs]
+
+
+def literal_eval_and_str_methods(qs: list[str]) -> Any:
+    out = []
+    for q in qs:
+        reply = ask_number(q)
+        out.append((ast.literal_eval(str.strip(reply)), str.upper(reply), len(reply)))
+    return out
+
+
+def text_helpers(qs: list[str]) -> Any:
+    out = []
+    for q in qs:
+        reply = ask(q)
+        prompt = "Judge: {answer} ({q})".format_map({"answer": reply, "q": q})
+        out.append(
+            (
+                textwrap.shorten(reply, 20),
+                textwrap.indent(textwrap.dedent(reply), "> "),
+                TEMPLATE.substitute(answer=reply),
+                "[{}]".replace("{}", reply),
+                prompt,
+            )
+        )
+    return out
+
+
+def own_pure_helper(qs: list[str]) -> Any:
+    return [parse_score(ask(q)) + 1 for q in qs]
+
+
+def truth_as_a_value(qs: list[str]) -> Any:
+    return [bool(ask(q).strip()) for q in qs], [repr(ask(q)) for q in qs]
+
+
+def callback_runs_now(qs: list[str]) -> Any:
+    # A function as the replacement: library code calling yours -- it runs now.
+    return [re.sub(r"\d", lambda m: m.group(0) * 2, ask(q)) for q in qs]
+
+
+def a_parse_that_fails(qs: list[str]) -> Any:
+    return [int(ask(q)) for q in qs]  # the JSON reply is not a number: ValueError
+
+
+def a_lookup_that_fails(qs: list[str]) -> Any:
+    table = {" 5\n": "five"}
+    return [table[ask_number(q)] for q in qs]  # "beta" has 4 letters: KeyError
+
+
+# Op calls per parallel group of each program on QUESTIONS (the ideal: one wave).
+PROGRAMS = {
+    parse_each_number: [4],
+    parse_each_number_in_a_loop: [4],
+    load_each_json: [4],
+    search_each_reply: [4],
+    compiled_pattern_and_sub: [4],
+    membership_in_each_reply: [8],
+    lookup_by_reply: [8],
+    literal_eval_and_str_methods: [4],
+    text_helpers: [4],
+    own_pure_helper: [4],
+    truth_as_a_value: [8],
+    callback_runs_now: [1, 1, 1, 1],  # your function runs in program order
+    a_parse_that_fails: None,
+    a_lookup_that_fails: None,
+}
+
+
+@pytest.mark.parametrize("program", list(PROGRAMS), ids=lambda p: p.__name__)
+def test_jit_does_what_plain_python_does(program: Any) -> None:
+    if PROGRAMS[program] is not None:
+        assert_same_as_plain(program, xcs.jit(program), QUESTIONS)
+        return
+    # A failing parse is glue that fails: the calls recorded after it may have run
+    # before its error surfaced (DESIGN.md §5.6), so jit's calls include plain's.
+    plain, got = run_logged(program, QUESTIONS), run_logged(xcs.jit(program), QUESTIONS)
+    assert plain.error is not None and got.error is not None
+    assert type(got.error) is type(plain.error) and str(got.error) == str(plain.error)
+    assert not plain.calls - got.calls
+
+
+@pytest.mark.parametrize("program", [p for p, w in PROGRAMS.items() if w], ids=lambda p: p.__name__)
+def test_each_program_gets_its_ideal_waves(program: Any) -> None:
+    trace = xcs.trace(program, QUESTIONS)
+    assert waves(trace) == PROGRAMS[program]
+
+
+def test_a_failing_parse_raises_the_original_exception_in_program_order() -> None:
+    LOG.clear()
+    with pytest.raises(ValueError, match="invalid literal for int") as caught:
+        xcs.jit(a_parse_that_fails)(QUESTIONS)
+    assert "int()" in "\n".join(getattr(caught.value, "__notes__", []))
+    with pytest.raises(KeyError) as missing:
+        xcs.jit(a_lookup_that_fails)(QUESTIONS)
+    assert missing.value.args == (" 4\n",)  # beta's, the first miss in program order
+
+
+def test_pure_refuses_what_is_not_a_function() -> None:
+    with pytest.raises(TypeError, match="takes a function"):
+        xcs.pure(str)
+    with pytest.raises(TypeError, match="is an op"):
+        xcs.pure(ask)
+    with pytest.raises(TypeError, match="takes a function"):
+        xcs.pure("json.loads")  # type: ignore[arg-type]
