@@ -145,6 +145,62 @@ def a_lookup_that_fails(qs: list[str]) -> Any:
     return [table[ask_number(q)] for q in qs]  # "beta" has 4 letters: KeyError
 
 
+@logged()
+def ask_many(question: str, n: int) -> list[str]:
+    return [question] * n
+
+
+def unpack_each_pair(qs: list[str]) -> Any:
+    out = []
+    for q in qs:
+        answer, n = ask_pair(q)
+        out.append(f"{answer}:{n}")
+    return out
+
+
+def loop_over_pending_pairs(qs: list[str]) -> Any:
+    pairs = [ask_pair(q) for q in qs]
+    total = [n * 2 for _, n in pairs]
+    named = []
+    for i, (answer, n) in enumerate(pairs):
+        named.append((answer.lower(), i, n))
+    first, second = ask_many(qs[0], 2)
+    return total, named, first + second
+
+
+def unpack_then_more_calls(qs: list[str]) -> Any:
+    out = []
+    for q in qs:
+        a, b = ask_many(q, 2)
+        out.append(ask(f"# {a} and {b}"))
+    return out
+
+
+def starred_and_swaps(qs: list[str]) -> Any:
+    first, *rest = ask_many(qs[0], 3)  # a starred target waits for the value
+    a, b = rest[0], first
+    a, b = b, a
+    return a, b, rest
+
+
+def unpack_of_the_wrong_length(qs: list[str]) -> Any:
+    return (
+        [ask_many(q, 3) for q in qs][0:1]
+        and [tuple(ask_many(q, 3)) for q in qs]
+        and [x for q in qs for x, y in [ask_many(q, 3)]]
+    )
+
+
+def unpack_too_few(qs: list[str]) -> Any:
+    a, b = ask_many(qs[0], 1)
+    return a, b
+
+
+def unpack_a_number(qs: list[str]) -> Any:
+    (a, b), c = ask_pair(qs[0])
+    return a, b, c
+
+
 # Op calls per parallel group of each program on QUESTIONS (the ideal: one wave).
 PROGRAMS = {
     parse_each_number: [4],
@@ -159,7 +215,14 @@ PROGRAMS = {
     own_pure_helper: [4],
     truth_as_a_value: [8],
     callback_runs_now: [1, 1, 1, 1],  # your function runs in program order
+    unpack_each_pair: [4],
+    loop_over_pending_pairs: [5],
+    unpack_then_more_calls: [4, 4],
+    starred_and_swaps: [1],
     a_parse_that_fails: None,
+    unpack_of_the_wrong_length: None,
+    unpack_too_few: None,
+    unpack_a_number: None,
     a_lookup_that_fails: None,
 }
 

@@ -9,7 +9,7 @@ corpus). They are split as the rewrite is:
   ``constructors.py``, ``clocks.py`` and ``twins.py`` behind it;
 * ``expressions.py`` and ``formatting.py``: values where a proxy would be wrong, and
   formatting of pending values as glue; ``pure.py``: known-pure calls (and ``in``)
-  on pending values as glue;
+  on pending values as glue; ``unpacking.py``: a pending value unpacked into targets;
 * ``statements.py``: exception scopes and stores;
 * ``frames.py``: per-thread state, and which frames may defer ops (``entered``).
 
@@ -33,6 +33,7 @@ from ember.xcs._internal.dispatch.expressions import (
 from ember.xcs._internal.dispatch.formatting import fstring, mod
 from ember.xcs._internal.dispatch.frames import entered
 from ember.xcs._internal.dispatch.pure import contains
+from ember.xcs._internal.dispatch.unpacking import unpack, unpack_each
 from ember.xcs._internal.dispatch.statements import (
     augmented,
     changing,
@@ -85,5 +86,7 @@ __all__ = [
     "store_global",
     "sync",
     "truth",
+    "unpack",
+    "unpack_each",
     "value",
 ]

@@ -27,7 +27,11 @@ Expressions a proxy cannot get right (each operand still evaluated once, in orde
   Python code is made concrete first (the interpreter calls those directly and
   rejects a stand-in);
 * subscripts ``d[k]``: a concrete container gets the index as a value (it may keep
-  it as a key); ``raise e``: the exception holds no pending values.
+  it as a key); ``raise e``: the exception holds no pending values;
+* unpacking (``a, b = x``, ``for a, b in xs``, comprehensions): the value, or each
+  item, goes through ``@xcs.unpack``/``@xcs.unpack_each`` with the target's shape, so
+  a pending pair unpacks into pending items (not for a tuple display on the right,
+  ``a, b = b, a``, nor a starred target).
 """
 
 from __future__ import annotations
@@ -213,6 +217,22 @@ class _Rewriter(ast.NodeTransformer):
     def visit_comprehension(self, node: ast.comprehension) -> ast.AST:
         self.generic_visit(node)
         node.ifs = [self._tested(test) for test in node.ifs]
+        if not node.is_async:
+            node.iter = _unpacked_each(node.target, node.iter)
+        return node
+
+    # --- unpacking: ``a, b = x`` and ``for a, b in xs`` (see dispatch/unpacking.py) -----
+
+    def visit_Assign(self, node: ast.Assign) -> ast.AST:
+        self.generic_visit(node)
+        shape = _shape(node.targets[0]) if len(node.targets) == 1 else None
+        if shape is not None and not isinstance(node.value, (ast.Tuple, ast.List)):
+            node.value = _call("unpack", [node.value, _constant_of(shape, node)], [], node.value)
+        return node
+
+    def visit_For(self, node: ast.For) -> ast.AST:
+        self.generic_visit(node)
+        node.iter = _unpacked_each(node.target, node.iter)
         return node
 
     def visit_Subscript(self, node: ast.Subscript) -> ast.AST:
@@ -377,6 +397,39 @@ def _assigned_names(node: ast.AST) -> set[str]:
         elif isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             names.add(child.name)
     return names
+
+
+def _shape(target: ast.expr) -> tuple[Any, ...] | None:
+    """The shape of an unpacking target (``(a, b), c`` -> ``((None, None), None)``).
+
+    None for a target that is not unpacking, or that holds a starred target.
+    """
+    if not isinstance(target, (ast.Tuple, ast.List)):
+        return None
+    shape: list[Any] = []
+    for element in target.elts:
+        if isinstance(element, ast.Starred):
+            return None
+        if isinstance(element, (ast.Tuple, ast.List)):
+            inner = _shape(element)
+            if inner is None:
+                return None
+            shape.append(inner)
+        else:
+            shape.append(None)
+    return tuple(shape)
+
+
+def _constant_of(value: Any, like: ast.AST) -> ast.expr:
+    return ast.copy_location(ast.Constant(value), like)
+
+
+def _unpacked_each(target: ast.expr, iterable: ast.expr) -> ast.expr:
+    """The iterable of a loop whose target unpacks, with its items through ``unpack``."""
+    shape = _shape(target)
+    if shape is None:
+        return iterable
+    return _call("unpack_each", [iterable, _constant_of(shape, iterable)], [], iterable)
 
 
 def rewrite_function(node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) -> None:
