@@ -1,13 +1,17 @@
-"""The README and docs: their code runs, and CI runs the README's test command."""
+"""The README and docs: their code runs, each pipeline in it has its ideal parallel
+structure, and CI runs the README's test command."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
@@ -36,17 +40,180 @@ def shell_commands(path: Path) -> list[str]:
     return [line.strip() for block in blocks for line in block.splitlines() if line.strip()]
 
 
+class Waves(NamedTuple):
+    """A pipeline on a page, and its ideal structure.
+
+    Right after the page's python block number ``block`` (from 0), ``xcs.trace(<call>)``
+    must hold ``ideal``: how many ops named ``names`` each parallel group holds
+    (``tests.helpers.waves``). All independent calls in one group; a call that needs an
+    earlier answer -- an ``if`` on it, a ``try`` around it -- in a later one. ``waits``
+    names the line that makes the page's pipeline wait when it does not (yet) get them.
+    """
+
+    page: str
+    block: int
+    call: str
+    names: tuple[str, ...]
+    ideal: list[int]
+    waits: str = ""
+
+
+ASK = ("ask",)
+CHAT = ("simulated/chat",)
+LLM = ("call_llm",)  # docs/exactness.md: flaky = xcs.op(call_llm)
+
+# Every pipeline of several calls in the README and the docs, where the page defines it.
+DOC_WAVES = [
+    Waves("README.md", 0, 'answer, "Why?"', ASK, [5]),
+    Waves("docs/developer/extending.md", 0, 'both, "abc", "de"', ("reverse/any",), [2]),
+    Waves("docs/developer/extending.md", 1, 'research, ["a", "b"]', ("search",), [2]),
+    Waves(
+        "docs/exactness.md",
+        0,
+        'report, ["a", "bb", "c"]',
+        ASK,
+        [3, 6, 3],  # drafts | refinements and the set's asks | the sort key's asks
+        waits='`"json": json.dumps({"first": first})` needs drafts[0] only, but its sync '
+        "waits for all 10 nodes recorded (the 3 refinements too), so the set's 3 asks "
+        '(`"unique": {ask(q) ...}`) start after the refinements: [3, 3, 3, 3]',
+    ),
+    Waves("docs/exactness.md", 2, 'one_by_one, ["a", "bad", "c"]', LLM, [1, 1, 1]),
+    Waves("docs/exactness.md", 3, 'all_or_nothing, ["a", "b", "c"]', LLM, [3]),
+    Waves("docs/exactness.md", 3, 'each_or_none, ["a", "bad", "c"]', ("ask_or_none",), [3]),
+    Waves("docs/exactness.md", 4, 'collect, ["a", "bad", "c"]', LLM, [1, 1, 1]),
+    Waves("docs/exactness.md", 5, 'ask_all, ["a", "b", "c"], execute=False', ASK, [3]),
+    Waves("docs/graph.md", 0, 'ensemble, "why?"', ASK, [4]),
+    Waves("docs/how-it-works.md", 0, 'refine, ["a", "b", "c"]', ASK, [3, 3]),
+    Waves("docs/how-it-works.md", 1, 'first_yes, ["a", "b", "c"]', ASK, [1, 1]),
+    Waves("docs/how-it-works.md", 2, 'answers, ["a", "b"]', ASK, [2]),
+    Waves("docs/index.md", 0, 'ensemble, "why?"', ASK, [4]),
+    Waves("docs/index.md", 2, 'answer, "Why is the sky blue?"', CHAT, [5, 1]),
+    Waves("docs/migration.md", 0, 'drafts, ["a", "b"]', CHAT, [2]),
+    Waves("docs/migration.md", 1, 'pipeline, "Why?"', CHAT, [3]),
+    Waves("docs/models.md", 0, 'drafts, "Why?"', CHAT, [8]),
+    Waves(
+        "docs/models.md",
+        3,
+        'both, "hi", execute=False',  # its server is closed after the block
+        ("openai/chat", "anthropic/chat"),
+        [2],
+    ),
+    Waves("docs/models.md", 4, 'answer, "Why is the sky blue?"', CHAT, [10, 2, 1]),
+    Waves("docs/parallelism.md", 1, 'comprehension, ["a", "b", "c"]', ASK, [3]),
+    Waves("docs/parallelism.md", 1, 'loop, ["a", "b", "c"]', ASK, [3]),
+    Waves("docs/parallelism.md", 1, 'fan_out_fan_in, ["a", "b", "c"]', ASK, [3, 1]),
+    Waves("docs/parallelism.md", 2, 'cleaned, ["a", "b", "c"]', ASK, [3]),
+    Waves("docs/parallelism.md", 2, 'shown, ["a", "b", "c"]', ("fetch",), [3]),
+    Waves("docs/parallelism.md", 3, 'branch_each, ["a", "b", "c"]', ASK, [1, 1, 1]),
+    Waves("docs/parallelism.md", 3, 'calls_first, ["a", "b", "c"]', ASK, [3]),
+    Waves("docs/parallelism.md", 4, 'try_each, ["a", "bad b", "c"]', ASK, [1, 1, 1]),
+    Waves("docs/parallelism.md", 4, 'parallel_try, ["a", "bad b", "c"]', ("ask_or_none",), [3]),
+    Waves("docs/parallelism.md", 5, 'by_comprehension, ["a", "b", "c"]', ASK, [3]),
+    Waves("docs/parallelism.md", 6, "primes, [200, 300]", ("count_primes",), [2]),
+    Waves("docs/parallelism.md", 7, 'crawl, ["a", "b", "c"]', ("fetch",), [3]),
+    Waves("docs/troubleshooting.md", 0, 'answers, ["a", "b", "c"]', ASK, [3]),
+]
+
+PROBE_HEAD = """\
+import json as _ember_json
+import sys as _ember_sys
+_ember_sys.path.append({root!r})
+from ember import xcs as _ember_xcs
+from tests.helpers import waves as _ember_waves
+_ember_found = {{}}
+"""
+PROBE = "_ember_found[{call!r}] = _ember_waves(_ember_xcs.trace({call}), *{names!r})"
+PROBE_TAIL = 'print("ember-waves:", _ember_json.dumps(_ember_found))'
+
+
+def page_script(path: Path) -> str:
+    """The page's python blocks as one script (one namespace per page, like reading it),
+    each followed by a trace of the pipelines DOC_WAVES lists for it, if any."""
+    page = str(path.relative_to(ROOT))
+    probes = [w for w in DOC_WAVES if w.page == page]
+    parts = [PROBE_HEAD.format(root=str(ROOT))] if probes else []
+    for index, block in enumerate(python_blocks(path)):
+        parts.append(block)
+        parts += [PROBE.format(call=w.call, names=w.names) for w in probes if w.block == index]
+    if probes:
+        parts.append(PROBE_TAIL)
+    return "\n\n".join(parts)
+
+
+@pytest.fixture(scope="module")
+def run_page(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Callable[[Path], tuple[subprocess.CompletedProcess[str], dict[str, list[int]]]]:
+    """Each page's script run once, for the tests that read it: the result, and the
+    waves of its pipelines by call."""
+    runs: dict[Path, tuple[subprocess.CompletedProcess[str], dict[str, list[int]]]] = {}
+
+    def run(path: Path) -> tuple[subprocess.CompletedProcess[str], dict[str, list[int]]]:
+        if path not in runs:
+            folder = tmp_path_factory.mktemp("page")
+            script = folder / "example.py"
+            script.write_text(page_script(path))
+            result = subprocess.run(
+                [sys.executable, str(script)],
+                capture_output=True,
+                text=True,
+                timeout=120,
+                cwd=folder,
+            )
+            lines = [ln for ln in result.stdout.splitlines() if ln.startswith("ember-waves: ")]
+            runs[path] = result, json.loads(lines[-1].split(" ", 1)[1]) if lines else {}
+        return runs[path]
+
+    return run
+
+
 @pytest.mark.parametrize(
     "path", [p for p in DOCS if python_blocks(p)], ids=lambda p: str(p.relative_to(ROOT))
 )
-def test_python_examples_run(path: Path, tmp_path: Path) -> None:
-    blocks = python_blocks(path)
-    script = tmp_path / "example.py"
-    script.write_text("\n\n".join(blocks))  # one namespace per page, like reading it
-    result = subprocess.run(
-        [sys.executable, str(script)], capture_output=True, text=True, timeout=120, cwd=tmp_path
-    )
+def test_python_examples_run(path: Path, run_page) -> None:
+    result, _ = run_page(path)
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize(
+    "wave",
+    [
+        pytest.param(w, marks=pytest.mark.xfail(strict=True, reason=w.waits)) if w.waits else w
+        for w in DOC_WAVES
+    ],
+    ids=lambda w: f"{w.page}:{w.call.split(',')[0]}",
+)
+def test_doc_pipeline_gets_its_ideal_waves(wave: Waves, run_page) -> None:
+    result, found = run_page(ROOT / wave.page)
+    assert result.returncode == 0, result.stderr
+    assert found[wave.call] == wave.ideal
+
+
+# Jitted or traced on a page, but without waves in DOC_WAVES, and why.
+NOT_PIPELINES = {
+    ("docs/exactness.md", "arguments"): "what an op receives, not a pipeline",
+    # map(ask, xs): its graph is one wave of three, but library code calls each at once,
+    # one after the other -- the page asserts the speedup instead.
+    ("docs/parallelism.md", "by_callback"): "calls made by library code",
+    ("docs/parallelism.md", "fn"): "the page's own waves(fn, *args) helper",
+}
+
+
+def test_every_doc_pipeline_has_its_waves_listed() -> None:
+    # A new @xcs.jit function, or one traced, on a page needs its line in DOC_WAVES.
+    listed = {(w.page, w.call.split(",")[0]) for w in DOC_WAVES}
+    assert len(listed) == len(DOC_WAVES)  # one line per pipeline
+    blocks = {str(p.relative_to(ROOT)): python_blocks(p) for p in DOCS}
+    assert all(w.block < len(blocks.get(w.page, [])) for w in DOC_WAVES)
+    found = set()
+    for page, code in blocks.items():
+        text = "\n".join(code)
+        found |= {(page, name) for name in re.findall(r"@xcs\.jit\b.*\n\s*def (\w+)", text)}
+        found |= {
+            (page, name)
+            for name in re.findall(r"(?:xcs\.trace|xcs\.jit|waves)\((\w+)\b(?!=)", text)
+        }
+    assert found - set(NOT_PIPELINES) <= listed, sorted(found - set(NOT_PIPELINES) - listed)
 
 
 def test_readme_has_exactly_two_commands_and_ci_runs_the_test_command() -> None:

@@ -33,7 +33,6 @@ from ember.xcs._internal.dispatch.expressions import (
 from ember.xcs._internal.dispatch.formatting import fstring, mod
 from ember.xcs._internal.dispatch.frames import entered
 from ember.xcs._internal.dispatch.pure import contains
-from ember.xcs._internal.dispatch.unpacking import unpack, unpack_each
 from ember.xcs._internal.dispatch.statements import (
     augmented,
     changing,
@@ -51,6 +50,7 @@ from ember.xcs._internal.dispatch.statements import (
     store_global,
     sync,
 )
+from ember.xcs._internal.dispatch.unpacking import unpack, unpack_each
 
 __all__ = [
     "args",

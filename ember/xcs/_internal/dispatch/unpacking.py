@@ -52,8 +52,10 @@ def unpack(value: Any, shape: Shape) -> Any:
 
 
 def unpack_each(iterable: Iterable[Any], shape: Shape) -> Iterable[Any]:
-    """The items of a ``for`` loop or comprehension with an unpacking target, each through
-    :func:`unpack` as it is taken (nothing is read ahead)."""
+    """The items of a loop or comprehension whose target unpacks, through :func:`unpack`.
+
+    Each item is taken as the loop asks for it: nothing is read ahead.
+    """
     if type(iterable) is Deferred:
         return iterable  # iterating it waits for it; its items are values then
     return _each(iterable, shape)
