@@ -111,6 +111,17 @@ def _count_lender(delta: int) -> None:
         lenders += delta
 
 
+effects = 0
+"""How many recordings (on any thread) have effects waiting to run (see
+``dispatch/effects.py``): zero almost always, so library calls check one module global."""
+
+
+def _count_effects(delta: int) -> None:
+    global effects
+    with _lenders_lock:
+        effects += delta
+
+
 def active() -> Recording | None:
     """The recording that op calls on this thread go into, if any."""
     return _context.recording
@@ -251,6 +262,8 @@ class Recording:
         self._kinds: dict[int, Kind] = {}  # node -> what is known of its value's type
         self._pure: set[int] = set()  # pending attributes whose call is pure (see purity.py)
         self._methods: dict[int, tuple[Kind, str]] = {}  # attribute node -> (owner kind, name)
+        self.effects_waiting = False  # an effect (print, logging) is recorded, not yet run
+        self._effects_from = -1  # the last effect: the next one waits for it and later nodes
 
     # --- the Owner protocol of deferred values ------------------------------------
 
@@ -313,6 +326,28 @@ class Recording:
             elif kind is not None:
                 self._kinds[node] = kind
             return Deferred(self, node, method)
+
+    def record_effect(self, name: str, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        """Record ``fn(*args)``, an effect (``print``, logging), in program order.
+
+        It runs after every node recorded before it has finished (the previous
+        effect included): if one of them fails, it never runs, as plain Python would
+        never have reached it. Until it has run, library calls flush it first (see
+        ``dispatch/effects.py``).
+        """
+        with self.lock:
+            args_t, kwargs_t, found = snapshot(args, {}, self, {})
+            node = self._add(NodeKind.GLUE, name, fn, args_t, kwargs_t, found)
+            pending, since = self.pending, self._effects_from
+            index = len(pending) - 2  # the last one is this effect
+            while index >= 0 and pending[index] >= since:
+                self._edge(pending[index], node)
+                index -= 1
+            self._effects_from = node
+            self.depth[node] = self._depth_of(node)
+            if not self.effects_waiting:
+                self.effects_waiting = True
+                _count_effects(1)
 
     def _know(
         self, node: int, name: str, fn: Callable[..., Any], receiver: int, method: str | None
@@ -726,6 +761,9 @@ class Recording:
                 return
             batch, self.pending = self.pending, []
             self.end_loans()  # every node that reads them runs now
+            if self.effects_waiting:  # and every effect
+                self.effects_waiting = False
+                _count_effects(-1)
             sync = self._add_sync(batch, reason)
             state = self.state[sync]
             state.status = Status.RUNNING

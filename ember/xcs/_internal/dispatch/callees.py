@@ -11,6 +11,7 @@
 * **formatting** (``str.join``, ``str.format``) of pending values is recorded as glue;
 * **known-pure calls** (``int``, ``json.loads``, ``re.search``, ``str`` methods, what
   ``xcs.pure`` declared; see ``pure.py``) with a pending argument are recorded as glue;
+* **print and logging** are recorded as ordered effects (``effects.py``);
 * **clock reads** wait for what is pending (``clocks.py``);
 * **everything else** is library code and gets concrete values.
 
@@ -32,6 +33,7 @@ from ember.xcs._internal import tracer
 from ember.xcs._internal.deferred import Deferred, value_of
 from ember.xcs._internal.dispatch.clocks import as_clock
 from ember.xcs._internal.dispatch.constructors import constructor
+from ember.xcs._internal.dispatch.effects import EFFECTS
 from ember.xcs._internal.dispatch.expressions import CACHE_MAX, value
 from ember.xcs._internal.dispatch.formatting import format_glue, join_glue
 from ember.xcs._internal.dispatch.frames import entering, may_defer
@@ -203,6 +205,8 @@ def resolve(f: Any) -> tuple[Any, int]:
         return PureCall(f, *pure), PASS
     if member(f, _BY_STRUCTURE):
         return _BY_STRUCTURE[f], PASS
+    if member(f, EFFECTS):
+        return EFFECTS[f], PASS
     if cls in (types.BuiltinFunctionType, CMethod, types.MethodWrapperType):
         return _resolve_builtin(f)
     if cls in (list, tuple, dict) or member(f, _STRUCTURE):

@@ -22,6 +22,10 @@ functions that change their arguments (``setattr``, ``random.shuffle``,
 ``heapq.heappush``), or a bound method that changes its object handed to library code
 (``map(history.append, xs)``). Other library functions are taken to read what they are
 given (``print``, ``json.dumps``, ``str``, ``copy.copy``).
+
+A library call (not a pure one, not a store into a container) first runs the
+effects waiting (``print`` and logging of pending values, see ``effects.py``): it may
+observe or add to their output.
 """
 
 from __future__ import annotations
@@ -53,6 +57,7 @@ from ember.xcs._internal.dispatch.callees import (
     member,
     method_kind,
 )
+from ember.xcs._internal.dispatch.effects import flush_effects
 from ember.xcs._internal.dispatch.expressions import value
 from ember.xcs._internal.dispatch.frames import scope, stack
 from ember.xcs._internal.dispatch.pure import pure_method
@@ -83,9 +88,13 @@ def call0(f: Any) -> Any:
     """``f()`` with no arguments: what to call."""
     known = known_resolution(f)
     if known is not None and (known[3] is None or known[3] is f.__code__):
+        if tracer.effects and known[1] != PASS:
+            flush_effects()  # library code may observe the output
         stack.next = known[2]
         return known[0]
     target, kind, code = lookup(f)
+    if tracer.effects and kind != PASS and kind != METHOD:
+        flush_effects()
     if tracer.lenders and kind != PASS and kind != METHOD:
         recording = tracer.active()
         if recording is not None and recording.lent:
@@ -210,6 +219,15 @@ def _members(value: Any) -> Iterator[Any]:
 def _prepare(values: tuple[Any, ...], kind: int, f: Any) -> tuple[Any, ...]:
     if kind == PASS:
         return values
+    # Library code may observe or add to the output: waiting prints and log records
+    # go first. (A pure method of a pending value stays glue.)
+    if (
+        tracer.effects
+        and kind != STORE
+        and kind != FORMAT
+        and (kind != METHOD or not all(frozen(v) for v in values))
+    ):
+        flush_effects()
     if tracer.lenders and kind != METHOD and kind != FORMAT:
         recording = tracer.active()
         if recording is not None and recording.lent:

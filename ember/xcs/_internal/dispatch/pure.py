@@ -27,12 +27,13 @@ import operator
 import re
 import string
 import textwrap
-from collections.abc import Callable
-from typing import Any, TypeGuard, TypeVar
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
 from ember.xcs._internal.concrete import ATOMIC_IDS, concrete_argument
 from ember.xcs._internal.deferred import Deferred, frozen, value_of
 from ember.xcs._internal.dispatch.expressions import SMALL, key, value
+from ember.xcs._internal.dispatch.formatting import first_pending
 from ember.xcs._internal.purity import BUILTIN, Kind, return_kind
 
 __all__ = [
@@ -43,6 +44,7 @@ __all__ = [
     "length",
     "pure",
     "pure_method",
+    "recordable",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -166,8 +168,8 @@ class PureCall:
         else:
             if not kwargs:
                 return self.fn(*args)  # plain values: the usual case outside a trace
-        pending = _first_pending(args, kwargs)
-        if pending is not None and _recordable_all(args, kwargs):
+        pending = first_pending((*args, *kwargs.values()))
+        if pending is not None and recordable(args) and recordable(kwargs.values()):
             owner = pending._self_owner
             return owner.record_glue(
                 self.name, self.fn, args, kwargs, pending._self_node, "new", kind=self.kind
@@ -203,7 +205,7 @@ def length(x: Any, /) -> Any:
 
 def contains(member: Any, container: Any, negated: bool = False) -> Any:
     """``member in container`` (``not in`` when ``negated``); glue if a side is pending."""
-    pending = _first_pending((container, member), {})
+    pending = first_pending((container, member))
     if pending is not None and _recordable(member) and _recordable(container):
         fn = _not_contains if negated else operator.contains
         name = "not in" if negated else "in"
@@ -219,30 +221,9 @@ def _not_contains(container: Any, member: Any) -> bool:
     return member not in container
 
 
-def _pending(x: Any) -> TypeGuard[Deferred]:
-    return type(x) is Deferred and not x._self_owner.is_known(x._self_node)
-
-
-def _first_pending(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Deferred | None:
-    """A pending deferred among the arguments (or one container level inside them)."""
-    for v in (*args, *kwargs.values()):
-        cls = type(v)
-        if cls is Deferred:
-            if _pending(v):
-                return v
-        elif cls is list or cls is tuple:
-            for m in v:
-                if _pending(m):
-                    return m
-        elif cls is dict:
-            for m in v.values():
-                if _pending(m):
-                    return m
-    return None
-
-
-def _recordable_all(args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
-    return all(_recordable(a) for a in args) and all(_recordable(v) for v in kwargs.values())
+def recordable(values: Iterable[Any]) -> bool:
+    """Whether glue can take every one of ``values`` (see :func:`_recordable`)."""
+    return all(_recordable(v) for v in values)
 
 
 def _recordable(x: Any, depth: int = 0) -> bool:
