@@ -152,7 +152,8 @@ def execute(path: Path, folder: Path) -> tuple[Any, dict[str, list[int]]]:
     ).execute()  # raises CellExecutionError naming the cell if any cell fails
     found = {}
     for cell in [c for c in notebook.cells if c.metadata.get("ember_probe")]:
-        (line,) = [o["text"] for o in cell.outputs if o.get("name") == "stdout"]
+        # The kernel may send one print in several stream messages.
+        line = "".join(o["text"] for o in cell.outputs if o.get("name") == "stdout").strip()
         _, pipeline, counts = line.split(" ", 2)
         found[pipeline] = json.loads(counts)
     notebook.cells = [c for c in notebook.cells if not c.metadata.get("ember_probe")]

@@ -92,6 +92,7 @@ class _Context(threading.local):
     recording: Recording | None = None  # the trace recording this thread's op calls
     running: Recording | None = None  # the trace whose op this thread is executing
     deferral: bool = False  # the dispatcher is calling an op-like object (call_op defers)
+    hold_before: int = 0  # inside a clear try/with body begun at this node (see hold_failures)
 
 
 _context = _Context()
@@ -137,6 +138,19 @@ def enter(recording: Recording | None) -> Recording | None:
 def leave(previous: Recording | None) -> None:
     """Restore the trace that was active before :func:`enter`."""
     _context.recording = previous
+
+
+def hold_failures(before: int) -> int:
+    """Failures of nodes recorded before ``before`` are held, not raised (0: none are).
+
+    Set while this thread runs a *clear* try or with body (``dispatch/clear.py``): a
+    failure from before the block must not reach its handlers, so a materialization
+    inside it (a flush of effects, a clock read) holds such a failure, and the next
+    one outside raises it. Returns the previous setting, for restoring.
+    """
+    previous = _context.hold_before
+    _context.hold_before = before
+    return previous
 
 
 def allow_deferral() -> None:
@@ -264,6 +278,7 @@ class Recording:
         self._methods: dict[int, tuple[Kind, str]] = {}  # attribute node -> (owner kind, name)
         self.effects_waiting = False  # an effect (print, logging) is recorded, not yet run
         self._effects_from = -1  # the last effect: the next one waits for it and later nodes
+        self.held: BaseException | None = None  # a failure held inside a clear block
 
     # --- the Owner protocol of deferred values ------------------------------------
 
@@ -747,7 +762,11 @@ class Recording:
         """
         if self.pending:
             self._refuse_after_fork(self.pending[0])
+        hold = _context.hold_before
         with self.lock:
+            if self.held is not None and not hold:  # earlier than anything pending
+                error, self.held = self.held, None
+                reraise(error)
             if not self.pending:
                 return
             if not self.execute:
@@ -770,12 +789,23 @@ class Recording:
             state.start = time.perf_counter() - self.t0
             try:
                 self.materializer(self, batch)
+            except Exception as exc:
+                state.error = exc
+                if hold and self._failed_before(exc, batch, hold):
+                    self.held = self.held or exc  # raised by the next sync outside
+                    return
+                raise
             except BaseException as exc:
                 state.error = exc
                 raise
             finally:
                 state.status = Status.DONE
                 state.end = time.perf_counter() - self.t0
+
+    def _failed_before(self, error: BaseException, batch: list[int], mark: int) -> bool:
+        """Whether ``error`` is the failure of a node of ``batch`` recorded before ``mark``."""
+        state = self.state
+        return any(state[n].error is error for n in batch if n < mark)
 
     def _add_sync(self, batch: list[int], reason: str) -> int:
         sync = self._add(NodeKind.SYNC, reason, None, (), {}, Snapshot(), status=Status.DONE)

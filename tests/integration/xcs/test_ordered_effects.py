@@ -153,7 +153,7 @@ PROGRAMS: dict[Any, list[int] | None] = {
     both_streams: [3],
     mixed_with_write: [1, 1, 1],  # sys.stdout.write flushes: each call waits
     log_each: [3],
-    log_details: [1, 1, 1],  # a try in the loop: a sync point, until its body is checked
+    log_details: [3],
     print_then_fail: None,
     print_then_a_failing_parse: None,
 }

@@ -17,7 +17,9 @@ from typing import Any
 import pytest
 
 from ember import xcs
-from tests.helpers import LOG, assert_same_as_plain, logged, run_logged, waves
+from tests.helpers import LOG, OpError, assert_same_as_plain, logged, run_logged, waves
+
+broken_op = logged()
 
 QUESTIONS = ["alpha", "beta", "gamma", "delta"]
 
@@ -201,6 +203,40 @@ def unpack_a_number(qs: list[str]) -> Any:
     return a, b, c
 
 
+PROMPT = "Rate {answer} for {topic}"
+
+
+def try_before_each_call(qs: list[str]) -> Any:
+    out = []
+    for q in qs:
+        fields = {"answer": q} if len(q) > 4 else {"topic": q}
+        try:
+            prompt = PROMPT.format(**fields)  # touches nothing pending: no wait
+        except KeyError as missing:
+            prompt = f"{q} (missing {missing})"
+        out.append(ask(prompt))
+    return out
+
+
+def with_before_each_call(qs: list[str], path: str) -> Any:
+    out = []
+    for q in qs:
+        with open(path) as f:  # reads a file, calls no op: no wait
+            header = f.readline().strip()
+        out.append(ask(f"{header} {q}"))
+    return out
+
+
+def try_around_a_pending_parse(qs: list[str]) -> Any:
+    out = []
+    for q in qs:
+        try:
+            out.append(int(ask_number(q)))  # a pending value in the body: it waits
+        except ValueError:
+            out.append(-1)
+    return out
+
+
 # Op calls per parallel group of each program on QUESTIONS (the ideal: one wave).
 PROGRAMS = {
     parse_each_number: [4],
@@ -219,6 +255,8 @@ PROGRAMS = {
     loop_over_pending_pairs: [5],
     unpack_then_more_calls: [4, 4],
     starred_and_swaps: [1],
+    try_before_each_call: [4],
+    try_around_a_pending_parse: [1, 1, 1, 1],  # the documented cost: one at a time
     a_parse_that_fails: None,
     unpack_of_the_wrong_length: None,
     unpack_too_few: None,
@@ -254,6 +292,47 @@ def test_a_failing_parse_raises_the_original_exception_in_program_order() -> Non
     with pytest.raises(KeyError) as missing:
         xcs.jit(a_lookup_that_fails)(QUESTIONS)
     assert missing.value.args == (" 4\n",)  # beta's, the first miss in program order
+
+
+def test_a_with_that_calls_no_op_does_not_wait(tmp_path: Any) -> None:
+    path = tmp_path / "header.txt"
+    path.write_text("Question:\nrest\n")
+    assert_same_as_plain(
+        with_before_each_call, xcs.jit(with_before_each_call), QUESTIONS, str(path)
+    )
+    trace = xcs.trace(with_before_each_call, QUESTIONS, str(path))
+    assert waves(trace) == [4]
+
+
+@broken_op
+def broken(question: str) -> str:
+    raise OpError(f"no answer to {question}")
+
+
+def failure_before_a_clear_try(qs: list[str], caught: list[str]) -> Any:
+    first = broken(qs[0])
+    print("got", first)  # an effect waits: the library call below flushes it
+    try:
+        order = sorted(qs)  # flushes: broken fails there, inside the block
+        order.append(int("not a number"))
+    except (OpError, ValueError) as error:
+        caught.append(type(error).__name__)  # only int()'s ValueError may land here
+        order = []
+    return order, ask(qs[1])
+
+
+def test_a_failure_from_before_a_clear_block_never_reaches_its_handler(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    plain_caught: list[str] = []
+    with pytest.raises(OpError) as plain:
+        failure_before_a_clear_try(QUESTIONS, plain_caught)
+    jit_caught: list[str] = []
+    with pytest.raises(OpError) as jitted:
+        xcs.jit(failure_before_a_clear_try)(QUESTIONS, jit_caught)
+    assert str(jitted.value) == str(plain.value)
+    assert plain_caught == [] and jit_caught == ["ValueError"]  # int()'s, not broken's
+    assert capsys.readouterr().out == ""  # "got" never printed: broken failed first
 
 
 def test_pure_refuses_what_is_not_a_function() -> None:

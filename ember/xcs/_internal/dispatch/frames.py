@@ -48,6 +48,11 @@ class _Scope(threading.local):
         # Frame id -> the value that frame last passed to store() held pending values.
         # By frame: evaluating the target after the value may run code that stores too.
         self.pending_stores: dict[int, bool] = {}
+        # Frame id -> whether the try/with statement it is about to run is clear.
+        self.decisions: dict[int, bool] = {}
+        # The try/with bodies this thread is inside, innermost last: for a clear one,
+        # the node its block began at; None for one that synced (see statements.py).
+        self.blocks: list[int | None] = []
 
 
 scope = _Scope()

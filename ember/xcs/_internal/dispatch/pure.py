@@ -22,6 +22,7 @@ your class -- makes the call run now, on concrete values, as any library call.
 from __future__ import annotations
 
 import ast
+import builtins
 import json
 import operator
 import re
@@ -38,6 +39,7 @@ from ember.xcs._internal.purity import BUILTIN, Kind, return_kind
 
 __all__ = [
     "BUILT_IN",
+    "LENDABLE",
     "PURE",
     "PureCall",
     "contains",
@@ -100,6 +102,17 @@ PURE.update(
     }
 )
 
+PURE.update(
+    {
+        error: (f"{error.__name__}()", error)
+        for error in vars(builtins).values()
+        if isinstance(error, type)
+        and issubclass(error, BaseException)
+        and not issubclass(error, (UnicodeError, BaseExceptionGroup))  # more arguments
+    }
+)
+"""Built-in exceptions too: ``raise ValueError(reply)`` makes one and changes nothing."""
+
 BUILT_IN: frozenset[Any] = frozenset(PURE)
 """The entries xcs ships (what ``xcs.pure`` adds is not among them)."""
 
@@ -110,7 +123,7 @@ _PURE_RECEIVERS: dict[type, Callable[[Any], Any]] = {
 
 _SMALL = SMALL
 
-_LENDABLE: frozenset[type] = frozenset({re.Pattern, re.RegexFlag, string.Template})
+LENDABLE: frozenset[type] = frozenset({re.Pattern, re.RegexFlag, string.Template})
 """Library objects that only library code reads: a glue call gets them by reference."""
 
 
@@ -229,7 +242,7 @@ def recordable(values: Iterable[Any]) -> bool:
 def _recordable(x: Any, depth: int = 0) -> bool:
     """Whether glue can take ``x``: it cannot change, or is copied or lent safely."""
     cls = type(x)
-    if id(cls) in ATOMIC_IDS or cls is Deferred or cls in _LENDABLE:
+    if id(cls) in ATOMIC_IDS or cls is Deferred or cls in LENDABLE:
         return True
     if depth > 2:
         return False

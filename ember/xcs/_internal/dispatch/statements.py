@@ -29,6 +29,7 @@ from typing import Any
 from ember.xcs._internal import tracer
 from ember.xcs._internal.concrete import ATOMIC_IDS, concretize, map_items
 from ember.xcs._internal.deferred import Deferred, value_of
+from ember.xcs._internal.dispatch.clear import clear
 from ember.xcs._internal.dispatch.expressions import CACHE_MAX, operates_itself, value
 from ember.xcs._internal.dispatch.formatting import first_pending
 from ember.xcs._internal.dispatch.frames import scope, stack
@@ -50,6 +51,7 @@ __all__ = [
     "leave",
     "now",
     "remember",
+    "scope_sync",
     "settle",
     "store",
     "store_global",
@@ -57,10 +59,36 @@ __all__ = [
 ]
 
 
-def sync() -> None:
-    """Materialize everything pending (before try/with, after a statement in a try)."""
+def scope_sync(names: tuple[str, ...] | None) -> None:
+    """Before a try or with statement: a sync, unless its body is clear.
+
+    Clear (``clear.py``): the values of ``names``, what the body reads, are inert.
+    ``names`` is None for a body that can never be clear. The decision is handed to
+    :func:`enter`, at the start of the body, through the frame.
+    """
+    frame = sys._getframe(1)
     recording = tracer.active()
-    if recording is not None and recording.pending:
+    is_clear = names is not None and recording is not None and clear(frame, names)
+    scope.decisions[id(frame)] = is_clear
+    if not is_clear and recording is not None:
+        _materialize(recording)
+
+
+def sync() -> None:
+    """Materialize everything pending (after a statement in a try, at the end of a with).
+
+    Inside a clear block nothing there is pending: nothing waits.
+    """
+    blocks = scope.blocks
+    if blocks and blocks[-1] is not None:
+        return
+    recording = tracer.active()
+    if recording is not None:
+        _materialize(recording)
+
+
+def _materialize(recording: tracer.Recording) -> None:
+    if recording.pending or recording.held is not None:
         recording.materialize("scope", need_value=False)
 
 
@@ -78,6 +106,8 @@ def settle() -> None:
     """
     if not isinstance(sys.exc_info()[1], Exception):
         return  # KeyboardInterrupt and the like: nothing more runs
+    if scope.blocks and scope.blocks[-1] is not None:
+        return  # a clear block: no failure of its own to look for
     try:
         sync()
     except BaseException as failure:
@@ -90,16 +120,35 @@ def settle() -> None:
 def forget_stores() -> None:
     """The outermost traced call on this thread ended: no store of it is in flight."""
     scope.pending_stores.clear()
+    scope.decisions.clear()
 
 
-def enter() -> None:
-    """A try body begins: stores made from here on materialize first."""
-    scope.depth += 1
+def enter(try_body: bool) -> None:
+    """A try or with body begins (as :func:`scope_sync` decided).
+
+    A try body that is not clear counts in ``scope.depth``: stores made from here
+    on materialize first. In a clear body, failures of what was recorded before it
+    are held (``tracer.hold_failures``), never raised inside it.
+    """
+    if scope.decisions.pop(id(sys._getframe(1)), False):
+        recording = tracer.active()
+        mark = len(recording.nodes) if recording is not None else 0
+        tracer.hold_failures(mark)
+        scope.blocks.append(mark)
+        return
+    scope.blocks.append(None)
+    if try_body:
+        scope.depth += 1
 
 
-def leave() -> None:
-    """A try body ends."""
-    scope.depth -= 1
+def leave(try_body: bool) -> None:
+    """A try or with body ends."""
+    mark = scope.blocks.pop()
+    if mark is not None:
+        outer = next((m for m in reversed(scope.blocks) if m is not None), 0)
+        tracer.hold_failures(outer)
+    elif try_body:
+        scope.depth -= 1
 
 
 def store(x: Any) -> Any:

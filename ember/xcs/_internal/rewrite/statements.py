@@ -39,7 +39,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Callable
 
-from ember.xcs._internal.rewrite.emit import helper_call, is_helper_call
+from ember.xcs._internal.rewrite.emit import HELPERS, helper_call, is_helper_call
 
 __all__ = ["rewrite_statements"]
 
@@ -76,32 +76,41 @@ class _Scopes(ast.NodeTransformer):
             name=None,
             body=[settle, ast.copy_location(ast.Raise(exc=None, cause=None), like)],
         )
-        final: list[ast.stmt] = []
-        if scope:
-            body = [ast.copy_location(ast.Expr(value=self.helper("enter", [], like)), like), *body]
-            final = [ast.copy_location(ast.Expr(value=self.helper("leave", [], like)), like)]
+        kind: list[ast.expr] = [ast.copy_location(ast.Constant(scope), like)]
+        body = [ast.copy_location(ast.Expr(value=self.helper("enter", kind, like)), like), *body]
+        final: list[ast.stmt] = [
+            ast.copy_location(ast.Expr(value=self.helper("leave", kind, like)), like)
+        ]
         guarded = ast.Try(
             body=body, handlers=[ast.copy_location(handler, like)], orelse=[], finalbody=final
         )
         return [ast.copy_location(guarded, like)]
 
+    def _scope_sync(self, node: ast.Try | ast.TryStar | ast.With) -> ast.stmt:
+        """``@xcs.scope_sync(names)``: a sync before the statement, unless its body is clear."""
+        names = _reads(node)
+        constant = ast.copy_location(ast.Constant(names), node)  # type: ignore[arg-type]
+        return ast.copy_location(ast.Expr(value=self.helper("scope_sync", [constant], node)), node)
+
     # --- exception scopes --------------------------------------------------------------
 
     def visit_Try(self, node: ast.Try) -> list[ast.stmt]:
         self.generic_visit(node)
+        before = self._scope_sync(node)
         _YieldsStore(self.helper).visit_block(node.body)
         node.body = self._guard(_each_statement(node.body, self), node, scope=True)
-        return [self._sync(node), node]
+        return [before, node]
 
     visit_TryStar = visit_Try  # type: ignore[assignment]
 
     def visit_With(self, node: ast.With) -> list[ast.stmt]:
         self.generic_visit(node)
+        before = self._scope_sync(node)
         _YieldsStore(self.helper).visit_block(node.body)
         body = _leaving(node.body, self)
         body.append(self._sync(node.body[-1] if node.body else node))
         node.body = self._guard(body, node, scope=False)
-        return [self._sync(node), node]
+        return [before, node]
 
     # --- stores ----------------------------------------------------------------------------
 
@@ -205,6 +214,130 @@ class _Scopes(ast.NodeTransformer):
 
     def visit_Lambda(self, node: ast.Lambda) -> ast.expr:
         return node
+
+
+# --- what a try or with body reads (is it clear? see dispatch/clear.py) ---------------
+
+_NEVER_CLEAR = (
+    ast.FunctionDef,
+    ast.AsyncFunctionDef,
+    ast.ClassDef,
+    ast.Lambda,
+    ast.Yield,
+    ast.YieldFrom,
+    ast.Await,
+    ast.Global,
+    ast.Nonlocal,
+    ast.AsyncFor,
+    ast.AsyncWith,
+)
+
+# Builtins that reach names or code no list of names can show.
+_FRAME_READERS = frozenset(
+    {"eval", "exec", "compile", "locals", "globals", "vars", "dir", "__import__", "breakpoint"}
+)
+
+
+class _Reads(ast.NodeVisitor):
+    """The names a block reads before it binds them, in evaluation order.
+
+    A name bound first (``x = ...``, a ``for`` or ``with ... as`` target, an
+    ``except ... as`` name) is computed inside the block; one read first holds a
+    value from before it, which is what must be checked. ``never`` is set by
+    constructs whose reach no list of names shows.
+    """
+
+    def __init__(self) -> None:
+        self.read: dict[str, None] = {}
+        self.bound: set[str] = set()
+        self.never = False
+
+    def visit_Name(self, node: ast.Name) -> None:
+        if node.id == HELPERS:
+            return
+        if isinstance(node.ctx, ast.Load):
+            if node.id in _FRAME_READERS:
+                self.never = True
+            if node.id not in self.bound:
+                self.read[node.id] = None
+        else:
+            self.bound.add(node.id)
+
+    def generic_visit(self, node: ast.AST) -> None:
+        if isinstance(node, _NEVER_CLEAR):
+            self.never = True
+            return
+        super().generic_visit(node)
+
+    # Python evaluates these in another order than their fields are listed.
+    def visit_Assign(self, node: ast.Assign) -> None:
+        self.visit(node.value)
+        for target in node.targets:
+            self.visit(target)
+
+    def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
+        if node.value is not None:
+            self.visit(node.value)
+        self.visit(node.target)
+
+    def visit_AugAssign(self, node: ast.AugAssign) -> None:
+        self.visit(node.value)
+        if isinstance(node.target, ast.Name):  # read, then bound
+            self.visit_Name(ast.Name(id=node.target.id, ctx=ast.Load()))
+        self.visit(node.target)
+
+    def visit_NamedExpr(self, node: ast.NamedExpr) -> None:
+        self.visit(node.value)
+        self.visit(node.target)
+
+    def visit_For(self, node: ast.For) -> None:
+        self.visit(node.iter)
+        self.visit(node.target)
+        for statement in (*node.body, *node.orelse):
+            self.visit(statement)
+
+    def visit_comprehension(self, node: ast.comprehension) -> None:
+        self.visit(node.iter)
+        self.visit(node.target)
+        for test in node.ifs:
+            self.visit(test)
+
+    def _comprehension(self, node: ast.ListComp | ast.SetComp | ast.GeneratorExp) -> None:
+        for generator in node.generators:
+            self.visit(generator)
+        self.visit(node.elt)
+
+    visit_ListComp = visit_SetComp = visit_GeneratorExp = _comprehension
+
+    def visit_DictComp(self, node: ast.DictComp) -> None:
+        for generator in node.generators:
+            self.visit(generator)
+        self.visit(node.key)
+        self.visit(node.value)
+
+    def visit_ExceptHandler(self, node: ast.ExceptHandler) -> None:
+        if node.type is not None:
+            self.visit(node.type)
+        if node.name is not None:
+            self.bound.add(node.name)
+        for statement in node.body:
+            self.visit(statement)
+
+
+def _reads(node: ast.Try | ast.TryStar | ast.With) -> tuple[str, ...] | None:
+    """What the body of ``node`` reads from before it (the with items too), or None.
+
+    None: the body can never be clear (see :class:`_Reads`).
+    """
+    reads = _Reads()
+    if isinstance(node, ast.With):
+        for item in node.items:
+            reads.visit(item.context_expr)
+            if item.optional_vars is not None:
+                reads.visit(item.optional_vars)
+    for statement in node.body:
+        reads.visit(statement)
+    return None if reads.never else tuple(reads.read)
 
 
 def _constant(node: ast.expr) -> bool:

@@ -104,7 +104,11 @@ def test_entry_mark_follows_the_docstring_and_lambdas_get_one() -> None:
 
 def test_try_and_with_are_sync_points_and_stores_are_tracked() -> None:
     _, text = rewritten(EVERYTHING)
-    assert "@xcs.sync()\n    try:\n        try:\n            @xcs.enter()" in text
+    # A sync before the try unless its body is clear: what it reads is checked then.
+    names = "('ask', 'first', 'rest', 'key', 'options')"
+    assert f"@xcs.scope_sync({names})\n    try:\n        try:\n            @xcs.enter(True)" in text
+    assert "@xcs.scope_sync(('open', 'first', 'answer'))\n    with" in text  # not handle
+    assert "finally:\n            @xcs.leave(False)" in text
     assert "answer = @xcs.now(" in text
     assert "except BaseException:\n            @xcs.settle()\n            raise" in text
     assert "LATEST = @xcs.store_global(" in text
