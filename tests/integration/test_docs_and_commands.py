@@ -72,10 +72,9 @@ DOC_WAVES = [
         0,
         'report, ["a", "bb", "c"]',
         ASK,
-        [3, 6, 3],  # drafts | refinements and the set's asks | the sort key's asks
-        waits='`"json": json.dumps({"first": first})` needs drafts[0] only, but its sync '
-        "waits for all 10 nodes recorded (the 3 refinements too), so the set's 3 asks "
-        '(`"unique": {ask(q) ...}`) start after the refinements: [3, 3, 3, 3]',
+        # drafts | refinements | the set's asks: `first is None` needs drafts[0], a sync
+        # that runs everything recorded before it | the sort key's asks (callbacks)
+        [3, 3, 3, 3],
     ),
     Waves("docs/exactness.md", 2, 'one_by_one, ["a", "bad", "c"]', LLM, [1, 1, 1]),
     Waves("docs/exactness.md", 3, 'all_or_nothing, ["a", "b", "c"]', LLM, [3]),

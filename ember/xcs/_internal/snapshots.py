@@ -130,17 +130,18 @@ def snapshot(
         The positional and keyword templates, and what was found.
     """
     found = Snapshot()
-    if not kwargs and (
+    if (
         id(type(args[0])) in ATOMIC_IDS
         if len(args) == 1
         else all(id(type(a)) in ATOMIC_IDS for a in args)
-    ):  # the common fast path: plain values only
+    ) and (not kwargs or all(id(type(v)) in ATOMIC_IDS for v in kwargs.values())):
+        # The common fast path: plain values only.
         if input_ids:
-            for a in args:
+            for a in (*args, *kwargs.values()):
                 node = input_ids.get(id(a))
                 if node is not None and node not in found.inputs:
                     found.inputs.append(node)
-        return args, {}, found
+        return args, dict(kwargs), found
     walker = _Snapshotter(owner, input_ids, found, {} if scans is None else scans)
     args_t = tuple([walker.copy(a, 0) for a in args])
     kwargs_t = {k: walker.copy(v, 0) for k, v in kwargs.items()}

@@ -64,6 +64,7 @@ PURE: dict[Any, tuple[str, Kind]] = {
     abs: ("abs()", BUILTIN),
     round: ("round()", BUILTIN),
     json.loads: ("json.loads()", BUILTIN),
+    json.dumps: ("json.dumps()", str),
     ast.literal_eval: ("ast.literal_eval()", BUILTIN),
     re.search: ("re.search()", _MATCH),
     re.match: ("re.match()", _MATCH),
