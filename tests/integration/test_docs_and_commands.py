@@ -103,6 +103,7 @@ DOC_WAVES = [
     Waves("docs/parallelism.md", 1, 'fan_out_fan_in, ["a", "b", "c"]', ASK, [3, 1]),
     Waves("docs/parallelism.md", 2, 'cleaned, ["a", "b", "c"]', ASK, [3]),
     Waves("docs/parallelism.md", 2, 'shown, ["a", "b", "c"]', ("fetch",), [3]),
+    Waves("docs/parallelism.md", 2, 'parsed, ["a", "b", "c"]', ("ask", "grade"), [3, 3]),
     Waves("docs/parallelism.md", 3, 'branch_each, ["a", "b", "c"]', ASK, [1, 1, 1]),
     Waves("docs/parallelism.md", 3, 'calls_first, ["a", "b", "c"]', ASK, [3]),
     Waves("docs/parallelism.md", 4, 'try_each, ["a", "bad b", "c"]', ASK, [1, 1, 1]),
