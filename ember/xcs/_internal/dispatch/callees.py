@@ -393,6 +393,8 @@ def lookup(f: Any) -> tuple[Any, int, types.CodeType | None]:
 
 def _long_lived(f: Any) -> bool:
     """Whether ``f`` lives as long as its module (so caching its resolution costs nothing)."""
+    if member(f, PURE) or member(f, _BY_STRUCTURE) or member(f, EFFECTS):
+        return True  # a table's entries: xcs.pure forgets the cache when it adds one
     cls = type(f)
     if cls is types.BuiltinFunctionType:
         return f.__self__ is None or isinstance(f.__self__, types.ModuleType)

@@ -180,8 +180,11 @@ class PureCall:
             if id(type(a)) not in ATOMIC_IDS:
                 break
         else:
-            if not kwargs:
-                return self.fn(*args)  # plain values: the usual case outside a trace
+            for v in kwargs.values():
+                if id(type(v)) not in ATOMIC_IDS:
+                    break
+            else:  # plain values: the usual case
+                return self.fn(*args, **kwargs)
         pending = first_pending((*args, *kwargs.values()))
         if pending is not None and recordable(args) and recordable(kwargs.values()):
             owner = pending._self_owner
