@@ -357,6 +357,11 @@ def test_the_models_benchmark_runs_at_a_tiny_size() -> None:
         ("engine.py", ["--repeat", "1", "--zero-ops", "50"], ["@jit split", "speedup"]),
         ("rewrite.py", ["--repeat", "1"], ["added by the rewrite"]),
         ("decisions.py", ["--repeat", "1"], ["us"]),
+        (  # exits non-zero when a program loses its ideal structure
+            "programs.py",
+            ["--scale", "1", "--repeat", "1", "--latency", "0.01"],
+            ["g_eval", "self_consistency", "debate", "reached"],
+        ),
     ],
 )
 def test_the_other_benchmarks_run_at_a_tiny_size(

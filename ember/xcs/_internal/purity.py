@@ -30,6 +30,7 @@ This module is pure: no graphs, no threads.
 from __future__ import annotations
 
 import contextlib
+import re
 import types
 import typing
 from collections import abc
@@ -227,6 +228,8 @@ def item_kind(kind: Kind) -> Kind:
     cls, args = _origin(kind), typing.get_args(kind)
     if cls is None:
         return None
+    if cls in _BUILTIN_RESULTS:
+        return BUILTIN  # m[1]
     if args and issubclass(cls, _MAPPINGS):
         return args[-1]
     if args and issubclass(cls, tuple) and (len(args) == 1 or args[-1] is Ellipsis):
@@ -238,12 +241,18 @@ def item_kind(kind: Kind) -> Kind:
     return None
 
 
+# Library classes in C whose methods and items give built-in values only.
+_BUILTIN_RESULTS: frozenset[type] = frozenset({re.Match})
+
+
 def call_kind(kind: Kind, name: str) -> Kind:
     """The kind of ``value.name(...)`` for a value of this kind."""
     kind = _narrowed(kind)
     if kind is None or kind is BUILTIN:
         return kind
     cls = _origin(kind)
+    if cls in _BUILTIN_RESULTS:
+        return BUILTIN  # m.group(1), m.span()
     if cls is None or cls.__module__ == "builtins":
         return None  # list.pop(), dict.get(): an item, of a kind not kept here
     method = getattr(cls, name, None)

@@ -80,6 +80,12 @@ def search_each_reply(qs: list[str]) -> Any:
     return found
 
 
+def methods_of_what_re_finds(qs: list[str]) -> Any:
+    found = [re.search(r'"verdict": "(\w+)"', ask(q)).group(1).strip().lower() for q in qs]
+    first = [re.findall(r"\d+", ask(q))[0].zfill(3) for q in qs]
+    return found, first, [SCORE.search(ask(q))[1].upper() for q in qs]
+
+
 def compiled_pattern_and_sub(qs: list[str]) -> Any:
     out = []
     for q in qs:
@@ -244,6 +250,7 @@ PROGRAMS = {
     load_each_json: [4],
     search_each_reply: [4],
     compiled_pattern_and_sub: [4],
+    methods_of_what_re_finds: [12],
     membership_in_each_reply: [8],
     lookup_by_reply: [8],
     literal_eval_and_str_methods: [4],

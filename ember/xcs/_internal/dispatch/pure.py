@@ -53,6 +53,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 _MATCH: Kind = re.Match[str] | None
+_FOUND: Kind = list[str | tuple[str, ...]]
+_SPLIT: Kind = list[str | None]
 
 PURE: dict[Any, tuple[str, Kind]] = {
     int: ("int()", int),
@@ -69,22 +71,22 @@ PURE: dict[Any, tuple[str, Kind]] = {
     re.search: ("re.search()", _MATCH),
     re.match: ("re.match()", _MATCH),
     re.fullmatch: ("re.fullmatch()", _MATCH),
-    re.findall: ("re.findall()", list),
-    re.split: ("re.split()", list),
+    re.findall: ("re.findall()", _FOUND),
+    re.split: ("re.split()", _SPLIT),
     re.sub: ("re.sub()", str),
-    re.subn: ("re.subn()", tuple),
+    re.subn: ("re.subn()", tuple[str, int]),
     re.escape: ("re.escape()", str),
     re.Pattern.search: ("Pattern.search()", _MATCH),
     re.Pattern.match: ("Pattern.match()", _MATCH),
     re.Pattern.fullmatch: ("Pattern.fullmatch()", _MATCH),
-    re.Pattern.findall: ("Pattern.findall()", list),
-    re.Pattern.split: ("Pattern.split()", list),
+    re.Pattern.findall: ("Pattern.findall()", _FOUND),
+    re.Pattern.split: ("Pattern.split()", _SPLIT),
     re.Pattern.sub: ("Pattern.sub()", str),
-    re.Pattern.subn: ("Pattern.subn()", tuple),
+    re.Pattern.subn: ("Pattern.subn()", tuple[str, int]),
     textwrap.dedent: ("textwrap.dedent()", str),
     textwrap.indent: ("textwrap.indent()", str),
     textwrap.shorten: ("textwrap.shorten()", str),
-    textwrap.wrap: ("textwrap.wrap()", list),
+    textwrap.wrap: ("textwrap.wrap()", list[str]),
     textwrap.fill: ("textwrap.fill()", str),
     string.Template.substitute: ("Template.substitute()", str),
     string.Template.safe_substitute: ("Template.safe_substitute()", str),
