@@ -97,7 +97,9 @@ def compiled_pattern_and_sub(qs: list[str]) -> Any:
 def membership_in_each_reply(qs: list[str]) -> Any:
     yes = ["yes" in ask(q).lower() for q in qs]
     no = [ask(q) not in ("x", "y") for q in qs]
-    return yes, no
+    valid = {" 5\n", " 4\n"}
+    known = [ask_number(q) in valid for q in qs]
+    return yes, no, known
 
 
 def lookup_by_reply(qs: list[str]) -> Any:
@@ -251,7 +253,7 @@ PROGRAMS = {
     search_each_reply: [4],
     compiled_pattern_and_sub: [4],
     methods_of_what_re_finds: [12],
-    membership_in_each_reply: [8],
+    membership_in_each_reply: [12],
     lookup_by_reply: [8],
     literal_eval_and_str_methods: [4],
     text_helpers: [4],

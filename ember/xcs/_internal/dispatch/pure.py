@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from ember.xcs._internal.concrete import ATOMIC_IDS, concrete_argument
-from ember.xcs._internal.deferred import Deferred, frozen, value_of
+from ember.xcs._internal.deferred import Deferred, value_of
 from ember.xcs._internal.dispatch.expressions import SMALL, key, value
 from ember.xcs._internal.dispatch.formatting import first_pending
 from ember.xcs._internal.purity import BUILTIN, Kind, return_kind
@@ -258,4 +258,6 @@ def _recordable(x: Any, depth: int = 0) -> bool:
         return len(x) <= _SMALL and all(
             id(type(k)) in ATOMIC_IDS and _recordable(v, depth + 1) for k, v in x.items()
         )
-    return cls is slice or (cls is frozenset and frozen(x))
+    if cls is set or cls is frozenset:  # members are hashable: plain values here
+        return len(x) <= _SMALL and all(id(type(m)) in ATOMIC_IDS for m in x)
+    return cls is slice
