@@ -30,7 +30,6 @@ import argparse
 import contextlib
 import os
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -38,12 +37,12 @@ from pathlib import Path
 from typing import Any
 
 from ember import xcs
-from ember.models.server import LocalLLMServer
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # the programs live with their tests
     sys.path.insert(0, str(ROOT))
 
+from benchmarks.models import serving  # noqa: E402
 from tests.helpers import waves  # noqa: E402
 from tests.integration import test_real_programs as real  # noqa: E402
 
@@ -56,24 +55,6 @@ def timed(fn: Callable[[], Any], repeat: int, expected: Any) -> list[float]:
         times.append(time.perf_counter() - start)
         assert result == expected, "a run answered differently from the first plain one"
     return times
-
-
-@contextlib.contextmanager
-def serving(latency: float, in_process: bool) -> Iterator[str]:
-    """The OpenAI base URL of a local server, on a thread here or in its own process."""
-    if in_process:
-        with LocalLLMServer(latency=latency) as server:
-            yield server.openai_base_url
-        return
-    command = [sys.executable, "-m", "ember", "serve", "--port", "0", "--latency", str(latency)]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline()
-        yield line.split("OpenAI base URL: ", 1)[1].strip()
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 @contextlib.contextmanager

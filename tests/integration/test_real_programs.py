@@ -321,32 +321,26 @@ Ticket: {ticket}
 End with 'Final answer: <category>'."""
 
 
+def _handle(ticket: str, reply: str) -> tuple[str, str]:
+    """The specialist for a classified ticket: a branch on the classification."""
+    if "billing" in reply.lower():
+        return "billing", M.billing(f"You handle refunds and invoices. Reply to: {ticket}").text
+    return "support", M.support(f"You are a support engineer. Reply to: {ticket}").text
+
+
 def route_each(tickets: list[str]) -> list[tuple[str, str]]:
     """As users write it: the branch needs each classification before going on."""
     answers = []
     for ticket in tickets:
         reply = M.chat(CLASSIFY.format(ticket=ticket)).text
-        if "billing" in reply.lower():
-            answer = M.billing(f"You handle refunds and invoices. Reply to: {ticket}").text
-            answers.append(("billing", answer))
-        else:
-            answer = M.support(f"You are a support engineer. Reply to: {ticket}").text
-            answers.append(("support", answer))
+        answers.append(_handle(ticket, reply))
     return answers
 
 
 def route_collect_first(tickets: list[str]) -> list[tuple[str, str]]:
     """The same, classifying every ticket first, then branching."""
     replies = [M.chat(CLASSIFY.format(ticket=ticket)).text for ticket in tickets]
-    answers = []
-    for ticket, reply in zip(tickets, replies, strict=True):
-        if "billing" in reply.lower():
-            answer = M.billing(f"You handle refunds and invoices. Reply to: {ticket}").text
-            answers.append(("billing", answer))
-        else:
-            answer = M.support(f"You are a support engineer. Reply to: {ticket}").text
-            answers.append(("support", answer))
-    return answers
+    return [_handle(ticket, reply) for ticket, reply in zip(tickets, replies, strict=True)]
 
 
 # --- 6. Parallel sections: independent analyses of one input, then a report ---------------
