@@ -31,10 +31,8 @@ import contextlib
 import os
 import statistics
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 from ember import xcs
 
@@ -42,19 +40,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # the programs live with their tests
     sys.path.insert(0, str(ROOT))
 
-from benchmarks.models import serving  # noqa: E402
+from benchmarks.models import serving, timed  # noqa: E402
 from tests.helpers import waves  # noqa: E402
 from tests.integration import test_real_programs as real  # noqa: E402
-
-
-def timed(fn: Callable[[], Any], repeat: int, expected: Any) -> list[float]:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - start)
-        assert result == expected, "a run answered differently from the first plain one"
-    return times
 
 
 @contextlib.contextmanager
