@@ -364,6 +364,12 @@ class Recording:
                 self.effects_waiting = True
                 _count_effects(1)
 
+    def _end_effects(self) -> None:
+        """No effect waits any more (they run now, or never will)."""
+        if self.effects_waiting:
+            self.effects_waiting = False
+            _count_effects(-1)
+
     def _know(
         self, node: int, name: str, fn: Callable[..., Any], receiver: int, method: str | None
     ) -> None:
@@ -452,6 +458,7 @@ class Recording:
             if nodes is None:
                 self.pending.clear()
                 self.end_loans()
+                self._end_effects()
 
     def failed_with(self, error: BaseException) -> bool:
         """Whether ``error`` is a node's own failure (an op's, not code around it)."""
@@ -777,12 +784,11 @@ class Recording:
                         f"needed this value at {user_location()}",
                         "Trace with execute=True to run the ops.",
                     )
+                self._end_effects()  # recorded, never written: no values exist
                 return
             batch, self.pending = self.pending, []
             self.end_loans()  # every node that reads them runs now
-            if self.effects_waiting:  # and every effect
-                self.effects_waiting = False
-                _count_effects(-1)
+            self._end_effects()  # and every effect
             sync = self._add_sync(batch, reason)
             state = self.state[sync]
             state.status = Status.RUNNING

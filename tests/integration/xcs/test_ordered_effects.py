@@ -241,3 +241,17 @@ def test_module_level_logging_sets_up_the_root_logger_as_plain_python_does(
         == outputs[0].stderr
         == "WARNING:root:asked a, got aa\n" + ("WARNING:root:asked b, got bb\n")
     )
+
+
+def test_no_effect_is_left_waiting_after_a_call_ends() -> None:
+    from ember.xcs._internal import tracer
+
+    def interrupted(qs: list[str]) -> None:
+        print(ask(qs[0]))
+        raise KeyboardInterrupt
+
+    with captured():
+        xcs.trace(print_each, QUESTIONS, execute=False)  # recorded, never written
+        with pytest.raises(KeyboardInterrupt):
+            xcs.jit(interrupted)(QUESTIONS)  # cancelled, never written
+    assert tracer.effects == 0  # library calls elsewhere do not look for effects to flush
