@@ -141,6 +141,16 @@ def truth_as_a_value(qs: list[str]) -> Any:
     return [bool(ask(q).strip()) for q in qs], [repr(ask(q)) for q in qs]
 
 
+def structure_questions(qs: list[str]) -> Any:
+    answers = [ask(q) for q in qs]
+    if type(answers) is str or answers is None or not isinstance(answers, list):
+        raise TypeError("answers must be a list")  # the check JudgeSynthesis makes
+    assert len(answers) == len(qs) and answers and callable(answers.append)
+    by_id = {id(answers): "answers"}
+    more = [ask(q + "?") for q in qs]  # recorded before anything waits
+    return answers, more, by_id[id(answers)], answers is not more
+
+
 def callback_runs_now(qs: list[str]) -> Any:
     # A function as the replacement: library code calling yours -- it runs now.
     return [re.sub(r"\d", lambda m: m.group(0) * 2, ask(q)) for q in qs]
@@ -259,6 +269,7 @@ PROGRAMS = {
     text_helpers: [4],
     own_pure_helper: [4],
     truth_as_a_value: [8],
+    structure_questions: [8],
     callback_runs_now: [1, 1, 1, 1],  # your function runs in program order
     unpack_each_pair: [4],
     loop_over_pending_pairs: [5],
