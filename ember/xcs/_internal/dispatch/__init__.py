@@ -6,11 +6,13 @@ corpus). They are split as the rewrite is:
 
 * ``calls.py``: the call protocol (``callee``, ``call0``, ``args``, ``args_last``,
   ``kwargs``), with ``callees.py`` (what a callee is and what to call instead),
-  ``constructors.py``, ``clocks.py`` and ``twins.py`` behind it;
+  ``constructors.py``, ``clocks.py``, ``effects.py`` (``print`` and logging as
+  ordered effects) and ``twins.py`` behind it;
 * ``expressions.py`` and ``formatting.py``: values where a proxy would be wrong, and
   formatting of pending values as glue; ``pure.py``: known-pure calls (and ``in``)
   on pending values as glue; ``unpacking.py``: a pending value unpacked into targets;
-* ``statements.py``: exception scopes and stores;
+* ``statements.py``: exception scopes and stores, with ``clear.py`` (whether a
+  ``try``/``with`` body can touch anything pending);
 * ``frames.py``: per-thread state, and which frames may defer ops (``entered``).
 
 The rest of xcs uses ``callees.entry_point``/``register``, ``frames.enter_next`` and
