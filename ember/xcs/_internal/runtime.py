@@ -157,10 +157,11 @@ def _user_location(error: BaseException) -> str:
 
 def _settle_after(recording: Recording, error: BaseException) -> None:
     """Finish pending work after ``fn`` raised ``error``; raise an earlier op failure."""
-    if isinstance(error, Exception):
+    if isinstance(error, (Exception, SystemExit)):
+        # A deliberate exit too: plain Python ran, and printed, everything before it.
         recording.materialize("exception", need_value=False)
         return
-    recording.cancel_pending(error)  # KeyboardInterrupt, SystemExit: run nothing more
+    recording.cancel_pending(error)  # KeyboardInterrupt: run nothing more
 
 
 def _named_arguments(

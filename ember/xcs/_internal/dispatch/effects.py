@@ -34,8 +34,10 @@ from typing import Any
 
 from ember.xcs._internal import tracer
 from ember.xcs._internal.concrete import ATOMIC_IDS, concrete_argument
+from ember.xcs._internal.dispatch.expressions import runs_no_code_of_yours
 from ember.xcs._internal.dispatch.formatting import first_pending
 from ember.xcs._internal.dispatch.pure import recordable
+from ember.xcs._internal.usercode import is_user_class
 
 __all__ = ["EFFECTS", "flush_effects", "print_effect"]
 
@@ -68,7 +70,13 @@ def print_effect(*values: Any, **options: Any) -> None:
         if file is None:  # pythonw: print writes nothing
             return
     pending = first_pending((*values, sep, end)) is not None
-    if (pending or waiting) and recordable(values) and recordable((sep, end)):
+    if (
+        (pending or waiting)
+        and recordable(values)
+        and recordable((sep, end))
+        and runs_no_code_of_yours(values)  # your __str__ runs in program order
+        and not is_user_class(type(file))  # your file's write: your code reads it too
+    ):
         write = functools.partial(_print, file, bool(options.get("flush")))
         recording.record_effect("print()", write, (sep, end, *values))
         return
@@ -130,7 +138,9 @@ class _LogCall:
         if (
             (pending or waiting)
             and recordable(call_args)
+            and runs_no_code_of_yours(call_args)
             and (extra is None or (type(extra) is dict and first_pending((extra,)) is None))
+            and _plain_logging(logger)
         ):
             record = self._record(logger, level, extra, kwargs)
             emit = functools.partial(_emit, logger, record)
@@ -162,6 +172,30 @@ class _LogCall:
         return logger.makeRecord(
             logger.name, level, filename, line, "", (), exc_info, function, extra, stack
         )
+
+
+_LOGGER_STEPS = ("_log", "makeRecord", "findCaller", "handle", "callHandlers")
+
+
+def _plain_logging(logger: logging.Logger) -> bool:
+    """Whether a record for ``logger`` goes through logging's own code only.
+
+    A logger class of yours that changes how records are made or handled, or a
+    handler or filter of yours on the way (your code may read what it collected), makes
+    the call run now.
+    """
+    cls = type(logger)
+    if any(getattr(cls, step) is not getattr(logging.Logger, step) for step in _LOGGER_STEPS):
+        return False
+    current: logging.Logger | None = logger
+    while current is not None:
+        if any(is_user_class(type(f)) for f in current.filters):
+            return False
+        for handler in current.handlers:
+            if is_user_class(type(handler)) or any(is_user_class(type(f)) for f in handler.filters):
+                return False
+        current = current.parent if current.propagate else None
+    return True
 
 
 def _frames_up(kwargs: dict[str, Any], frames: int) -> dict[str, Any]:

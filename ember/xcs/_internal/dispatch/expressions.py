@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import operator
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from ember.xcs._internal.concrete import ATOMIC_IDS, concretize, fill_attributes
-from ember.xcs._internal.deferred import Deferred, frozen, value_of
+from ember.xcs._internal.deferred import Deferred, value_of
 
 __all__ = [
     "CACHE_MAX",
@@ -32,6 +32,7 @@ __all__ = [
     "key",
     "operates_itself",
     "raised",
+    "runs_no_code_of_yours",
     "set_of",
     "truth",
     "value",
@@ -128,6 +129,44 @@ def item(container: Any, index: Any) -> Any:
     return container[_as_key(index, _INDEXED_IN_PYTHON)]
 
 
+# What library code may call on a value it is given: converting, formatting, testing,
+# measuring, iterating, comparing, hashing it.
+_LIBRARY_DUNDERS = (
+    "__str__", "__repr__", "__format__", "__int__", "__float__", "__index__", "__bool__",
+    "__len__", "__iter__", "__contains__", "__eq__", "__hash__", "__abs__", "__round__",
+    "[]",
+)  # fmt: skip
+
+
+def runs_no_code_of_yours(values: Iterable[Any]) -> bool:
+    """Whether library code given ``values`` later would run none of your code.
+
+    For each pending value among them (or one container level inside): what is known
+    of its type says none of those dunders is Python code (a built-in type, or a class
+    that implements none of them; an unknown type counts as plain). Glue that hands a
+    pending value to library code needs it: ``str(page)`` of a ``-> Page`` whose
+    ``__str__`` is yours runs in program order instead.
+    """
+    for v in values:
+        cls = type(v)
+        if cls is Deferred:
+            if not _native(v):
+                return False
+        elif cls is list or cls is tuple:
+            if not all(_native(m) for m in v if type(m) is Deferred):
+                return False
+        elif cls is dict and not all(_native(m) for m in v.values() if type(m) is Deferred):
+            return False
+    return True
+
+
+def _native(x: Deferred) -> bool:
+    owner, node = x._self_owner, x._self_node
+    if owner.is_known(node):
+        return True
+    return all(owner.may_wait(node, dunder) for dunder in _LIBRARY_DUNDERS)
+
+
 def _lookup_glue(container: Any, index: Deferred) -> Deferred | None:
     """``container[index]`` recorded as glue, or None if the container may change."""
     cls = type(container)
@@ -142,8 +181,10 @@ def _lookup_glue(container: Any, index: Deferred) -> Deferred | None:
     if len(container) > SMALL and members:
         return None
     for m in members:
-        if id(type(m)) not in ATOMIC_IDS and not frozen(m):
+        if id(type(m)) not in ATOMIC_IDS:  # the result is a member: copies would not be
             return None
+    if not _native(index):  # hashed or compared by your code
+        return None
     owner = index._self_owner
     return owner.record_glue(
         "[]", operator.getitem, (container, index), {}, index._self_node, "new", kind=None

@@ -33,7 +33,7 @@ from typing import Any, TypeVar
 
 from ember.xcs._internal.concrete import ATOMIC_IDS, concrete_argument
 from ember.xcs._internal.deferred import Deferred, value_of
-from ember.xcs._internal.dispatch.expressions import SMALL, key, value
+from ember.xcs._internal.dispatch.expressions import SMALL, key, runs_no_code_of_yours, value
 from ember.xcs._internal.dispatch.formatting import first_pending
 from ember.xcs._internal.purity import BUILTIN, Kind, return_kind
 
@@ -188,7 +188,12 @@ class PureCall:
             else:  # plain values: the usual case
                 return self.fn(*args, **kwargs)
         pending = first_pending((*args, *kwargs.values()))
-        if pending is not None and recordable(args) and recordable(kwargs.values()):
+        if (
+            pending is not None
+            and recordable(args)
+            and recordable(kwargs.values())
+            and runs_no_code_of_yours((*args, *kwargs.values()))
+        ):
             owner = pending._self_owner
             return owner.record_glue(
                 self.name, self.fn, args, kwargs, pending._self_node, "new", kind=self.kind
@@ -216,7 +221,7 @@ def length(x: Any, /) -> Any:
     """``len(x)``: glue on a pending value; a container holding pending values answers now."""
     if type(x) is Deferred:
         owner = x._self_owner
-        if not owner.is_known(x._self_node):
+        if not owner.is_known(x._self_node) and runs_no_code_of_yours((x,)):
             return owner.record_glue("len()", len, (x,), {}, x._self_node, "new", kind=int)
         return len(value_of(x))
     return len(x)
@@ -225,7 +230,12 @@ def length(x: Any, /) -> Any:
 def contains(member: Any, container: Any, negated: bool = False) -> Any:
     """``member in container`` (``not in`` when ``negated``); glue if a side is pending."""
     pending = first_pending((container, member))
-    if pending is not None and _recordable(member) and _recordable(container):
+    if (
+        pending is not None
+        and _recordable(member)
+        and _recordable(container)
+        and runs_no_code_of_yours((member, container))
+    ):
         fn = _not_contains if negated else operator.contains
         name = "not in" if negated else "in"
         owner = pending._self_owner
@@ -248,7 +258,9 @@ def recordable(values: Iterable[Any]) -> bool:
 def _recordable(x: Any, depth: int = 0) -> bool:
     """Whether glue can take ``x``: it cannot change, or is copied or lent safely."""
     cls = type(x)
-    if id(cls) in ATOMIC_IDS or cls is Deferred or cls in LENDABLE:
+    if cls is Deferred:  # pending: glue orders later changes; known: its value decides
+        return not x._self_owner.is_known(x._self_node) or _recordable(x.__wrapped__, depth)
+    if id(cls) in ATOMIC_IDS or cls in LENDABLE:
         return True
     if depth > 2:
         return False

@@ -39,8 +39,8 @@ def unpack(value: Any, shape: Shape) -> Any:
     """
     if type(value) is Deferred:
         owner = value._self_owner
-        if owner.is_known(value._self_node):
-            return value
+        if owner.is_known(value._self_node) or not owner.may_wait(value._self_node, "__iter__"):
+            return value  # known, or iterated by your __iter__: Python unpacks it now
         whole = owner.record_glue(
             "unpack", _unpacker(shape), (value,), {}, value._self_node, "part"
         )

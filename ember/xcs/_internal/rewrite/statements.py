@@ -239,12 +239,13 @@ _FRAME_READERS = frozenset(
 
 
 class _Reads(ast.NodeVisitor):
-    """The names a block reads before it binds them, in evaluation order.
+    """The names a block reads that may hold a value from before it.
 
-    A name bound first (``x = ...``, a ``for`` or ``with ... as`` target, an
-    ``except ... as`` name) is computed inside the block; one read first holds a
-    value from before it, which is what must be checked. ``never`` is set by
-    constructs whose reach no list of names shows.
+    A name counts as computed inside the block only once a statement at the top level
+    of the block has bound it (an assignment, or the block's own ``with ... as``): a
+    binding inside an ``if``, a loop, a comprehension or a handler may not happen, so
+    the name may still hold what it held before. ``never`` is set by constructs whose
+    reach no list of names shows.
     """
 
     def __init__(self) -> None:
@@ -252,76 +253,39 @@ class _Reads(ast.NodeVisitor):
         self.bound: set[str] = set()
         self.never = False
 
+    def statement(self, node: ast.stmt) -> None:
+        """One statement at the top level of the block: reads first, then bindings."""
+        if isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name):
+            self.visit_Name(ast.Name(id=node.target.id, ctx=ast.Load()))  # x += 1 reads x
+        self.visit(node)
+        if isinstance(node, ast.Assign):
+            for target in node.targets:
+                self.bind(target)
+        elif isinstance(node, (ast.AnnAssign, ast.AugAssign)) and node.value is not None:
+            self.bind(node.target)
+
+    def bind(self, target: ast.expr) -> None:
+        if isinstance(target, ast.Name):
+            self.bound.add(target.id)
+        elif isinstance(target, (ast.Tuple, ast.List)):
+            for element in target.elts:
+                self.bind(element)
+        elif isinstance(target, ast.Starred):
+            self.bind(target.value)
+
     def visit_Name(self, node: ast.Name) -> None:
-        if node.id == HELPERS:
+        if node.id == HELPERS or not isinstance(node.ctx, ast.Load):
             return
-        if isinstance(node.ctx, ast.Load):
-            if node.id in _FRAME_READERS:
-                self.never = True
-            if node.id not in self.bound:
-                self.read[node.id] = None
-        else:
-            self.bound.add(node.id)
+        if node.id in _FRAME_READERS:
+            self.never = True
+        if node.id not in self.bound:
+            self.read[node.id] = None
 
     def generic_visit(self, node: ast.AST) -> None:
         if isinstance(node, _NEVER_CLEAR):
             self.never = True
             return
         super().generic_visit(node)
-
-    # Python evaluates these in another order than their fields are listed.
-    def visit_Assign(self, node: ast.Assign) -> None:
-        self.visit(node.value)
-        for target in node.targets:
-            self.visit(target)
-
-    def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
-        if node.value is not None:
-            self.visit(node.value)
-        self.visit(node.target)
-
-    def visit_AugAssign(self, node: ast.AugAssign) -> None:
-        self.visit(node.value)
-        if isinstance(node.target, ast.Name):  # read, then bound
-            self.visit_Name(ast.Name(id=node.target.id, ctx=ast.Load()))
-        self.visit(node.target)
-
-    def visit_NamedExpr(self, node: ast.NamedExpr) -> None:
-        self.visit(node.value)
-        self.visit(node.target)
-
-    def visit_For(self, node: ast.For) -> None:
-        self.visit(node.iter)
-        self.visit(node.target)
-        for statement in (*node.body, *node.orelse):
-            self.visit(statement)
-
-    def visit_comprehension(self, node: ast.comprehension) -> None:
-        self.visit(node.iter)
-        self.visit(node.target)
-        for test in node.ifs:
-            self.visit(test)
-
-    def _comprehension(self, node: ast.ListComp | ast.SetComp | ast.GeneratorExp) -> None:
-        for generator in node.generators:
-            self.visit(generator)
-        self.visit(node.elt)
-
-    visit_ListComp = visit_SetComp = visit_GeneratorExp = _comprehension
-
-    def visit_DictComp(self, node: ast.DictComp) -> None:
-        for generator in node.generators:
-            self.visit(generator)
-        self.visit(node.key)
-        self.visit(node.value)
-
-    def visit_ExceptHandler(self, node: ast.ExceptHandler) -> None:
-        if node.type is not None:
-            self.visit(node.type)
-        if node.name is not None:
-            self.bound.add(node.name)
-        for statement in node.body:
-            self.visit(statement)
 
 
 def _reads(node: ast.Try | ast.TryStar | ast.With) -> tuple[str, ...] | None:
@@ -334,9 +298,10 @@ def _reads(node: ast.Try | ast.TryStar | ast.With) -> tuple[str, ...] | None:
         for item in node.items:
             reads.visit(item.context_expr)
             if item.optional_vars is not None:
-                reads.visit(item.optional_vars)
+                reads.visit(item.optional_vars)  # obj.attr as a target reads obj
+                reads.bind(item.optional_vars)
     for statement in node.body:
-        reads.visit(statement)
+        reads.statement(statement)
     return None if reads.never else tuple(reads.read)
 
 
