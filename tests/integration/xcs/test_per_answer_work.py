@@ -338,6 +338,7 @@ def failure_before_a_clear_try(qs: list[str], caught: list[str]) -> Any:
     except (OpError, ValueError) as error:
         caught.append(type(error).__name__)  # only int()'s ValueError may land here
         order = []
+    caught.append("after the block")  # the held failure is raised before this line
     return order, ask(qs[1])
 
 

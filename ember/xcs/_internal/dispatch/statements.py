@@ -51,6 +51,7 @@ __all__ = [
     "leave",
     "now",
     "remember",
+    "scope_end",
     "scope_sync",
     "settle",
     "store",
@@ -85,6 +86,20 @@ def sync() -> None:
     recording = tracer.active()
     if recording is not None:
         _materialize(recording)
+
+
+def scope_end() -> None:
+    """After a try or with statement: a failure held inside a clear block is raised now.
+
+    It comes from something recorded before the block (plain Python would have raised
+    it there), and the block's handlers never saw it; raising it here, rather than at
+    the next sync, keeps the code after the block from running.
+    """
+    if scope.blocks and any(mark is not None for mark in scope.blocks):
+        return  # still inside a clear block: held until it ends
+    recording = tracer.active()
+    if recording is not None and recording.held is not None:
+        recording.materialize("scope", need_value=False)
 
 
 def _materialize(recording: tracer.Recording) -> None:

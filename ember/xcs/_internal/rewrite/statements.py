@@ -94,12 +94,16 @@ class _Scopes(ast.NodeTransformer):
 
     # --- exception scopes --------------------------------------------------------------
 
+    def _scope_end(self, node: ast.Try | ast.TryStar | ast.With) -> ast.stmt:
+        """``@xcs.scope_end()``: after a clear block, a failure held inside it is raised."""
+        return ast.copy_location(ast.Expr(value=self.helper("scope_end", [], node)), node)
+
     def visit_Try(self, node: ast.Try) -> list[ast.stmt]:
         self.generic_visit(node)
         before = self._scope_sync(node)
         _YieldsStore(self.helper).visit_block(node.body)
         node.body = self._guard(_each_statement(node.body, self), node, scope=True)
-        return [before, node]
+        return [before, node, self._scope_end(node)]
 
     visit_TryStar = visit_Try  # type: ignore[assignment]
 
@@ -110,7 +114,7 @@ class _Scopes(ast.NodeTransformer):
         body = _leaving(node.body, self)
         body.append(self._sync(node.body[-1] if node.body else node))
         node.body = self._guard(body, node, scope=False)
-        return [before, node]
+        return [before, node, self._scope_end(node)]
 
     # --- stores ----------------------------------------------------------------------------
 
