@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from ember.xcs._internal.deferred import Deferred
+from ember.xcs._internal.rewrite.source import AST_LOCK
 
 __all__ = ["Shape", "unpack", "unpack_each"]
 
@@ -87,6 +88,8 @@ def _unpacker(shape: Shape) -> Callable[[Any], tuple[Any, ...]]:
         spelled = target(shape)  # a target, and the same tuple as an expression
         namespace: dict[str, Any] = {}
         source = f"def unpack(value):\n    {spelled} = value\n    return {spelled}\n"
-        exec(compile(source, "<xcs unpack>", "exec"), namespace)
+        with AST_LOCK:  # see there: compiling is not thread-safe on older Pythons
+            code = compile(source, "<xcs unpack>", "exec")
+        exec(code, namespace)
         fn = _unpackers[shape] = namespace["unpack"]
     return fn

@@ -33,7 +33,7 @@ import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
-__all__ = ["Rewrite", "Unrewritable", "clone", "make_twin"]
+__all__ = ["AST_LOCK", "Rewrite", "Unrewritable", "clone", "make_twin"]
 
 Rewrite = Callable[[ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda], None]
 """Transforms a function's AST node in place (its body, for a ``def``)."""
@@ -59,6 +59,15 @@ for _feature in ("annotations", "generator_stop", "barry_as_FLUFL"):
 _trees: dict[tuple[str, int], ast.Module] = {}  # (filename, hash of its text) -> tree
 _trees_lock = threading.Lock()
 
+AST_LOCK = threading.Lock()
+"""Held by every ``ast.parse`` and ``compile`` of an AST in xcs.
+
+CPython keeps the AST converters' recursion depth in per-interpreter state, not per
+thread: two threads parsing or compiling ASTs at once (jitted functions first called
+on several threads, nested in ops) can fail with ``SystemError: AST constructor
+recursion depth mismatch`` (seen here on 3.11; see python/cpython#106905).
+"""
+
 
 def _parse(filename: str, module_globals: dict[str, Any]) -> tuple[ast.Module, str]:
     lines = linecache.getlines(filename, module_globals)
@@ -73,7 +82,8 @@ def _parse(filename: str, module_globals: dict[str, Any]) -> tuple[ast.Module, s
         tree = _trees.get(key)
     if tree is None:
         try:
-            tree = ast.parse(text, filename)
+            with AST_LOCK:
+                tree = ast.parse(text, filename)
         except SyntaxError as exc:
             raise Unrewritable(f"its source does not parse: {exc}") from None
         with _trees_lock:
@@ -257,10 +267,12 @@ def _compile(
     module: ast.Module, filename: str, flags: int, name: str, first_line: int
 ) -> types.CodeType:
     try:
-        code = compile(module, filename, "exec", flags=flags, dont_inherit=True)
+        with AST_LOCK:
+            code = compile(module, filename, "exec", flags=flags, dont_inherit=True)
     except (TypeError, ValueError):  # a node made without a location (slower, but right)
         ast.fix_missing_locations(module)
-        code = compile(module, filename, "exec", flags=flags, dont_inherit=True)
+        with AST_LOCK:
+            code = compile(module, filename, "exec", flags=flags, dont_inherit=True)
     found = _find_code(code, name, first_line)
     if found is None:
         raise Unrewritable("its compiled code could not be found (please report this)")
