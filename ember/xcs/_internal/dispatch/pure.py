@@ -119,12 +119,8 @@ PURE.update(
 BUILT_IN: frozenset[Any] = frozenset(PURE)
 """The entries xcs ships (what ``xcs.pure`` adds is not among them)."""
 
-_PURE_RECEIVERS: dict[type, Callable[[Any], Any]] = {
-    str: lambda f: getattr(str, f.__name__),
-    re.Pattern: lambda f: getattr(re.Pattern, f.__name__, None),
-}
+_PURE_RECEIVERS = frozenset({str, re.Pattern})  # whose bound methods may be in the table
 
-_SMALL = SMALL
 
 LENDABLE: frozenset[type] = frozenset({re.Pattern, re.RegexFlag, string.Template})
 """Library objects that only library code reads: a glue call gets them by reference."""
@@ -208,13 +204,10 @@ class PureCall:
 def pure_method(f: Any) -> PureCall | None:
     """A pure bound method of a library object (``"lit".replace``, ``pattern.search``)."""
     receiver = type(f.__self__)
-    unbound = _PURE_RECEIVERS.get(receiver)
-    if unbound is None:
+    if receiver not in _PURE_RECEIVERS:
         return None
-    entry = PURE.get(unbound(f))
-    if entry is None:
-        return None
-    return PureCall(f, *entry)
+    entry = PURE.get(getattr(receiver, f.__name__, None))
+    return None if entry is None else PureCall(f, *entry)
 
 
 def length(x: Any, /) -> Any:
@@ -265,11 +258,11 @@ def _recordable(x: Any, depth: int = 0) -> bool:
     if depth > 2:
         return False
     if cls is list or cls is tuple:
-        return len(x) <= _SMALL and all(_recordable(m, depth + 1) for m in x)
+        return len(x) <= SMALL and all(_recordable(m, depth + 1) for m in x)
     if cls is dict:
-        return len(x) <= _SMALL and all(
+        return len(x) <= SMALL and all(
             id(type(k)) in ATOMIC_IDS and _recordable(v, depth + 1) for k, v in x.items()
         )
     if cls is set or cls is frozenset:  # members are hashable: plain values here
-        return len(x) <= _SMALL and all(id(type(m)) in ATOMIC_IDS for m in x)
+        return len(x) <= SMALL and all(id(type(m)) in ATOMIC_IDS for m in x)
     return cls is slice
