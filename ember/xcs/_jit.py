@@ -38,7 +38,7 @@ from ember.xcs._internal.dispatch.callees import CONCRETE, PASS, entry_point, re
 from ember.xcs._internal.dispatch.twins import twin_of
 from ember.xcs._internal.engine import Engine
 from ember.xcs._internal.errors import PendingValueError, XCSWarning
-from ember.xcs._internal.protocol import found_by_name, reject_unsupported
+from ember.xcs._internal.protocol import FunctionLike, reject_unsupported
 from ember.xcs._internal.rewrite import Unrewritable
 from ember.xcs._internal.stats import JitStats
 from ember.xcs._internal.tracer import Recording
@@ -88,7 +88,7 @@ _wrappers_lock = threading.Lock()
 _created = itertools.count()
 
 
-class JitFunction:
+class JitFunction(FunctionLike):
     """A jitted function; call it like the original. ``stats()`` reports what it did."""
 
     __xcs_composite__ = True
@@ -187,17 +187,8 @@ class JitFunction:
                 self._decisions.set(key, decision)
         self._stats.count_traced(summary, wall, decision)
 
-    def __get__(self, instance: object, owner: type | None = None) -> Any:
-        if instance is None:
-            return self
-        return types.MethodType(self, instance)
-
-    def __reduce__(self) -> str | tuple[Any, ...]:
-        # By reference when its module holds it under its name, like a function;
-        # otherwise by value, for cloudpickle (the executor stays behind: another
-        # process runs it on its own shared pool).
-        if found_by_name(self):
-            return str(self.__qualname__)
+    def _by_value(self) -> tuple[Any, ...]:
+        # The executor stays behind: another process runs it on its own shared pool.
         options = self.options
         return (_rebuild, (self.__wrapped__, options.max_workers, options.timeout, options.cache))
 

@@ -30,10 +30,10 @@ from ember.xcs._internal.errors import XCSError
 from ember.xcs._internal.ir import OpSpec
 
 __all__ = [
+    "FunctionLike",
     "Op",
     "call_op",
     "composite",
-    "found_by_name",
     "is_composite",
     "is_op",
     "op",
@@ -76,15 +76,38 @@ def composite(cls: type) -> type:
     return cls
 
 
-def found_by_name(obj: Any) -> bool:
-    """Whether ``obj`` is what its ``__module__`` and ``__qualname__`` name.
-
-    Such an object can be pickled by reference, the way pickle sends functions.
-    """
+def _found_by_name(obj: Any) -> bool:
+    """Whether ``obj`` is what its ``__module__`` and ``__qualname__`` name."""
     target: Any = sys.modules.get(getattr(obj, "__module__", None) or "")
     for part in str(getattr(obj, "__qualname__", "")).split("."):
         target = getattr(target, part, None)
     return target is obj
+
+
+class FunctionLike:
+    """A wrapper that behaves as the function it wraps does where Python asks.
+
+    It binds as a method when it is a class attribute, and pickles by reference when
+    its module holds it under its name (as pickle sends functions), otherwise by value
+    (:meth:`_by_value`: cloudpickle can send a local function, pickle refuses).
+    """
+
+    __qualname__: str
+    __call__: Callable[..., Any]  # the subclass's
+
+    def __get__(self, instance: object, owner: type | None = None) -> Any:
+        if instance is None:
+            return self
+        return types.MethodType(self, instance)
+
+    def __reduce__(self) -> str | tuple[Any, ...]:
+        if _found_by_name(self):
+            return str(self.__qualname__)
+        return self._by_value()
+
+    def _by_value(self) -> tuple[Any, ...]:
+        """``(callable, args)`` that rebuild this wrapper in another process."""
+        raise NotImplementedError
 
 
 def call_op(
@@ -128,7 +151,7 @@ def reject_unsupported(fn: Callable[..., Any], what: str) -> None:
     )
 
 
-class Op:
+class Op(FunctionLike):
     """An xcs op: inside a trace, a call records a node and returns a deferred value.
 
     Outside any trace it is the wrapped function, called directly. Ops receive
@@ -160,16 +183,7 @@ class Op:
         # Threads run the function; other processes get the op (it pickles by name).
         return recording.record_op(self.__xcs_op__, self._fn, args, kwargs, self)
 
-    def __get__(self, instance: object, owner: type | None = None) -> Any:
-        if instance is None:
-            return self
-        return types.MethodType(self, instance)
-
-    def __reduce__(self) -> str | tuple[Any, ...]:
-        # By reference when the module holds this op under its name (like a function);
-        # otherwise by value (cloudpickle can send a local function, pickle refuses).
-        if found_by_name(self):
-            return str(self.__qualname__)
+    def _by_value(self) -> tuple[Any, ...]:
         return (Op, (self._fn, self.__xcs_op__))
 
     def __repr__(self) -> str:
