@@ -36,7 +36,9 @@ class _Stack(threading.local):
         # (frame id, kind, callee, code of the twin the call enters, if it is one)
         self.entries: list[tuple[int, int, Any, types.CodeType | None]] = []
         self.next: types.CodeType | None = None  # the twin the next call enters
-        self.entered: dict[int, bool] = {}  # frame id -> entered through the dispatcher
+        # Frame id -> the code of the frame entered through the dispatcher. The code
+        # tells a live entry from one a dead frame left under a reused id.
+        self.entered: dict[int, types.CodeType] = {}
 
 
 stack = _Stack()
@@ -90,7 +92,7 @@ def entered() -> None:
     if scope.pending_stores:  # a frame id reused: what an earlier frame stored is not ours
         scope.pending_stores.pop(id(frame), None)
     if stack.next is frame.f_code:
-        stack.entered[id(frame)] = True
+        stack.entered[id(frame)] = frame.f_code
         stack.next = None
     else:
         stack.entered.pop(id(frame), None)
@@ -102,4 +104,4 @@ def may_defer(frame: types.FrameType) -> bool:
         frame = frame.f_back
     if frame.f_code.co_flags & _GENERATOR:
         return True  # generator bodies are drained or taken item by item by the dispatcher
-    return stack.entered.get(id(frame), False)
+    return stack.entered.get(id(frame)) is frame.f_code
