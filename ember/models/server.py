@@ -7,8 +7,26 @@ generating), and faults can be queued: an HTTP error (429 with ``Retry-After``,
 500, ...) or a stall longer than the client's timeout. Every request is logged with
 its start and end, so tests can see on the server side that calls overlapped.
 
-Endpoints: ``POST /v1/chat/completions`` (OpenAI), ``POST /v1/messages``
-(Anthropic), ``GET /v1/models``. Streaming is not supported (HTTP 400).
+Endpoints:
+
+* ``POST /v1/chat/completions`` (OpenAI chat), also with ``"stream": true``: the answer
+  then comes as server-sent ``chat.completion.chunk`` events, word by word, ending with
+  ``data: [DONE]``; the ``latency`` is spread over the words.
+* ``POST /v1/responses`` (OpenAI Responses API): ``input`` a string or message items,
+  ``instructions`` optional; the same answer as chat gives for that prompt.
+* ``POST /v1/completions`` (OpenAI legacy completions): one choice per prompt.
+* ``POST /v1/embeddings`` (OpenAI): one deterministic unit vector per input, from a
+  hash of the model and the text (8 numbers, or ``dimensions``); ``encoding_format``
+  ``"float"`` or ``"base64"`` (the SDK's default).
+* ``POST /v1/messages`` (Anthropic).
+* ``GET /v1/models``.
+
+Only chat completions stream: ``"stream": true`` anywhere else (Anthropic messages
+included) gets HTTP 400. Errors come in the API's own shape (OpenAI's, or Anthropic's
+on ``/v1/messages``), so the SDKs raise their usual exceptions. A fault's ``prompt``
+matches the text a request is about: the system prompt (or ``instructions``) and the
+messages (or ``input``) joined by newlines; for completions and embeddings, the
+prompts (or inputs) joined by newlines. That text is also what ``requests`` logs.
 
 From Python::
 
@@ -20,15 +38,21 @@ From the command line: ``python -m ember serve --port 8000 --latency 0.2``.
 
 from __future__ import annotations
 
+import base64
 import collections
 import contextlib
 import dataclasses
+import hashlib
 import json
+import math
+import re
 import socket
+import struct
 import sys
 import threading
 import time
 import uuid
+from collections.abc import Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -44,6 +68,26 @@ _ERROR_TYPES = {
     500: "api_error",
     503: "overloaded_error",
 }
+
+_CHAT = "/v1/chat/completions"
+_RESPONSES = "/v1/responses"
+_COMPLETIONS = "/v1/completions"
+_EMBEDDINGS = "/v1/embeddings"
+_MESSAGES = "/v1/messages"
+
+_ROUTES = frozenset({_CHAT, _RESPONSES, _COMPLETIONS, _EMBEDDINGS, _MESSAGES})
+
+# Request fields that are not sampling parameters, by route: they do not seed the answer.
+_NOT_SAMPLING = {
+    _CHAT: frozenset({"model", "messages", "system", "stream", "stream_options"}),
+    _MESSAGES: frozenset({"model", "messages", "system", "stream"}),
+    _RESPONSES: frozenset({"model", "input", "instructions", "stream", "stream_options"}),
+    _COMPLETIONS: frozenset({"model", "prompt", "stream", "stream_options"}),
+}
+
+_EMBEDDING_DIMENSIONS = 8  # numbers in an embedding unless the request asks for ``dimensions``
+_MAX_EMBEDDING_DIMENSIONS = 4096
+_PIECES = re.compile(r"\S+\s*|\s+")  # a streamed answer's pieces: words with their spaces
 
 
 @dataclasses.dataclass(frozen=True)
@@ -149,7 +193,7 @@ class LocalLLMServer:
 
     def serve_forever(self) -> None:
         """Serve on this thread until ``stop`` (or Ctrl-C)."""
-        self._httpd.serve_forever()
+        self._httpd.serve_forever(poll_interval=0.05)
 
     def stop(self) -> None:
         """Stop serving and close the socket."""
@@ -285,23 +329,95 @@ class _Server(ThreadingHTTPServer):
                 connection.shutdown(socket.SHUT_RDWR)
 
 
-def _prompt_of(body: dict[str, Any]) -> str:
+def _prompt_of(path: str, body: dict[str, Any]) -> str:
+    """The text a request is about: what faults match, what is logged and answered.
+
+    Args:
+        path: The URL path (the API the body speaks).
+        body: The request's JSON object.
+
+    Returns:
+        The system prompt (``instructions`` for the Responses API) and each message's
+        text, joined by newlines; for completions and embeddings, the prompts (inputs)
+        joined by newlines.
+    """
+    if path in (_COMPLETIONS, _EMBEDDINGS):
+        return "\n".join(_strings(body.get("prompt" if path == _COMPLETIONS else "input")))
+    responses = path == _RESPONSES
     parts = []
-    system = body.get("system")
+    system = body.get("instructions" if responses else "system")
     if isinstance(system, str) and system:
         parts.append(system)
-    messages = body.get("messages")
+    messages = body.get("input" if responses else "messages")
+    if isinstance(messages, str):  # the Responses API's plain-text input
+        messages = [{"role": "user", "content": messages}]
     for message in messages if isinstance(messages, list) else []:
-        if not isinstance(message, dict):
+        # Responses API items other than messages (tool calls, ...) carry no prompt text.
+        if not isinstance(message, dict) or message.get("type", "message") != "message":
             continue
-        content = message.get("content", "")
-        if isinstance(content, list):  # content blocks
-            content = "".join(b.get("text", "") for b in content if isinstance(b, dict))
-        parts.append(str(content))
+        parts.append(_text_of(message.get("content")))
     return "\n".join(parts)
 
 
-_NOT_SAMPLING = frozenset({"model", "messages", "system", "stream"})
+def _text_of(content: Any) -> str:
+    """A message's text: a string, or the ``text`` of its content blocks (parts) joined."""
+    if isinstance(content, list):
+        return "".join(str(b.get("text", "")) for b in content if isinstance(b, dict))
+    return "" if content is None else str(content)
+
+
+def _strings(value: Any) -> list[str]:
+    """A string as a one-item list, the strings of a list, or [] for anything else."""
+    if isinstance(value, str):
+        return [value]
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
+
+
+def _problem_with(path: str, body: dict[str, Any]) -> str:
+    """What makes ``body`` no request for the route ``path`` ("" when nothing does)."""
+    model = body.get("model")
+    if path in (_CHAT, _MESSAGES):
+        messages = body.get("messages")
+        if not model or not messages or not isinstance(messages, list):
+            return "'model' and 'messages' are required"
+        if not all(isinstance(m, dict) for m in messages):
+            return "each message is a JSON object"
+        return ""
+    field = "prompt" if path == _COMPLETIONS else "input"
+    value = body.get(field)
+    if not model or value is None:
+        return f"'model' and '{field}' are required"
+    if path == _RESPONSES:
+        items = isinstance(value, list) and value and all(isinstance(i, dict) for i in value)
+        if not isinstance(value, str) and not items:
+            return "'input' is a string or a non-empty list of items (JSON objects)"
+        if not isinstance(body.get("instructions") or "", str):
+            return "'instructions' is a string"
+        return ""
+    strings = isinstance(value, list) and value and all(isinstance(v, str) for v in value)
+    if not isinstance(value, str) and not strings:
+        return f"'{field}' is a string or a non-empty list of strings"
+    if path == _EMBEDDINGS:
+        if (body.get("encoding_format") or "float") not in ("float", "base64"):
+            return "'encoding_format' is 'float' or 'base64'"
+        dimensions = body.get("dimensions")
+        if dimensions is not None and (
+            type(dimensions) is not int or not 1 <= dimensions <= _MAX_EMBEDDING_DIMENSIONS
+        ):
+            return f"'dimensions' is a whole number from 1 to {_MAX_EMBEDDING_DIMENSIONS}"
+    return ""
+
+
+@dataclasses.dataclass(frozen=True)
+class _EventStream:
+    """An answer sent as server-sent events rather than one JSON body.
+
+    Attributes:
+        events: Each event's JSON object, after a pause in seconds (the latency spread
+            over the answer's pieces); ``data: [DONE]`` follows the last.
+    """
+
+    events: list[tuple[float, dict[str, Any]]]
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -330,13 +446,14 @@ class _Handler(BaseHTTPRequestHandler):
         path = self.path.split("?", 1)[0].rstrip("/")
         model, prompt = "", ""
         headers: dict[str, str] = {}
+        answer: dict[str, Any] | _EventStream
         body, problem = self._read_body()
         if body is None:
             status, answer = 400, self._error_body(path, 400, problem)
             self.close_connection = True  # what is left of the body is unreadable
         else:
             model = str(body.get("model") or "")
-            prompt = _prompt_of(body)
+            prompt = _prompt_of(path, body)
             try:
                 status, answer, headers = self._answer(owner, path, body, model, prompt)
             except Exception as error:  # a bug here must still answer, not drop the line
@@ -344,6 +461,9 @@ class _Handler(BaseHTTPRequestHandler):
         # Logged before the answer leaves, so a client that has its answer finds it logged.
         key = bool(self.headers.get("Authorization") or self.headers.get("x-api-key"))
         record = RequestRecord(path, model, prompt, status, start, time.perf_counter(), key)
+        if isinstance(answer, _EventStream):
+            self._send_events(owner, answer, record)
+            return
         index = owner._end(record)
         try:
             self._send(status, answer, headers)
@@ -376,16 +496,14 @@ class _Handler(BaseHTTPRequestHandler):
         body: dict[str, Any],
         model: str,
         prompt: str,
-    ) -> tuple[int, dict[str, Any], dict[str, str]]:
-        if path not in ("/v1/chat/completions", "/v1/messages"):
+    ) -> tuple[int, dict[str, Any] | _EventStream, dict[str, str]]:
+        if path not in _ROUTES:
             return 404, self._error_body(path, 404, f"no route {self.path}"), {}
         if owner.api_key is not None and owner.api_key not in self._keys():
             return 401, self._error_body(path, 401, "invalid API key"), {}
-        messages = body.get("messages")
-        if not model or not messages or not isinstance(messages, list):
-            return 400, self._error_body(path, 400, "'model' and 'messages' are required"), {}
-        if not all(isinstance(m, dict) for m in messages):
-            return 400, self._error_body(path, 400, "each message is a JSON object"), {}
+        problem = _problem_with(path, body)
+        if problem:
+            return 400, self._error_body(path, 400, problem), {}
         fault = owner._fault_for(prompt)  # only requests that would be answered take one
         if fault is not None:
             if fault.stall:
@@ -396,15 +514,30 @@ class _Handler(BaseHTTPRequestHandler):
                     headers["Retry-After"] = f"{fault.retry_after:g}"
                 message = f"injected fault: HTTP {fault.status}"
                 return fault.status, self._error_body(path, fault.status, message), headers
-        if body.get("stream"):
-            return 400, self._error_body(path, 400, "streaming is not supported"), {}
-        if owner.latency:
+        stream = bool(body.get("stream"))
+        if stream and path != _CHAT:
+            message = f"streaming is not supported on {path}; only {_CHAT} streams"
+            return 400, self._error_body(path, 400, message), {}
+        if owner.latency and not stream:  # a stream spreads it over its pieces
             time.sleep(owner.latency)
-        params = {k: v for k, v in body.items() if k not in _NOT_SAMPLING}
+        if path == _EMBEDDINGS:
+            return 200, _openai_embeddings(model, _strings(body["input"]), body), {}
+        params = {k: v for k, v in body.items() if k not in _NOT_SAMPLING[path]}
+        if path == _COMPLETIONS:
+            prompts = _strings(body["prompt"])
+            texts = [simulate(model, p, params) for p in prompts]
+            return 200, _openai_text_completion(model, prompts, texts), {}
         text = simulate(model, prompt, params)
         tokens_in, tokens_out = estimate_tokens(prompt), estimate_tokens(text)
-        if path == "/v1/messages":
+        if path == _MESSAGES:
             return 200, _anthropic_message(model, text, tokens_in, tokens_out), {}
+        if path == _RESPONSES:
+            return 200, _openai_response(model, body, text, tokens_in, tokens_out), {}
+        if stream:
+            options = body.get("stream_options")
+            usage = isinstance(options, dict) and bool(options.get("include_usage"))
+            chunks = _openai_chunks(model, text, tokens_in, tokens_out, owner.latency, usage)
+            return 200, chunks, {}
         return 200, _openai_completion(model, text, tokens_in, tokens_out), {}
 
     def _keys(self) -> set[str]:
@@ -414,7 +547,7 @@ class _Handler(BaseHTTPRequestHandler):
     @staticmethod
     def _error_body(path: str, status: int, message: str) -> dict[str, Any]:
         kind = _ERROR_TYPES.get(status, "api_error")
-        if path == "/v1/messages":
+        if path == _MESSAGES:
             return {"type": "error", "error": {"type": kind, "message": message}}
         return {"error": {"message": message, "type": kind, "param": None, "code": status}}
 
@@ -430,6 +563,50 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
+    def _send_events(
+        self, owner: LocalLLMServer, stream: _EventStream, record: RequestRecord
+    ) -> None:
+        """Send ``stream`` (HTTP 200, chunked) and log ``record``, ended when it is sent.
+
+        The log entry is made before ``data: [DONE]`` goes out, so a client that has
+        read the whole stream finds it logged; a client that hangs up midway is logged
+        with status 499.
+        """
+        try:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Cache-Control", "no-cache")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            for pause, event in stream.events:
+                if pause:
+                    time.sleep(pause)
+                self._send_chunk(b"data: " + json.dumps(event).encode() + b"\n\n")
+        except OSError:  # the client gave up midway
+            owner._end(dataclasses.replace(record, status=499, end=time.perf_counter()))
+            self.close_connection = True
+            return
+        record = dataclasses.replace(record, end=time.perf_counter())
+        index = owner._end(record)
+        try:
+            self._send_chunk(b"data: [DONE]\n\n")
+            self._send_chunk(b"")  # the end of the chunked body
+        except OSError:
+            owner._lost(index, record)
+            self.close_connection = True
+
+    def _send_chunk(self, data: bytes) -> None:
+        """Write ``data`` as one chunk of a chunked body (empty: the body's end)."""
+        self.wfile.write(b"%X\r\n%s\r\n" % (len(data), data))
+
+
+def _openai_usage(tokens_in: int, tokens_out: int) -> dict[str, int]:
+    return {
+        "prompt_tokens": tokens_in,
+        "completion_tokens": tokens_out,
+        "total_tokens": tokens_in + tokens_out,
+    }
+
 
 def _openai_completion(model: str, text: str, tokens_in: int, tokens_out: int) -> dict[str, Any]:
     return {
@@ -444,11 +621,144 @@ def _openai_completion(model: str, text: str, tokens_in: int, tokens_out: int) -
                 "finish_reason": "stop",
             }
         ],
+        "usage": _openai_usage(tokens_in, tokens_out),
+    }
+
+
+def _openai_chunks(
+    model: str, text: str, tokens_in: int, tokens_out: int, latency: float, usage: bool
+) -> _EventStream:
+    """``text`` as ``chat.completion.chunk`` events, a word (with its spaces) each.
+
+    Args:
+        model: The requested model.
+        text: The whole answer; the pieces join to it.
+        tokens_in: Prompt tokens, for the usage chunk.
+        tokens_out: Answer tokens, for the usage chunk.
+        latency: Seconds the stream takes, spread evenly over the pieces.
+        usage: Whether to end with a usage chunk (``stream_options.include_usage``).
+
+    Returns:
+        A first chunk with the assistant's role, one chunk per piece, a last chunk with
+        ``finish_reason`` "stop", then the usage chunk if asked for.
+    """
+    pieces = _PIECES.findall(text)
+    head = {
+        "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": model,
+    }
+
+    def chunk(delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
+        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
+        return {**head, "choices": [choice]}
+
+    pause = latency / len(pieces) if pieces else 0.0
+    events = [(0.0, chunk({"role": "assistant", "content": ""}))]
+    events += [(pause, chunk({"content": piece})) for piece in pieces]
+    events.append((0.0 if pieces else latency, chunk({}, "stop")))
+    if usage:
+        events.append((0.0, {**head, "choices": [], "usage": _openai_usage(tokens_in, tokens_out)}))
+    return _EventStream(events)
+
+
+def _openai_response(
+    model: str, body: dict[str, Any], text: str, tokens_in: int, tokens_out: int
+) -> dict[str, Any]:
+    """A completed Responses API object with one assistant message: ``text``."""
+    now = int(time.time())
+    message = {
+        "type": "message",
+        "id": f"msg_{uuid.uuid4().hex[:24]}",
+        "status": "completed",
+        "role": "assistant",
+        "content": [{"type": "output_text", "text": text, "annotations": [], "logprobs": []}],
+    }
+    return {
+        "id": f"resp_{uuid.uuid4().hex[:24]}",
+        "object": "response",
+        "created_at": now,
+        "completed_at": now,
+        "status": "completed",
+        "background": False,
+        "error": None,
+        "incomplete_details": None,
+        "instructions": body.get("instructions"),
+        "max_output_tokens": body.get("max_output_tokens"),
+        "metadata": body.get("metadata") or {},
+        "model": model,
+        "output": [message],
+        "parallel_tool_calls": True,
+        "previous_response_id": body.get("previous_response_id"),
+        "reasoning": {"effort": None, "summary": None},
+        "store": False,  # answers are not kept: nothing to fetch by id later
+        "temperature": body.get("temperature", 1.0),
+        "text": {"format": {"type": "text"}},
+        "tool_choice": "auto",
+        "tools": [],
+        "top_p": body.get("top_p", 1.0),
+        "truncation": "disabled",
         "usage": {
-            "prompt_tokens": tokens_in,
-            "completion_tokens": tokens_out,
+            "input_tokens": tokens_in,
+            "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
+            "output_tokens": tokens_out,
+            "output_tokens_details": {"reasoning_tokens": 0},
             "total_tokens": tokens_in + tokens_out,
         },
+        "user": None,
+    }
+
+
+def _openai_text_completion(model: str, prompts: list[str], texts: list[str]) -> dict[str, Any]:
+    """A legacy ``text_completion``: one choice per prompt, ``texts[i]`` answering it."""
+    tokens_in = sum(estimate_tokens(p) for p in prompts)
+    tokens_out = sum(estimate_tokens(t) for t in texts)
+    return {
+        "id": f"cmpl-{uuid.uuid4().hex[:24]}",
+        "object": "text_completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [
+            {"index": i, "text": text, "logprobs": None, "finish_reason": "stop"}
+            for i, text in enumerate(texts)
+        ],
+        "usage": _openai_usage(tokens_in, tokens_out),
+    }
+
+
+def _embedding(model: str, text: str, dimensions: int) -> list[float]:
+    """A unit vector of float32 numbers that is a function of ``model`` and ``text``."""
+    digest = b""
+    while len(digest) < dimensions:  # 32 numbers per hash block
+        block = len(digest) // 32
+        digest += hashlib.sha256(f"{block}\0{model}\0{text}".encode()).digest()
+    values = [byte - 127.5 for byte in digest[:dimensions]]  # never all zero
+    norm = math.sqrt(sum(v * v for v in values))
+    # Rounded to float32, so the "float" and "base64" encodings give the same numbers.
+    return list(struct.unpack(f"<{dimensions}f", _pack_float32([v / norm for v in values])))
+
+
+def _pack_float32(values: Sequence[float]) -> bytes:
+    """``values`` as little-endian float32s: the bytes of a base64 embedding."""
+    return struct.pack(f"<{len(values)}f", *values)
+
+
+def _openai_embeddings(model: str, texts: list[str], body: dict[str, Any]) -> dict[str, Any]:
+    """One embedding per text, as floats or base64 (``encoding_format``)."""
+    dimensions = body.get("dimensions") or _EMBEDDING_DIMENSIONS
+    as_base64 = body.get("encoding_format") == "base64"
+    data = []
+    for index, text in enumerate(texts):
+        vector = _embedding(model, text, dimensions)
+        encoded = base64.b64encode(_pack_float32(vector)).decode() if as_base64 else vector
+        data.append({"object": "embedding", "index": index, "embedding": encoded})
+    tokens = sum(estimate_tokens(t) for t in texts)
+    return {
+        "object": "list",
+        "data": data,
+        "model": model,
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
     }
 
 

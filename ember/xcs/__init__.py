@@ -11,6 +11,7 @@ Extending xcs (a model provider, a client, a composite of your own): ``OpSpec`` 
 """
 
 from ember.xcs._internal.dispatch.pure import pure
+from ember.xcs._internal.dispatch.registry import register_op, unregister_op
 from ember.xcs._internal.errors import (
     ConcretizationError,
     OpTimeoutError,
@@ -36,6 +37,8 @@ __all__ = [
     "jit",
     "op",
     "pure",
+    "register_op",
     "reset_jit_stats",
     "trace",
+    "unregister_op",
 ]

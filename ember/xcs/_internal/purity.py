@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import sys
 import types
 import typing
 from collections import abc
@@ -132,6 +133,10 @@ def _python(cls: type, name: str) -> bool:
             found = True
         elif isinstance(attribute, (staticmethod, classmethod)):
             found = type(attribute.__func__) is types.FunctionType
+        elif _QUIET.get(str(getattr(attribute, "__qualname__", ""))) == getattr(
+            attribute, "__module__", None
+        ):
+            found = False  # library code known to touch nothing but the object
         else:
             getter = getattr(type(attribute), "__get__", None)
             found = type(attribute) is types.FunctionType or (
@@ -141,6 +146,11 @@ def _python(cls: type, name: str) -> bool:
             _WAITS_IN_PYTHON.clear()
         _WAITS_IN_PYTHON[key] = found
     return found
+
+
+# Library dunders written in Python that only read the object (qualname -> module):
+# pydantic's ``__getattr__`` looks up private and extra fields, or raises.
+_QUIET = {"BaseModel.__getattr__": "pydantic.main"}
 
 
 def _declared(cls: type, name: str) -> bool:
@@ -203,10 +213,22 @@ def _narrowed(kind: Kind) -> Kind:
 
 
 def attribute_kind(kind: Kind, name: str) -> Kind:
-    """The kind of ``value.name`` for a value of this kind."""
+    """The kind of ``value.name`` for a value of this kind.
+
+    For a union of classes (``TextBlock | ToolUseBlock``), the kind the members that
+    declare ``name`` agree on (on the others, reading it raises), else nothing.
+    """
     kind = _narrowed(kind)
     if kind is None or kind is BUILTIN:
         return kind
+    members = _members(kind)
+    if len(members) > 1:
+        found = {
+            _narrowed(attribute_kind(m, name))
+            for m in members
+            if _origin(m) is not None and _declared(_origin(m), name)
+        }
+        return found.pop() if len(found) == 1 else None
     cls = _origin(kind)
     if cls is None or cls.__module__ == "builtins":
         return BUILTIN if cls is not None else None
@@ -360,19 +382,46 @@ def _evaluated(annotation: Any, namespace: dict[str, Any]) -> Kind:
 
 
 def _hints(cls: type) -> dict[str, Any]:
-    """A class's annotated attributes, evaluated (cached; empty if they do not evaluate)."""
+    """A class's annotated attributes, evaluated (cached).
+
+    Annotations that do not evaluate (a name imported only for type checkers, in the
+    class or a base) are left out; the others still count.
+    """
     try:
         return _hinted[cls]
     except (KeyError, TypeError):
         pass
     try:
-        hints = {
-            k: v
-            for k, v in typing.get_type_hints(cls).items()
-            if v is not typing.Any and typing.get_origin(v) is not typing.ClassVar
-        }
-    except Exception:  # a forward reference that does not resolve, say
-        hints = {}
+        hints = typing.get_type_hints(cls)
+    except Exception:  # a forward reference that does not resolve: one by one
+        hints = _hints_one_by_one(cls)
+    hints = {
+        k: v
+        for k, v in hints.items()
+        if v is not typing.Any and typing.get_origin(v) is not typing.ClassVar
+    }
     with contextlib.suppress(TypeError):
         _hinted[cls] = hints
     return hints
+
+
+def _hints_one_by_one(cls: type) -> dict[str, Any]:
+    """The annotations of ``cls`` and its bases that evaluate, base first."""
+    hints: dict[str, Any] = {}
+    for k in reversed(cls.__mro__):
+        namespace = getattr(sys.modules.get(k.__module__), "__dict__", {})
+        for name, annotation in vars(k).get("__annotations__", {}).items():
+            try:
+                hints[name] = typing.get_type_hints(
+                    _Annotated(name, annotation), namespace, dict(vars(k))
+                )[name]
+            except Exception:
+                hints.pop(name, None)  # unknown here: nothing is known of it
+    return hints
+
+
+class _Annotated:
+    """An object with one annotation, for evaluating it as ``get_type_hints`` does."""
+
+    def __init__(self, name: str, annotation: Any) -> None:
+        self.__annotations__ = {name: annotation}

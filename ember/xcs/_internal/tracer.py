@@ -607,6 +607,7 @@ class Recording:
         args: tuple[Any, ...],
         kwargs: Mapping[str, Any],
         op: Callable[..., Any] | None = None,
+        kind: Kind = None,
     ) -> Any:
         """Record a call of an op and return the deferred value of its result.
 
@@ -620,6 +621,8 @@ class Recording:
             args: Positional arguments as passed.
             kwargs: Keyword arguments as passed.
             op: What to send to another process instead (picklable), if not ``fn``.
+            kind: What is known of the result's type, if more than ``fn``'s annotation
+                says (a registered SDK method's).
         """
         context = contextvars.copy_context()
         with self.lock:
@@ -629,7 +632,8 @@ class Recording:
                     NodeKind.OP, spec.name, fn, args_t, kwargs_t, found,
                     spec=spec, context=context, op=op,
                 )  # fmt: skip
-                kind = op_kind(fn, spec)
+                if kind is None:
+                    kind = op_kind(fn, spec)
                 if kind is not None:
                     self._kinds[node] = kind
                 return Deferred(self, node)

@@ -25,8 +25,10 @@ def test_all_is_sorted_and_exact() -> None:
         "jit",
         "op",
         "pure",
+        "register_op",
         "reset_jit_stats",
         "trace",
+        "unregister_op",
     ]
     for name in xcs.__all__:
         assert getattr(xcs, name) is not None

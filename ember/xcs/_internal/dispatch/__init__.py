@@ -13,7 +13,9 @@ corpus). They are split as the rewrite is:
   on pending values as glue; ``unpacking.py``: a pending value unpacked into targets;
 * ``statements.py``: exception scopes and stores, with ``clear.py`` (whether a
   ``try``/``with`` body can touch anything pending);
-* ``frames.py``: per-thread state, and which frames may defer ops (``entered``).
+* ``frames.py``: per-thread state, and which frames may defer ops (``entered``);
+* ``registry.py``: library functions that are ops without marking (``register_op``),
+  with ``sdks.py``, the official SDKs' request methods.
 
 The rest of xcs uses ``callees.entry_point``/``register``, ``frames.enter_next`` and
 ``statements.forget_stores`` from their modules.
@@ -55,6 +57,9 @@ from ember.xcs._internal.dispatch.statements import (
     sync,
 )
 from ember.xcs._internal.dispatch.unpacking import unpack, unpack_each
+
+# The official SDKs' request methods are ops (registered by name: imports no SDK).
+from ember.xcs._internal.dispatch import sdks as _sdks  # noqa: F401  # isort: skip
 
 __all__ = [
     "args",

@@ -38,6 +38,7 @@ from ember.xcs._internal.dispatch.expressions import CACHE_MAX, value
 from ember.xcs._internal.dispatch.formatting import format_glue, join_glue
 from ember.xcs._internal.dispatch.frames import entering, may_defer
 from ember.xcs._internal.dispatch.pure import PURE, PureCall, length, pure_method
+from ember.xcs._internal.dispatch.registry import registered
 from ember.xcs._internal.dispatch.twins import twin_of, unrewritable
 from ember.xcs._internal.protocol import Op, is_composite, is_op
 from ember.xcs._internal.purity import class_attribute
@@ -223,6 +224,9 @@ _HOOKS: dict[type, Callable[[Any], tuple[Any, int]]] = {}
 
 
 def _resolve_function(fn: types.FunctionType) -> tuple[Any, int]:
+    sdk_call = registered(fn)  # an SDK request method, a client's (registry.py)
+    if sdk_call is not None:
+        return sdk_call, PASS
     twin = twin_of(fn)
     return (twin, PASS) if twin is not None else (fn, CONCRETE)
 
