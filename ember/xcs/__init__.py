@@ -21,6 +21,7 @@ from ember.xcs._internal.errors import (
 from ember.xcs._internal.ir import OpSpec
 from ember.xcs._internal.protocol import call_op, composite, op
 from ember.xcs._jit import get_jit_stats, jit, reset_jit_stats
+from ember.xcs._map import map, vmap
 from ember.xcs._trace import Trace, barrier, trace
 
 __all__ = [
@@ -35,10 +36,12 @@ __all__ = [
     "composite",
     "get_jit_stats",
     "jit",
+    "map",
     "op",
     "pure",
     "register_op",
     "reset_jit_stats",
     "trace",
     "unregister_op",
+    "vmap",
 ]

@@ -44,7 +44,7 @@ from ember.xcs._internal.stats import JitStats
 from ember.xcs._internal.tracer import Recording
 from ember.xcs._internal.usercode import first_warning
 
-__all__ = ["JitFunction", "JitOptions", "get_jit_stats", "jit", "reset_jit_stats"]
+__all__ = ["JitFunction", "JitOptions", "get_jit_stats", "jit", "reset_jit_stats", "split_jitted"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -277,6 +277,19 @@ def _wrapper_of(fn: Any) -> JitFunction:
     if not isinstance(target, JitFunction):
         raise TypeError(f"get_jit_stats expects a function made by xcs.jit, got {fn!r}")
     return target
+
+
+def split_jitted(fn: Callable[..., Any]) -> tuple[Callable[..., Any], Engine]:
+    """``fn`` without its jit wrapper (a bound method stays bound), and the engine to use.
+
+    A jitted function brings its own options; anything else gets a default engine.
+    """
+    if isinstance(fn, JitFunction):
+        return fn.__wrapped__, fn._engine
+    if isinstance(fn, types.MethodType) and isinstance(fn.__func__, JitFunction):
+        jitted = fn.__func__
+        return types.MethodType(jitted.__wrapped__, fn.__self__), jitted._engine
+    return fn, Engine()
 
 
 def get_jit_stats(f: Any = None) -> dict[str, Any]:

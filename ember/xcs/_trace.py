@@ -13,7 +13,6 @@ import contextlib
 import functools
 import os
 import time
-import types
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -22,12 +21,11 @@ import networkx as nx
 
 from ember.xcs._internal import parallelism, runtime, tracer
 from ember.xcs._internal.dispatch.callees import entry_point
-from ember.xcs._internal.engine import Engine
 from ember.xcs._internal.errors import XCSWarning
 from ember.xcs._internal.ir import Node, NodeKind
 from ember.xcs._internal.rewrite import Unrewritable
 from ember.xcs._internal.tracer import Recording
-from ember.xcs._jit import JitFunction
+from ember.xcs._jit import split_jitted
 from ember.xcs._viz import RAN_AT_ONCE
 
 __all__ = ["Trace", "barrier", "trace"]
@@ -228,7 +226,9 @@ def trace(fn: Callable[..., Any], *args: Any, execute: bool = True, **kwargs: An
     Raises:
         BaseException: Whatever ``fn`` raises, as with a plain call.
     """
-    fn, engine = _unwrap(fn)
+    if not callable(fn):
+        raise TypeError(f"xcs.trace expects a function or callable, got {fn!r}")
+    fn, engine = split_jitted(fn)
     try:
         target = entry_point(fn)
     except Unrewritable as reason:
@@ -242,17 +242,6 @@ def trace(fn: Callable[..., Any], *args: Any, execute: bool = True, **kwargs: An
     recording = Recording(engine, execute=execute)
     result = runtime.run(recording, fn, args, kwargs, target)
     return Trace(recording, result, time.perf_counter() - recording.t0)
-
-
-def _unwrap(fn: Callable[..., Any]) -> tuple[Callable[..., Any], Engine]:
-    if isinstance(fn, JitFunction):
-        return fn.__wrapped__, fn._engine
-    if isinstance(fn, types.MethodType) and isinstance(fn.__func__, JitFunction):
-        jitted = fn.__func__
-        return types.MethodType(jitted.__wrapped__, fn.__self__), jitted._engine
-    if not callable(fn):
-        raise TypeError(f"xcs.trace expects a function or callable, got {fn!r}")
-    return fn, Engine()
 
 
 def barrier() -> None:

@@ -216,6 +216,8 @@ class _Run:
         return any(node < cutoff for node in self.inflight)
 
     def _hand_off(self) -> None:
+        if self.rec.stopped is not None and self.cutoff == math.inf:
+            self._stop(self.rec.stopped)
         if self.blocked:  # slots may have come free: try again, in program order
             for node in self.blocked:
                 heapq.heappush(self.ready_ops, node)
@@ -266,6 +268,8 @@ class _Run:
                 pass
             else:
                 return None if report is _WAKE else report
+            if self.rec.stopped is not None and self.cutoff == math.inf:
+                return None  # stopped from another thread: hand nothing more out
             if deadline is not None and time.perf_counter() >= deadline:
                 self._time_out()
                 return None
@@ -415,6 +419,20 @@ class _Run:
             for later in [n for n in self.inflight if n > node]:
                 if self.inflight[later].cancel():
                     del self.inflight[later]
+
+    def _stop(self, error: BaseException) -> None:
+        """The recording was stopped: the first op not started fails, and all after it.
+
+        Ops handed out that no thread has taken yet count as not started.
+        """
+        state = self.rec.state
+        unstarted = [n for n in self.batch if state[n].status is Status.PENDING]
+        for node, task in sorted(self.inflight.items()):
+            if task.cancel():
+                del self.inflight[node]
+                unstarted.append(node)
+        if unstarted:
+            self._fail(min(unstarted), error, note=False)
 
     def _cancel_unfinished(self, error: BaseException) -> None:
         for task in self.inflight.values():

@@ -279,6 +279,8 @@ class Recording:
         self.effects_waiting = False  # an effect (print, logging) is recorded, not yet run
         self._effects_from = -1  # the last effect: the next one waits for it and later nodes
         self.held: BaseException | None = None  # a failure held inside a clear block
+        self.stopped: BaseException | None = None  # set by stop(): start nothing more
+        self.parts: dict[int, list[Recording | None]] = {}  # op -> its items' recordings
 
     # --- the Owner protocol of deferred values ------------------------------------
 
@@ -459,6 +461,19 @@ class Recording:
                 self.pending.clear()
                 self.end_loans()
                 self._end_effects()
+
+    def keep_parts(self, parts: list[Recording | None]) -> None:
+        """Keep the recordings of the last op's items (``xcs.map``), filled as it runs."""
+        if self.ops:
+            self.parts[self.ops[-1]] = parts
+
+    def stop(self, error: BaseException) -> None:
+        """Start no more ops: each one not started fails with ``error`` (``xcs.map``).
+
+        Another thread may call it; the materializing thread sees it the next time it
+        hands ops out. Ops already running finish.
+        """
+        self.stopped = error
 
     def failed_with(self, error: BaseException) -> bool:
         """Whether ``error`` is a node's own failure (an op's, not code around it)."""
@@ -747,6 +762,8 @@ class Recording:
         """
         graph = nx.DiGraph()
         graph.add_nodes_from((node, state.attributes()) for node, state in enumerate(self.state))
+        for node, parts in self.parts.items():  # an xcs.map's items, each a graph
+            graph.nodes[node]["items"] = [p.graph for p in parts if p is not None]
         graph.add_edges_from(
             (source, target, {"order": kind} if kind else {})
             for source, targets in enumerate(self.succ)

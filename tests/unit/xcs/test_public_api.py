@@ -23,12 +23,14 @@ def test_all_is_sorted_and_exact() -> None:
         "composite",
         "get_jit_stats",
         "jit",
+        "map",
         "op",
         "pure",
         "register_op",
         "reset_jit_stats",
         "trace",
         "unregister_op",
+        "vmap",
     ]
     for name in xcs.__all__:
         assert getattr(xcs, name) is not None
