@@ -32,7 +32,7 @@ from collections.abc import Callable, Hashable
 from concurrent.futures import Executor
 from typing import Any, overload
 
-from ember.xcs._internal import parallelism, runtime, tracer
+from ember.xcs._internal import parallelism, runtime, tracer, waits
 from ember.xcs._internal.decisions import Decision, Decisions, call_key
 from ember.xcs._internal.dispatch.callees import CONCRETE, PASS, entry_point, register
 from ember.xcs._internal.dispatch.twins import twin_of
@@ -185,7 +185,15 @@ class JitFunction(FunctionLike):
             decision = Decision.PARALLEL if parallel else Decision.DIRECT
             if key is not None:
                 self._decisions.set(key, decision)
-        self._stats.count_traced(summary, wall, decision)
+        found = waits.waits_of(recording)
+        advice = waits.hint(
+            summary.ops,
+            summary.max_parallelism,
+            found,
+            sorted(recording.opaque),
+            recording.own_thread_ops,
+        )
+        self._stats.count_traced(summary, wall, decision, found, advice, recording.own_thread_ops)
 
     def _by_value(self) -> tuple[Any, ...]:
         # The executor stays behind: another process runs it on its own shared pool.

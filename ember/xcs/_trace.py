@@ -19,7 +19,7 @@ from typing import Any
 
 import networkx as nx
 
-from ember.xcs._internal import parallelism, runtime, tracer
+from ember.xcs._internal import parallelism, runtime, tracer, waits
 from ember.xcs._internal.dispatch.callees import entry_point
 from ember.xcs._internal.errors import XCSWarning
 from ember.xcs._internal.ir import Node, NodeKind
@@ -42,8 +42,13 @@ class Trace:
             attributes ``kind`` (input/op/glue/sync), ``name``, ``location``,
             ``status``, ``start``, ``end``, ``thread``, ``cpu``, ``error``,
             ``immediate`` (an op called by library code -- a callback -- or by code
-            xcs could not rewrite, so it ran at once, not deferred).
+            xcs could not rewrite, so it ran at once, not deferred), ``waited_for``
+            (on a sync: what the program needed the values for), ``items`` (on an
+            ``xcs.map`` op: each item's graph, None for an item that never started).
         wall_seconds: Time the traced call took.
+        waits: The syncs that cost parallelism (waited for ops, with more ops after
+            them), in program order: ``line``, ``waited_for``, ``seconds``. ``print``
+            ends with them, grouped by line.
     """
 
     def __init__(self, recording: Recording, result: Any, wall_seconds: float) -> None:
@@ -51,6 +56,8 @@ class Trace:
         self.graph: nx.DiGraph = recording.graph
         self.wall_seconds = wall_seconds
         self._nodes: list[Node] = list(recording.nodes)
+        self.waits = waits.waits_of(recording)
+        self._waits = waits.describe(self.waits)
 
     @functools.cached_property
     def _shape(self) -> list[tuple[int, bool, list[int]]]:
@@ -80,7 +87,8 @@ class Trace:
         return summary.sequential_seconds / self.wall_seconds
 
     def __str__(self) -> str:
-        return "\n".join(self._line(node) for node in self._nodes)
+        lines = [self._line(node) for node in self._nodes]
+        return "\n".join(lines + self._waits)
 
     # --- pictures -----------------------------------------------------------------------
 

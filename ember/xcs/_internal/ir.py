@@ -158,6 +158,8 @@ class NodeState:
         cpu: The CPU seconds its thread spent running it.
         error: Its exception (its own, or the failure it was cancelled for).
         immediate: It ran at once, not deferred (called by library or unrewritten code).
+        waited_for: For a sync, what the program needed the values for, if known (a
+            branch, a library call; see ``waits.py``).
     """
 
     kind: str
@@ -170,6 +172,7 @@ class NodeState:
     cpu: float | None = None
     error: BaseException | None = None
     immediate: bool = False
+    waited_for: str | None = None
 
     def __getitem__(self, name: str) -> Any:
         """Reads like the graph node's attribute mapping (the analysis takes either)."""
@@ -192,6 +195,7 @@ class NodeState:
             "cpu": self.cpu,
             "error": self.error,
             "immediate": self.immediate,
+            "waited_for": self.waited_for,
         }
 
 

@@ -121,6 +121,8 @@ def call_op(
     """
     recording = tracer.active()
     if recording is None:
+        if tracer.tracing:
+            tracer.op_outside_trace()
         return fn(*args, **kwargs)
     if tracer.take_deferral():
         return recording.record_op(spec, fn, args, kwargs)
@@ -170,6 +172,8 @@ class Op(FunctionLike):
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         recording = tracer.active()
         if recording is None:
+            if tracer.tracing:
+                tracer.op_outside_trace()
             return self._fn(*args, **kwargs)
         # Not called through the dispatcher (by library code, a property, a dunder):
         # it runs now, after everything recorded before it, and is still a node.

@@ -20,6 +20,13 @@ callers. Fields (all totals since the wrapper was made or ``reset_jit_stats``):
   another, not in parallel.
 * ``fallback_reason``: why the function, or calls of one structure, run plainly
   for good (the latest reason; None so far).
+* ``waits``: the lines where traced calls waited for ops before making more calls
+  (what cost parallelism; ``waits.py``), most time first, at most five: each a dict
+  of ``line``, ``waited_for`` (a branch on an answer, a library call, a ``try``...),
+  ``times`` and ``seconds``. ``hint`` also names the first such line of a call that
+  ran two or more ops one at a time, and the fix (a rewrite, or ``xcs.map``).
+* ``ops_on_own_threads``: op calls made on threads the function started itself
+  (its own ``ThreadPoolExecutor``): not in the graph, so said here.
 """
 
 from __future__ import annotations
@@ -29,6 +36,9 @@ import threading
 from typing import Any
 
 from ember.xcs._internal.parallelism import Summary
+from ember.xcs._internal.waits import Wait
+
+_SHOWN_WAITS = 5
 
 __all__ = ["JitStats"]
 
@@ -56,7 +66,9 @@ class JitStats:
             self._inlined = itertools.count()
             self._traced = 0
             self._ops = self._max_parallelism = self._cpu_bound = self._gil_bound = 0
-            self._immediate = 0
+            self._immediate = self._own_thread_ops = 0
+            self._waits: dict[tuple[str, str], list[float]] = {}  # (line, why) -> [n, s]
+            self._advice: str | None = None
             self._op_seconds = self._wall_seconds = self._sequential_seconds = 0.0
             self._decisions: set[str] = {"fallback"} if self._fallback else set()
 
@@ -74,9 +86,24 @@ class JitStats:
         """A call that ran the plain function."""
         next(self._direct)
 
-    def count_traced(self, summary: Summary, wall_seconds: float, decision: str | None) -> None:
-        """A traced call: add its ops and times; note the decision it led to."""
+    def count_traced(
+        self,
+        summary: Summary,
+        wall_seconds: float,
+        decision: str | None,
+        waits: list[Wait] = (),  # type: ignore[assignment]
+        advice: str | None = None,
+        own_thread_ops: int = 0,
+    ) -> None:
+        """A traced call: add its ops, times and waits; note the decision it led to."""
         with self._lock:
+            for wait in waits:
+                total = self._waits.setdefault((wait.line, wait.waited_for), [0, 0.0])
+                total[0] += 1
+                total[1] += wait.seconds
+            if advice is not None:
+                self._advice = advice
+            self._own_thread_ops += own_thread_ops
             self._traced += 1
             self._ops += summary.ops
             self._max_parallelism = max(self._max_parallelism, summary.max_parallelism)
@@ -116,9 +143,22 @@ class JitStats:
                 "speedup": self._sequential_seconds / wall if self._traced and wall > 0 else None,
                 "cpu_bound_ops": self._cpu_bound,
                 "ops_run_at_once": self._immediate,
-                "hint": _GIL_HINT.format(n=self._gil_bound) if self._gil_bound else None,
+                "hint": self._hint(),
                 "fallback_reason": self._fallback,
+                "waits": [
+                    {"line": line, "waited_for": why, "times": int(n), "seconds": s}
+                    for (line, why), (n, s) in sorted(
+                        self._waits.items(), key=lambda item: -item[1][1]
+                    )[:_SHOWN_WAITS]
+                ],
+                "ops_on_own_threads": self._own_thread_ops,
             }
+
+    def _hint(self) -> str | None:
+        parts = [_GIL_HINT.format(n=self._gil_bound)] if self._gil_bound else []
+        if self._advice is not None:
+            parts.append(self._advice)
+        return " ".join(parts) or None
 
 
 def _value(counter: itertools.count[int]) -> int:

@@ -93,6 +93,7 @@ class _Context(threading.local):
     running: Recording | None = None  # the trace whose op this thread is executing
     deferral: bool = False  # the dispatcher is calling an op-like object (call_op defers)
     hold_before: int = 0  # inside a clear try/with body begun at this node (see hold_failures)
+    why: str | None = None  # what the next demand on this thread is for (waiting_for)
 
 
 _context = _Context()
@@ -132,12 +133,43 @@ def enter(recording: Recording | None) -> Recording | None:
     """Make ``recording`` this thread's trace; returns the previous one for :func:`leave`."""
     previous = _context.recording
     _context.recording = recording
+    if recording is not None:
+        tracing[threading.get_ident()] = recording
     return previous
 
 
 def leave(previous: Recording | None) -> None:
     """Restore the trace that was active before :func:`enter`."""
     _context.recording = previous
+    if previous is None:
+        tracing.pop(threading.get_ident(), None)
+    else:
+        tracing[threading.get_ident()] = previous
+
+
+tracing: dict[int, Recording] = {}
+"""The trace active on each thread that has one (thread id -> recording)."""
+
+
+def waiting_for(why: str | None) -> None:
+    """Say what the next demand on this thread is for (a branch, a library call).
+
+    Set by dispatcher helpers just before they need a pending value; the sync that
+    demand makes carries it (``waits.py`` reports it). Cleared by that demand.
+    """
+    _context.why = why
+
+
+def op_outside_trace() -> None:
+    """An op ran with no trace on this thread: count it if the program is being traced.
+
+    A thread the traced function started itself (its own ``ThreadPoolExecutor``) has
+    no trace; when one trace is active in the process, it is the one whose function
+    started the thread, and it counts the op (``stats()`` says so).
+    """
+    if len(tracing) == 1 and _context.running is None:
+        for recording in list(tracing.values()):
+            recording.own_thread_ops += 1
 
 
 def hold_failures(before: int) -> int:
@@ -281,6 +313,9 @@ class Recording:
         self.held: BaseException | None = None  # a failure held inside a clear block
         self.stopped: BaseException | None = None  # set by stop(): start nothing more
         self.parts: dict[int, list[Recording | None]] = {}  # op -> its items' recordings
+        self.syncs: list[int] = []  # sync node ids, in program order
+        self.opaque: set[str] = set()  # callees xcs could not see through (lru_cache)
+        self.own_thread_ops = 0  # ops run on threads the traced function started
 
     # --- the Owner protocol of deferred values ------------------------------------
 
@@ -298,12 +333,15 @@ class Recording:
                 or demanded from inside an op of this same trace).
         """
         state = self.state[node]
+        why = _context.why
+        if why is not None:
+            _context.why = None
         if state.status not in FINISHED:
             self._refuse_inside_own_op(node)
             self._refuse_after_fork(node)
             with self.lock:
                 if state.status not in FINISHED:
-                    self.materialize(f"demand %{node}", demanded=node)
+                    self.materialize(f"demand %{node}", demanded=node, why=why)
         status = state.status
         if status is Status.DONE:
             return self.values[node]
@@ -763,7 +801,7 @@ class Recording:
         graph = nx.DiGraph()
         graph.add_nodes_from((node, state.attributes()) for node, state in enumerate(self.state))
         for node, parts in self.parts.items():  # an xcs.map's items, each a graph
-            graph.nodes[node]["items"] = [p.graph for p in parts if p is not None]
+            graph.nodes[node]["items"] = [None if p is None else p.graph for p in parts]
         graph.add_edges_from(
             (source, target, {"order": kind} if kind else {})
             for source, targets in enumerate(self.succ)
@@ -774,7 +812,12 @@ class Recording:
     # --- materializing -------------------------------------------------------------
 
     def materialize(
-        self, reason: str, *, demanded: int | None = None, need_value: bool = True
+        self,
+        reason: str,
+        *,
+        demanded: int | None = None,
+        need_value: bool = True,
+        why: str | None = None,
     ) -> None:
         """Run everything pending and wait for it, recorded as one ``sync`` node.
 
@@ -783,6 +826,7 @@ class Recording:
             demanded: The node whose value is needed, if one is.
             need_value: False for syncs that only order effects (exit, barrier);
                 those pass without running anything when the trace does not execute.
+            why: What the program needed the value for (see ``waits.py``), if known.
 
         Raises:
             BaseException: The earliest failure in program order among the nodes run.
@@ -812,6 +856,7 @@ class Recording:
             self._end_effects()  # and every effect
             sync = self._add_sync(batch, reason)
             state = self.state[sync]
+            state.waited_for = why
             state.status = Status.RUNNING
             state.start = time.perf_counter() - self.t0
             try:
@@ -840,6 +885,7 @@ class Recording:
             self._edge(node, sync)
         self.depth[sync] = self._depth_of(sync)
         self._last_sync = sync
+        self.syncs.append(sync)
         return sync
 
     def _refuse_inside_own_op(self, node: int) -> None:

@@ -44,6 +44,7 @@ from ember.xcs._internal.protocol import Op, is_composite, is_op
 from ember.xcs._internal.purity import class_attribute
 from ember.xcs._internal.rewrite import Unrewritable
 from ember.xcs._internal.usercode import is_user_class, known_library_class
+from ember.xcs._internal.waits import method_call
 
 __all__ = [
     "CONCRETE",
@@ -291,10 +292,38 @@ class _Deferring:
             tracer.take_deferral()
 
 
+class _Opaque:
+    """Calls a callee xcs cannot see through; notes it when ops ran inside (at once)."""
+
+    __slots__ = ("_decorator", "_target")
+
+    def __init__(self, target: Any, decorator: str) -> None:
+        self._target = target
+        self._decorator = decorator
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        recording = tracer.active()
+        before = len(recording.ops) if recording is not None else 0
+        try:
+            return self._target(*args, **kwargs)
+        finally:
+            if recording is not None and len(recording.ops) > before:
+                name = getattr(self._target, "__qualname__", None) or repr(self._target)
+                recording.opaque.add(f"{name} (wrapped by {self._decorator})")
+
+
+_OPAQUE: dict[type, str] = {
+    type(functools.lru_cache(maxsize=None)(lambda: None)): "functools.lru_cache",
+}
+
+
 def _resolve_instance(obj: Any) -> tuple[Any, int]:
     """A callable instance: an op-like object defers; otherwise its ``__call__`` decides."""
     if is_op(obj):
         return _Deferring(obj), PASS
+    opaque = _OPAQUE.get(type(obj))
+    if opaque is not None:  # a decorator xcs cannot see through: said if ops run inside
+        return _Opaque(obj, opaque), CONCRETE
     call = class_attribute(type(obj), "__call__")
     if isinstance(call, types.FunctionType):
         twin = twin_of(call, composite=is_composite(obj))
@@ -338,7 +367,7 @@ def entry_point(fn: Any) -> Any:
             raise Unrewritable(reason)
         return twin
     target, _ = resolve(fn)
-    if target is fn:
+    if target is fn or type(target) is _Opaque:
         raise Unrewritable(
             f"it is a {type(fn).__name__} object (a decorator such as functools.lru_cache "
             "wraps the function), which jit cannot see through; apply @xcs.jit to the "
@@ -382,6 +411,8 @@ def lookup(f: Any) -> tuple[Any, int, types.CodeType | None]:
     if type(f) is Deferred:
         if f._self_method is not None and f._self_owner.pure_call(f._self_node):
             return f, METHOD, None
+        if f._self_method is not None:
+            tracer.waiting_for(method_call(f._self_method))
         f = value_of(f)
     known = known_resolution(f)
     if known is not None and (known[3] is None or known[3] is f.__code__):

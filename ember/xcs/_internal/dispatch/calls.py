@@ -62,6 +62,7 @@ from ember.xcs._internal.dispatch.expressions import value
 from ember.xcs._internal.dispatch.frames import scope, stack
 from ember.xcs._internal.dispatch.pure import pure_method
 from ember.xcs._internal.dispatch.statements import remember, sync
+from ember.xcs._internal.waits import calling
 
 __all__ = ["args", "args_last", "call0", "callee", "kwargs"]
 
@@ -266,4 +267,8 @@ def _prepare(values: tuple[Any, ...], kind: int, f: Any) -> tuple[Any, ...]:
         # type(), not isinstance(): isinstance would demand a pending value's class.
         return tuple([list(v) if type(v) is types.GeneratorType else v for v in values])
     drain = kind == DRAIN
-    return tuple([concrete_argument(v, drain) for v in values])
+    tracer.waiting_for(calling(getattr(f, "__qualname__", None) or type(f).__name__))
+    try:
+        return tuple([concrete_argument(v, drain) for v in values])
+    finally:
+        tracer.waiting_for(None)

@@ -18,6 +18,8 @@ from typing import Any
 
 from ember.xcs._internal.concrete import ATOMIC_IDS, concretize, fill_attributes
 from ember.xcs._internal.deferred import Deferred, value_of
+from ember.xcs._internal.tracer import waiting_for
+from ember.xcs._internal.waits import BRANCH
 
 __all__ = [
     "CACHE_MAX",
@@ -81,7 +83,11 @@ def truth(x: Any) -> Any:
     answer an op has not filled yet) gets its own attributes' answers first.
     """
     cls = type(x)
-    if cls is Deferred or id(cls) in ATOMIC_IDS or not _TESTED_IN_PYTHON[cls]:
+    if cls is Deferred:
+        if not x._self_owner.is_known(x._self_node):
+            waiting_for(BRANCH)  # bool(x) demands it next
+        return x
+    if id(cls) in ATOMIC_IDS or not _TESTED_IN_PYTHON[cls]:
         return x
     return fill_attributes(x, value_of)
 
