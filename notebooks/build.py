@@ -215,6 +215,61 @@ except ValueError as error:
     print(type(error).__name__, error)
     print(error.__notes__)""",
     ),
+    (
+        "md",
+        "## Items that branch on their own answers: `xcs.map`\n\n"
+        "Draft, check, and revise only when the check says so: each question's `if` needs "
+        "its own answer, so one trace can only run one question at a time. `xcs.map` runs "
+        "the questions at the same time, each traced and exact (like `asyncio.gather` over "
+        "per-question coroutines); their side effects interleave, so use it for independent "
+        "items. `stats()['hint']` points at such a line when a jitted function waits on it.",
+    ),
+    (
+        "code",
+        """\
+def draft_check_revise(question):
+    draft = ask(question)
+    if "?" in draft:                      # branches on this question's answer
+        return ask(f"revise {draft}")
+    return draft
+
+questions = ["why?", "how", "when?", "who"]
+start = time.perf_counter()
+answers = xcs.map(draft_check_revise, questions)
+print(f"{time.perf_counter() - start:.2f}s for {len(questions)} questions")
+
+@xcs.jit
+def one_at_a_time(questions):
+    return [draft_check_revise(q) for q in questions]
+
+one_at_a_time(questions)
+print(one_at_a_time.stats()["hint"][:90], "...")""",
+    ),
+    (
+        "md",
+        "## A cell as it stands: `%%xcs`\n\n"
+        "To jit top-level code without moving it into a function, load the extension and "
+        "start the cell with `%%xcs`. Its names land in the notebook as plain Python would "
+        "leave them; `--trace NAME` keeps the cell's trace.",
+    ),
+    (
+        "code",
+        "%load_ext ember.xcs",
+    ),
+    (
+        "code",
+        """\
+%%xcs --trace cell_trace
+drafts = [ask(f"idea {i}") for i in range(4)]
+best = judge(drafts)
+best""",
+    ),
+    (
+        "code",
+        """\
+print(drafts[0], "|", best)
+print(cell_trace.parallel_groups)""",
+    ),
 ]
 
 
@@ -291,6 +346,35 @@ start = time.perf_counter()
 drafts = remote_answer("Why is the sky blue?")
 print(f"{len(drafts)} drafts in {time.perf_counter() - start:.2f} s; "
       f"the server saw {server.peak_concurrency} requests at once")""",
+    ),
+    (
+        "md",
+        "Code written against the SDK directly needs no change either: inside `@jit`, "
+        "`client.chat.completions.create(...)` (and `responses`, `completions`, "
+        "`embeddings`, anthropic's `messages.create`) is an op, and the SDK's own "
+        "exceptions reach your `except` clauses.",
+    ),
+    (
+        "code",
+        """\
+import openai
+
+client = openai.OpenAI(base_url=server.openai_base_url, api_key="local")
+
+@xcs.jit
+def plain_sdk(questions):
+    replies = []
+    for q in questions:
+        resp = client.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": q}]
+        )
+        replies.append(resp.choices[0].message.content.strip())
+    return replies
+
+plain_sdk(["warm up"])
+server.reset()
+replies = plain_sdk([f"Question {i}?" for i in range(6)])
+print(f"{len(replies)} replies; the server saw {server.peak_concurrency} requests at once")""",
     ),
     (
         "md",

@@ -24,6 +24,14 @@ from ember.xcs._jit import get_jit_stats, jit, reset_jit_stats
 from ember.xcs._map import map, vmap
 from ember.xcs._trace import Trace, barrier, trace
 
+
+def load_ipython_extension(ipython: object) -> None:
+    """``%load_ext ember.xcs`` in IPython or Jupyter: adds the ``%%xcs`` cell magic."""
+    from ember.xcs._cell import load_ipython_extension as load
+
+    load(ipython)
+
+
 __all__ = [
     "ConcretizationError",
     "OpSpec",

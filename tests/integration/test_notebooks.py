@@ -48,6 +48,27 @@ NOTEBOOK_WAVES = [
     # Five drafts at once, then the judge (also what `fast = xcs.jit(ensemble)` runs).
     Waves("01_quickstart", "ensemble", "xcs.trace(ensemble,", "trace", ("ask", "judge"), [5, 1]),
     Waves("02_patterns", "fan_out", "xcs.trace(fan_out,", "trace", ("ask",), [4]),
+    # A %%xcs cell: four drafts at once, then the judge.
+    # Plain openai SDK calls in a loop, parsed right away: all six at once.
+    Waves(
+        "03_models_and_operators",
+        "plain_sdk",
+        "def plain_sdk",
+        'xcs.trace(plain_sdk, ["a", "b", "c"])',
+        ("chat.completions.create[gpt-4o-mini]",),
+        [3],
+    ),
+    Waves("02_patterns", "xcs_cell", "%%xcs --trace", "cell_trace", ("ask", "judge"), [4, 1]),
+    # Each question's `if` holds the next question back (what the hint says): the
+    # branch of one question and the next draft share a wave, no more.
+    Waves(
+        "02_patterns",
+        "one_at_a_time",
+        "def one_at_a_time",
+        "xcs.trace(one_at_a_time, questions)",
+        ("ask",),
+        [1, 2, 1, 2],
+    ),
     # Each refinement needs its draft: four drafts at once, then four refinements.
     Waves("02_patterns", "refine", "xcs.trace(refine,", "trace", ("ask",), [4, 4]),
     # The `if` needs the first answer; the two follow-ups then run together.

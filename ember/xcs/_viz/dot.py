@@ -101,6 +101,13 @@ def to_dot(view: View) -> str:
     inputs = [box.key for box in view.boxes if box.kind == "input"]
     if inputs:
         lines.append(f"  {{ rank=source; {'; '.join(inputs)}; }}")
+    for group in view.groups:  # an xcs.map's items, beside its box
+        lines.append(f"  subgraph cluster_{group.key} {{")
+        lines.append(f'    label={_quote(group.title)}; style="rounded,dashed"; color="#94a3b8";')
+        lines += ["  " + _node(box) for box in group.boxes]
+        lines += [f"    {s} -> {t};" for s, t, _ in group.edges]
+        lines.append("  }")
+        lines.append(f"  {group.owner} -> {group.boxes[0].key} [style=dashed, arrowhead=none];")
     for source, target, kind in view.edges:
         if kind == "critical":
             lines.append(f'  {source} -> {target} [color="{_CRITICAL}", penwidth=2.5];')

@@ -53,6 +53,12 @@ def to_mermaid(view: View) -> str:
         "flowchart TD",
     ]
     lines += [_node(box) for box in view.boxes]
+    for group in view.groups:  # an xcs.map's items, beside its box
+        lines.append(f'  subgraph {group.key} ["{_text(group.title)}"]')
+        lines += ["  " + _node(box) for box in group.boxes]
+        lines += [f"    {s} --> {t}" for s, t, _ in group.edges]
+        lines.append("  end")
+        lines.append(f"  {group.owner} -.- {group.key}")
     critical: list[int] = []
     for index, (source, target, kind) in enumerate(view.edges):
         arrow = "-.->" if kind == "order" else "-->"
@@ -68,7 +74,7 @@ def to_mermaid(view: View) -> str:
         "  classDef cancelled fill:#e5e7eb,stroke:#6b7280,stroke-dasharray:4",
         "  classDef critical stroke:#b45309,stroke-width:3px",
     ]
-    for box in view.boxes:
+    for box in [*view.boxes, *(b for g in view.groups for b in g.boxes)]:
         classes = ["op" if box.kind == "ops" else box.kind]
         if box.status in ("failed", "cancelled"):
             classes.append(box.status)

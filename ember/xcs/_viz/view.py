@@ -15,6 +15,10 @@ Every renderer (graphviz, matplotlib, mermaid) draws the same :class:`View`:
 * **Ran at once**: ops that library code (callbacks) or code xcs could not rewrite
   called ran one after another as they were called, whatever their group; their
   boxes say so.
+* **Items** of an ``xcs.map`` op: one group per item beside the map's box, holding the
+  item's ops (its glue and syncs folded into edges). More than :data:`ITEMS_SHOWN`
+  items fold to one box per item (its op count and time); past
+  :data:`ITEMS_LIMIT`, the rest are counted in a last box.
 
 The view holds plain strings; each renderer escapes them for its own format.
 """
@@ -36,7 +40,10 @@ if TYPE_CHECKING:
 __all__ = [
     "COLLAPSE_AT",
     "FULL_LIMIT",
+    "ITEMS_LIMIT",
+    "ITEMS_SHOWN",
     "Box",
+    "Group",
     "View",
     "build_view",
     "duration_text",
@@ -47,6 +54,12 @@ FULL_LIMIT = 150
 
 COLLAPSE_AT = 12
 """More ops than this of one name in one parallel group are drawn as one box."""
+
+ITEMS_SHOWN = 8
+"""An ``xcs.map`` of more items than this draws each item as one box."""
+
+ITEMS_LIMIT = 40
+"""Items of one ``xcs.map`` drawn at most; the rest are counted in one box."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,6 +94,25 @@ class Box:
 
 
 @dataclasses.dataclass(frozen=True)
+class Group:
+    """The drawing of one item of an ``xcs.map`` op: a labelled group of boxes.
+
+    Attributes:
+        key: Identifier of the group (``n5_item2``).
+        owner: Key of the map op's box.
+        title: ``item 2``.
+        boxes: The item's ops (or one box standing for the item).
+        edges: ``(source key, target key, kind)`` between them.
+    """
+
+    key: str
+    owner: str
+    title: str
+    boxes: list[Box]
+    edges: list[tuple[str, str, str]]
+
+
+@dataclasses.dataclass(frozen=True)
 class View:
     """Boxes and edges to draw, and a title line.
 
@@ -90,12 +122,14 @@ class View:
             (a change waited for earlier readers) or ``critical``.
         title: What the trace shows, in one line.
         ranks: Number of parallel groups.
+        groups: The items of ``xcs.map`` ops, each drawn beside its map's box.
     """
 
     boxes: list[Box]
     edges: list[tuple[str, str, str]]
     title: str
     ranks: int
+    groups: list[Group] = dataclasses.field(default_factory=list)
 
 
 def duration_text(seconds: float | None) -> str:
@@ -143,7 +177,59 @@ def build_view(trace: Trace) -> View:
     edges = _edges(graph, set(kept), owner, trace.critical_path)
     edges = _thin_syncs(edges, {b.key for b in boxes.values() if b.kind == "sync"})
     folded = graph.number_of_nodes() - len(kept)
-    return View(list(boxes.values()), edges, _title(trace, folded), len(trace.parallel_groups))
+    groups = [
+        group
+        for node in kept
+        if nodes[node].get("items")
+        for group in _item_groups(f"n{node}", nodes[node]["items"])
+    ]
+    title = _title(trace, folded)
+    return View(list(boxes.values()), edges, title, len(trace.parallel_groups), groups)
+
+
+def _item_groups(owner: str, items: list[Any]) -> list[Group]:
+    """The groups drawing an ``xcs.map`` op's items (see the module docstring)."""
+    from ember.xcs._internal.parallelism import op_graph
+
+    groups = []
+    folded = len(items) > ITEMS_SHOWN
+    for index, graph in enumerate(items[:ITEMS_LIMIT]):
+        key = f"{owner}_item{index}"
+        if graph is None:
+            box = Box(f"{key}_none", "glue", "not started", (), "cancelled", None, ())
+            groups.append(Group(key, owner, f"item {index}", [box], []))
+            continue
+        ops = op_graph(graph)
+        if folded:
+            times = [_duration(ops.nodes[n]) or 0.0 for n in ops.nodes]
+            failed = any(ops.nodes[n]["status"] == "failed" for n in ops.nodes)
+            details = (
+                f"{len(times)} op{'s' if len(times) != 1 else ''}",
+                duration_text(sum(times)),
+            )
+            box = Box(
+                f"{key}_all",
+                "ops",
+                f"item {index}",
+                details,
+                "failed" if failed else "done",
+                None,
+                (),
+            )
+            groups.append(Group(key, owner, f"item {index}", [box], []))
+            continue
+        boxes = [
+            dataclasses.replace(_box(n, ops.nodes[n], None, False), key=f"{key}_{n}")
+            for n in sorted(ops.nodes)
+        ]
+        edges = [(f"{key}_{a}", f"{key}_{b}", "data") for a, b in ops.edges]
+        groups.append(Group(key, owner, f"item {index}", boxes, edges))
+    if len(items) > ITEMS_LIMIT:
+        rest = len(items) - ITEMS_LIMIT
+        key = f"{owner}_more"
+        box = Box(f"{key}_box", "ops", f"... {rest} more items", (), "done", None, ())
+        groups.append(Group(key, owner, f"{rest} more", [box], []))
+    return groups
 
 
 def _box(node: int, attrs: Mapping[str, Any], rank: int | None, critical: bool) -> Box:

@@ -204,3 +204,30 @@ def test_earlier_embers_imports_still_work() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "True Operator"
+
+
+def test_the_drawing_shows_one_group_per_item_and_folds_many() -> None:
+    from ember.xcs._viz.dot import to_dot
+    from ember.xcs._viz.view import ITEMS_LIMIT, build_view
+
+    def pipeline(questions: list[str]) -> list[str]:
+        return xcs.map(per_question, questions)
+
+    few = xcs.trace(pipeline, ["a", "bb", "ccc"])
+    view = build_view(few)
+    assert [g.title for g in view.groups] == ["item 0", "item 1", "item 2"]
+    for group, question in zip(view.groups, ["a", "bb", "ccc"], strict=True):
+        calls = 3 if per_question(question).endswith("ok") else 2
+        assert [b.title for b in group.boxes] == ["ask"] * calls
+        assert len(group.edges) >= calls - 1  # each call needs the one before
+    dot = to_dot(view)
+    assert dot.count("subgraph cluster_") == 3 and 'label="item 1"' in dot
+    mermaid = few.to_mermaid()
+    assert mermaid.count("subgraph ") == 3 and '["item 2"]' in mermaid
+
+    many = xcs.trace(pipeline, [f"q{i}" for i in range(ITEMS_LIMIT + 5)])
+    groups = build_view(many).groups
+    assert len(groups) == ITEMS_LIMIT + 1
+    assert [len(g.boxes) for g in groups] == [1] * (ITEMS_LIMIT + 1)  # one box per item
+    assert groups[0].boxes[0].details[0] in ("2 ops", "3 ops")
+    assert groups[-1].boxes[0].title == "... 5 more items"

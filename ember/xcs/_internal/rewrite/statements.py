@@ -89,8 +89,16 @@ class _Scopes(ast.NodeTransformer):
     def _scope_sync(self, node: ast.Try | ast.TryStar | ast.With) -> ast.stmt:
         """``@xcs.scope_sync(names)``: a sync before the statement, unless its body is clear."""
         names = _reads(node)
-        constant = ast.copy_location(ast.Constant(names), node)  # type: ignore[arg-type]
-        return ast.copy_location(ast.Expr(value=self.helper("scope_sync", [constant], node)), node)
+        # At the statement's first line (``try:``): a node spanning the whole statement
+        # would put the call's line at its end (3.11+ places an attribute's load there).
+        head = ast.Pass(
+            lineno=node.lineno,
+            col_offset=node.col_offset,
+            end_lineno=node.lineno,
+            end_col_offset=node.col_offset,
+        )
+        constant = ast.copy_location(ast.Constant(names), head)  # type: ignore[arg-type]
+        return ast.copy_location(ast.Expr(value=self.helper("scope_sync", [constant], head)), head)
 
     # --- exception scopes --------------------------------------------------------------
 

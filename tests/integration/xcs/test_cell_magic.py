@@ -1,0 +1,107 @@
+"""The ``%%xcs`` cell magic in a real IPython shell: a cell's top-level code, jitted.
+
+Its names land in the namespace as running the cell plainly leaves them, its last
+expression is its output, its calls overlap, and what a function body cannot hold is
+refused with a ``SyntaxError``. (The notebooks run it on a real kernel too.)
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from ember import xcs
+from tests.helpers import LOG, logged
+
+IPython = pytest.importorskip("IPython")
+
+
+@logged("ask")
+def ask(prompt: str) -> str:
+    time.sleep(0.1)
+    return prompt.upper()
+
+
+@pytest.fixture
+def shell() -> Iterator[Any]:
+    from IPython.core.interactiveshell import InteractiveShell
+
+    ip = InteractiveShell.instance()
+    ip.run_line_magic("load_ext", "ember.xcs")
+    ip.user_ns.update({"ask": ask, "xcs": xcs})
+    yield ip
+    InteractiveShell.clear_instance()
+
+
+CELL = '''\
+answers = [ask(f"q{i}") for i in range(4)]
+count = count + 1
+note = """two
+   lines"""
+if answers[0]:
+    verdict = ask("judge " + answers[-1])
+import json as js
+def twice(x):
+    return x * 2
+answers[0] + note'''
+
+
+def _run(ip: Any, cell: str, line: str = "") -> Any:
+    result = ip.run_cell(f"%%xcs {line}\n{cell}".rstrip(" "))
+    if result.error_in_exec is not None:
+        raise result.error_in_exec
+    if result.error_before_exec is not None:
+        raise result.error_before_exec
+    return result.result
+
+
+def test_a_cell_leaves_its_names_as_plain_python_does_and_overlaps(shell: Any) -> None:
+    plain: dict[str, Any] = {"ask": ask, "count": 1}
+    exec(CELL, plain)
+    shell.user_ns["count"] = 1
+    LOG.clear()
+    out = _run(shell, CELL, "--trace cell_trace")
+    ns = shell.user_ns
+    for name in ("answers", "count", "note", "verdict"):
+        assert ns[name] == plain[name], name
+    assert ns["js"].__name__ == "json" and ns["twice"](3) == 6
+    assert out == plain["answers"][0] + plain["note"]  # the last expression: Out
+    assert LOG.max_overlap() == 4  # the four questions at once
+    assert isinstance(ns["cell_trace"], xcs.Trace)
+    assert [len(g) for g in ns["cell_trace"].parallel_groups] == [4, 1]
+
+
+def test_ipython_syntax_inside_the_cell_still_works(shell: Any) -> None:
+    import os
+
+    _run(shell, 'x = ask("a")\nhere = %pwd\nz = x + here')
+    assert shell.user_ns["z"] == "A" + os.getcwd()
+
+
+def test_exceptions_are_the_plain_ones(shell: Any) -> None:
+    with pytest.raises(ZeroDivisionError):
+        _run(shell, 'a = ask("x")\nb = len(a) / 0')
+    assert shell.user_ns["a"] == "X"  # bound before the failing line, as plainly
+
+
+@pytest.mark.parametrize(
+    ("cell", "words"),
+    [
+        ("from json import *", "import \\*"),
+        ("return 3", "'return' outside function"),
+        ("await thing()", "await"),
+    ],
+)
+def test_what_a_function_cannot_hold_is_refused(shell: Any, cell: str, words: str) -> None:
+    with pytest.raises(SyntaxError, match=words):
+        _run(shell, cell)
+
+
+def test_bad_magic_arguments_say_what_is_accepted(shell: Any) -> None:
+    from IPython.core.error import UsageError
+
+    with pytest.raises(UsageError, match="--trace NAME"):
+        shell.run_cell_magic("xcs", "--fast", "x = 1")
