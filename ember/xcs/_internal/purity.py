@@ -130,12 +130,10 @@ def _python(cls: type, name: str) -> bool:
     if found is None:
         attribute = class_attribute(cls, name)
         if isinstance(attribute, property):
-            found = True
+            found = not _quiet(attribute.fget)
         elif isinstance(attribute, (staticmethod, classmethod)):
             found = type(attribute.__func__) is types.FunctionType
-        elif _QUIET.get(str(getattr(attribute, "__qualname__", ""))) == getattr(
-            attribute, "__module__", None
-        ):
+        elif _quiet(attribute):
             found = False  # library code known to touch nothing but the object
         else:
             getter = getattr(type(attribute), "__get__", None)
@@ -148,9 +146,21 @@ def _python(cls: type, name: str) -> bool:
     return found
 
 
-# Library dunders written in Python that only read the object (qualname -> module):
-# pydantic's ``__getattr__`` looks up private and extra fields, or raises.
-_QUIET = {"BaseModel.__getattr__": "pydantic.main"}
+# Library code written in Python known to only read the object (qualname -> module):
+# pydantic's ``__getattr__`` looks up private and extra fields, or raises; the openai
+# SDK's ``Response.output_text`` joins the response's text parts.
+_QUIET = {
+    "BaseModel.__getattr__": "pydantic.main",
+    "Response.output_text": "openai.types.responses.response",
+}
+
+
+def _quiet(attribute: Any) -> bool:
+    """Whether ``attribute`` is library code in :data:`_QUIET`."""
+    qualname = getattr(attribute, "__qualname__", None)
+    return isinstance(qualname, str) and _QUIET.get(qualname) == getattr(
+        attribute, "__module__", None
+    )
 
 
 def _declared(cls: type, name: str) -> bool:

@@ -349,3 +349,23 @@ def test_unregistering_what_is_not_registered_says_so() -> None:
         xcs.unregister_op(lambda: 0)
     with pytest.raises(KeyError, match="not registered"):
         xcs.unregister_op("nowhere:fn")
+
+
+def test_responses_output_text_and_chat_parse_stay_lazy_in_a_loop(server, oai) -> None:
+    def explain(topics: list[str]) -> list[str]:
+        return [oai.responses.create(model="m", input=t).output_text.upper() for t in topics]
+
+    def structured(questions: list[str]) -> list[str]:
+        out = []
+        for q in questions:
+            parsed = oai.chat.completions.parse(
+                model="gpt-4o-mini", messages=[{"role": "user", "content": q}]
+            )
+            out.append(parsed.choices[0].message.content.lower())
+        return out
+
+    topics = [f"topic {i}" for i in range(5)]
+    for fn in (explain, structured):
+        plain, jitted, peak = _both(server, fn, topics)
+        assert plain == jitted and plain[0] == "value"
+        assert peak == 5, fn.__name__

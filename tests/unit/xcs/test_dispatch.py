@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ast
 import collections
-import copy
 import datetime
 import functools
 import json
@@ -30,17 +29,28 @@ def emitted_helpers() -> set[str]:
     for path in sorted(TESTS.rglob("*.py")):
         if "tools" in path.parts:
             continue
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                twin = copy.deepcopy(node)
-                rewrite_function(twin)
-                found.update(
-                    sub.attr
-                    for sub in ast.walk(twin)
-                    if isinstance(sub, ast.Attribute)
-                    and isinstance(sub.value, ast.Name)
-                    and sub.value.id == HELPERS
-                )
+        tree = ast.parse(path.read_text())
+        # Outermost functions only, rewritten in place: their nested defs are rewritten
+        # with them (a copy of every function would be needed otherwise).
+        for node in _outermost_functions(tree):
+            rewrite_function(node)
+        found.update(
+            sub.attr
+            for sub in ast.walk(tree)
+            if isinstance(sub, ast.Attribute)
+            and isinstance(sub.value, ast.Name)
+            and sub.value.id == HELPERS
+        )
+    return found
+
+
+def _outermost_functions(node: ast.AST) -> list[ast.FunctionDef | ast.AsyncFunctionDef]:
+    found = []
+    for child in ast.iter_child_nodes(node):
+        if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            found.append(child)
+        else:
+            found.extend(_outermost_functions(child))
     return found
 
 

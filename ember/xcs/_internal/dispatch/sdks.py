@@ -1,6 +1,7 @@
 """The official SDKs' request methods, registered as ops (see ``registry.py``).
 
-``client.chat.completions.create(...)``, ``client.responses.create(...)``,
+``client.chat.completions.create(...)`` (and ``.parse(...)``, structured outputs),
+``client.responses.create(...)``,
 ``client.completions.create(...)``, ``client.embeddings.create(...)`` (openai) and
 ``client.messages.create(...)`` (anthropic), called from jitted code, are ops: named
 by method and model, bounded per endpoint (the client's base URL: 32 requests in
@@ -45,6 +46,11 @@ SDK_OPS: dict[str, tuple[str, str, int]] = {
     "openai.resources.chat:Completions.create": (
         "chat.completions.create",
         "openai.types.chat:ChatCompletion",
+        OPENAI_MAX_CONCURRENCY,
+    ),
+    "openai.resources.chat:Completions.parse": (
+        "chat.completions.parse",
+        "openai.types.chat:ParsedChatCompletion",
         OPENAI_MAX_CONCURRENCY,
     ),
     "openai.resources.responses:Responses.create": (
