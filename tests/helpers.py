@@ -8,6 +8,7 @@ they overlapped in time.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import threading
 import time
 from collections import Counter, abc, deque
@@ -348,9 +349,33 @@ def waves(trace: Any, *names: str) -> list[int]:
     Groups without such ops are left out: ``[40, 5]`` reads "40 model calls at once,
     then 5", whatever zero-cost parsing ops ran between them.
     """
-    counts = []
-    for group in trace.parallel_groups:
-        n = sum(1 for op in group if not names or trace.graph.nodes[op]["name"] in names)
-        if n:
+    return _waves(trace.graph, trace.parallel_groups, names)
+
+
+def _waves(graph: Any, groups: list[list[int]], names: tuple[str, ...]) -> list[int]:
+    """:func:`waves` of one graph; an ``xcs.map`` op's items add theirs, side by side.
+
+    Items run at the same time, so the k-th wave of every item falls in one wave.
+    """
+    from ember.xcs._internal import parallelism
+
+    counts: list[int] = []
+    for group in groups:
+        n = sum(1 for op in group if not names or graph.nodes[op]["name"] in names)
+        side_by_side: list[int] = []
+        for op in group:
+            for item in graph.nodes[op].get("items") or []:
+                if item is None:
+                    continue
+                shape = parallelism.shape_of(item)
+                own = _waves(item, parallelism.parallel_groups(shape), names)
+                side_by_side += [0] * (len(own) - len(side_by_side))
+                side_by_side = [
+                    a + b for a, b in itertools.zip_longest(side_by_side, own, fillvalue=0)
+                ]
+        if side_by_side:
+            side_by_side[0] += n
+            counts.extend(side_by_side)
+        elif n:
             counts.append(n)
     return counts

@@ -163,11 +163,19 @@ class Endpoints:
 
 
 M: Endpoints  # set by connect(); the programs read it like a module-level client
+SDK: Any = None  # an openai.OpenAI client of the server, set by connect()
+
+SDK_MODEL = "gpt-4o-mini"
+SDK_OPS = (f"chat.completions.create[{SDK_MODEL}]",)
+"""Graph names of the programs' plain SDK calls (registered SDK ops, no marking)."""
 
 
 def connect(base_url: str, latency: float = LATENCY, max_concurrency: int = 256) -> Endpoints:
     """Point the programs at the server at ``base_url`` (scripted models sleep ``latency``)."""
-    global M
+    global M, SDK
+    import openai
+
+    SDK = openai.OpenAI(base_url=base_url, api_key="local", max_retries=2, timeout=10)
     quick = RetryPolicy(attempts=3, base=0.01, cap=0.05)
     models.register_provider(
         "local",
@@ -227,6 +235,30 @@ def g_eval(
         per_pair.append(scores)
     means = [sum(scores) / len(scores) for scores in per_pair]  # after the calls
     return {"per_pair": means, "mean": sum(means) / len(means)}
+
+
+def g_eval_sdk(pairs: list[tuple[str, str]], samples: int = 4) -> dict[str, Any]:
+    """G-Eval as most code has it: the openai SDK called inline, no helper, no marking."""
+    per_pair = []
+    for document, summary in pairs:
+        prompt = GEVAL_PROMPT.format(
+            criterion="coherence",
+            definition="the collective quality of all sentences",
+            document=document,
+            summary=summary,
+        )
+        scores = []
+        for k in range(samples):
+            response = SDK.chat.completions.create(
+                model=SDK_MODEL,
+                messages=[{"role": "user", "content": prompt}],
+                temperature=1.0,
+                seed=k,
+            )
+            reply = response.choices[0].message.content
+            scores.append(int(re.search(r"Score: (\d)", reply).group(1)))
+        per_pair.append(sum(scores) / len(scores))
+    return {"per_pair": per_pair, "mean": sum(per_pair) / len(per_pair)}
 
 
 # --- 2. Self-consistency: N samples per question, majority vote ----------------------------
@@ -335,6 +367,16 @@ def route_each(tickets: list[str]) -> list[tuple[str, str]]:
         reply = M.chat(CLASSIFY.format(ticket=ticket)).text
         answers.append(_handle(ticket, reply))
     return answers
+
+
+def route_one(ticket: str) -> tuple[str, str]:
+    """One ticket: classify, then branch to its specialist."""
+    return _handle(ticket, M.chat(CLASSIFY.format(ticket=ticket)).text)
+
+
+def route_map(tickets: list[str]) -> list[tuple[str, str]]:
+    """The branching router unchanged per ticket, the tickets at once with ``xcs.map``."""
+    return xcs.map(route_one, tickets)
 
 
 def route_collect_first(tickets: list[str]) -> list[tuple[str, str]]:
@@ -489,6 +531,9 @@ def make_programs(scale: int = 1) -> list[Program]:
             lambda r: [1, len(r["plan"]), 1],
         ),
         Program("router_each", route_each, (tickets,), router_each),
+        # Every ticket's classification at once, then every specialist (xcs.map's items).
+        Program("router_map", route_map, (tickets,), lambda r: [len(tickets), len(tickets)]),
+        Program("g_eval_sdk", g_eval_sdk, (pairs, samples), lambda r: [len(pairs) * samples]),
         Program(
             "router_collect_first",
             route_collect_first,
@@ -597,7 +642,7 @@ def test_each_program_reaches_its_ideal_structure(program: Program, server, caps
     plain = program.fn(*program.args)
     trace = xcs.trace(program.fn, *program.args)
     assert trace.result == plain
-    names = [b.model_id for b in vars(M).values()]
+    names = [b.model_id for b in vars(M).values()] + list(SDK_OPS)
     assert waves(trace, *names) == program.ideal(plain)
 
 

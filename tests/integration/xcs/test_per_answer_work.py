@@ -12,6 +12,7 @@ import json
 import re
 import string
 import textwrap
+import time
 from typing import Any
 
 import pytest
@@ -363,3 +364,28 @@ def test_pure_refuses_what_is_not_a_function() -> None:
         xcs.pure(ask)
     with pytest.raises(TypeError, match="takes a function"):
         xcs.pure("json.loads")  # type: ignore[arg-type]
+
+
+def test_aggregates_of_each_items_answers_stay_lazy_and_drain_generators() -> None:
+    @logged("score")
+    def score(q: str) -> int:
+        time.sleep(0.02)
+        return len(q)
+
+    def per_item_means(items: list[list[str]]) -> list[float]:
+        means = []
+        for samples in items:
+            scores = [score(s) for s in samples]
+            means.append(sum(scores) / len(scores))  # right after the calls, per item
+        return means
+
+    def generator_max(qs: list[str]) -> int:
+        return max(score(q) for q in qs) + min([score(q) for q in qs])
+
+    items = [["a", "bb"], ["ccc", "d"], ["ee", "fff"]]
+    trace = xcs.trace(per_item_means, items)
+    assert trace.result == per_item_means(items)
+    assert waves(trace) == [6]
+    LOG.clear()
+    assert xcs.jit(generator_max)(["a", "bbb", "cc"]) == generator_max(["a", "bbb", "cc"])
+    assert waves(xcs.trace(generator_max, ["a", "bbb", "cc"])) == [6]  # drained, not waited

@@ -71,8 +71,9 @@ class Plain:
         (json.loads, PASS),  # known pure: glue if an argument is pending
         (list, PASS),
         ([].append, STORE),
-        (sorted, DRAIN),  # exhausts a generator: drained, its ops run together
-        (max, DRAIN),
+        (sorted, PASS),  # pure: glue on a list of answers; a generator is drained first
+        (max, PASS),
+        (set, DRAIN),  # exhausts a generator: drained, its ops run together
         (__import__("os").path.join, CONCRETE),  # library code
         (collections.OrderedDict, CONCRETE),
         (functools.partial(__import__("os").path.join, "x"), CONCRETE),

@@ -28,9 +28,11 @@ import operator
 import re
 import string
 import textwrap
+import types
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
+from ember.xcs._internal import tracer
 from ember.xcs._internal.concrete import ATOMIC_IDS, concrete_argument
 from ember.xcs._internal.deferred import Deferred, value_of
 from ember.xcs._internal.dispatch.expressions import SMALL, key, runs_no_code_of_yours, value
@@ -116,6 +118,19 @@ PURE.update(
 )
 """Built-in exceptions too: ``raise ValueError(reply)`` makes one and changes nothing."""
 
+_AGGREGATES: dict[Any, tuple[str, Kind]] = {
+    sum: ("sum()", None),
+    min: ("min()", None),
+    max: ("max()", None),
+    sorted: ("sorted()", list),
+}
+PURE.update(_AGGREGATES)
+"""Aggregates over a small list of answers (``sum(scores) / len(scores)``): glue too.
+
+Given a generator instead (``sum(ask(q) for q in qs)``), they drain it first, so the
+ops it makes run together, then run on the values (``PureCall.drain``). (``any`` and
+``all`` stop early, so a generator's ops must run one by one: they are not here.)"""
+
 BUILT_IN: frozenset[Any] = frozenset(PURE)
 """The entries xcs ships (what ``xcs.pure`` adds is not among them)."""
 
@@ -166,14 +181,17 @@ def pure(fn: F, *, name: str | None = None) -> F:
 class PureCall:
     """What a call site calls for a pure callee: glue if an argument is pending."""
 
-    __slots__ = ("fn", "kind", "name")
+    __slots__ = ("drain", "fn", "kind", "name")
 
     def __init__(self, fn: Callable[..., Any], name: str, kind: Kind) -> None:
         self.fn = fn
         self.name = name
         self.kind = kind
+        self.drain = fn in _AGGREGATES  # a generator argument is drained, its ops together
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if self.drain:  # a generator's ops are recorded together, its answers kept pending
+            args = tuple([list(a) if type(a) is types.GeneratorType else a for a in args])
         for a in args:
             if id(type(a)) not in ATOMIC_IDS:
                 break
@@ -194,8 +212,13 @@ class PureCall:
             return owner.record_glue(
                 self.name, self.fn, args, kwargs, pending._self_node, "new", kind=self.kind
             )
-        args = tuple([concrete_argument(a) for a in args])
-        return self.fn(*args, **{k: concrete_argument(v) for k, v in kwargs.items()})
+        drain = self.drain
+        if drain and tracer.effects:  # as for any library call that takes values
+            from ember.xcs._internal.dispatch.effects import flush_effects  # imports this
+
+            flush_effects()
+        args = tuple([concrete_argument(a, drain) for a in args])
+        return self.fn(*args, **{k: concrete_argument(v, drain) for k, v in kwargs.items()})
 
     def __repr__(self) -> str:
         return f"<pure {self.name}>"
