@@ -174,8 +174,12 @@ def _run(
     engine: Engine | None = None,
     keep: list[Recording | None] | None = None,
     calls: list[tuple[tuple[Any, ...], dict[str, Any]]] | None = None,
-) -> list[Any]:
-    """Run the items (``fn(item)``, or ``fn(*args, **kwargs)`` per call) and wait for them."""
+    combine: Callable[[list[Any]], Any] | None = None,
+) -> Any:
+    """Run the items (``fn(item)``, or ``fn(*args, **kwargs)`` per call) and wait for them.
+
+    ``combine`` makes the results into what is returned (``vmap``'s dict of lists).
+    """
     fn, own_engine = split_jitted(fn)
     run = _Items(fn, list(items), engine or own_engine, return_exceptions, calls)
     count = len(run.items)
@@ -195,7 +199,8 @@ def _run(
     pool.shutdown(wait=True)
     if keep is not None:
         keep.extend(run.recordings)
-    return run.outcome()
+    results = run.outcome()
+    return results if combine is None else combine(results)
 
 
 def _map_or_record(
@@ -204,19 +209,24 @@ def _map_or_record(
     max_workers: int | None,
     return_exceptions: bool,
     calls: list[tuple[tuple[Any, ...], dict[str, Any]]] | None = None,
+    combine: Callable[[list[Any]], Any] | None = None,
 ) -> Any:
     """Run the items now, or -- inside a trace -- record them as one op of its graph."""
     recording = tracer.active()
     if recording is None:
-        return _run(fn, items, max_workers, return_exceptions, calls=calls)
+        return _run(fn, items, max_workers, return_exceptions, calls=calls, combine=combine)
     kept: list[Recording | None] = []
     engine = recording.materializer if isinstance(recording.materializer, Engine) else None
     run = functools.partial(_run, engine=engine, keep=kept)
     args = (fn, items, max_workers, return_exceptions)
-    kwargs = {} if calls is None else {"calls": calls}
+    kwargs: dict[str, Any] = {} if calls is None else {"calls": calls}
+    if combine is not None:
+        kwargs["combine"] = combine
     spec = _spec_for(fn)
     if tracer.take_deferral():
-        result = recording.record_op(spec, run, args, kwargs, kind=list)
+        result = recording.record_op(
+            spec, run, args, kwargs, kind=list if combine is None else None
+        )
     else:
         result = recording.run_now(spec, run, args, kwargs)
     recording.keep_parts(kept)
@@ -313,8 +323,9 @@ class _Batched(FunctionLike):
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         calls = _split_batch(self._in_axes, args, kwargs)
-        results = _map_or_record(self._fn, range(len(calls)), self._max_workers, False, calls)
-        return _combined(results)
+        return _map_or_record(
+            self._fn, range(len(calls)), self._max_workers, False, calls, _combined
+        )
 
     def _by_value(self) -> tuple[Any, ...]:
         return (_Batched, (self._fn, self._in_axes, self._max_workers))
@@ -391,7 +402,7 @@ def vmap(
     *,
     max_workers: int | None = None,
 ) -> Callable[..., Any]:
-    """Earlier Ember's batching transform, built on :data:`map`.
+    """Earlier Ember's batching transform, built on ``xcs.map``.
 
     ``vmap(fn)(xs)`` is ``xcs.map(fn, xs)``: the elements run at the same time, each
     traced and exact. Batched arguments are lists and tuples (one element per call)
@@ -405,7 +416,7 @@ def vmap(
         in_axes: ``0`` batches every positional argument; ``None`` none of them; a
             tuple says it per positional argument (``(0, None)``). Keyword arguments
             are always batched (a dict of lists, as earlier Ember's ``inputs=``).
-        max_workers: Elements running at once (as in :data:`map`).
+        max_workers: Elements running at once (as in ``xcs.map``).
 
     Returns:
         The batched function.

@@ -61,6 +61,7 @@ class Waves(NamedTuple):
 ASK = ("ask",)
 CHAT = ("simulated/chat",)
 LLM = ("call_llm",)  # docs/exactness.md: flaky = xcs.op(call_llm)
+GPT = ("chat.completions.create[gpt-4o-mini]",)  # docs/existing-code.md: the openai SDK's calls
 
 # Every pipeline of several calls in the README and the docs, where the page defines it.
 DOC_WAVES = [
@@ -81,6 +82,24 @@ DOC_WAVES = [
     Waves("docs/exactness.md", 3, 'each_or_none, ["a", "bad", "c"]', ("ask_or_none",), [3]),
     Waves("docs/exactness.md", 4, 'collect, ["a", "bad", "c"]', LLM, [1, 1, 1]),
     Waves("docs/exactness.md", 5, 'ask_all, ["a", "b", "c"], execute=False', ASK, [3]),
+    Waves("docs/existing-code.md", 1, "grade, QUESTIONS", GPT, [5]),
+    Waves(
+        "docs/existing-code.md",
+        2,
+        'summaries, ["a", "b", "c"]',
+        ("messages.create[claude-3-5-haiku-latest]",),
+        [3],
+    ),
+    # a try around each call: each waits for its answer, so the next can be caught
+    Waves("docs/existing-code.md", 3, 'careful, ["a", "b (bad)", "c"]', GPT, [1, 1, 1]),
+    # stream=True runs at once, after the call before it (not deferred)
+    Waves("docs/existing-code.md", 5, 'streamed, "Why?"', GPT, [1, 1]),
+    Waves("docs/existing-code.md", 6, 'lookup, ["a", "b", "c"]', ("gateway",), [3]),
+    Waves("docs/existing-code.md", 7, 'shout, ["a", "b", "c"]', ("gateway.text",), [3]),
+    # one xcs.map op; its items side by side: every draft, every verdict, item 1's revision
+    Waves("docs/existing-code.md", 8, "check_all, TOPICS", GPT, [4, 4, 1]),
+    # per-item branches in one loop: item 0's draft and verdict, then item 1's three calls
+    Waves("docs/existing-code.md", 11, "check_loop, TOPICS[:2]", GPT, [1, 1, 1, 1, 1]),
     Waves("docs/graph.md", 0, 'ensemble, "why?"', ASK, [4]),
     Waves("docs/how-it-works.md", 0, 'refine, ["a", "b", "c"]', ASK, [3, 3]),
     Waves("docs/how-it-works.md", 1, 'first_yes, ["a", "b", "c"]', ASK, [1, 1]),
@@ -88,7 +107,7 @@ DOC_WAVES = [
     Waves("docs/index.md", 0, 'ensemble, "why?"', ASK, [4]),
     Waves("docs/index.md", 2, 'answer, "Why is the sky blue?"', CHAT, [5, 1]),
     Waves("docs/migration.md", 0, 'drafts, ["a", "b"]', CHAT, [2]),
-    Waves("docs/migration.md", 1, 'pipeline, "Why?"', CHAT, [3]),
+    Waves("docs/migration.md", 2, 'pipeline, "Why?"', CHAT, [3]),
     Waves("docs/models.md", 0, 'drafts, "Why?"', CHAT, [8]),
     Waves(
         "docs/models.md",
@@ -192,6 +211,10 @@ def test_doc_pipeline_gets_its_ideal_waves(wave: Waves, run_page) -> None:
 # Jitted or traced on a page, but without waves in DOC_WAVES, and why.
 NOT_PIPELINES = {
     ("docs/exactness.md", "arguments"): "what an op receives, not a pipeline",
+    # the two shapes the hint names: ops on the function's own pool are not in its graph,
+    # and a callee behind lru_cache runs its ops at once (here all cached already)
+    ("docs/existing-code.md", "pooled"): "ops on the function's own threads",
+    ("docs/existing-code.md", "cached"): "ops behind functools.lru_cache",
     # map(ask, xs): its graph is one wave of three, but library code calls each at once,
     # one after the other -- the page asserts the speedup instead.
     ("docs/parallelism.md", "by_callback"): "calls made by library code",

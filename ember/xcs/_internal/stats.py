@@ -101,8 +101,7 @@ class JitStats:
                 total = self._waits.setdefault((wait.line, wait.waited_for), [0, 0.0])
                 total[0] += 1
                 total[1] += wait.seconds
-            if advice is not None:
-                self._advice = advice
+            self._advice = advice  # the latest traced call's
             self._own_thread_ops += own_thread_ops
             self._traced += 1
             self._ops += summary.ops

@@ -580,6 +580,7 @@ class Recording:
         fn: Callable[..., Any],
         args: tuple[Any, ...],
         kwargs: Mapping[str, Any],
+        why: str | None = None,
     ) -> Any:
         """Run an op called outside the dispatcher at once, as a node of the graph.
 
@@ -593,7 +594,7 @@ class Recording:
                 warn_unrewritable(**dataclasses.asdict(unrewritten))
         with self.lock:
             args_t, kwargs_t, found = snapshot(args, kwargs, self, self._input_ids, self._scans)
-        return self._run_at_once(spec, fn, args_t, kwargs_t, found, "runs now")
+        return self._run_at_once(spec, fn, args_t, kwargs_t, found, "runs now", why)
 
     def _run_at_once(
         self,
@@ -603,9 +604,10 @@ class Recording:
         kwargs_t: Mapping[str, Any],
         found: Snapshot,
         why: str,
+        waited_for: str | None = None,
     ) -> Any:
         """Run everything pending, then this op on this thread; record it as a node."""
-        self.materialize(f"{spec.name} {why}", demanded=None)
+        self.materialize(f"{spec.name} {why}", demanded=None, why=waited_for)
         with self.lock:
             node = self._add(
                 NodeKind.OP,

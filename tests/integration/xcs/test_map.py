@@ -231,3 +231,16 @@ def test_the_drawing_shows_one_group_per_item_and_folds_many() -> None:
     assert [len(g.boxes) for g in groups] == [1] * (ITEMS_LIMIT + 1)  # one box per item
     assert groups[0].boxes[0].details[0] in ("2 ops", "3 ops")
     assert groups[-1].boxes[0].title == "... 5 more items"
+
+
+def test_vmap_inside_jit_is_deferred_like_map() -> None:
+    batched = xcs.vmap(per_question)
+
+    def pipeline(questions: list[str]) -> tuple[Any, str]:
+        out = batched(questions)
+        tail = ask("tail", delay=0.05)  # independent: does not wait for the batch
+        return out, tail
+
+    trace = xcs.trace(pipeline, ["a", "bb"])
+    assert trace.result == pipeline(["a", "bb"])
+    assert len(trace.parallel_groups[0]) == 2  # the batch and the tail side by side

@@ -11,6 +11,7 @@ import functools
 import inspect
 import re
 import time
+import urllib.parse
 
 from ember import xcs
 
@@ -82,14 +83,14 @@ def test_the_g_eval_shape_names_its_try() -> None:
 
 
 def test_a_library_call_on_each_answer_is_named_with_xcs_pure() -> None:
-    def ranked(questions: list[str]) -> list[list[str]]:
-        return [sorted([llm(q), "zzz"]) for q in questions]
+    def quoted(questions: list[str]) -> list[str]:
+        return [urllib.parse.quote(llm(q)) for q in questions]
 
-    jitted = xcs.jit(ranked)
-    jitted(["a", "b", "c"])
+    jitted = xcs.jit(quoted)
+    assert jitted(["a", "b", "c"]) == quoted(["a", "b", "c"])
     hint = jitted.stats()["hint"]
     assert "3 ops ran one at a time" in hint
-    assert "the library call sorted()" in hint and "xcs.pure" in hint
+    assert "the library call quote()" in hint and "xcs.pure" in hint
 
 
 def test_a_callee_behind_lru_cache_is_named() -> None:

@@ -2,15 +2,16 @@
 
 ``client.chat.completions.create(...)`` written inline in a jitted function is a
 call of a library function the tracer would otherwise run at once, one call at a
-time. A function registered here (:func:`register_op`) is an op wherever rewritten
+time. A function registered here (``register_op``) is an op wherever rewritten
 code calls it: the call records a node and returns a deferred value, runs on the
 pool, and its exceptions propagate unchanged. Nothing is patched: the function
 object is only looked up when the dispatcher resolves a call, so outside a trace
 (and from library code inside one) it is the function it always was.
 
 Targets are function objects or ``"module:Qualified.name"`` strings. A string is
-resolved only once its top-level package has been imported by someone else, so the
-built-in entries for the official SDKs (``sdks.py``) import no SDK.
+resolved only once its module has been imported by someone else (xcs never imports
+it), so the built-in entries for the official SDKs (``sdks.py``) import no SDK, and
+the SDKs' lazily loaded parts stay unloaded until the program uses them.
 
 Each entry says how its calls are named, bounded and typed:
 
@@ -27,7 +28,6 @@ Each entry says how its calls are named, bounded and typed:
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import sys
 import threading
 import types
@@ -68,7 +68,7 @@ class Entry:
 
 _UNSET: Any = object()
 
-# Resolved entries by function object; string targets wait by top-level package.
+# Resolved entries by function object; string targets wait by module, then qualname.
 _entries: dict[Any, Entry] = {}
 _waiting: dict[str, dict[str, Entry]] = {}
 _lock = threading.Lock()
@@ -136,12 +136,10 @@ def register_op(
     _check(given)
     with _lock:
         if isinstance(target, str):
-            package, module, qualname = _split(target)
-            waiting = _waiting.setdefault(package, {})
-            key = f"{module}:{qualname}"
-            resolved = _resolved(module, qualname) if module in sys.modules else None
-            old = waiting.get(key) or _entries.pop(resolved, None)
-            waiting[key] = _updated(old, qualname, given)
+            module, qualname = _split(target)
+            waiting = _waiting.setdefault(module, {})
+            old = waiting.get(qualname) or _entries.pop(_resolved(module, qualname), None)
+            waiting[qualname] = _updated(old, qualname, given)
         else:
             fn = _function_of(target)
             old = _entries.get(fn)
@@ -151,18 +149,18 @@ def register_op(
 
 
 def unregister_op(target: Callable[..., Any] | str) -> None:
-    """Undo :func:`register_op`: calls of ``target`` are library calls again.
+    """Undo ``register_op``: calls of ``target`` are library calls again.
 
     Raises:
         KeyError: ``target`` is not registered.
     """
     with _lock:
         if isinstance(target, str):
-            package, module, qualname = _split(target)
-            waiting = _waiting.get(package, {})
-            found = waiting.pop(f"{module}:{qualname}", None)
-            fn = _resolved(module, qualname) if module in sys.modules else None
-            if _entries.pop(fn, None) is None and found is None:
+            module, qualname = _split(target)
+            found = _waiting.get(module, {}).pop(qualname, None)
+            if not _waiting.get(module, True):
+                del _waiting[module]
+            if _entries.pop(_resolved(module, qualname), None) is None and found is None:
                 raise KeyError(f"xcs.unregister_op: {target!r} is not registered")
         else:
             fn = _function_of(target)
@@ -191,14 +189,14 @@ def _check(given: dict[str, Any]) -> None:
             raise TypeError(f"xcs.register_op: {key} must be callable or None, got {given[key]!r}")
 
 
-def _split(target: str) -> tuple[str, str, str]:
+def _split(target: str) -> tuple[str, str]:
     module, sep, qualname = target.partition(":")
     if not sep or not module or not qualname:
         raise TypeError(
             f"xcs.register_op: a target given by name is 'module:Qualified.name' "
             f"(like 'httpx:Client.post'), got {target!r}"
         )
-    return module.partition(".")[0], module, qualname
+    return module, qualname
 
 
 def _function_of(target: Any) -> Any:
@@ -224,32 +222,42 @@ def _updated(old: Entry | None, qualname: str, given: dict[str, Any]) -> Entry:
 
 
 def _resolved(module: str, qualname: str) -> Any:
-    """The object ``module:qualname`` names, if its module is imported; else None."""
+    """The object ``module:qualname`` names if its module is imported (never imports it)."""
     target: Any = sys.modules.get(module)
-    if target is None:
-        try:
-            target = importlib.import_module(module)
-        except ImportError:
-            return None
     for part in qualname.split("."):
+        if target is None:
+            return None
         target = getattr(target, part, None)
     return target
 
 
 def _resolve_waiting() -> None:
-    """Move string entries whose package is imported now to the table of functions."""
+    """Move string entries whose module is imported now to the table of functions.
+
+    The lock is not held while names are looked up: a module's attribute may run code
+    (a lazy loader) that registers ops itself.
+    """
     with _lock:
-        for package in [p for p in _waiting if p in sys.modules]:
-            for key, entry in _waiting.pop(package).items():
-                module, _, qualname = key.partition(":")
-                fn = _resolved(module, qualname)
-                if isinstance(fn, types.FunctionType):
-                    _entries[fn] = entry
+        ready = {m: dict(_waiting[m]) for m in _waiting if m in sys.modules}
+    found = {
+        (module, qualname): _resolved(module, qualname)
+        for module, entries in ready.items()
+        for qualname in entries
+    }
+    with _lock:
+        for (module, qualname), fn in found.items():
+            entries = _waiting.get(module, {})
+            entry = entries.get(qualname)
+            if entry is not None and isinstance(fn, types.FunctionType):
+                _entries[fn] = entry
+                del entries[qualname]
+                if not entries:
+                    del _waiting[module]
 
 
 def registered(fn: Any) -> RegisteredCall | None:
     """What a call site calls for ``fn``, if it is a registered function; else None."""
-    if _waiting and any(package in sys.modules for package in _waiting):
+    if _waiting and any(module in sys.modules for module in _waiting):
         _resolve_waiting()
     try:
         entry = _entries.get(fn)
@@ -313,8 +321,10 @@ class RegisteredCall:
                 endpoint = None
         label = entry.label(*args, **kwargs) if entry.label is not None else None
         spec = _spec(entry, endpoint, label if type(label) is str else None)
-        now = entry.run_now is not None and entry.run_now(*args, **kwargs)
-        if now or not may_defer(sys._getframe(1)):
+        if entry.run_now is not None and entry.run_now(*args, **kwargs):
+            why = f"{entry.name}(), a call that runs at once (streaming)"
+            return recording.run_now(spec, self.fn, args, kwargs, why)
+        if not may_defer(sys._getframe(1)):
             return recording.run_now(spec, self.fn, args, kwargs)
         return recording.record_op(spec, self.fn, args, kwargs, kind=_returns(entry))
 

@@ -25,7 +25,6 @@ Which code is the user's is ``usercode.py``'s business.
 from __future__ import annotations
 
 import ast
-import copy
 import linecache
 import threading
 import types
@@ -293,7 +292,7 @@ def _pytest_rewrite(tree: ast.Module, text: str, filename: str) -> ast.Module:
         from _pytest.assertion.rewrite import rewrite_asserts
     except ImportError:  # pragma: no cover - pytest rewrote it, so it is importable
         raise Unrewritable("pytest rewrote its module, and pytest is not importable") from None
-    rewritten = copy.deepcopy(tree)
+    rewritten = clone(tree)
     rewrite_asserts(rewritten, text.encode(), filename)
     with _trees_lock:
         _pytest_trees[key] = rewritten
