@@ -30,7 +30,7 @@ import threading
 import types
 import weakref
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, cast
 
 __all__ = ["AST_LOCK", "Rewrite", "Unrewritable", "clone", "make_twin"]
 
@@ -292,7 +292,7 @@ def _pytest_rewrite(tree: ast.Module, text: str, filename: str) -> ast.Module:
         from _pytest.assertion.rewrite import rewrite_asserts
     except ImportError:  # pragma: no cover - pytest rewrote it, so it is importable
         raise Unrewritable("pytest rewrote its module, and pytest is not importable") from None
-    rewritten: ast.Module = clone(tree)
+    rewritten = cast(ast.Module, clone(tree))
     rewrite_asserts(rewritten, text.encode(), filename)
     with _trees_lock:
         _pytest_trees[key] = rewritten
