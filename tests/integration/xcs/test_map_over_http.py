@@ -18,7 +18,6 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import anthropic
 import networkx as nx
 import openai
 import pytest
@@ -26,6 +25,7 @@ import pytest
 from ember import models, xcs
 from ember.models.server import LocalLLMServer
 from ember.operators import Operator, Router
+from tests.integration.test_real_programs import CLASSIFY
 
 LATENCY = 0.12
 MODEL = "gpt-4o-mini"
@@ -38,18 +38,6 @@ REVISED = [False, False, False, True, True, True]
 def server() -> Iterator[LocalLLMServer]:
     with LocalLLMServer(latency=LATENCY) as running:
         yield running
-
-
-@pytest.fixture
-def oai(server: LocalLLMServer) -> openai.OpenAI:
-    return openai.OpenAI(base_url=server.openai_base_url, api_key="test-key", max_retries=0)
-
-
-@pytest.fixture
-def claude(server: LocalLLMServer) -> anthropic.Anthropic:
-    return anthropic.Anthropic(
-        base_url=server.anthropic_base_url, api_key="test-key", max_retries=0
-    )
 
 
 def _prompts(server: LocalLLMServer) -> Counter[str]:
@@ -265,13 +253,6 @@ def test_an_earlier_item_runs_to_its_end_before_a_later_failure_is_raised(server
 
 # --- 4. operators.Router over many tickets ---------------------------------------------------
 
-CLASSIFY = """Classify the support ticket.
-Categories:
-- billing
-- technical
-- account
-Ticket: {ticket}
-End with 'Final answer: <category>'."""
 
 # The simulated classifier sends these to billing, account, technical, billing, ...
 TICKETS = [

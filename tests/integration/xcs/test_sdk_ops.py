@@ -33,18 +33,6 @@ def server() -> Iterator[LocalLLMServer]:
         yield running
 
 
-@pytest.fixture
-def oai(server: LocalLLMServer) -> openai.OpenAI:
-    return openai.OpenAI(base_url=server.openai_base_url, api_key="test-key", max_retries=0)
-
-
-@pytest.fixture
-def claude(server: LocalLLMServer) -> anthropic.Anthropic:
-    return anthropic.Anthropic(
-        base_url=server.anthropic_base_url, api_key="test-key", max_retries=0
-    )
-
-
 def _both(
     server: LocalLLMServer,
     fn: Callable[..., Any],
