@@ -389,3 +389,34 @@ def test_aggregates_of_each_items_answers_stay_lazy_and_drain_generators() -> No
     LOG.clear()
     assert xcs.jit(generator_max)(["a", "bbb", "cc"]) == generator_max(["a", "bbb", "cc"])
     assert waves(xcs.trace(generator_max, ["a", "bbb", "cc"])) == [6]  # drained, not waited
+
+
+@logged("maybe")
+def maybe(q: str) -> str | None:
+    """An answer that may be missing (``message.content`` is ``str | None``)."""
+    time.sleep(0.02)
+    return None if "none" in q else ("" if "empty" in q else q.upper())
+
+
+def defaults_each_answer(qs: list[str]) -> list[Any]:
+    out = []
+    for q in qs:
+        text = maybe(q) or ""  # the usual guard for an Optional answer
+        flag = maybe(q) and "answered"
+        items = maybe(q) or []
+        out.append((text.strip(), flag, items, maybe(q) or {"missing": True}))
+    return out
+
+
+def test_a_default_for_each_answer_stays_lazy() -> None:
+    qs = ["a", "b none", "c empty", "d"]
+    assert_same_as_plain(defaults_each_answer, xcs.jit(defaults_each_answer), qs)
+    assert waves(xcs.trace(defaults_each_answer, qs)) == [16]
+
+
+def test_or_with_a_call_on_the_right_still_branches_exactly() -> None:
+    def fallback(qs: list[str]) -> list[str]:
+        return [maybe(q) or maybe(q + " retry") for q in qs]  # the retry only if needed
+
+    qs = ["a", "b none", "c"]
+    assert_same_as_plain(fallback, xcs.jit(fallback), qs)

@@ -24,8 +24,10 @@ The rest of xcs uses ``callees.entry_point``/``register``, ``frames.enter_next``
 from ember.xcs._internal.dispatch.calls import args, args_last, call0, callee, kwargs
 from ember.xcs._internal.dispatch.expressions import (
     binary,
+    both,
     deep,
     dict_of,
+    either,
     index,
     item,
     key,
@@ -66,6 +68,7 @@ __all__ = [
     "args_last",
     "augmented",
     "binary",
+    "both",
     "call0",
     "callee",
     "changing",
@@ -73,6 +76,7 @@ __all__ = [
     "deep",
     "dict_of",
     "each_now",
+    "either",
     "enter",
     "entered",
     "fstring",

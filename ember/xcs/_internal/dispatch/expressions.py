@@ -27,8 +27,10 @@ __all__ = [
     "SMALL",
     "InPython",
     "binary",
+    "both",
     "deep",
     "dict_of",
+    "either",
     "index",
     "item",
     "key",
@@ -90,6 +92,35 @@ def truth(x: Any) -> Any:
     if id(cls) in ATOMIC_IDS or not _TESTED_IN_PYTHON[cls]:
         return x
     return fill_attributes(x, value_of)
+
+
+def either(x: Any, other: Any) -> Any:
+    """``x or other``, ``other`` a literal (``reply or ""``): glue when ``x`` is pending.
+
+    Evaluating a literal early cannot be noticed, so the test of ``x`` can wait for its
+    answer like any work on it, and a loop that defaults each answer stays parallel.
+    """
+    return _boolean("or", _or, x, other)
+
+
+def both(x: Any, other: Any) -> Any:
+    """``x and other``, ``other`` a literal: glue when ``x`` is pending."""
+    return _boolean("and", _and, x, other)
+
+
+def _or(x: Any, other: Any) -> Any:
+    return x or other
+
+
+def _and(x: Any, other: Any) -> Any:
+    return x and other
+
+
+def _boolean(name: str, fn: Callable[[Any, Any], Any], x: Any, other: Any) -> Any:
+    if type(x) is Deferred and not x._self_owner.is_known(x._self_node) and _native(x):
+        # The result may be x's own object ("part"): changes to it keep program order.
+        return x._self_owner.record_glue(name, fn, (x, other), {}, x._self_node, "part")
+    return fn(truth(x), other)  # a value's own __bool__, or a branch on the answer
 
 
 def index(x: Any) -> Any:

@@ -203,8 +203,17 @@ class _Rewriter(ast.NodeTransformer):
     visit_While = visit_IfExp = visit_Assert = visit_If
 
     def visit_BoolOp(self, node: ast.BoolOp) -> ast.AST:
-        """``a or b`` returns an operand; each may be tested (by it, or by an ``if``)."""
+        """``a or b`` returns an operand; each may be tested (by it, or by an ``if``).
+
+        ``a or <literal>`` (``reply or ""``) is ``@xcs.either(a, literal)`` (``and``:
+        ``both``): glue on a pending ``a``, since evaluating a literal early changes
+        nothing.
+        """
+        literal = len(node.values) == 2 and _literal(node.values[1])  # before its rewrite
         self.generic_visit(node)
+        if literal:
+            helper = "either" if isinstance(node.op, ast.Or) else "both"
+            return _call(helper, list(node.values), [], node)
         node.values = [self._tested(v) for v in node.values]
         return node
 
@@ -418,6 +427,19 @@ def _shape(target: ast.expr) -> tuple[Any, ...] | None:
         else:
             shape.append(None)
     return tuple(shape)
+
+
+def _literal(node: ast.expr) -> bool:
+    """Whether evaluating ``node`` does nothing but make a value (``""``, ``[]``, ``{}``)."""
+    if isinstance(node, ast.Constant):
+        return True
+    if isinstance(node, (ast.List, ast.Tuple, ast.Set)):
+        return all(_literal(e) for e in node.elts)
+    if isinstance(node, ast.Dict):
+        return all(k is not None and _literal(k) for k in node.keys) and all(
+            _literal(v) for v in node.values
+        )
+    return False
 
 
 def _constant_of(value: Any, like: ast.AST) -> ast.expr:

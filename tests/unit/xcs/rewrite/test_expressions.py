@@ -73,6 +73,11 @@ def test_every_node_made_by_the_rewrite_has_a_location() -> None:
         ("{a, *b}", "{@xcs.key(a), *b}"),
         ("x if a else y", "x if @xcs.truth(a) else y"),
         ("a or b.c", "@xcs.truth(a) or @xcs.truth(b.c)"),
+        # A literal on the right: evaluating it early changes nothing, so it is glue.
+        ('a or ""', "@xcs.either(a, '')"),
+        ('a and {"k": [1]}', "@xcs.both(a, {@xcs.key('k'): [1]})"),
+        ("a or b or ''", "@xcs.truth(a) or @xcs.truth(b) or ''"),
+        ("a or [b]", "@xcs.truth(a) or [b]"),
         ("not a", "not @xcs.truth(a)"),
         (  # comparisons give bools; between two non-constants, through @xcs.binary
             "a == b or not a < 1",
