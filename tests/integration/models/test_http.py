@@ -68,7 +68,7 @@ def test_each_sdk_overlaps_its_calls_under_jit(registry, server, provider):
     records = server.requests
     assert len(records) == 9 and all(r.status == 200 for r in records)
     assert _overlapping(records) == 8 == server.peak_concurrency  # seen by the server
-    assert elapsed < 0.5 * plain_s  # two waves, not nine calls
+    assert elapsed < 0.75 * plain_s  # two waves, not nine calls (generous: a first call)
 
 
 def test_both_providers_in_one_graph(registry, server):
