@@ -17,8 +17,10 @@ original object, with a note naming the item -- once every item before it has
 finished; items after it start nothing more (their unstarted ops are cancelled). With
 ``return_exceptions=True`` every item runs and exceptions take their items' places.
 
-Inside a traced call, ``xcs.map`` is an op of the enclosing graph (``xcs.map[fn]``):
-deferred like any op, its items' graphs kept on that node (``items``).
+Inside a traced call, ``xcs.map`` is an op of the enclosing graph (``xcs.map[fn]``)
+that runs in place, not deferred (the items run the caller's code, which may read
+what came before and be read by what comes after); its items' graphs are kept on that
+node (``items``).
 """
 
 from __future__ import annotations
@@ -180,8 +182,10 @@ def _run(
 
     ``combine`` makes the results into what is returned (``vmap``'s dict of lists).
     """
-    fn, own_engine = split_jitted(fn)
-    run = _Items(fn, list(items), engine or own_engine, return_exceptions, calls)
+    unwrapped, own_engine = split_jitted(fn)
+    if unwrapped is not fn or engine is None:  # a jitted function brings its own options
+        engine = own_engine
+    run = _Items(unwrapped, list(items), engine, return_exceptions, calls)
     count = len(run.items)
     if count == 0:
         return []
@@ -223,12 +227,12 @@ def _map_or_record(
     if combine is not None:
         kwargs["combine"] = combine
     spec = _spec_for(fn)
-    if tracer.take_deferral():
-        result = recording.record_op(
-            spec, run, args, kwargs, kind=list if combine is None else None
-        )
-    else:
-        result = recording.run_now(spec, run, args, kwargs)
+    # In place, not deferred: the items run the caller's code, which may read (and
+    # change) what the code before it left, and the code after it may read what they
+    # did. Everything recorded before runs first; the items still run side by side.
+    tracer.take_deferral()
+    why = f"{spec.name}, which runs its items in place"
+    result = recording.run_now(spec, run, args, kwargs, why)
     recording.keep_parts(kept)
     return result
 
@@ -275,7 +279,8 @@ class _Map(FunctionLike):
         items run at the same time, so their side effects interleave -- use it when
         items are independent, as with ``asyncio.gather``. It works inside and
         outside ``@jit``; inside, it is an op of the enclosing graph
-        (``xcs.map[fn]``), the items' graphs kept on its node (``items``).
+        (``xcs.map[fn]``) that runs in place (what is pending runs first), the items'
+        graphs kept on its node (``items``).
 
         Args:
             fn: The per-item function (a plain function, a jitted one -- its options

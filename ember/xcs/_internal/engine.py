@@ -153,6 +153,7 @@ class _Run:
         self.cutoff: float = math.inf  # id of the earliest failure so far
         self.completions: queue.SimpleQueue[Report] = queue.SimpleQueue()
         self.wake = functools.partial(self.completions.put, _WAKE)  # one identity: dedup
+        self.stop_seen = False  # the recording's stop (xcs.map) has been applied
 
     # --- the loop ---------------------------------------------------------------
 
@@ -216,7 +217,8 @@ class _Run:
         return any(node < cutoff for node in self.inflight)
 
     def _hand_off(self) -> None:
-        if self.rec.stopped is not None and self.cutoff == math.inf:
+        if self.rec.stopped is not None and not self.stop_seen:
+            self.stop_seen = True
             self._stop(self.rec.stopped)
         if self.blocked:  # slots may have come free: try again, in program order
             for node in self.blocked:
@@ -268,11 +270,11 @@ class _Run:
                 pass
             else:
                 return None if report is _WAKE else report
-            if self.rec.stopped is not None and self.cutoff == math.inf:
-                return None  # stopped from another thread: hand nothing more out
             if deadline is not None and time.perf_counter() >= deadline:
                 self._time_out()
                 return None
+            if self.rec.stopped is not None and not self.stop_seen:
+                return None  # stopped from another thread: hand nothing more out
             if self.blocked:
                 return None  # try the waiting ops again (also covers a missed wake-up)
             slice_ = HELP_AFTER if self.handoff.help() else min(slice_ * 2, MAX_WAIT_SLICE)

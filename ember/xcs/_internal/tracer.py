@@ -608,6 +608,8 @@ class Recording:
     ) -> Any:
         """Run everything pending, then this op on this thread; record it as a node."""
         self.materialize(f"{spec.name} {why}", demanded=None, why=waited_for)
+        if self.stopped is not None:  # xcs.map stopped this item: start nothing more
+            raise self.stopped
         with self.lock:
             node = self._add(
                 NodeKind.OP,

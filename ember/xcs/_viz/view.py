@@ -200,6 +200,10 @@ def _item_groups(owner: str, items: list[Any]) -> list[Group]:
             groups.append(Group(key, owner, f"item {index}", [box], []))
             continue
         ops = op_graph(graph)
+        if not ops.nodes:  # the item made no op calls
+            box = Box(f"{key}_none", "glue", "no calls", (), "done", None, ())
+            groups.append(Group(key, owner, f"item {index}", [box], []))
+            continue
         if folded:
             times = [_duration(ops.nodes[n]) or 0.0 for n in ops.nodes]
             failed = any(ops.nodes[n]["status"] == "failed" for n in ops.nodes)

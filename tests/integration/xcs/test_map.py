@@ -112,28 +112,41 @@ def test_return_exceptions_puts_exceptions_in_place() -> None:
             assert (type(got), str(got)) == expected
 
 
-def test_inside_jit_map_is_one_deferred_op_with_the_items_graphs() -> None:
+def test_inside_jit_map_is_one_op_in_place_with_the_items_graphs() -> None:
     def pipeline(questions: list[str]) -> tuple[str, list[str]]:
-        intro = ask("intro", delay=0.2)  # independent of the map: overlaps it
+        intro = ask("intro", delay=0.05)
         answers = xcs.map(per_question, questions)
         return intro, answers
 
     questions = ["x", "yy", "zzz"]
     plain = pipeline(questions)
-    start = time.perf_counter()
     trace = xcs.trace(pipeline, questions)
-    assert time.perf_counter() - start < 0.2 + 3 * DELAY + 0.12
     assert trace.result == plain
     maps = [n for n, d in trace.graph.nodes(data=True) if d["name"] == "xcs.map[per_question]"]
     assert len(maps) == 1
     node = trace.graph.nodes[maps[0]]
-    assert node["kind"] == "op" and not node["immediate"]
+    assert node["kind"] == "op" and node["immediate"]  # in place: it runs the caller's code
     items = node["items"]
     assert len(items) == 3
     for graph in items:
         ops = [d["name"] for _, d in graph.nodes(data=True) if d["kind"] == "op"]
         assert ops[:2] == ["ask", "ask"]
     assert xcs.jit(pipeline)(questions) == plain
+
+
+def test_inside_jit_the_items_side_effects_keep_their_place() -> None:
+    def side(questions: list[str]) -> tuple[list[str], int, list[str]]:
+        seen: list[str] = []
+
+        def per(q: str) -> str:
+            seen.append(q)
+            return ask(q)
+
+        before = ask("before")
+        answers = xcs.map(per, questions)
+        return answers, len(seen), [before]
+
+    assert xcs.jit(side)(["a", "b"]) == side(["a", "b"])
 
 
 def test_a_jitted_function_brings_its_options() -> None:
@@ -233,14 +246,56 @@ def test_the_drawing_shows_one_group_per_item_and_folds_many() -> None:
     assert groups[-1].boxes[0].title == "... 5 more items"
 
 
-def test_vmap_inside_jit_is_deferred_like_map() -> None:
+def test_vmap_inside_jit_runs_in_place_like_map() -> None:
     batched = xcs.vmap(per_question)
 
     def pipeline(questions: list[str]) -> tuple[Any, str]:
         out = batched(questions)
-        tail = ask("tail", delay=0.05)  # independent: does not wait for the batch
+        tail = ask("tail", delay=0.05)
         return out, tail
 
     trace = xcs.trace(pipeline, ["a", "bb"])
     assert trace.result == pipeline(["a", "bb"])
-    assert len(trace.parallel_groups[0]) == 2  # the batch and the tail side by side
+    [node] = [d for _, d in trace.graph.nodes(data=True) if d["name"].startswith("xcs.map")]
+    assert len(node["items"]) == 2
+
+
+def test_inside_jit_a_jitted_item_function_keeps_its_options() -> None:
+    slow = xcs.jit(per_question, timeout=0.01)
+
+    def pipeline(questions: list[str]) -> list[str]:
+        return xcs.map(slow, questions)
+
+    with pytest.raises(xcs.OpTimeoutError):
+        xcs.jit(pipeline)(["a", "b"])
+
+
+def test_an_item_without_calls_is_drawn_too() -> None:
+    from ember.xcs._viz.dot import to_dot
+    from ember.xcs._viz.view import build_view
+
+    def maybe_ask(q: str) -> str:
+        return q if q.startswith("skip") else ask(q)
+
+    def pipeline(questions: list[str]) -> list[str]:
+        return xcs.map(maybe_ask, questions)
+
+    view = build_view(xcs.trace(pipeline, ["a", "skip b"]))
+    assert [b.title for g in view.groups for b in g.boxes] == ["ask", "no calls"]
+    assert "cluster_" in to_dot(view)
+
+
+def test_a_stopped_item_still_times_out_and_starts_nothing_more() -> None:
+    def item(i: int) -> str:
+        if i == 0:
+            return ask("boom", delay=0.01)
+        first = ask(f"slow {i}", delay=0.6)  # running when item 0 fails
+        return ask(f"after {first}")  # never started: the map stopped this item
+
+    LOG.clear()
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match="boom"):
+        xcs.map(xcs.jit(item, timeout=0.15), range(2))
+    assert time.perf_counter() - start < 0.45  # the slow op timed out; nobody waited 0.6 s
+    time.sleep(0.7)
+    assert not [c for c in LOG.calls() if "after" in c[1]]

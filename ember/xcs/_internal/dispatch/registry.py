@@ -134,11 +134,14 @@ def register_op(
         if setting is not _UNSET
     }
     _check(given)
+    _resolve_waiting()  # a built-in entry's function may be named as an object now
+    if isinstance(target, str):
+        module, qualname = _split(target)
+        resolved = _resolved(module, qualname)  # outside the lock: it may run code
     with _lock:
         if isinstance(target, str):
-            module, qualname = _split(target)
             waiting = _waiting.setdefault(module, {})
-            old = waiting.get(qualname) or _entries.pop(_resolved(module, qualname), None)
+            old = waiting.get(qualname) or _entries.pop(resolved, None)
             waiting[qualname] = _updated(old, qualname, given)
         else:
             fn = _function_of(target)
@@ -154,13 +157,16 @@ def unregister_op(target: Callable[..., Any] | str) -> None:
     Raises:
         KeyError: ``target`` is not registered.
     """
+    _resolve_waiting()
+    if isinstance(target, str):
+        module, qualname = _split(target)
+        resolved = _resolved(module, qualname)  # outside the lock: it may run code
     with _lock:
         if isinstance(target, str):
-            module, qualname = _split(target)
             found = _waiting.get(module, {}).pop(qualname, None)
             if not _waiting.get(module, True):
                 del _waiting[module]
-            if _entries.pop(_resolved(module, qualname), None) is None and found is None:
+            if _entries.pop(resolved, None) is None and found is None:
                 raise KeyError(f"xcs.unregister_op: {target!r} is not registered")
         else:
             fn = _function_of(target)
@@ -239,6 +245,8 @@ def _resolve_waiting() -> None:
     """
     with _lock:
         ready = {m: dict(_waiting[m]) for m in _waiting if m in sys.modules}
+    if not ready:
+        return
     found = {
         (module, qualname): _resolved(module, qualname)
         for module, entries in ready.items()
@@ -257,7 +265,7 @@ def _resolve_waiting() -> None:
 
 def registered(fn: Any) -> RegisteredCall | None:
     """What a call site calls for ``fn``, if it is a registered function; else None."""
-    if _waiting and any(module in sys.modules for module in _waiting):
+    if _waiting and any(module in sys.modules for module in tuple(_waiting)):
         _resolve_waiting()
     try:
         entry = _entries.get(fn)

@@ -433,10 +433,12 @@ def _literal(node: ast.expr) -> bool:
     """Whether evaluating ``node`` does nothing but make a value (``""``, ``[]``, ``{}``)."""
     if isinstance(node, ast.Constant):
         return True
-    if isinstance(node, (ast.List, ast.Tuple, ast.Set)):
+    if isinstance(node, (ast.List, ast.Tuple)):
         return all(_literal(e) for e in node.elts)
+    if isinstance(node, ast.Set):  # members hashed: constants only
+        return all(isinstance(e, ast.Constant) for e in node.elts)
     if isinstance(node, ast.Dict):
-        return all(k is not None and _literal(k) for k in node.keys) and all(
+        return all(isinstance(k, ast.Constant) for k in node.keys) and all(
             _literal(v) for v in node.values
         )
     return False

@@ -78,6 +78,7 @@ def test_every_node_made_by_the_rewrite_has_a_location() -> None:
         ('a and {"k": [1]}', "@xcs.both(a, {@xcs.key('k'): [1]})"),
         ("a or b or ''", "@xcs.truth(a) or @xcs.truth(b) or ''"),
         ("a or [b]", "@xcs.truth(a) or [b]"),
+        ("a or {(1, 2): 0}", "@xcs.truth(a) or {@xcs.key((1, 2)): 0}"),  # keys: constants
         ("not a", "not @xcs.truth(a)"),
         (  # comparisons give bools; between two non-constants, through @xcs.binary
             "a == b or not a < 1",
