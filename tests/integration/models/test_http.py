@@ -67,7 +67,9 @@ def test_each_sdk_overlaps_its_calls_under_jit(registry, server, provider):
     assert fast == plain
     records = server.requests
     assert len(records) == 9 and all(r.status == 200 for r in records)
-    assert _overlapping(records) == 8 == server.peak_concurrency  # seen by the server
+    # Seen by the server. (On a loaded machine the waiting thread may run a queued call
+    # itself before the pool's threads start, so one of the eight can start late.)
+    assert _overlapping(records) == server.peak_concurrency >= 7
     assert elapsed < 0.75 * plain_s  # two waves, not nine calls (generous: a first call)
 
 
