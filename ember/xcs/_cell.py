@@ -44,18 +44,20 @@ def _bound_names(source: str, filename: str) -> list[str]:
 
 def _refuse(tree: ast.Module, filename: str) -> None:
     """Raise ``SyntaxError`` for what a cell may hold but a function body may not."""
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and any(a.name == "*" for a in node.names):
+    for statement in tree.body:
+        if isinstance(statement, ast.ImportFrom) and statement.module == "__future__":
+            what = "a 'from __future__' import (put it in a cell of its own)"
+        elif isinstance(statement, ast.ImportFrom) and any(a.name == "*" for a in statement.names):
             what = "'from ... import *'"
-        elif isinstance(node, (ast.Await, ast.AsyncFor, ast.AsyncWith)):
+        elif any(isinstance(n, _ASYNC) for n in _top_level(statement)):
             what = "top-level 'await' (xcs does not run async code yet)"
         else:
-            continue
-        raise SyntaxError(
-            f"%%xcs cannot run a cell with {what}: its code becomes a function body",
-            (filename, getattr(node, "lineno", 1), 0, ""),
-        )
-    for statement in tree.body:
+            what = ""
+        if what:
+            raise SyntaxError(
+                f"%%xcs cannot run a cell with {what}: its code becomes a function body",
+                (filename, statement.lineno, 0, ""),
+            )
         for node in _top_level(statement):
             if isinstance(node, (ast.Return, ast.Yield, ast.YieldFrom, ast.Nonlocal)):
                 raise SyntaxError(
@@ -65,6 +67,38 @@ def _refuse(tree: ast.Module, filename: str) -> None:
 
 
 _SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
+_ASYNC = (ast.Await, ast.AsyncFor, ast.AsyncWith)
+
+
+def _column(line: str, offset: int) -> int:
+    """The character index of the UTF-8 byte ``offset`` of ``line`` (ast's columns)."""
+    return len(line.encode()[:offset].decode(errors="replace"))
+
+
+def _without_annotations(tree: ast.Module, body: list[str]) -> None:
+    """Top-level ``x: T = v`` as ``x = v`` (a global cannot be annotated in a function).
+
+    The annotation goes to the namespace's ``__annotations__`` only in plain Python; it
+    has no other effect there. ``x: T`` alone becomes ``pass``.
+    """
+    for statement in tree.body:
+        if not isinstance(statement, ast.AnnAssign) or not statement.simple:
+            continue
+        first = statement.lineno - 1
+        if statement.value is None:
+            line = body[first]
+            body[first] = line[: _column(line, statement.col_offset)] + "pass"
+            continue
+        target, value = statement.target, statement.value
+        if target.end_lineno != statement.lineno or value.lineno != statement.lineno:
+            raise SyntaxError(
+                "%%xcs cannot run an annotated assignment spread over lines: "
+                "write it on one line, or without the annotation",
+                ("<xcs cell>", statement.lineno, 0, ""),
+            )
+        line = body[first]
+        end = _column(line, target.end_col_offset or 0)
+        body[first] = line[:end] + " = " + line[_column(line, value.col_offset) :]
 
 
 def _top_level(node: ast.AST) -> list[ast.AST]:
@@ -90,7 +124,7 @@ def _indented(source: str) -> str:
             inside.update(range(first + 1, last + 1))
     return "\n".join(
         line if number in inside else "    " + line
-        for number, line in enumerate(source.splitlines(), 1)
+        for number, line in enumerate(source.split("\n"), 1)
     )
 
 
@@ -108,15 +142,20 @@ def cell_function(source: str, namespace: dict[str, Any]) -> Any:
     tree = ast.parse(source, filename)
     _refuse(tree, filename)
     names = _bound_names(source, filename)
-    body = source.splitlines() or ["pass"]
+    body = source.split("\n")  # as the tokenizer splits lines (not at \x0c or \u2028)
+    _without_annotations(tree, body)
     if tree.body and isinstance(tree.body[-1], ast.Expr):  # the cell's output
         last = tree.body[-1]
         start, end = last.lineno - 1, (last.end_lineno or last.lineno) - 1
-        body[start] = body[start][: last.col_offset] + "return (" + body[start][last.col_offset :]
-        body[end] = body[end] + "\n)"
+        close = _column(body[end], last.end_col_offset or 0)
+        if not body[end][close:].lstrip().startswith(";"):  # a trailing ';' hides it
+            body[end] = body[end][:close] + ")" + body[end][close:]
+            col = _column(body[start], last.col_offset)
+            body[start] = body[start][:col] + "return (" + body[start][col:]
     header = [f"def {_FUNCTION}():", f"    global {', '.join(names)}" if names else "    pass"]
     text = "\n".join([*header, _indented("\n".join(body)), "    pass"]) + "\n"
-    linecache.cache[filename] = (len(text), None, text.splitlines(keepends=True), filename)
+    lines = [line + "\n" for line in text.split("\n")[:-1]]
+    linecache.cache[filename] = (len(text), None, lines, filename)
     code = compile(text, filename, "exec")
     scope: dict[str, Any] = {}
     exec(code, namespace, scope)

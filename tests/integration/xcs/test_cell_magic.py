@@ -105,3 +105,29 @@ def test_bad_magic_arguments_say_what_is_accepted(shell: Any) -> None:
 
     with pytest.raises(UsageError, match="--trace NAME"):
         shell.run_cell_magic("xcs", "--fast", "x = 1")
+
+
+@pytest.mark.parametrize(
+    ("cell", "output", "names"),
+    [
+        ("x = 1\nx;", None, {"x": 1}),  # a trailing ';' hides the output, as in IPython
+        ("results: list[str] = []\nn: int\nresults.append('é')\nresults", ["é"], {}),
+        ("import asyncio\nasync def f():\n    await asyncio.sleep(0)\n'defined'", "defined", {}),
+        ("s = 'héllo'; s", "héllo", {"s": "héllo"}),  # columns count characters
+        ("t = 'a\x0cb'\nt", "a\x0cb", {}),  # lines end at newlines only
+        ("y = (1 +\n 2)  # c\ny  # comment", 3, {"y": 3}),
+    ],
+)
+def test_cells_that_run_plainly_run_under_the_magic(
+    shell: Any, cell: str, output: Any, names: dict[str, Any]
+) -> None:
+    plain: dict[str, Any] = {}
+    exec(cell.rsplit("\n", 1)[0] if output is not None else cell, plain)
+    assert _run(shell, cell) == output
+    for name, value in names.items():
+        assert shell.user_ns[name] == value
+
+
+def test_a_future_import_is_refused_with_what_to_do(shell: Any) -> None:
+    with pytest.raises(SyntaxError, match="cell of its own"):
+        _run(shell, "from __future__ import annotations\nx = 1")
