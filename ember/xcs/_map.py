@@ -230,7 +230,6 @@ def _map_or_record(
     # In place, not deferred: the items run the caller's code, which may read (and
     # change) what the code before it left, and the code after it may read what they
     # did. Everything recorded before runs first; the items still run side by side.
-    tracer.take_deferral()
     why = f"{spec.name}, which runs its items in place"
     result = recording.run_now(spec, run, args, kwargs, why)
     recording.keep_parts(kept)
@@ -252,8 +251,6 @@ def _spec_for(fn: Any) -> OpSpec:
 
 class _Map(FunctionLike):
     """The object ``xcs.map`` is: a function that joins an enclosing trace as an op."""
-
-    __xcs_op__ = OpSpec("xcs.map")
 
     def __init__(self) -> None:
         self.__name__ = self.__qualname__ = "map"
@@ -317,8 +314,6 @@ map = _Map()
 
 class _Batched(FunctionLike):
     """``xcs.vmap(fn)``: ``fn`` over a batch, each element an item of ``xcs.map``."""
-
-    __xcs_op__ = OpSpec("xcs.vmap")
 
     def __init__(self, fn: Callable[..., Any], in_axes: Any, max_workers: int | None) -> None:
         functools.update_wrapper(self, fn)

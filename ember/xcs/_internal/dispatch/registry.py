@@ -101,7 +101,7 @@ def register_op(
         target: The function -- a module-level function, or a method as found on its
             class (``httpx.Client.post``; a bound method registers its function, for
             every object of the class) -- or ``"module:Qualified.name"``, resolved once
-            the module's package has been imported (so registering imports nothing).
+            that module has been imported (registering imports nothing).
         name: Node name in graphs, stats and errors (default: the qualified name).
         max_concurrency: Bound on calls in flight at once, per endpoint, across all
             traces; None for no bound.
