@@ -242,8 +242,9 @@ def jit(
         max_workers: At most this many ops of one call run at once.
         executor: Where ops run: any ``concurrent.futures.Executor`` (thread pools,
             process pools, Dask's ``Client.get_executor()``); the shared pool when None.
-        timeout: Seconds an op on a worker may run before the call raises
-            ``xcs.OpTimeoutError`` naming it; the op goes on in the background.
+        timeout: Seconds an op may run, or wait for a ``max_concurrency`` slot with
+            none coming free, before the call raises ``xcs.OpTimeoutError`` naming it;
+            an op that ran too long goes on in the background.
         cache: False traces every call instead of remembering, per call
             structure, that a function has no parallelism.
 

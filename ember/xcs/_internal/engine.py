@@ -27,9 +27,15 @@ Errors: the batch ends when every node *before* the earliest failure has finishe
 the exception raised is the earliest failure in program order -- never whichever
 finished first -- as the original object with a note naming the op and the user's
 line. Ops already running after it finish in the background; their results are
-dropped. An op on a worker running longer than ``timeout`` fails with
-:class:`~.errors.OpTimeoutError` (an op the waiting thread runs itself cannot be
-interrupted); it goes on in the background like any abandoned op.
+dropped.
+
+Timeouts: an op running longer than ``timeout`` fails with
+:class:`~.errors.OpTimeoutError` and goes on in the background like any abandoned
+op; so does one waiting that long for a ``max_concurrency`` slot with none coming
+free (held by ops of other calls, or by ops a timed-out call abandoned). Under a
+timeout the waiting thread never runs an op itself (it could not watch the clock
+then): it helps on an overflow thread. Deadlines are checked at most once per due
+time, not per completion, so a timeout costs nothing per op.
 
 How ops reach threads (and why nested jitted calls never deadlock: a waiting
 thread runs queued ops itself when the pool does not) is ``pool.py``'s concern.
@@ -58,7 +64,7 @@ from ember.xcs._internal.errors import (
     warn_ran_late,
 )
 from ember.xcs._internal.ir import FINISHED, Node, NodeKind, Status
-from ember.xcs._internal.limits import limit_for, take
+from ember.xcs._internal.limits import Limit, limit_for, take
 from ember.xcs._internal.pool import (
     DEFAULT_MAX_WORKERS,
     Handoff,
@@ -85,15 +91,17 @@ MAX_WAIT_SLICE = 0.1
 _WAKE: Any = ("wake",)
 
 
-def handoff_for(executor: Executor | None, limit: int | None) -> Handoff:
+def handoff_for(
+    executor: Executor | None, limit: int | None, timeout: float | None = None
+) -> Handoff:
     """How one materialization hands ops to ``executor`` (None: the shared pool)."""
     pool = executor if executor is not None else default_executor()
     if isinstance(pool, ThreadPoolExecutor):
         size = getattr(pool, "_max_workers", DEFAULT_MAX_WORKERS)
-        return RunnerHandoff(pool, min(size, limit) if limit is not None else size)
+        return RunnerHandoff(pool, min(size, limit) if limit is not None else size, timeout)
     if is_remote(pool):
         return RemoteHandoff(pool)
-    return SubmitHandoff(pool)
+    return SubmitHandoff(pool, timeout)
 
 
 class Engine:
@@ -140,7 +148,7 @@ class _Run:
         self.rec = recording
         self.timeout = timeout
         self.batch = batch
-        self.handoff = handoff_for(executor, limit)
+        self.handoff = handoff_for(executor, limit, timeout)
         self.limit = limit if limit is not None else math.inf
         self.waiting: dict[int, int] = {}  # pending node -> inputs not yet done
         self.after_start: dict[int, list[int]] = {}  # node -> successors it unblocks on start
@@ -148,6 +156,9 @@ class _Run:
         self.ready_ops: list[int] = []
         self.ready_glue: list[int] = []
         self.blocked: list[int] = []  # ready ops whose max_concurrency slots are all taken
+        self.blocked_since: dict[int, tuple[float, Limit]] = {}  # first refused, and where
+        # No deadline can fall before this: checked again then (see _expire).
+        self.check_at = math.inf if timeout is None else time.perf_counter() + timeout
         self.inflight: dict[int, Task] = {}
         self.failures: dict[int, BaseException] = {}
         self.cutoff: float = math.inf  # id of the earliest failure so far
@@ -261,47 +272,69 @@ class _Run:
         slice_ = HELP_AFTER
         while True:
             wait = slice_
-            deadline = self._deadline()
-            if deadline is not None:
-                wait = min(wait, max(0.0, deadline - time.perf_counter()))
+            if self.timeout is not None:
+                now = time.perf_counter()
+                if now >= self.check_at and self._expire(now):
+                    return None
+                wait = min(wait, self.check_at - now)
             try:
                 report = self.completions.get(timeout=wait)
             except queue.Empty:
                 pass
             else:
                 return None if report is _WAKE else report
-            if deadline is not None and time.perf_counter() >= deadline:
-                self._time_out()
-                return None
             if self.rec.stopped is not None and not self.stop_seen:
                 return None  # stopped from another thread: hand nothing more out
             if self.blocked:
                 return None  # try the waiting ops again (also covers a missed wake-up)
             slice_ = HELP_AFTER if self.handoff.help() else min(slice_ * 2, MAX_WAIT_SLICE)
 
-    def _deadline(self) -> float | None:
-        """When the first running op on a worker runs out of time (None: no limit)."""
-        if self.timeout is None:
-            return None
-        starts = [
-            task.started
-            for task in self.inflight.values()
-            if task.started is not None and not task.inline
-        ]
-        return min(starts) + self.timeout if starts else None
+    def _expire(self, now: float) -> bool:
+        """Fail the ops whose time ran out; plan the next check. True if any failed.
 
-    def _time_out(self) -> None:
-        assert self.timeout is not None
-        now = time.perf_counter()
-        for node, task in list(self.inflight.items()):
+        Ops that start (or are refused a slot) after ``now`` cannot be due before
+        ``now + timeout``, so one pass over what is in flight finds every deadline
+        before the next check.
+        """
+        timeout = self.timeout
+        assert timeout is not None
+        next_check = now + timeout
+        running: list[tuple[int, Task]] = []
+        for node, task in self.inflight.items():
             started = task.started
-            if started is None or task.inline or now - started < self.timeout:
-                continue
+            if started is None or task.inline:
+                continue  # not started yet (its clock starts when it does), or helped
+            if started + timeout <= now:
+                running.append((node, task))
+            else:
+                next_check = min(next_check, started + timeout)
+        waiting: list[tuple[int, float, Limit]] = []
+        for node in self.blocked:
+            since, limit = self.blocked_since[node]
+            due = max(since, limit.given_back) + timeout  # no slot came free since
+            if due <= now:
+                waiting.append((node, since, limit))
+            else:
+                next_check = min(next_check, due)
+        self.check_at = next_check
+        for node, task in running:
             del self.inflight[node]  # its result, if it ever comes, is dropped
-            record = self.rec.nodes[node]
-            error = OpTimeoutError(node, record.name, str(record.location), self.timeout)
-            self.rec.fail(node, error, started)
-            self._fail(node, error, note=False)
+            self.handoff.abandon(task)
+            if task.slot is not None:
+                task.slot.abandon()
+            self._time_out(node, task.started, None)
+        for node, since, limit in waiting:
+            self.blocked.remove(node)
+            del self.blocked_since[node]
+            self._time_out(node, since, _slot_wait(limit))
+        return bool(running or waiting)
+
+    def _time_out(self, node: int, since: float | None, waiting_for: str | None) -> None:
+        assert self.timeout is not None
+        record = self.rec.nodes[node]
+        error = OpTimeoutError(node, record.name, str(record.location), self.timeout, waiting_for)
+        self.rec.fail(node, error, since)
+        self._fail(node, error, note=False)
 
     # --- transitions ------------------------------------------------------------
 
@@ -342,7 +375,10 @@ class _Run:
                 slot = take(limit)  # one freed before we were listed: no wake-up comes
                 if slot is None:
                     self.blocked.append(node)
+                    if node not in self.blocked_since:
+                        self.blocked_since[node] = (time.perf_counter(), limit)
                     return None
+            self.blocked_since.pop(node, None)
         unblocks = self.after_start[node]
         if unblocks and any(shares_objects(self.rec.values[d]) for d in record.deps):
             # A copy cannot shield this op from a later in-place change of an object
@@ -447,3 +483,17 @@ class _Run:
         stuck = [n for n in self.batch if state[n].status is not Status.DONE]
         if stuck:
             raise XCSError(f"internal: nodes {stuck} did not run; please report this bug")
+
+
+def _slot_wait(limit: Limit) -> str:
+    """What an op refused a slot of ``limit`` waited for, for its timeout error."""
+    what = (
+        f"a free slot of its max_concurrency={limit.size} limit (all {limit.size} in use, "
+        "none given back meanwhile)"
+    )
+    if limit.abandoned:
+        what += (
+            f"; {limit.abandoned} of them held by ops a call abandoned when it timed out: "
+            "they still run, and a slot frees only when its op ends"
+        )
+    return what

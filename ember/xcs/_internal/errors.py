@@ -68,33 +68,53 @@ class ConcretizationError(XCSError):
 
 
 class OpTimeoutError(XCSError, TimeoutError):
-    """An op on a worker ran longer than ``jit(timeout=...)`` allows.
+    """An op ran, or waited for a ``max_concurrency`` slot, longer than ``jit(timeout=...)``.
 
-    A thread cannot be stopped: the op keeps running in the background and its
-    result is dropped. At interpreter exit Python waits for it (the pool's worker
-    threads are joined), so bound slow calls inside the op too (an HTTP timeout).
+    A thread cannot be stopped: an op that timed out while running keeps running in
+    the background and its result is dropped. At interpreter exit Python waits for
+    it (the pool's worker threads are joined), so bound slow calls inside the op too
+    (an HTTP timeout).
 
     Attributes:
         node: Id of the op's node.
         op_name: Name of the op.
         location: ``file:line`` of the user's call of the op.
         timeout: The limit, in seconds.
+        waiting_for: What the op waited for when it never started (a slot of its
+            ``max_concurrency`` limit), or None when it ran too long.
     """
 
-    def __init__(self, node: int, op_name: str, location: str, timeout: float) -> None:
+    def __init__(
+        self,
+        node: int,
+        op_name: str,
+        location: str,
+        timeout: float,
+        waiting_for: str | None = None,
+    ) -> None:
         self.node = node
         self.op_name = op_name
         self.location = location
         self.timeout = timeout
-        super().__init__(
-            f"op {op_name!r} (node %{node}, called at {location}) ran longer than "
-            f"jit(timeout={timeout:g}) seconds; it goes on in the background and its result "
-            "will be dropped. Raise the timeout, or bound the slow call inside the op "
-            "(e.g. an HTTP client timeout)."
-        )
+        self.waiting_for = waiting_for
+        where = f"op {op_name!r} (node %{node}, called at {location})"
+        if waiting_for is None:
+            message = (
+                f"{where} ran longer than jit(timeout={timeout:g}) seconds; it goes on in the "
+                "background and its result will be dropped. Raise the timeout, or bound the "
+                "slow call inside the op (e.g. an HTTP client timeout)."
+            )
+        else:
+            message = (
+                f"{where} never started: it waited jit(timeout={timeout:g}) seconds for "
+                f"{waiting_for}. Raise the timeout, or bound the slow call inside the op "
+                "(e.g. an HTTP client timeout)."
+            )
+        super().__init__(message)
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.node, self.op_name, self.location, self.timeout))
+        args = (self.node, self.op_name, self.location, self.timeout, self.waiting_for)
+        return (type(self), args)
 
 
 class PendingValueError(XCSError):

@@ -13,11 +13,16 @@ the same kind at a time. An op that nests a jit of itself therefore never waits
 for its own slot, and the total in flight still never exceeds N.
 
 Nothing here blocks: refusing a slot is the engine's cue to run something else.
+For ``jit(timeout=)`` a limit keeps when a slot was last given back (an op waiting
+for a slot times out only after ``timeout`` with none coming free) and how many of
+its slots are held by ops a timed-out call abandoned (they still run, and still
+count: the bound is never exceeded).
 """
 
 from __future__ import annotations
 
 import threading
+import time
 import weakref
 from collections.abc import Callable
 
@@ -32,6 +37,8 @@ class Limit:
     def __init__(self, size: int) -> None:
         self.size = size
         self.used = 0
+        self.abandoned = 0  # slots held by ops whose call timed out and left them
+        self.given_back = time.perf_counter()  # when a slot last came free
         self.lock = threading.Lock()
         self._waiters: dict[int, Callable[[], None]] = {}
 
@@ -42,12 +49,6 @@ class Limit:
                 return False
             self.used += 1
             return True
-
-    def release(self) -> None:
-        """Give a slot back and wake whoever was refused one."""
-        with self.lock:
-            self.used -= 1
-        self.notify()
 
     def wait(self, wake: Callable[[], None]) -> None:
         """Call ``wake`` (once) the next time a slot is given back or returned."""
@@ -74,20 +75,35 @@ _held = _Held()
 class Slot:
     """A slot taken for one op: from the limit, or borrowed from the taking thread."""
 
-    __slots__ = ("lender", "limit")
+    __slots__ = ("abandoned", "lender", "limit", "returned")
 
     def __init__(self, limit: Limit, lender: list[int] | None) -> None:
         self.limit = limit
         self.lender = lender  # the borrowing thread's [held, lent] entry, if borrowed
+        self.abandoned = False
+        self.returned = False
 
     def give_back(self) -> None:
-        """Return the slot (the op ended, or will never start)."""
-        if self.lender is None:
-            self.limit.release()
-            return
-        with self.limit.lock:
-            self.lender[1] -= 1
-        self.limit.notify()
+        """Return the slot (the op ended, or will never start) and wake waiting engines."""
+        limit = self.limit
+        with limit.lock:
+            self.returned = True
+            if self.abandoned:
+                limit.abandoned -= 1
+            if self.lender is None:
+                limit.used -= 1
+            else:
+                self.lender[1] -= 1
+            limit.given_back = time.perf_counter()
+        limit.notify()
+
+    def abandon(self) -> None:
+        """The op holding this slot timed out: it still runs (and holds the slot)."""
+        limit = self.limit
+        with limit.lock:
+            if not self.returned and not self.abandoned:
+                self.abandoned = True
+                limit.abandoned += 1
 
 
 def take(limit: Limit) -> Slot | None:

@@ -7,7 +7,9 @@ Two ways to hand over, chosen by the executor:
   them until it is empty. A pool task per runner, not per op, costs about a tenth
   of ``submit`` per op. When the pool does not start our runners (it is saturated,
   or exhausted by nested jitted calls waiting inside ops, or shut down) the waiting
-  thread runs queued ops itself, oldest first, so nesting never deadlocks.
+  thread *helps*: it runs queued ops itself, oldest first, so nesting never
+  deadlocks -- or, under ``jit(timeout=)``, starts them on an overflow thread it can
+  stop waiting for (:class:`Helper`), so a full pool never outlasts a timeout.
 * :class:`SubmitHandoff` for any other in-process ``Executor``: one executor task
   per op; a waiting thread runs submitted ops the executor has not started.
   (Executors in other processes: ``remote.py``.)
@@ -25,6 +27,7 @@ from __future__ import annotations
 import atexit
 import collections
 import contextlib
+import functools
 import math
 import os
 import threading
@@ -59,7 +62,9 @@ class Task:
 
     __slots__ = (
         "_token",
+        "abandoned",
         "args",
+        "ended",
         "handle",
         "inline",
         "kwargs",
@@ -88,6 +93,8 @@ class Task:
         self.started: float | None = None  # perf_counter() when the op began running
         self.inline = False  # run by the waiting thread itself (no timeout applies)
         self.handle: Future[Any] | None = None  # the executor's future, for remote runs
+        self.abandoned = False  # timed out: the engine no longer waits for it
+        self.ended = False  # the op returned or raised (set before its slot is given back)
         self._token = [True]
 
     def claim(self) -> bool:
@@ -153,6 +160,7 @@ class Task:
                 raise
             value, ok = exc, False  # SystemExit in a worker: the op's failure
         finally:
+            self.ended = True
             if held is not None and slot is not None:
                 unhold(held)
                 slot.give_back()
@@ -171,26 +179,71 @@ class Handoff(Protocol):
         """Hand over tasks, in program order (they run at once, or when threads free)."""
 
     def help(self) -> bool:
-        """Run one handed-over task on the calling thread if no worker will soon."""
+        """Run one handed-over task if no worker will soon (see :class:`Helper`)."""
+
+    def abandon(self, task: Task) -> None:
+        """The engine no longer waits for ``task`` (it timed out); it may still run."""
 
 
-def _run_one(queue: collections.deque[Task], stop: list[float] | None = None) -> bool:
-    """Run the oldest unclaimed task of ``queue`` on this thread (program order).
+def _claim_next(queue: collections.deque[Task], stop: list[float] | None) -> Task | None:
+    """Claim the oldest unclaimed task of ``queue`` (program order), or None.
 
     ``stop[0]`` is the id of the earliest op seen failing: later ops are left alone
-    (the engine cancels them), and a failure here lowers it.
+    (the engine cancels them).
     """
     while True:
         try:
             task = queue.popleft()
         except IndexError:
-            return False
+            return None
         if stop is not None and task.node.id > stop[0]:
             continue
         if task.claim():
-            if not task.execute(inline=True) and stop is not None:
-                stop[0] = min(stop[0], task.node.id)
+            return task
+
+
+class Helper:
+    """How a waiting thread runs a queued task the pool is not getting to.
+
+    Without a timeout it runs the task itself (``inline``): nothing is cheaper, and a
+    Ctrl-C then reaches the waiting thread at once. With ``jit(timeout=)`` a thread
+    that is running an op cannot also watch the clock, so the task runs on a fresh
+    *overflow* thread instead, and the waiter keeps timing it: one overflow thread
+    at a time per waiter, plus one more each time the previous one's op outlives the
+    timeout (that op is abandoned; it goes on in the background).
+    """
+
+    def __init__(self, timeout: float | None) -> None:
+        self.timeout = timeout
+        self._current: Task | None = None  # the task on the live overflow thread
+
+    def free(self) -> bool:
+        """Whether the waiter may help now."""
+        task = self._current
+        if task is None or task.ended or self.timeout is None:
             return True
+        started = task.started
+        return started is not None and time.perf_counter() - started >= self.timeout
+
+    def run(self, task: Task, stop: list[float] | None, done: Callable[[], None]) -> None:
+        """Run a claimed task, then call ``done`` (on the thread that ran it)."""
+        if self.timeout is None:
+            try:
+                if not task.execute(inline=True) and stop is not None:
+                    stop[0] = min(stop[0], task.node.id)
+            finally:
+                done()
+            return
+        self._current = task
+
+        def overflow() -> None:
+            try:
+                if not task.execute() and stop is not None:
+                    stop[0] = min(stop[0], task.node.id)
+            finally:
+                done()
+
+        threading.Thread(target=overflow, name="xcs-overflow", daemon=True).start()
 
 
 class RunnerHandoff:
@@ -199,10 +252,12 @@ class RunnerHandoff:
     Counters (under ``_lock``): ``_active`` threads are draining the deque (runners,
     and a helping waiter); ``_queued`` runners were submitted but have not started.
     Whenever the deque is not empty, some runner is active or queued, or a waiter
-    helps: :meth:`_ensure_runner` runs after every change that could break this.
+    helps: :meth:`_ensure_runner` runs after every change that could break this. A
+    thread whose op was abandoned (timed out) stops counting at once, and leaves
+    when the op ends.
     """
 
-    def __init__(self, pool: ThreadPoolExecutor, slots: int) -> None:
+    def __init__(self, pool: ThreadPoolExecutor, slots: int, timeout: float | None = None) -> None:
         self._pool = pool
         self._slots = slots
         self._queue: collections.deque[Task] = collections.deque()
@@ -213,6 +268,8 @@ class RunnerHandoff:
         # The id of the earliest op seen failing: runners start nothing after it (the
         # engine cancels those), so a failure stops the queue at once, not one op late.
         self._stop = [math.inf]
+        self._timed = timeout is not None
+        self._helper = Helper(timeout)
 
     def start(self, tasks: list[Task]) -> None:
         self._queue.extend(tasks)
@@ -244,7 +301,7 @@ class RunnerHandoff:
             if self._active >= self._slots:
                 return  # enough threads are draining (a waiter may be helping)
             self._active += 1
-        queue, stop = self._queue, self._stop
+        queue, stop, timed = self._queue, self._stop, self._timed
         thread = threading.current_thread().name
         saved = None  # every task here belongs to one recording: enter it once
         try:
@@ -263,6 +320,10 @@ class RunnerHandoff:
                     saved = tracer.begin_op(task.recording)
                 if not task.execute(thread=thread, entered=True):
                     stop[0] = min(stop[0], task.node.id)
+                if timed:
+                    with self._lock:
+                        if task.abandoned:
+                            return  # no longer counted: see abandon()
         finally:
             if saved is not None:
                 tracer.end_op(saved)
@@ -275,13 +336,27 @@ class RunnerHandoff:
             drained = self._active > 0 and self._queued == 0 and not self._no_pool
             if not self._queue or drained or self._active >= self._slots:
                 return False
+            if not self._helper.free():
+                return False
+            task = _claim_next(self._queue, self._stop)
+            if task is None:
+                return False
             self._active += 1
-        try:
-            return _run_one(self._queue, self._stop)
-        finally:
-            with self._lock:
+        self._helper.run(task, self._stop, functools.partial(self._helped, task))
+        return True
+
+    def _helped(self, task: Task) -> None:
+        with self._lock:
+            if not task.abandoned:
                 self._active -= 1
-            self._ensure_runner()
+        self._ensure_runner()
+
+    def abandon(self, task: Task) -> None:
+        with self._lock:
+            if task.started is not None and not task.ended and not task.abandoned:
+                task.abandoned = True
+                self._active -= 1  # its thread is stuck: it no longer drains the queue
+        self._ensure_runner()
 
 
 class SubmitHandoff:
@@ -291,9 +366,10 @@ class SubmitHandoff:
     claims the task first), so nested jitted calls never exhaust the executor.
     """
 
-    def __init__(self, executor: Executor) -> None:
+    def __init__(self, executor: Executor, timeout: float | None = None) -> None:
         self._executor = executor
         self._submitted: collections.deque[Task] = collections.deque()
+        self._helper = Helper(timeout)
 
     def start(self, tasks: list[Task]) -> None:
         self._submitted.extend(tasks)
@@ -302,7 +378,20 @@ class SubmitHandoff:
                 self._executor.submit(task)
 
     def help(self) -> bool:
-        return _run_one(self._submitted)
+        if not self._helper.free():
+            return False
+        task = _claim_next(self._submitted, None)
+        if task is None:
+            return False
+        self._helper.run(task, None, _nothing)
+        return True
+
+    def abandon(self, task: Task) -> None:
+        task.abandoned = True
+
+
+def _nothing() -> None:
+    pass
 
 
 _pool: ThreadPoolExecutor | None = None

@@ -101,6 +101,9 @@ class RemoteHandoff:
     def help(self) -> bool:
         return False
 
+    def abandon(self, task: Task) -> None:
+        task.abandoned = True
+
     def _finished(self, task: Task, future: Future[Any]) -> None:
         if task.slot is not None:
             task.slot.give_back()

@@ -83,6 +83,44 @@ def test_help_runs_a_queued_task_only_when_the_pool_does_not() -> None:
         gate.set()
 
 
+def test_under_a_timeout_help_runs_the_task_on_an_overflow_thread() -> None:
+    # The waiting thread must keep watching the clock, so it does not run the op.
+    reports: queue.SimpleQueue[Any] = queue.SimpleQueue()
+    gate, release = threading.Event(), threading.Event()
+    with ThreadPoolExecutor(1) as executor:
+        executor.submit(gate.wait)  # the only worker is busy
+        dispatch = pool.RunnerHandoff(executor, slots=4, timeout=0.05)
+        hung = make_task(lambda: release.wait(5), reports=reports)
+        quick = make_task(lambda: threading.current_thread().name, reports=reports)
+        dispatch.start([hung, quick])
+        assert dispatch.help()  # returns at once: the hung op runs elsewhere
+        while hung.started is None:
+            time.sleep(0.001)
+        assert not dispatch.help()  # one overflow thread at a time...
+        time.sleep(0.06)
+        assert dispatch.help()  # ...until its op outlives the timeout (abandoned)
+        assert reports.get(timeout=1)[2] == "xcs-overflow"
+        release.set()
+        gate.set()
+
+
+def test_an_abandoned_runner_stops_counting_toward_the_calls_threads() -> None:
+    # One slot (max_workers=1), its runner stuck in an op the engine abandoned: the
+    # call's next op must get a thread of its own, not wait behind the stuck one.
+    reports: queue.SimpleQueue[Any] = queue.SimpleQueue()
+    release = threading.Event()
+    with ThreadPoolExecutor(2) as executor:
+        dispatch = pool.RunnerHandoff(executor, slots=1, timeout=0.05)
+        stuck = make_task(lambda: release.wait(5), reports=reports)
+        dispatch.start([stuck])
+        while stuck.started is None:
+            time.sleep(0.001)
+        dispatch.abandon(stuck)
+        dispatch.start([make_task(lambda: "next", reports=reports)])
+        assert reports.get(timeout=2)[2] == "next"
+        release.set()
+
+
 def test_handoff_for_chooses_by_executor_kind() -> None:
     from concurrent.futures import ProcessPoolExecutor
 
