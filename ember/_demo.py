@@ -152,7 +152,7 @@ def main(
         print(f"  {question:<26} -> {answer}")
     trace = xcs.trace(answer_all, pipeline, asked[:1])
     print(
-        f"\nThe graph of one question: {len(trace.op_graph)} ops in "
+        f"\nThe graph of one question: {sum(len(group) for group in trace.parallel_groups)} ops in "
         f"{len(trace.parallel_groups)} parallel groups"
     )
     print(trace)

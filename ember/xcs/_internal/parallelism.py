@@ -3,8 +3,11 @@
 The *op-level graph* contracts glue, sync and input nodes: op A -> op B when a path
 through non-op nodes joins them. Its topological generations are the parallel
 groups. Node ids are in program order and every edge points forward, so each
-analysis is one pass in id order, linear in the size of the trace (the contracted
-graph itself is only built on request: across a sync it can be quadratic).
+analysis is one pass in id order, linear in the size of the trace. Contracting a
+node that joins many nodes to many (a sync between two waves of ops: N before, M
+after) would make N x M edges, so such a *junction* stays in the contracted graph
+(:func:`contract`, used by the drawings too): every contracted graph is linear in
+the size of the trace.
 
 Analyses take a *shape* -- every node in program order as ``(id, is_op, waits)``,
 where ``waits`` are the nodes it waits for -- and the nodes' attributes
@@ -21,7 +24,7 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 import networkx as nx
@@ -30,8 +33,10 @@ from ember.xcs._internal.machine import usable_cores
 
 __all__ = [
     "CPU_BOUND_MIN_SECONDS",
+    "JUNCTION_EDGES",
     "Shape",
     "Summary",
+    "contract",
     "cpu_bound_ops",
     "critical_path",
     "op_graph",
@@ -100,21 +105,95 @@ def parallel_groups(shape: Shape) -> list[list[int]]:
     return [groups[level] for level in sorted(groups)]
 
 
+JUNCTION_EDGES = 256
+"""A node stays in a contracted graph when contracting it would add more edges than this."""
+
+
+def contract(
+    order: Iterable[int],
+    preds: Callable[[int], Iterable[tuple[int, str]]],
+    keep: Callable[[int], bool],
+) -> tuple[list[int], dict[tuple[int, int], str]]:
+    """Contract the nodes ``keep`` rejects into edges between the nodes it keeps.
+
+    A rejected node joined to ``s`` kept sources and ``t`` successors stays anyway (a
+    *junction*) when contracting it would add more than :data:`JUNCTION_EDGES`
+    edges (``s * t`` against ``s + t``), so the result is linear in the input.
+
+    Args:
+        order: Every node, in an order where predecessors come first (program order).
+        preds: A node's predecessors with the kind of each edge (``"data"`` or
+            ``"order"``); a path's kind is its last edge's, and ``"data"`` wins
+            when two paths join the same pair.
+        keep: Which nodes the contracted graph keeps.
+
+    Returns:
+        The kept nodes (junctions included) in ``order``, and the edges between them
+        with their kinds.
+    """
+    order = list(order)
+    inputs = {node: list(preds(node)) for node in order}
+    consumers: dict[int, int] = dict.fromkeys(order, 0)
+    for node in order:
+        for pred, _ in inputs[node]:
+            if pred in consumers:
+                consumers[pred] += 1
+    reach: dict[int, dict[int, str]] = {}  # contracted node -> nearest kept sources
+    left = dict(consumers)  # consumers of a contracted node not processed yet
+    kept: list[int] = []
+    kept_set: set[int] = set()
+    edges: dict[tuple[int, int], str] = {}
+    for node in order:
+        sources: dict[int, str] | None = None  # ours to change
+        for pred, kind in inputs[node]:
+            if pred in kept_set:
+                found, ours = {pred: kind}, True
+            elif pred in reach:
+                found, ours = reach[pred], False
+                left[pred] -= 1
+                if left[pred] == 0:  # nobody reads it again: take it over, no copy
+                    del reach[pred]
+                    ours = True
+                if kind != "data":
+                    found, ours = dict.fromkeys(found, kind), True
+            else:
+                continue  # not among the nodes contracted (filtered out by the caller)
+            if sources is None:
+                sources = found if ours else dict(found)
+                continue
+            if ours and len(found) > len(sources):
+                sources, found = found, sources  # merge the smaller into the larger
+            for source, path_kind in found.items():
+                if sources.get(source) != "data":
+                    sources[source] = path_kind
+        sources = sources if sources is not None else {}
+        fanout = consumers[node]
+        many_to_many = len(sources) * fanout > len(sources) + fanout + JUNCTION_EDGES
+        if keep(node) or many_to_many:
+            kept.append(node)
+            kept_set.add(node)
+            for source, kind in sources.items():
+                edges[source, node] = kind
+        elif fanout:
+            reach[node] = sources
+    return kept, edges
+
+
 def op_graph(graph: nx.DiGraph) -> nx.DiGraph:
-    """The op-level graph: ops only, A -> B when a path of non-op nodes joins them."""
-    reach: dict[int, frozenset[int]] = {}  # nearest op ancestors of each non-op node
-    ops: set[int] = set()
+    """The op-level graph: ops, A -> B when a path of other nodes joins them.
+
+    Where expanding that path would multiply edges (a sync between waves), the node
+    joining them stays, with its attributes (see :func:`contract`).
+    """
+    nodes, pred = graph.nodes, graph.pred
+
+    def waits(node: int) -> list[tuple[int, str]]:
+        return [(p, "data") for p, edge in pred[node].items() if edge.get("order") != "dispatch"]
+
+    kept, edges = contract(sorted(nodes), waits, lambda node: nodes[node]["kind"] == "op")
     result = nx.DiGraph()
-    for node, is_op, waits in shape_of(graph):
-        sources: set[int] = set()
-        for pred in waits:
-            sources |= {pred} if pred in ops else reach[pred]
-        if is_op:
-            ops.add(node)
-            result.add_node(node, **graph.nodes[node])
-            result.add_edges_from((source, node) for source in sources)
-        else:
-            reach[node] = frozenset(sources)
+    result.add_nodes_from((node, nodes[node]) for node in kept)
+    result.add_edges_from(edges)
     return result
 
 

@@ -159,7 +159,7 @@ _STREAM_MODULES = frozenset({"builtins", "itertools", "_collections"})
 
 
 class _Snapshotter:
-    __slots__ = ("found", "input_ids", "memo", "owner", "scans")
+    __slots__ = ("found", "input_ids", "memo", "owner", "scans", "seen_deps", "seen_inputs")
 
     def __init__(
         self, owner: Owner, input_ids: Mapping[int, int], found: Snapshot, scans: Scans
@@ -171,11 +171,19 @@ class _Snapshotter:
         # id(original) -> (original, copy); holding the original keeps its id from
         # being reused by a temporary.
         self.memo: dict[int, tuple[Any, Any]] = {}
+        # Membership in found.deps / found.inputs (lists: program order), in O(1).
+        self.seen_deps: set[int] = set(found.deps)
+        self.seen_inputs: set[int] = set(found.inputs)
 
     def _dep(self, node: int) -> None:
-        deps = self.found.deps
-        if node not in deps:
-            deps.append(node)
+        if node not in self.seen_deps:
+            self.seen_deps.add(node)
+            self.found.deps.append(node)
+
+    def _input(self, node: int) -> None:
+        if node not in self.seen_inputs:
+            self.seen_inputs.add(node)
+            self.found.inputs.append(node)
 
     def copy(self, x: Any, depth: int) -> Any:
         t = type(x)
@@ -190,8 +198,8 @@ class _Snapshotter:
             return self.copy(x.__wrapped__, depth)
         if depth <= 1 and self.input_ids:
             node = self.input_ids.get(id(x))
-            if node is not None and node not in self.found.inputs:
-                self.found.inputs.append(node)
+            if node is not None:
+                self._input(node)
         if id(t) in ATOMIC_IDS:
             return x
         done = self.memo.get(id(x))

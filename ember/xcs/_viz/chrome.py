@@ -3,12 +3,16 @@
 One complete event (``ph: "X"``) per op that ran, on a track per thread; syncs as
 instant events on the caller's track; a flow arrow (``s``/``f`` pair) along every
 edge of the op-level graph, from the end of an op to the start of each op that
-used its value. Times are microseconds from the start of the call.
+used its value. Times are microseconds from the start of the call. Names, locations
+and error messages are shown as every display shows user text (``ember._redact``):
+secrets redacted, control characters escaped.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
+
+from ember._redact import shown_text
 
 if TYPE_CHECKING:
     from ember.xcs._trace import Trace
@@ -40,17 +44,17 @@ def chrome_trace(trace: Trace) -> dict[str, Any]:
         if attrs["kind"] == "op" and attrs.get("end") is not None:
             args = {
                 "node": node,
-                "location": attrs.get("location"),
+                "location": shown_text(str(attrs.get("location"))),
                 "status": attrs["status"],
                 "parallel_group": group.get(node),
                 "critical_path": node in critical,
                 "ran_at_once": bool(attrs.get("immediate")),
             }
             if attrs.get("error") is not None:
-                args["error"] = f"{type(attrs['error']).__name__}: {attrs['error']}"
+                args["error"] = shown_text(f"{type(attrs['error']).__name__}: {attrs['error']}")
             events.append(
                 {
-                    "name": str(attrs["name"]),
+                    "name": shown_text(str(attrs["name"])),
                     "cat": "op",
                     "ph": "X",
                     "ts": micros(attrs["start"]),
@@ -63,7 +67,7 @@ def chrome_trace(trace: Trace) -> dict[str, Any]:
         elif attrs["kind"] == "sync":
             events.append(
                 {
-                    "name": f"sync: {attrs['name']}",
+                    "name": shown_text(f"sync: {attrs['name']}"),
                     "cat": "sync",
                     "ph": "i",
                     "s": "t",
@@ -74,7 +78,13 @@ def chrome_trace(trace: Trace) -> dict[str, Any]:
             )
     events += _flows(trace, micros, tid)
     events += [
-        {"name": "thread_name", "ph": "M", "pid": _PID, "tid": number, "args": {"name": name}}
+        {
+            "name": "thread_name",
+            "ph": "M",
+            "pid": _PID,
+            "tid": number,
+            "args": {"name": shown_text(name)},
+        }
         for name, number in threads.items()
     ]
     events.append(
@@ -89,6 +99,8 @@ def _flows(trace: Trace, micros: Any, tid: Any) -> list[dict[str, Any]]:
     flows: list[dict[str, Any]] = []
     for number, (source, target) in enumerate(sorted(trace.op_graph.edges), start=1):
         a, b = nodes[source], nodes[target]
+        if a["kind"] != "op" or b["kind"] != "op":
+            continue  # a sync joining two wide waves: no value passes through it
         if None in (a.get("start"), a.get("end"), b.get("start")):
             continue  # one of them never ran
         end = micros(a["end"])

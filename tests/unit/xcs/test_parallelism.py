@@ -36,6 +36,67 @@ def test_glue_and_syncs_are_contracted() -> None:
     assert sorted(ops.edges) == [(1, 3), (1, 6), (3, 6), (4, 6)]
 
 
+def _two_waves(n: int, m: int) -> nx.DiGraph:
+    """n ops, a sync waiting for all of them, m ops after it (and an exit sync)."""
+    sync, exit_ = n, n + m + 1
+    kinds = {i: "op" for i in range(n)} | {sync: "sync"}
+    kinds |= {i: "op" for i in range(n + 1, n + m + 1)} | {exit_: "sync"}
+    edges = [(i, sync) for i in range(n)] + [(sync, i) for i in range(n + 1, n + m + 1)]
+    edges += [(i, exit_) for i in range(n + m + 1)]
+    return graph(kinds, edges)
+
+
+def test_a_sync_joining_two_wide_waves_stays_and_keeps_the_graph_linear() -> None:
+    ops = parallelism.op_graph(_two_waves(1000, 1000))
+    assert ops.nodes[1000]["kind"] == "sync"  # the junction, not 1,000,000 edges
+    assert ops.number_of_edges() == 2000
+    assert all(nx.has_path(ops, a, b) for a, b in [(0, 1001), (999, 2000)])
+    assert ops.number_of_nodes() == 2001  # the exit sync joins nothing to nothing
+
+
+def test_a_sync_between_small_waves_is_still_contracted() -> None:
+    ops = parallelism.op_graph(_two_waves(3, 4))
+    assert sorted(ops.nodes) == [0, 1, 2, 4, 5, 6, 7]
+    assert ops.number_of_edges() == 12
+
+
+def test_contraction_costs_time_linear_in_a_chain_of_joins() -> None:
+    # s = ""; for r in results: s += r  -> each glue joins the last one and one op;
+    # one op reads the end. Copying reach sets would cost n^2 / 2 here.
+    import time
+
+    def chain(n: int) -> nx.DiGraph:
+        kinds = {2 * i: "op" for i in range(n)} | {2 * i + 1: "glue" for i in range(n)}
+        edges = [(2 * i, 2 * i + 1) for i in range(n)]
+        edges += [(2 * i - 1, 2 * i + 1) for i in range(1, n)]
+        g = graph(kinds | {2 * n: "op"}, edges + [(2 * n - 1, 2 * n)])
+        return g
+
+    def seconds(n: int) -> float:
+        g = chain(n)
+        start = time.perf_counter()
+        ops = parallelism.op_graph(g)
+        elapsed = time.perf_counter() - start
+        assert sorted(ops.pred[2 * n]) == [2 * i for i in range(n)]
+        return elapsed
+
+    seconds(500)
+    small, large = min(seconds(2000) for _ in range(3)), min(seconds(8000) for _ in range(3))
+    assert large < 8 * small  # 4x the nodes: linear is 4x, quadratic 16x
+
+
+def test_contract_keeps_order_edges_apart_from_data() -> None:
+    kinds = {1: "op", 2: "glue", 3: "op", 4: "op"}
+    edges = {(1, 2): "data", (2, 3): "data", (2, 4): "order", (1, 4): "data"}
+
+    def preds(node: int) -> list[tuple[int, str]]:
+        return [(a, kind) for (a, b), kind in edges.items() if b == node]
+
+    kept, found = parallelism.contract(sorted(kinds), preds, lambda n: kinds[n] == "op")
+    assert kept == [1, 3, 4]
+    assert found == {(1, 3): "data", (1, 4): "data"}  # a data path wins over an order one
+
+
 def test_dispatch_order_edges_impose_no_wait() -> None:
     g = graph({1: "op", 2: "glue", 3: "op"}, [(2, 3)])
     g.add_edge(1, 2, order="dispatch")
