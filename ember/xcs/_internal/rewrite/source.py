@@ -25,6 +25,7 @@ Which code is the user's is ``usercode.py``'s business.
 from __future__ import annotations
 
 import ast
+import collections
 import linecache
 import threading
 import types
@@ -55,8 +56,21 @@ _FUTURE_FLAGS = 0
 for _feature in ("annotations", "generator_stop", "barry_as_FLUFL"):
     _FUTURE_FLAGS |= getattr(__import__("__future__"), _feature).compiler_flag
 
-_trees: dict[tuple[str, int], ast.Module] = {}  # (filename, hash of its text) -> tree
+# (filename, hash of its text) -> tree, for the files and notebook cells rewritten
+# most recently: every cell run is a new "file", and rewritten code is cached per
+# code object (``_codes``), so an older tree is only parsed again if needed again.
+TREES_KEPT = 32
+_trees: collections.OrderedDict[tuple[str, int], ast.Module] = collections.OrderedDict()
 _trees_lock = threading.Lock()
+
+
+def _remember(trees: collections.OrderedDict[Any, ast.Module], key: Any, tree: ast.Module) -> None:
+    """Keep ``tree`` as the newest of at most :data:`TREES_KEPT` (call under the lock)."""
+    trees[key] = tree
+    trees.move_to_end(key)
+    while len(trees) > TREES_KEPT:
+        trees.popitem(last=False)
+
 
 AST_LOCK = threading.Lock()
 """Held by every ``ast.parse`` and ``compile`` of an AST in xcs.
@@ -79,6 +93,8 @@ def _parse(filename: str, module_globals: dict[str, Any]) -> tuple[ast.Module, s
     key = (filename, hash(text))
     with _trees_lock:
         tree = _trees.get(key)
+        if tree is not None:
+            _trees.move_to_end(key)
     if tree is None:
         try:
             with AST_LOCK:
@@ -86,7 +102,7 @@ def _parse(filename: str, module_globals: dict[str, Any]) -> tuple[ast.Module, s
         except SyntaxError as exc:
             raise Unrewritable(f"its source does not parse: {exc}") from None
         with _trees_lock:
-            _trees[key] = tree
+            _remember(_trees, key, tree)
     return tree, text
 
 
@@ -278,7 +294,7 @@ def _compile(
     return found
 
 
-_pytest_trees: dict[tuple[str, int], ast.Module] = {}
+_pytest_trees: collections.OrderedDict[tuple[str, int], ast.Module] = collections.OrderedDict()
 
 
 def _pytest_rewrite(tree: ast.Module, text: str, filename: str) -> ast.Module:
@@ -295,7 +311,7 @@ def _pytest_rewrite(tree: ast.Module, text: str, filename: str) -> ast.Module:
     rewritten = cast(ast.Module, clone(tree))
     rewrite_asserts(rewritten, text.encode(), filename)
     with _trees_lock:
-        _pytest_trees[key] = rewritten
+        _remember(_pytest_trees, key, rewritten)
     return rewritten
 
 
@@ -326,6 +342,13 @@ def _locate(
 
 # --- twins -----------------------------------------------------------------------------
 
+# The rewritten code of each user code object, and the twin of each function without
+# a closure. A closure's twin shares its cells, and a cell can hold the closure itself
+# (a recursive local def): kept in a cache, the twin would keep its own key alive, so
+# closures get a fresh twin around the cached code each time (a microsecond).
+# By identity: equal code objects (same bytecode, names and lines) may come from
+# different files, or from a file edited since.
+_codes: dict[int, tuple[weakref.ref[types.CodeType], types.CodeType]] = {}
 _twins: weakref.WeakKeyDictionary[types.FunctionType, tuple[types.CodeType, types.FunctionType]]
 _twins = weakref.WeakKeyDictionary()
 _twins_lock = threading.RLock()
@@ -346,10 +369,35 @@ def make_twin(fn: types.FunctionType, rewrite: Rewrite) -> types.FunctionType:
         Unrewritable: No source, a source that does not match the running code, or
             a kind of function that cannot be rewritten (``async def``).
     """
+    code = fn.__code__
     with _twins_lock:
         cached = _twins.get(fn)
-        if cached is not None and cached[0] is fn.__code__:
+        if cached is not None and cached[0] is code:
             return cached[1]
+        known = _codes.get(id(code))
+    new_code = known[1] if known is not None and known[0]() is code else None
+    if new_code is None:
+        new_code = _rewrite_code(fn, rewrite)
+        with _twins_lock:
+            key = id(code)
+            _codes[key] = (weakref.ref(code, lambda ref: _forget_code(key, ref)), new_code)
+    twin = _rebuild(fn, new_code)
+    if fn.__closure__ is None:
+        with _twins_lock:
+            _twins[fn] = (code, twin)
+    return twin
+
+
+def _forget_code(key: int, ref: weakref.ref[types.CodeType]) -> None:
+    """A user code object was freed: drop its rewritten code (unless its id is reused)."""
+    with _twins_lock:
+        known = _codes.get(key)
+        if known is not None and known[0] is ref:
+            del _codes[key]
+
+
+def _rewrite_code(fn: types.FunctionType, rewrite: Rewrite) -> types.CodeType:
+    """The code of ``fn``'s twin: its source found, rewritten and compiled."""
     code = fn.__code__
     if code.co_flags & (0x80 | 0x100 | 0x200):  # coroutine, iterable coroutine, async gen
         raise Unrewritable(
@@ -362,11 +410,7 @@ def make_twin(fn: types.FunctionType, rewrite: Rewrite) -> types.FunctionType:
     rewrite(target)
     skeleton = _skeleton(chain, target, code.co_freevars, _index(tree)[0])
     name = "<lambda>" if isinstance(target, ast.Lambda) else target.name
-    new_code = _compile(skeleton, code.co_filename, flags, name, code.co_firstlineno)
-    twin = _rebuild(fn, new_code)
-    with _twins_lock:
-        _twins[fn] = (code, twin)
-    return twin
+    return _compile(skeleton, code.co_filename, flags, name, code.co_firstlineno)
 
 
 def _rebuild(fn: types.FunctionType, code: types.CodeType) -> types.FunctionType:
