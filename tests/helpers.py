@@ -314,6 +314,15 @@ def remote_fail(message: str) -> Any:
     raise OpError(message)
 
 
+@xcs.op
+def remote_crash(delay: float) -> Any:
+    """Module-level op that kills the worker process running it (a native crash, say)."""
+    import os
+
+    time.sleep(delay)
+    os._exit(3)
+
+
 def run_traced(recording: Any, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """Run ``fn`` as a traced call into ``recording``, rewritten as ``@jit`` runs it."""
     from ember.xcs._internal import runtime

@@ -118,7 +118,8 @@ class Node(NamedTuple):
         location: Where the user's code made this step.
         deps: Ids of the nodes whose values the templates refer to.
         spec: The op's spec (ops only).
-        context: contextvars captured at the call (ops only), restored around the run.
+        context: contextvars captured at the call (ops only; shared by consecutive ops
+            when nothing changed between them): the op runs in a copy of it.
         markers: Whether the templates hold markers (refs to nodes pending when
             this one was recorded, drained iterators) to resolve before it runs.
         op: The op as the user called it (ops only), sent instead of ``fn`` to

@@ -148,8 +148,8 @@ class Task:
         held = hold(slot.limit) if slot is not None else None
         self.started = start = time.perf_counter()
         try:
-            if node.context is not None:
-                value = node.context.run(fn, *self.args, **self.kwargs)
+            if node.context is not None:  # shared by ops: each enters its own copy
+                value = node.context.copy().run(fn, *self.args, **self.kwargs)
             else:
                 value = fn(*self.args, **self.kwargs)
             ok = True

@@ -13,7 +13,10 @@ back through the future's done-callback. What differs from thread executors:
   the same executor when all of its workers may be busy;
 * identical calls are never merged: each carries a unique token, where Dask would
   otherwise merge ``pure`` calls with equal arguments into one task;
-* ``jit(timeout=)`` counts from submission; times come from the remote wall clock.
+* ``jit(timeout=)`` counts from submission; times come from the remote wall clock;
+* when a worker process dies, the executor fails every op it holds at once: each is
+  reported *lost*, naming the other ops in flight then (any of them may be the one
+  that killed it), never blamed on pickling.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from concurrent.futures import BrokenExecutor, Executor, Future, ProcessPoolExecutor
 from typing import Any
 
 from ember.xcs._internal import tracer
@@ -77,6 +80,8 @@ class RemoteHandoff:
         self._executor = executor
         self._run_id = f"{os.getpid()}-{id(self)}"
         self._clock_offset = time.time() - time.perf_counter()  # wall -> perf_counter
+        self._sent: dict[int, Task] = {}  # node -> task sent and not finished
+        self._lost: list[Task] = []  # tasks in flight when the executor broke
 
     def start(self, tasks: list[Task]) -> None:
         for task in tasks:
@@ -96,6 +101,7 @@ class RemoteHandoff:
             self._report_failure(task, exc)
             return
         task.handle = future
+        self._sent[task.node.id] = task
         future.add_done_callback(lambda done: self._finished(task, done))
 
     def help(self) -> bool:
@@ -108,14 +114,47 @@ class RemoteHandoff:
         if task.slot is not None:
             task.slot.give_back()
         if future.cancelled():
+            self._sent.pop(task.node.id, None)
             return  # the engine cancelled it and no longer waits for it
         try:
             ok, value, start, end, thread, cpu = future.result()
         except BaseException as exc:
-            self._report_failure(task, exc)
+            if _broken(exc):
+                if not self._lost:  # the first to hear of it: the rest are still listed
+                    self._lost = list(self._sent.values())
+                self._sent.pop(task.node.id, None)
+                self._report_lost(task, exc)
+            else:
+                self._sent.pop(task.node.id, None)
+                self._report_failure(task, exc)
             return
+        self._sent.pop(task.node.id, None)
         offset = self._clock_offset
         task.report((task.node.id, ok, value, start - offset, end - offset, thread, cpu))
+
+    def _report_lost(self, task: Task, cause: BaseException) -> None:
+        """The executor broke (a worker died) while ``task`` was queued or running."""
+        node = task.node
+        others = [t.node for t in self._lost if t is not task]
+        named = ", ".join(f"{n.name!r} (node %{n.id}, called at {n.location})" for n in others[:5])
+        if len(others) > 5:
+            named += f" and {len(others) - 5} more"
+        suspects = (
+            f"the op that killed it may be another one in flight then: {named}"
+            if others
+            else "it was the only op in flight there"
+        )
+        error = XCSError(
+            f"op {node.name!r} (node %{node.id}, called at {node.location}) was lost: "
+            f"{type(self._executor).__name__} broke while the op was queued or running "
+            f"on it ({type(cause).__name__}: {cause}). A worker process died (killed, out "
+            "of memory, or crashed in native code) and every op on the executor failed "
+            f"with it, so this op is not necessarily the cause: {suspects}. A broken "
+            "executor runs nothing more: make a new one."
+        )
+        error.__cause__ = cause
+        now = time.perf_counter()
+        task.report((node.id, False, error, task.started or now, now, "?", 0.0))
 
     def _report_failure(self, task: Task, cause: BaseException) -> None:
         node = task.node
@@ -128,3 +167,8 @@ class RemoteHandoff:
         error.__cause__ = cause
         now = time.perf_counter()
         task.report((node.id, False, error, task.started or now, now, "?", 0.0))
+
+
+def _broken(error: BaseException) -> bool:
+    """Whether ``error`` says the executor itself broke (a worker process died)."""
+    return isinstance(error, BrokenExecutor) or type(error).__name__ == "KilledWorker"

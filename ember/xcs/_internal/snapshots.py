@@ -235,12 +235,13 @@ class _Snapshotter:
         """:meth:`_scan`, or what an earlier scan of ``root`` found, merged into this call's."""
         cached = self.scans.get(id(root))
         if cached is None or cached[0] is not root:
-            outer, self.found = self.found, Snapshot()
+            outer = self.found, self.seen_deps, self.seen_inputs
+            self.found, self.seen_deps, self.seen_inputs = Snapshot(), set(), set()
             try:
                 slots = self._scan(root)
                 cached = self.scans[id(root)] = (root, self.found, slots)
             finally:
-                self.found = outer
+                self.found, self.seen_deps, self.seen_inputs = outer
         _, inner, slots = cached
         found = self.found
         for node in inner.deps:

@@ -225,7 +225,20 @@ def user_location(skip: int = 1) -> Location:
     frame = _user_frame(sys._getframe(skip))
     if frame is None:
         return UNKNOWN_LOCATION
-    return Location(frame.f_code.co_filename, frame.f_lineno, frame.f_code.co_name)
+    code = frame.f_code
+    key = (code.co_filename, frame.f_lineno, code.co_name)
+    location = _locations.get(key)
+    if location is None:
+        if len(_locations) >= LOCATIONS_KEPT:
+            _locations.clear()  # many notebook cells or generated files: start again
+        location = _locations[key] = Location(*key)
+    return location
+
+
+# One Location per user line, shared by every node recorded there: a trace of 100k
+# calls from one line holds one object, not 100k (less memory, less for the GC).
+LOCATIONS_KEPT = 10_000
+_locations: dict[tuple[str, int, str], Location] = {}
 
 
 def _user_frame(frame: types.FrameType | None) -> types.FrameType | None:
@@ -305,6 +318,7 @@ class Recording:
         self._held: dict[int, list[Holding]] = {}  # lent id -> markers passing it directly
         self._nested: set[int] = set()  # lent ids reached inside other objects
         self._scans: Scans = {}  # objects looked through since anything pending last ran
+        self._last_context: contextvars.Context | None = None  # the last op's (record_op)
         self._kinds: dict[int, Kind] = {}  # node -> what is known of its value's type
         self._pure: set[int] = set()  # pending attributes whose call is pure (see purity.py)
         self._methods: dict[int, tuple[Kind, str]] = {}  # attribute node -> (owner kind, name)
@@ -682,6 +696,10 @@ class Recording:
                 says (a registered SDK method's).
         """
         context = contextvars.copy_context()
+        if context == self._last_context:  # nothing set since the last op: share its copy
+            context = self._last_context  # (each run enters a copy: see pool.Task)
+        else:
+            self._last_context = context
         with self.lock:
             args_t, kwargs_t, found = snapshot(args, kwargs, self, self._input_ids, self._scans)
             if not found.iterators and not found.exhausted:

@@ -18,7 +18,17 @@ from typing import Any
 import pytest
 
 from ember import xcs
-from tests.helpers import LOG, OpError, echo, fail, remote_fail, remote_where, slow_echo, upper
+from tests.helpers import (
+    LOG,
+    OpError,
+    echo,
+    fail,
+    remote_crash,
+    remote_fail,
+    remote_where,
+    slow_echo,
+    upper,
+)
 
 distributed = pytest.importorskip("distributed")
 
@@ -205,6 +215,25 @@ def test_an_op_that_cannot_be_pickled_is_a_clear_error() -> None:
         with pytest.raises(xcs.XCSError, match="picklable") as info:
             program()
     assert "<lambda>" in str(info.value) and info.value.__cause__ is not None
+
+
+def test_a_dead_worker_process_is_reported_without_blaming_an_innocent_op() -> None:
+    # Every op on a ProcessPoolExecutor fails when one worker dies; the earliest in
+    # program order is raised. It must say it was lost and name the suspects, not
+    # claim it could not be pickled.
+    with ProcessPoolExecutor(3) as pool:
+
+        @xcs.jit(executor=pool)
+        def program() -> Any:
+            return [remote_where(0, 0.5), remote_crash(0.05), remote_where(2, 0.5)]
+
+        with pytest.raises(xcs.XCSError, match="was lost") as info:
+            program()
+    message = str(info.value)
+    assert message.startswith("op 'remote_where' (node %")
+    assert "'remote_crash' (node %" in message and "not necessarily the cause" in message
+    assert "picklable" not in message
+    assert type(info.value.__cause__).__name__ == "BrokenProcessPool"
 
 
 @pytest.mark.timeout(120)
