@@ -15,7 +15,9 @@ run at the same time (at most ``max_concurrency`` per provider).
 
 Providers: ``simulated/...`` (offline, deterministic; ``latency=``, ``failure_rate=``),
 ``openai/...`` (any OpenAI-compatible endpoint via ``base_url=``), ``anthropic/...``.
-Keys come from ``OPENAI_API_KEY`` / ``ANTHROPIC_API_KEY`` only. Failed requests are
+Keys come from ``OPENAI_API_KEY`` / ``ANTHROPIC_API_KEY`` (or the variable
+``api_key_env=`` names) only: a parameter such as ``api_key=`` raises
+``SecretParameterError``. Failed requests are
 retried on 429, 5xx, timeouts and lost connections, with exponential backoff and
 jitter. ``ember.models.server`` is a local server speaking both HTTP APIs.
 """
@@ -35,6 +37,7 @@ from ember.models.errors import (
     ModelNotFoundError,
     ProviderError,
     RateLimitError,
+    SecretParameterError,
 )
 from ember.models.providers.base import Prompt, Provider, RetryPolicy
 from ember.models.registry import CallEvent, default_registry
@@ -53,6 +56,7 @@ __all__ = [
     "RateLimitError",
     "Response",
     "RetryPolicy",
+    "SecretParameterError",
     "instance",
     "list",
     "on_call",
@@ -88,6 +92,8 @@ def instance(
 
     Raises:
         ModelNotFoundError: No registered provider serves ``model_id``.
+        SecretParameterError: A default is a credential (``api_key=``): name its
+            environment variable with ``api_key_env=`` instead.
     """
     return _registry.instance(model_id, base_url=base_url, api_key_env=api_key_env, **defaults)
 

@@ -5,6 +5,11 @@ the prompt with the defaults (a call's own parameters win) and returns a
 ``Response``. It is an op: inside ``@jit`` a call
 records a node and returns a deferred response, so independent calls overlap,
 each provider's calls bounded by that provider's ``max_concurrency``.
+
+A key is never a parameter: a default or call parameter named like a credential
+(``api_key``, ``token``...) raises ``SecretParameterError`` where it is given,
+before any request; keys come from environment variables (``api_key_env=``). The
+repr shows defaults as every display does (``ember._redact``).
 """
 
 from __future__ import annotations
@@ -13,6 +18,8 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from ember._redact import shown, shown_arguments
+from ember.models.errors import refuse_secret_parameters
 from ember.models.response import Response
 from ember.xcs import OpSpec, call_op
 
@@ -43,6 +50,7 @@ class ModelBinding:
         defaults: Mapping[str, Any],
         spec: OpSpec,
     ) -> None:
+        refuse_secret_parameters(model_id, defaults, provider.api_key_variable)
         self.model_id = model_id
         self.provider = provider
         self.defaults = dict(defaults)
@@ -62,7 +70,11 @@ class ModelBinding:
             ProviderError: The provider failed after its retries (``RateLimitError``
                 for 429s).
             MissingAPIKeyError: The provider's key is not in the environment.
+            SecretParameterError: A parameter is a credential (``api_key=``); raised
+                here, before the call is made or recorded.
         """
+        if params:
+            refuse_secret_parameters(self.model_id, params, self.provider.api_key_variable)
         merged = {**self.defaults, **params} if params else dict(self.defaults)
         return call_op(self.__xcs_op__, self._complete, (prompt,), merged)  # type: ignore[no-any-return]
 
@@ -96,5 +108,5 @@ class ModelBinding:
         )
 
     def __repr__(self) -> str:
-        shown = "".join(f", {k}={v!r}" for k, v in self.defaults.items())
-        return f"models.instance({self.model_id!r}{shown})"
+        defaults = f", {shown_arguments((), self.defaults)}" if self.defaults else ""
+        return f"models.instance({shown(self.model_id)}{defaults})"

@@ -16,6 +16,7 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
+from ember._redact import redact_text
 from ember.models.binding import ModelBinding
 from ember.models.errors import ModelNotFoundError
 from ember.models.providers.anthropic_provider import AnthropicProvider
@@ -139,11 +140,12 @@ class ModelRegistry:
             if isinstance(kind, Provider):
                 own = ((None, None), (kind.base_url, None), (kind.base_url, kind.api_key_env))
                 if (base_url, api_key_env) not in own:
-                    endpoint = kind.base_url or "its default endpoint"
+                    endpoint = redact_text(kind.base_url or "its default endpoint")
                     key = kind.api_key_env or "its default variable"
                     raise ValueError(
                         f"provider {name!r} was registered as an instance (at {endpoint}, key "
-                        f"from {key}), so base_url={base_url!r}, api_key_env={api_key_env!r} "
+                        f"from {key}), so base_url={redact_text(repr(base_url))}, "
+                        f"api_key_env={api_key_env!r} "
                         "cannot change it; register another name for another endpoint or key"
                     )
                 found = kind
@@ -206,6 +208,7 @@ class ModelRegistry:
 
         Raises:
             ModelNotFoundError: No registered provider serves ``model_id``.
+            SecretParameterError: A default is a credential (``api_key=``).
         """
         name, model = self.split(model_id)
         provider = self.provider(name, base_url, api_key_env)

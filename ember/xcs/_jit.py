@@ -97,6 +97,9 @@ class JitFunction(FunctionLike):
 
     def __init__(self, fn: Callable[..., Any], options: JitOptions) -> None:
         functools.update_wrapper(self, fn)
+        if "__qualname__" not in vars(self):  # a partial or a callable object: its type's
+            self.__name__ = getattr(fn, "__name__", type(fn).__name__)
+            self.__qualname__ = getattr(fn, "__qualname__", type(fn).__qualname__)
         self.options = options
         self._engine = Engine(options.executor, options.max_workers, options.timeout)
         self._decisions = Decisions()  # per call structure, for this code of fn

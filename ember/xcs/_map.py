@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor, wait
 from typing import Any, TypeVar
 
+from ember._redact import shown
 from ember.xcs._internal import runtime, tracer
 from ember.xcs._internal.dispatch.callees import entry_point
 from ember.xcs._internal.engine import Engine
@@ -51,7 +52,7 @@ R = TypeVar("R")
 DEFAULT_MAX_WORKERS = 64
 """Items run at once when ``max_workers`` is not given."""
 
-_SHOWN = 40  # characters of an item's repr in notes
+_SHOWN = 40  # characters of an item's repr in notes (secrets redacted: ember._redact)
 
 
 class ItemsStopped(BaseException):
@@ -60,14 +61,6 @@ class ItemsStopped(BaseException):
     Never reaches the caller of ``xcs.map``: the earlier item's exception does. A
     ``BaseException``, so that an item's ``except Exception`` does not swallow it.
     """
-
-
-def _short(item: Any) -> str:
-    try:
-        text = repr(item)
-    except Exception:
-        text = f"<{type(item).__name__}>"
-    return text if len(text) <= _SHOWN else text[: _SHOWN - 3] + "..."
 
 
 def _check(fn: Any, max_workers: Any, return_exceptions: Any) -> None:
@@ -158,7 +151,7 @@ class _Items:
                 error = self.errors[first]
                 error.add_note(
                     f"xcs.map: raised by item {first} of {len(self.items)}: "
-                    f"{_short(self.items[first])}"
+                    f"{shown(self.items[first], _SHOWN)}"
                 )
                 raise error
         else:

@@ -19,6 +19,7 @@ from typing import Any
 
 import networkx as nx
 
+from ember._redact import shown, shown_arguments, shown_text
 from ember.xcs._internal import parallelism, runtime, tracer, waits
 from ember.xcs._internal.dispatch.callees import entry_point
 from ember.xcs._internal.errors import XCSWarning
@@ -75,7 +76,13 @@ class Trace:
 
     @property
     def op_graph(self) -> nx.DiGraph:
-        """Ops only: A -> B when a path through glue, sync or input nodes joins them."""
+        """The ops: A -> B when a path through glue, sync or input nodes joins them.
+
+        A sync (or glue) joining two wide waves of ops stays as a node, where
+        expanding it would make an edge for every pair (N x M): the graph stays
+        linear in the size of the trace. Such nodes have ``kind`` ``"sync"`` or
+        ``"glue"``; the ops have ``kind`` ``"op"``.
+        """
         return parallelism.op_graph(self.graph)
 
     @functools.cached_property
@@ -88,7 +95,7 @@ class Trace:
 
     def __str__(self) -> str:
         lines = [self._line(node) for node in self._nodes]
-        return "\n".join(lines + self._waits)
+        return "\n".join(lines + [shown_text(line) for line in self._waits])
 
     # --- pictures -----------------------------------------------------------------------
 
@@ -187,17 +194,17 @@ class Trace:
             waited = sorted(p for p in self.graph.pred[node.id] if p != node.id)
             inputs = f"waits for {len(waited)} node{'s' if len(waited) != 1 else ''}"
         elif node.fn is getattr:  # attribute glue: the name is in the node's name
-            inputs = _show(node.args[0])
+            inputs = shown(node.args[0], _MAX_ARG_TEXT)
         else:
-            parts = [_show(a) for a in node.args] + [
-                f"{k}={_show(v)}" for k, v in node.kwargs.items()
-            ]
-            inputs = ", ".join(parts)
+            inputs = shown_arguments(node.args, node.kwargs, _MAX_ARG_TEXT)
+        # One line per node, whatever the names hold: secrets redacted, control
+        # characters (newlines, terminal escapes) written as escapes.
+        name = shown_text(node.name)
         if node.kind is NodeKind.INPUT:
-            text = f"%{node.id} = input[{node.name}]"
+            text = f"%{node.id} = input[{name}]"
         else:
-            text = f"%{node.id} = {node.kind}[{node.name}]({inputs})"
-            text += f" @ {os.path.basename(node.location.file)}:{node.location.line}"
+            text = f"%{node.id} = {node.kind}[{name}]({inputs})"
+            text += f" @ {shown_text(os.path.basename(node.location.file))}:{node.location.line}"
         start, end = attrs.get("start"), attrs.get("end")
         if start is not None and end is not None:
             text += f"  {end - start:.2f}s"
@@ -206,13 +213,6 @@ class Trace:
         if attrs.get("immediate"):
             text += f"  [{RAN_AT_ONCE}]"
         return text
-
-
-def _show(value: Any) -> str:
-    text = repr(value)
-    if len(text) > _MAX_ARG_TEXT:
-        text = text[: _MAX_ARG_TEXT - 3] + "..."
-    return text
 
 
 def trace(fn: Callable[..., Any], *args: Any, execute: bool = True, **kwargs: Any) -> Trace:

@@ -9,6 +9,11 @@ connections -- with exponential backoff and full jitter (or the server's
 ``Retry-After``), and turns what is left into ``ProviderError``
 or ``RateLimitError``.
 
+Keys come only from the environment (``api_key``), and go only where the SDK puts
+keys (the authentication header): ``invoke`` refuses a parameter named like a
+credential (``api_key=``, ``token=``) with ``SecretParameterError`` before any
+request, so a key never lands in a request body.
+
 Providers hold no per-call state: one instance serves every thread at once.
 """
 
@@ -22,7 +27,13 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, TypeAlias, cast
 
-from ember.models.errors import MissingAPIKeyError, ProviderError, RateLimitError
+from ember._redact import redact_text
+from ember.models.errors import (
+    MissingAPIKeyError,
+    ProviderError,
+    RateLimitError,
+    refuse_secret_parameters,
+)
 from ember.models.response import Response
 
 __all__ = ["Failure", "Message", "Prompt", "Provider", "RetryPolicy", "to_messages"]
@@ -209,7 +220,10 @@ class Provider(abc.ABC):
         Raises:
             RateLimitError: The service answered 429 to the last attempt.
             ProviderError: Any other failure, after the retries it deserved.
+            SecretParameterError: A parameter is a credential (``api_key=``); no
+                request is made.
         """
+        refuse_secret_parameters(model_id, params, self.api_key_variable)
         attempt = 0
         while True:
             attempt += 1
@@ -225,5 +239,5 @@ class Provider(abc.ABC):
             time.sleep(wait)
 
     def __repr__(self) -> str:
-        where = f" at {self.base_url}" if self.base_url else ""
+        where = f" at {redact_text(self.base_url)}" if self.base_url else ""
         return f"<{type(self).__name__} {self.name!r}{where}>"

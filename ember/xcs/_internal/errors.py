@@ -12,6 +12,9 @@ op and the user's ``file:line``. Only xcs's own failures use the classes below::
                                   (a gap in the rewrite's coverage; the cause says where)
 
 Each message has three parts: what happened, where in user code, and what to do.
+Op names in messages and notes are shown with any credential in them redacted (a
+name built from a URL may hold a key; see ``ember._redact``); the attributes keep
+them as they are.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ from __future__ import annotations
 import sys
 import warnings
 from typing import Any, NoReturn
+
+from ember._redact import redact_text
 
 __all__ = [
     "ConcretizationError",
@@ -31,6 +36,11 @@ __all__ = [
     "warn_ran_late",
     "warn_unrewritable",
 ]
+
+
+def _quoted(op_name: str) -> str:
+    """An op's name as messages show it: quoted, any credential in it redacted."""
+    return repr(redact_text(op_name))
 
 
 class XCSError(Exception):
@@ -59,7 +69,7 @@ class ConcretizationError(XCSError):
         self.reason = reason
         self.fix = fix
         super().__init__(
-            f"The value of %{node} (op {op_name!r} called at {location}) was needed, "
+            f"The value of %{node} (op {_quoted(op_name)} called at {location}) was needed, "
             f"but {reason}. {fix}"
         )
 
@@ -97,7 +107,7 @@ class OpTimeoutError(XCSError, TimeoutError):
         self.location = location
         self.timeout = timeout
         self.waiting_for = waiting_for
-        where = f"op {op_name!r} (node %{node}, called at {location})"
+        where = f"op {_quoted(op_name)} (node %{node}, called at {location})"
         if waiting_for is None:
             message = (
                 f"{where} ran longer than jit(timeout={timeout:g}) seconds; it goes on in the "
@@ -198,10 +208,11 @@ def add_op_note(
         glue: The node is glue (work on pending values: ``.strip()``, ``+``, a
             ``str.join``), run later than its line, not an op.
     """
+    name = _quoted(op_name)
     if glue:
-        note = f"[ember.xcs] raised by {op_name!r} on pending values (node %{node}) at {location}"
+        note = f"[ember.xcs] raised by {name} on pending values (node %{node}) at {location}"
     else:
-        note = f"[ember.xcs] raised by op {op_name!r} (node %{node}) called at {location}"
+        note = f"[ember.xcs] raised by op {name} (node %{node}) called at {location}"
     if note not in getattr(exc, "__notes__", ()):
         exc.add_note(note)
 

@@ -29,8 +29,10 @@ from collections.abc import Callable
 from concurrent.futures import BrokenExecutor, Executor, Future, ProcessPoolExecutor
 from typing import Any
 
+from ember._redact import shown_text
 from ember.xcs._internal import tracer
 from ember.xcs._internal.errors import XCSError
+from ember.xcs._internal.ir import Node
 from ember.xcs._internal.pool import Task
 
 __all__ = ["RemoteHandoff", "call_remote", "is_remote"]
@@ -136,7 +138,7 @@ class RemoteHandoff:
         """The executor broke (a worker died) while ``task`` was queued or running."""
         node = task.node
         others = [t.node for t in self._lost if t is not task]
-        named = ", ".join(f"{n.name!r} (node %{n.id}, called at {n.location})" for n in others[:5])
+        named = ", ".join(f"{_name(n)} (node %{n.id}, called at {n.location})" for n in others[:5])
         if len(others) > 5:
             named += f" and {len(others) - 5} more"
         suspects = (
@@ -145,11 +147,12 @@ class RemoteHandoff:
             else "it was the only op in flight there"
         )
         error = XCSError(
-            f"op {node.name!r} (node %{node.id}, called at {node.location}) was lost: "
+            f"op {_name(node)} (node %{node.id}, called at {node.location}) was lost: "
             f"{type(self._executor).__name__} broke while the op was queued or running "
-            f"on it ({type(cause).__name__}: {cause}). A worker process died (killed, out "
-            "of memory, or crashed in native code) and every op on the executor failed "
-            f"with it, so this op is not necessarily the cause: {suspects}. A broken "
+            f"on it ({type(cause).__name__}: {shown_text(str(cause))}). A worker process "
+            "died (killed, out of memory, or crashed in native code) and every op on the "
+            f"executor failed with it, so this op is not necessarily the cause: {suspects}. "
+            "A broken "
             "executor runs nothing more: make a new one."
         )
         error.__cause__ = cause
@@ -159,14 +162,20 @@ class RemoteHandoff:
     def _report_failure(self, task: Task, cause: BaseException) -> None:
         node = task.node
         error = XCSError(
-            f"op {node.name!r} (node %{node.id}, called at {node.location}) could not run on "
-            f"{type(self._executor).__name__}: {type(cause).__name__}: {cause}. Ops sent to "
+            f"op {_name(node)} (node %{node.id}, called at {node.location}) could not run on "
+            f"{type(self._executor).__name__}: {type(cause).__name__}: {shown_text(str(cause))}. "
+            "Ops sent to "
             "another process must be picklable, and so must their arguments and results: "
             "define the op at module level (or use a thread executor)."
         )
         error.__cause__ = cause
         now = time.perf_counter()
         task.report((node.id, False, error, task.started or now, now, "?", 0.0))
+
+
+def _name(node: Node) -> str:
+    """An op's name as an error message shows it (quoted, secrets redacted)."""
+    return shown_text(repr(node.name))
 
 
 def _broken(error: BaseException) -> bool:

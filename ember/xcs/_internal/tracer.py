@@ -40,6 +40,7 @@ from typing import Any
 
 import networkx as nx
 
+from ember._redact import shown_text
 from ember.xcs._internal.concrete import concretize
 from ember.xcs._internal.deferred import Deferred, Effect, value_of
 from ember.xcs._internal.errors import (
@@ -931,7 +932,8 @@ class Recording:
         if os.getpid() != self.pid:
             record = self.nodes[self._producing_op(node)]
             raise XCSError(
-                f"%{node} (op {record.name!r} called at {record.location}) was still pending "
+                f"%{node} (op {shown_text(repr(record.name))} called at {record.location}) was "
+                "still pending "
                 f"when this process was forked from process {self.pid}; its ops can only run "
                 "in the parent. Call xcs.barrier() before os.fork(), or fork before tracing."
             )

@@ -4,8 +4,9 @@ GitHub, GitLab, JupyterLab (``text/vnd.mermaid``) and most Markdown viewers draw
 without graphviz.
 
 Labels are quoted; characters that mermaid would read as syntax (quotes, ``#``,
-angle brackets, backticks, ``&``) become its entity codes, and line breaks in user
-text become spaces, so any op name or file name renders as text.
+angle brackets, backticks, ``&``, backslashes, and ``%`` -- ``%%{init}%%`` anywhere
+in the text is a directive to mermaid, ``%%`` a comment) become its entity codes, and
+line breaks in user text become spaces, so any op name or file name renders as text.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ _ENTITIES = {
     "&": "#amp;",
     "`": "#96;",
     "\\": "#92;",
+    "%": "#37;",
 }
 
 

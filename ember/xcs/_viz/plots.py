@@ -8,14 +8,17 @@
   is outlined in amber and failed ops hatched in red.
 
 Figures are made with ``matplotlib.figure.Figure`` (no pyplot, no GUI backend), so
-they work headless and display in notebooks.
+they work headless and display in notebooks. Text goes through :func:`_plain`: user
+text cleaned as in every drawing (``view.label_text``), and ``$`` escaped, since
+matplotlib reads text between two ``$`` as mathtext (an op named ``$x_{$`` would stop
+the drawing with a parse error).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ember.xcs._viz.view import View, duration_text
+from ember.xcs._viz.view import View, duration_text, label_text
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -33,6 +36,11 @@ _FILL = {
 }
 _CRITICAL = "#b45309"
 _FAILED = "#dc2626"
+
+
+def _plain(text: object) -> str:
+    """``text`` as matplotlib shows it as written: cleaned, ``$`` not starting mathtext."""
+    return label_text(text).replace("$", r"\$")
 
 
 def _layers(view: View) -> dict[str, int]:
@@ -85,7 +93,7 @@ def graph_figure(view: View) -> Figure:
         ax.text(
             x,
             y,
-            "\n".join(box.label),
+            "\n".join(_plain(line) for line in box.label),
             ha="center",
             va="center",
             fontsize=6.5 if small else 8,
@@ -101,7 +109,7 @@ def graph_figure(view: View) -> Figure:
     ys = [y for _, y in position.values()] or [0.0]
     ax.set_xlim(min(xs) - 0.8, max(xs) + 0.8)
     ax.set_ylim(min(ys) - 0.7, max(ys) + 0.7)
-    ax.set_title(view.title, fontsize=9)
+    ax.set_title(_plain(view.title), fontsize=9)
     figure.tight_layout()
     return figure
 
@@ -145,13 +153,13 @@ def timeline_figure(trace: Trace) -> Figure:
             ax.text(
                 start + (end - start) / 2,
                 row[str(attrs.get("thread"))],
-                str(attrs["name"]),
+                _plain(attrs["name"]),
                 ha="center",
                 va="center",
                 fontsize=7,
                 clip_on=True,
             )
-    ax.set_yticks(range(len(threads)), labels=threads, fontsize=8)
+    ax.set_yticks(range(len(threads)), labels=[_plain(t) for t in threads], fontsize=8)
     ax.invert_yaxis()
     ax.set_xlabel("seconds since the first op started")
     ax.grid(axis="x", alpha=0.3)

@@ -20,7 +20,9 @@ Every renderer (graphviz, matplotlib, mermaid) draws the same :class:`View`:
   items fold to one box per item (its op count and time); past
   :data:`ITEMS_LIMIT`, the rest are counted in a last box.
 
-The view holds plain strings; each renderer escapes them for its own format.
+User text in the view (op, input and file names) is cleaned once, here, by
+:func:`label_text`: secrets redacted and control characters made spaces (see
+``ember._redact``). Each renderer then escapes what its format reads as syntax.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import statistics
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from ember._redact import shown_text
 from ember.xcs._viz import RAN_AT_ONCE
 
 if TYPE_CHECKING:
@@ -47,6 +50,7 @@ __all__ = [
     "View",
     "build_view",
     "duration_text",
+    "label_text",
 ]
 
 FULL_LIMIT = 150
@@ -150,9 +154,14 @@ def _duration(attrs: Mapping[str, Any]) -> float | None:
     return float(max(0.0, end - start))
 
 
+def label_text(text: object) -> str:
+    """User text as every drawing shows it: one line, printable, secrets redacted."""
+    return shown_text(str(text), replacement=" ")
+
+
 def _short(location: str) -> str:
     file, _, line = location.rpartition(":")
-    return f"{os.path.basename(file)}:{line}" if file else location
+    return label_text(f"{os.path.basename(file)}:{line}" if file else location)
 
 
 def build_view(trace: Trace) -> View:
@@ -165,6 +174,9 @@ def build_view(trace: Trace) -> View:
     kept = [n for n in sorted(graph.nodes) if not fold or nodes[n]["kind"] in ("input", "op")]
 
     owner = _collapse(trace, rank)  # node -> key of its collapsed box (collapsed ops only)
+    junctions, edges = _edges(graph, set(kept), owner, trace.critical_path)
+    if junctions:
+        kept = sorted([*kept, *junctions])
     boxes: dict[str, Box] = {}
     for node in kept:
         key = owner.get(node)
@@ -174,7 +186,6 @@ def build_view(trace: Trace) -> View:
             members = [m for m, k in owner.items() if k == key]
             boxes[key] = _collapsed_box(key, members, nodes, rank[node], critical)
 
-    edges = _edges(graph, set(kept), owner, trace.critical_path)
     edges = _thin_syncs(edges, {b.key for b in boxes.values() if b.kind == "sync"})
     folded = graph.number_of_nodes() - len(kept)
     groups = [
@@ -205,7 +216,7 @@ def _item_groups(owner: str, items: list[Any]) -> list[Group]:
             groups.append(Group(key, owner, f"item {index}", [box], []))
             continue
         if folded:
-            times = [_duration(ops.nodes[n]) or 0.0 for n in ops.nodes]
+            times = [_duration(a) or 0.0 for _, a in ops.nodes(data=True) if a["kind"] == "op"]
             failed = any(ops.nodes[n]["status"] == "failed" for n in ops.nodes)
             details = (
                 f"{len(times)} op{'s' if len(times) != 1 else ''}",
@@ -237,7 +248,7 @@ def _item_groups(owner: str, items: list[Any]) -> list[Group]:
 
 
 def _box(node: int, attrs: Mapping[str, Any], rank: int | None, critical: bool) -> Box:
-    kind, name, status = attrs["kind"], str(attrs["name"]), str(attrs["status"])
+    kind, name, status = attrs["kind"], label_text(attrs["name"]), str(attrs["status"])
     location = _short(str(attrs.get("location", "")))
     if kind == "input":
         return Box(f"n{node}", kind, "input", (name,), status, None, (node,))
@@ -248,7 +259,7 @@ def _box(node: int, attrs: Mapping[str, Any], rank: int | None, critical: bool) 
         details.append(duration_text(_duration(attrs)))
         error = attrs.get("error")
         if status == "failed" and error is not None:
-            details.append(f"failed: {type(error).__name__}")
+            details.append(f"failed: {label_text(type(error).__name__)}")
         elif status == "cancelled":
             details.append("cancelled")
         if attrs.get("immediate"):
@@ -292,7 +303,7 @@ def _collapsed_box(key: str, members: list[int], nodes: Any, rank: int, critical
     return Box(
         key,
         "ops",
-        f"{first['name']} x{len(members)}",
+        f"{label_text(first['name'])} x{len(members)}",
         tuple(details),
         status,
         rank,
@@ -303,30 +314,36 @@ def _collapsed_box(key: str, members: list[int], nodes: Any, rank: int, critical
 
 def _edges(
     graph: Any, kept: set[int], owner: Mapping[int, str], path: list[int]
-) -> list[tuple[str, str, str]]:
-    """Edges between drawn boxes; through folded nodes when some are folded."""
+) -> tuple[list[int], list[tuple[str, str, str]]]:
+    """Edges between drawn boxes; through folded nodes when some are folded.
+
+    Returns:
+        The folded nodes drawn anyway because they join many boxes to many (a sync
+        between two wide waves: see ``parallelism.contract``), and the edges.
+    """
+    from ember.xcs._internal.parallelism import contract
+
+    pred = graph.pred
+
+    def preds(node: int) -> list[tuple[int, str]]:
+        return [
+            (p, "order" if attrs.get("order") == "dispatch" else "data")
+            for p, attrs in pred[node].items()
+        ]
+
+    drawn, contracted = contract(sorted(graph.nodes), preds, kept.__contains__)
     on_path = _on_critical_path(graph, kept, path)
-    reach: dict[int, dict[int, str]] = {}  # folded node -> nearest kept ancestors
     found: dict[tuple[str, str], str] = {}
-    for node in sorted(graph.nodes):
-        sources: dict[int, str] = {}
-        for pred, attrs in graph.pred[node].items():
-            kind = "order" if attrs.get("order") == "dispatch" else "data"
-            for source in [pred] if pred in kept else reach.get(pred, {}):
-                sources.setdefault(source, kind)
-        if node not in kept:
-            reach[node] = sources
+    for (source, node), kind in contracted.items():
+        key = (owner.get(source, f"n{source}"), owner.get(node, f"n{node}"))
+        if key[0] == key[1]:
             continue
-        target = owner.get(node, f"n{node}")
-        for source, kind in sources.items():
-            key = (owner.get(source, f"n{source}"), target)
-            if key[0] == key[1]:
-                continue
-            if kind == "data" and (source, node) in on_path:
-                kind = "critical"
-            if found.get(key) in (None, "order") or kind == "critical":
-                found[key] = kind
-    return [(s, t, kind) for (s, t), kind in found.items()]
+        if kind == "data" and (source, node) in on_path:
+            kind = "critical"
+        if found.get(key) in (None, "order") or kind == "critical":
+            found[key] = kind
+    junctions = [node for node in drawn if node not in kept]
+    return junctions, [(s, t, kind) for (s, t), kind in found.items()]
 
 
 def _thin_syncs(edges: list[tuple[str, str, str]], syncs: set[str]) -> list[tuple[str, str, str]]:

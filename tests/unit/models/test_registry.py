@@ -203,6 +203,7 @@ def test_bindings_and_errors_pickle():
         models.MissingAPIKeyError("openai", "OPENAI_API_KEY"),
         models.ProviderError("openai/x", 500, "boom", 3),
         models.RateLimitError("openai/x", 429, "slow", 5),
+        models.SecretParameterError("openai/x", "api_key", "OPENAI_API_KEY"),
     ):
         back = pickle.loads(pickle.dumps(error))
         assert type(back) is type(error) and str(back) == str(error)

@@ -386,3 +386,15 @@ def test_ops_that_release_the_gil_get_no_hint() -> None:
     if not verdicts:
         pytest.skip("other programs kept the second core busy: nothing to show")
     pytest.fail(f"hashing ops on two free cores were called GIL-bound: {verdicts}")
+
+
+def test_a_partial_of_a_function_without_source_falls_back_with_its_name() -> None:
+    import functools
+
+    scope: dict[str, Any] = {}
+    exec("def add(a, b):\n    return a + b\n", scope)  # no source for jit to rewrite
+    jitted = xcs.jit(functools.partial(scope["add"], 1))
+    with pytest.warns(xcs.XCSWarning, match="cannot rewrite 'partial'"):
+        assert jitted(2) == 3
+    assert jitted(5) == 6
+    assert repr(jitted) == "<xcs.jit functools.partial>"
