@@ -21,7 +21,7 @@ import types
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ember.xcs._internal import tracer
+from ember.xcs._internal import collector, tracer
 from ember.xcs._internal.concrete import Concretizer
 from ember.xcs._internal.deferred import Deferred
 from ember.xcs._internal.dispatch.frames import enter_next
@@ -62,6 +62,7 @@ def run(
     for name, value in _named_arguments(fn, args, kwargs):
         recording.add_input(name, value)
     previous = tracer.enter(recording)
+    collector.fewer_collections()
     try:
         try:
             enter_next(target)
@@ -91,6 +92,7 @@ def run(
         recording.end_loans()  # nothing of this call is pending any more (or ever runs)
         forget_stores()
         tracer.leave(previous)
+        collector.more_collections()
 
 
 def _settle_stores(recording: Recording, concrete: Concretizer, *more: Any) -> None:
