@@ -180,26 +180,31 @@ def _redacted(value: Any, depth: int, seen: set[int]) -> Any:
 # --- text --------------------------------------------------------------------------------
 
 _KEY_CHARS = r"A-Za-z0-9_\-"
-_KEY_FORMATS = "|".join(
-    (
-        # OpenAI (sk-, sk-proj-, sk-svcacct-), Anthropic (sk-ant-), DeepSeek and most others
-        rf"(sk-)(?=[{_KEY_CHARS}]*[0-9])[{_KEY_CHARS}]{{16,}}",
-        r"((?:sk|rk)_(?:live|test)_)[A-Za-z0-9]{16,}",  # Stripe
-        r"(gh[pousr]_)[A-Za-z0-9]{20,}",  # GitHub
-        r"(github_pat_)[A-Za-z0-9_]{20,}",
-        r"(hf_)[A-Za-z0-9]{20,}",  # Hugging Face
-        r"(gsk_)[A-Za-z0-9]{20,}",  # Groq
-        r"(xai-)[A-Za-z0-9]{20,}",  # xAI
-        r"(AIza)[A-Za-z0-9_\-]{30,}",  # Google
-        r"((?:AKIA|ASIA))[A-Z0-9]{16}",  # AWS access key ids
-        r"(xox[abposr]-)[A-Za-z0-9\-]{10,}",  # Slack
-        r"(eyJ)[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}",  # JWT
-        r"(Bearer\s+)(?=[A-Za-z0-9._~+/=\-]*[0-9])[A-Za-z0-9._~+/=\-]{16,}",
-    )
+# (format, whether its key must hold a digit). Each format captures exactly one group,
+# its prefix, which is kept. The digit is checked on the match, not by a lookahead:
+# a lookahead scanning the rest of a run at every prefix made "sk-sk-sk-..." quadratic.
+_KEY_FORMATS = (
+    # OpenAI (sk-, sk-proj-, sk-svcacct-), Anthropic (sk-ant-), DeepSeek and most others
+    (rf"(sk-)[{_KEY_CHARS}]{{16,}}", True),
+    (r"((?:sk|rk)_(?:live|test)_)[A-Za-z0-9]{16,}", False),  # Stripe
+    (r"(gh[pousr]_)[A-Za-z0-9]{20,}", False),  # GitHub
+    (r"(github_pat_)[A-Za-z0-9_]{20,}", False),
+    (r"(hf_)[A-Za-z0-9]{20,}", False),  # Hugging Face
+    (r"(gsk_)[A-Za-z0-9]{20,}", False),  # Groq
+    (r"(xai-)[A-Za-z0-9]{20,}", False),  # xAI
+    (r"(AIza)[A-Za-z0-9_\-]{30,}", False),  # Google
+    (r"((?:AKIA|ASIA))[A-Z0-9]{16}", False),  # AWS access key ids
+    (r"(xox[abposr]-)[A-Za-z0-9\-]{10,}", False),  # Slack
+    (r"(eyJ)[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}", False),  # JWT
+    (r"(Bearer\s+)[A-Za-z0-9._~+/=\-]{16,}", True),
 )
-# Each format captures exactly one group, its prefix, which is kept. The lookahead for
-# the formats' first letters lets the scan skip most positions quickly (3-4x faster).
-_KEY = re.compile(rf"(?=[srghxAeB])(?<![A-Za-z0-9])(?:{_KEY_FORMATS})(?![A-Za-z0-9])")
+_NEEDS_DIGIT = frozenset(i for i, (_, digit) in enumerate(_KEY_FORMATS, start=1) if digit)
+_DIGIT = re.compile(r"[0-9]")
+# The lookahead for the formats' first letters lets the scan skip most positions
+# quickly (3-4x faster).
+_KEY = re.compile(
+    rf"(?=[srghxAeB])(?<![A-Za-z0-9])(?:{'|'.join(f for f, _ in _KEY_FORMATS)})(?![A-Za-z0-9])"
+)
 
 _VALUE = (
     r"""(?:'(?:[^'\\\n]|\\.)*'?"""  # a quoted string (or its start, when cut short)
@@ -211,7 +216,11 @@ _KEYED = re.compile(rf"""(['"])([^'"\n]{{1,64}})(\1\s*:\s*)({_VALUE})""")
 
 
 def _key(match: re.Match[str]) -> str:
-    return f"{match[match.lastindex or 0]}{REDACTED_TEXT}"
+    group = match.lastindex or 0
+    prefix = match[group]
+    if group in _NEEDS_DIGIT and not _DIGIT.search(match[0], len(prefix)):
+        return match[0]  # a run of key characters without a digit: a word, not a key
+    return f"{prefix}{REDACTED_TEXT}"
 
 
 # Shown as they are under a secret name too, as :func:`_hidden` shows them.

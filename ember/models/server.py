@@ -28,6 +28,26 @@ matches the text a request is about: the system prompt (or ``instructions``) and
 messages (or ``input``) joined by newlines; for completions and embeddings, the
 prompts (or inputs) joined by newlines. That text is also what ``requests`` logs.
 
+Limits, so that no client can hold the server or fill its memory (``ember.models._http``
+holds the HTTP side of them):
+
+* ``max_connections`` (1000) connections are served at once, each on a thread of its
+  own; a connection past that is answered 503 with ``Retry-After: 1`` and closed.
+* ``request_timeout`` (30 s): a connection waits that long for a request to start, and a
+  request has that long from its first byte to arrive whole; past it, 408 and the
+  connection is closed (a kept-alive connection that started no new request is closed
+  without an answer).
+* ``max_body_bytes`` (16 MiB): a larger body is answered 413 before it is read.
+* The log keeps the last ``log_size`` (10,000) requests, and of each prompt (and path
+  and model name) its first ``log_prompt_chars`` (2,000) characters;
+  ``RequestRecord.prompt_chars`` is the whole prompt's length. Faults match, and
+  answers are made from, the whole prompt.
+
+Every request gets an HTTP answer: one that cannot be parsed gets 400 (or 408, 413,
+414, 431, 501, 505), in JSON. POST requests are logged with their status, except those
+answered before their headers were whole (a malformed request line, a timeout, a
+connection past the cap).
+
 From Python::
 
     with LocalLLMServer(latency=0.2) as server:
@@ -40,22 +60,19 @@ from __future__ import annotations
 
 import base64
 import collections
-import contextlib
 import dataclasses
 import hashlib
 import json
 import math
 import re
-import socket
 import struct
-import sys
 import threading
 import time
 import uuid
 from collections.abc import Sequence
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from ember.models._http import GuardedHandler, GuardedServer, Rejected
 from ember.models.providers.simulated import estimate_tokens, simulate
 
 __all__ = ["Fault", "LocalLLMServer", "RequestRecord"]
@@ -64,7 +81,11 @@ _ERROR_TYPES = {
     400: "invalid_request_error",
     401: "authentication_error",
     404: "not_found_error",
+    408: "timeout_error",
+    413: "request_too_large",
+    414: "invalid_request_error",
     429: "rate_limit_error",
+    431: "invalid_request_error",
     500: "api_error",
     503: "overloaded_error",
 }
@@ -87,6 +108,8 @@ _NOT_SAMPLING = {
 
 _EMBEDDING_DIMENSIONS = 8  # numbers in an embedding unless the request asks for ``dimensions``
 _MAX_EMBEDDING_DIMENSIONS = 4096
+# Seconds between the serving loop's checks for a stop (and refused connections to close).
+_POLL = 0.05
 _PIECES = re.compile(r"\S+\s*|\s+")  # a streamed answer's pieces: words with their spaces
 
 
@@ -116,11 +139,15 @@ class RequestRecord:
     Attributes:
         path: The URL path.
         model: The requested model ("" when none).
-        prompt: The prompt's text (messages joined).
+        prompt: The prompt's text (messages joined). The log keeps the first
+            ``log_prompt_chars`` characters of it (2,000 unless the server was given
+            another number), and of ``path`` and ``model``.
         status: The HTTP status answered (499 when the client had gone).
         start: ``time.perf_counter()`` when the request arrived.
         end: ``time.perf_counter()`` when the answer was sent.
         api_key: Whether the request carried an API key (the key itself is not kept).
+        prompt_chars: The length of the whole prompt (more than ``len(prompt)`` when
+            the log kept only its start).
     """
 
     path: str
@@ -130,6 +157,7 @@ class RequestRecord:
     start: float
     end: float
     api_key: bool
+    prompt_chars: int
 
 
 class LocalLLMServer:
@@ -140,6 +168,15 @@ class LocalLLMServer:
         port: Port, or 0 for a free one.
         latency: Seconds each answer takes.
         api_key: When set, requests without this key get HTTP 401.
+        max_connections: Connections served at once (a thread each); more get 503.
+        request_timeout: Seconds a connection waits for a request to start, and a
+            request has to arrive whole; past it, 408.
+        max_body_bytes: The largest request body; a larger one gets 413.
+        log_size: Requests kept in the log (``requests``): the last ones.
+        log_prompt_chars: Characters kept in the log of each prompt, path and model.
+
+    Raises:
+        ValueError: A number out of its range (latency < 0, a limit < 1).
     """
 
     def __init__(
@@ -149,17 +186,39 @@ class LocalLLMServer:
         *,
         latency: float = 0.0,
         api_key: str | None = None,
+        max_connections: int = 1000,
+        request_timeout: float = 30.0,
+        max_body_bytes: int = 16 * 2**20,
+        log_size: int = 10_000,
+        log_prompt_chars: int = 2_000,
     ) -> None:
         if latency < 0:
             raise ValueError(f"latency must be >= 0 seconds, got {latency!r}")
+        limits = {
+            "max_connections": max_connections,
+            "request_timeout": request_timeout,
+            "max_body_bytes": max_body_bytes,
+            "log_size": log_size,
+            "log_prompt_chars": log_prompt_chars,
+        }
+        for name, value in limits.items():
+            if not value > 0:
+                raise ValueError(f"{name} must be > 0, got {value!r}")
         self.latency = latency
         self.api_key = api_key
+        self.log_prompt_chars = log_prompt_chars
         self._lock = threading.Lock()
         self._faults: collections.deque[Fault] = collections.deque()
-        self._records: list[RequestRecord] = []
+        self._records: collections.deque[RequestRecord] = collections.deque(maxlen=log_size)
         self._in_flight = 0
         self._peak = 0
-        self._httpd = _Server((host, port), _Handler)
+        self._httpd = _Server(
+            (host, port),
+            _Handler,
+            max_connections=max_connections,
+            request_timeout=request_timeout,
+            max_body_bytes=max_body_bytes,
+        )
         self._httpd.owner = self
         self._thread: threading.Thread | None = None
 
@@ -186,14 +245,17 @@ class LocalLLMServer:
         """Serve on a daemon thread; returns self."""
         if self._thread is None:
             self._thread = threading.Thread(
-                target=self._httpd.serve_forever, name="ember-llm-server", daemon=True
+                target=self._httpd.serve_forever,
+                kwargs={"poll_interval": _POLL},
+                name="ember-llm-server",
+                daemon=True,
             )
             self._thread.start()
         return self
 
     def serve_forever(self) -> None:
         """Serve on this thread until ``stop`` (or Ctrl-C)."""
-        self._httpd.serve_forever(poll_interval=0.05)
+        self._httpd.serve_forever(poll_interval=_POLL)
 
     def stop(self) -> None:
         """Stop serving and close the socket."""
@@ -246,7 +308,7 @@ class LocalLLMServer:
 
     @property
     def requests(self) -> list[RequestRecord]:
-        """Every request answered so far, in the order they finished."""
+        """The requests answered so far (the last ``log_size``), in the order they finished."""
         with self._lock:
             return list(self._records)
 
@@ -279,54 +341,25 @@ class LocalLLMServer:
                     return fault
             return None
 
-    def _end(self, record: RequestRecord) -> int:
+    def _end(self, record: RequestRecord) -> None:
+        """Log ``record``; its request is no longer in flight."""
         with self._lock:
             self._in_flight -= 1
             self._records.append(record)
-            return len(self._records) - 1
 
-    def _lost(self, index: int, record: RequestRecord) -> None:
-        """The answer logged at ``index`` never reached the client: status 499."""
+    def _lost(self, record: RequestRecord) -> None:
+        """The answer logged as ``record`` never reached the client: status 499."""
         with self._lock:
-            if index < len(self._records) and self._records[index] is record:  # not reset
-                self._records[index] = dataclasses.replace(
-                    record, status=499, end=time.perf_counter()
-                )
+            for back in range(1, len(self._records) + 1):  # it is among the last few
+                if self._records[-back] is record:  # (not when the log was reset since)
+                    self._records[-back] = dataclasses.replace(
+                        record, status=499, end=time.perf_counter()
+                    )
+                    return
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 256  # many clients connect at once under @jit
+class _Server(GuardedServer):
     owner: LocalLLMServer
-
-    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
-        super().__init__(address, handler)
-        self._connections: set[socket.socket] = set()
-        self._connections_lock = threading.Lock()
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        with self._connections_lock:
-            self._connections.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request: Any) -> None:
-        with self._connections_lock:
-            self._connections.discard(request)
-        super().shutdown_request(request)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """A client that hung up (a timeout, a closed pool) is routine: no traceback."""
-        if isinstance(sys.exc_info()[1], ConnectionError):
-            return
-        super().handle_error(request, client_address)
-
-    def close_connections(self) -> None:
-        """End open keep-alive connections, so nothing is served after a stop."""
-        with self._connections_lock:
-            open_now = list(self._connections)
-        for connection in open_now:
-            with contextlib.suppress(OSError):
-                connection.shutdown(socket.SHUT_RDWR)
 
 
 def _prompt_of(path: str, body: dict[str, Any]) -> str:
@@ -420,74 +453,95 @@ class _EventStream:
     events: list[tuple[float, dict[str, Any]]]
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive: the SDKs reuse connections
-    # Headers and body go out in two writes; with Nagle's algorithm the second waits
-    # for the client's delayed ACK (~40 ms a request on Linux).
-    disable_nagle_algorithm = True
-    server: _Server
+class _Handler(GuardedHandler):
+    """Answers the APIs' requests; limits, deadlines and bad requests are the base's."""
 
-    def log_message(self, format: str, *args: Any) -> None:
-        """Quiet: the server keeps its own log (``requests``)."""
+    server: _Server
 
     def do_GET(self) -> None:
         path = self.path.split("?", 1)[0].rstrip("/")
         if path != "/v1/models":
-            self._send(404, self._error_body(path, 404, f"no route {self.path}"))
+            self.send_json(404, self.error_body(path, 404, f"no route {self.path}"))
             return
         names = ["echo", "chat", "judge"]
         entries = [{"id": m, "object": "model", "created": 0, "owned_by": "ember"} for m in names]
-        self._send(200, {"object": "list", "data": entries})
+        self.send_json(200, {"object": "list", "data": entries})
 
     def do_POST(self) -> None:
+        """Answer a POST, logged exactly once: it then leaves the in-flight count."""
         owner = self.server.owner
         start = time.perf_counter()
         owner._begin()
+        self._logged = False
+        try:
+            self._post(owner, start)
+        finally:
+            if not self._logged:  # something escaped: the client hung up mid-body, ...
+                self._log(self._record("", "", 499, start))
+
+    def _post(self, owner: LocalLLMServer, start: float) -> None:
         path = self.path.split("?", 1)[0].rstrip("/")
         model, prompt = "", ""
         headers: dict[str, str] = {}
         answer: dict[str, Any] | _EventStream
-        body, problem = self._read_body()
-        if body is None:
-            status, answer = 400, self._error_body(path, 400, problem)
-            self.close_connection = True  # what is left of the body is unreadable
+        try:
+            body = self._json_body()
+        except Rejected as rejection:
+            status = rejection.status
+            answer = self.error_body(path, status, rejection.message)
+            headers = {"Connection": "close"}  # what is left of the body is unread
         else:
             model = str(body.get("model") or "")
-            prompt = _prompt_of(path, body)
             try:
+                prompt = _prompt_of(path, body)
                 status, answer, headers = self._answer(owner, path, body, model, prompt)
             except Exception as error:  # a bug here must still answer, not drop the line
-                status, answer = 500, self._error_body(path, 500, f"server error: {error!r}")
+                status, answer = 500, self.error_body(path, 500, f"server error: {error!r}")
         # Logged before the answer leaves, so a client that has its answer finds it logged.
-        key = bool(self.headers.get("Authorization") or self.headers.get("x-api-key"))
-        record = RequestRecord(path, model, prompt, status, start, time.perf_counter(), key)
+        record = self._record(model, prompt, status, start)
         if isinstance(answer, _EventStream):
             self._send_events(owner, answer, record)
             return
-        index = owner._end(record)
+        self._log(record)
         try:
-            self._send(status, answer, headers)
-        except (BrokenPipeError, ConnectionResetError):
-            owner._lost(index, record)  # the client gave up (a stall past its timeout)
+            self.send_json(status, answer, headers)
+        except OSError:  # the client gave up (a stall past its timeout) or stopped reading
+            owner._lost(record)
+            self.close_connection = True
 
-    def _read_body(self) -> tuple[dict[str, Any] | None, str]:
-        """The JSON object sent, or None and what is wrong with the request."""
-        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
-            return None, "chunked request bodies are not supported; send Content-Length"
-        try:
-            length = int(self.headers.get("Content-Length") or 0)
-        except ValueError:
-            return None, "Content-Length is not a number"
-        if length < 0:
-            return None, "Content-Length is negative"
-        raw = self.rfile.read(length) if length else b""
+    def _record(self, model: str, prompt: str, status: int, start: float) -> RequestRecord:
+        """What the log keeps of this request, ending now: the start of each text."""
+        chars = self.server.owner.log_prompt_chars
+        path = self.path.split("?", 1)[0].rstrip("/")[:chars]
+        key = bool(self.headers.get("Authorization") or self.headers.get("x-api-key"))
+        end = time.perf_counter()
+        return RequestRecord(
+            path, model[:chars], prompt[:chars], status, start, end, key, len(prompt)
+        )
+
+    def _log(self, record: RequestRecord) -> None:
+        """Log ``record``: the request is no longer in flight (once per request)."""
+        self._logged = True
+        self.server.owner._end(record)
+
+    def _json_body(self) -> dict[str, Any]:
+        """The JSON object sent.
+
+        Raises:
+            Rejected: The body is too large, late, cut short or not a JSON object.
+        """
+        raw = self.read_body()
         try:
             body = json.loads(raw or b"{}")
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            return None, "the body is not JSON"
+        except RecursionError:
+            raise Rejected(
+                400, "the body is not JSON: it nests too deeply; send a JSON object"
+            ) from None
+        except ValueError as error:  # not JSON, not UTF-8, a number too long to read
+            raise Rejected(400, f"the body is not JSON ({error}); send a JSON object") from None
         if not isinstance(body, dict):
-            return None, "the body is not a JSON object"
-        return body, ""
+            raise Rejected(400, "the body is not a JSON object")
+        return body
 
     def _answer(
         self,
@@ -498,12 +552,12 @@ class _Handler(BaseHTTPRequestHandler):
         prompt: str,
     ) -> tuple[int, dict[str, Any] | _EventStream, dict[str, str]]:
         if path not in _ROUTES:
-            return 404, self._error_body(path, 404, f"no route {self.path}"), {}
+            return 404, self.error_body(path, 404, f"no route {self.path}"), {}
         if owner.api_key is not None and owner.api_key not in self._keys():
-            return 401, self._error_body(path, 401, "invalid API key"), {}
+            return 401, self.error_body(path, 401, "invalid API key"), {}
         problem = _problem_with(path, body)
         if problem:
-            return 400, self._error_body(path, 400, problem), {}
+            return 400, self.error_body(path, 400, problem), {}
         fault = owner._fault_for(prompt)  # only requests that would be answered take one
         if fault is not None:
             if fault.stall:
@@ -513,11 +567,11 @@ class _Handler(BaseHTTPRequestHandler):
                 if fault.retry_after is not None:
                     headers["Retry-After"] = f"{fault.retry_after:g}"
                 message = f"injected fault: HTTP {fault.status}"
-                return fault.status, self._error_body(path, fault.status, message), headers
+                return fault.status, self.error_body(path, fault.status, message), headers
         stream = bool(body.get("stream"))
         if stream and path != _CHAT:
             message = f"streaming is not supported on {path}; only {_CHAT} streams"
-            return 400, self._error_body(path, 400, message), {}
+            return 400, self.error_body(path, 400, message), {}
         if owner.latency and not stream:  # a stream spreads it over its pieces
             time.sleep(owner.latency)
         if path == _EMBEDDINGS:
@@ -545,23 +599,12 @@ class _Handler(BaseHTTPRequestHandler):
         return {bearer, (self.headers.get("x-api-key") or "").strip()}
 
     @staticmethod
-    def _error_body(path: str, status: int, message: str) -> dict[str, Any]:
+    def error_body(path: str, status: int, message: str) -> dict[str, Any]:
+        """An error in the API's own shape: Anthropic's on ``/v1/messages``, else OpenAI's."""
         kind = _ERROR_TYPES.get(status, "api_error")
         if path == _MESSAGES:
             return {"type": "error", "error": {"type": kind, "message": message}}
         return {"error": {"message": message, "type": kind, "param": None, "code": status}}
-
-    def _send(
-        self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None
-    ) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(data)
 
     def _send_events(
         self, owner: LocalLLMServer, stream: _EventStream, record: RequestRecord
@@ -583,16 +626,16 @@ class _Handler(BaseHTTPRequestHandler):
                     time.sleep(pause)
                 self._send_chunk(b"data: " + json.dumps(event).encode() + b"\n\n")
         except OSError:  # the client gave up midway
-            owner._end(dataclasses.replace(record, status=499, end=time.perf_counter()))
+            self._log(dataclasses.replace(record, status=499, end=time.perf_counter()))
             self.close_connection = True
             return
         record = dataclasses.replace(record, end=time.perf_counter())
-        index = owner._end(record)
+        self._log(record)
         try:
             self._send_chunk(b"data: [DONE]\n\n")
             self._send_chunk(b"")  # the end of the chunked body
         except OSError:
-            owner._lost(index, record)
+            owner._lost(record)
             self.close_connection = True
 
     def _send_chunk(self, data: bytes) -> None:
@@ -732,7 +775,8 @@ def _embedding(model: str, text: str, dimensions: int) -> list[float]:
     digest = b""
     while len(digest) < dimensions:  # 32 numbers per hash block
         block = len(digest) // 32
-        digest += hashlib.sha256(f"{block}\0{model}\0{text}".encode()).digest()
+        seed = f"{block}\0{model}\0{text}".encode("utf-8", "surrogatepass")  # JSON allows "\\ud800"
+        digest += hashlib.sha256(seed).digest()
     values = [byte - 127.5 for byte in digest[:dimensions]]  # never all zero
     norm = math.sqrt(sum(v * v for v in values))
     # Rounded to float32, so the "float" and "base64" encodings give the same numbers.

@@ -21,6 +21,7 @@ The local server (``ember.models.server``) answers with the same text.
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import math
 import re
@@ -71,8 +72,45 @@ _WORDS = (
     "heat",
     "sound",
 )
-_CANDIDATE = re.compile(r"^\s*(?:[-*]|\d+[.)])\s+(.+?)\s*$", re.MULTILINE)
-_ANSWER_LINE = re.compile(r"^\s*Answer:\s*(.+?)\s*$", re.MULTILINE | re.IGNORECASE)
+
+
+def _line_items(head: str, *, min_space: int, flags: int = 0) -> re.Pattern[str]:
+    r"""``^\s*HEAD\s*(.+?)\s*$`` (``\s+`` when ``min_space`` is 1) under re.MULTILINE.
+
+    Those regexes are quadratic in blank lines (at each line start ``\s*`` runs over
+    all that follow before the rest fails) and in runs of spaces (``(.+?)\s*$`` scans
+    the run again at each space): a prompt of 58 KB of newlines held the local
+    server for 88 s. This pattern finds the same captures, on every input (the tests
+    check it against those regexes), in linear time:
+
+    * ``^[^\S\n]*+`` stays on its line. A match the regex starts at a blank line is
+      the one (same capture, same end) that starts on the next line that is not
+      blank, which no earlier match has taken.
+    * the capture is the next line that is not blank, from its first to its last
+      non-space character (``\s`` after ``HEAD`` runs over newlines).
+    * when only spaces are left, the regex gives them back from the end until
+      ``(.+?)`` takes one that is no newline: the second group.
+    * the match ends after the capture, not at the last newline that ``\s*$``
+      reaches; what lies between is blank lines, where no match starts.
+
+    ``head`` must start with a non-space character and match in one way only.
+    :func:`_findall` joins the two groups.
+    """
+    return re.compile(
+        rf"^[^\S\n]*+(?:{head})"
+        rf"(?:\s{{{min_space},}}+(\S(?:[^\n]*\S)?)|\s{{{min_space}}}\s*([^\S\n])\n*+\Z)",
+        re.MULTILINE | flags,
+    )
+
+
+def _findall(pattern: re.Pattern[str], text: str) -> list[str]:
+    """The captures of a :func:`_line_items` pattern in ``text``, in order."""
+    return [line or last_space for line, last_space in pattern.findall(text)]
+
+
+# Candidates: lines ``- x``, ``* x``, ``1. x``, ``1) x``; the answer checked: ``Answer: x``.
+_CANDIDATE = _line_items(r"[-*]|\d++[.)]", min_space=1)
+_ANSWER_LINE = _line_items("Answer:", min_space=0, flags=re.IGNORECASE)
 
 
 def _unit(*parts: object) -> float:
@@ -91,8 +129,8 @@ def simulate(model: str, text: str, params: Mapping[str, Any]) -> str:
         return text
     sampling = _sampling(params)
     if "Final answer:" in text:
-        candidates = _CANDIDATE.findall(text) or [_WORDS[int(_unit(model, text) * len(_WORDS))]]
-        counts = {c: candidates.count(c) for c in candidates}
+        candidates = _findall(_CANDIDATE, text) or [_WORDS[int(_unit(model, text) * len(_WORDS))]]
+        counts = collections.Counter(candidates)  # in first-seen order, like a dict
         # Usually the majority (as a judge would say), sometimes another candidate.
         if _unit("judge", model, text, sampling) < 0.8:
             pick = max(counts, key=lambda c: counts[c])
@@ -103,7 +141,7 @@ def simulate(model: str, text: str, params: Mapping[str, Any]) -> str:
             f"and it answers the question.\nFinal answer: {pick}"
         )
     if "Verdict:" in text:
-        found = _ANSWER_LINE.findall(text)
+        found = _findall(_ANSWER_LINE, text)
         answer = found[-1] if found else ""
         verdict = 1 if _unit("verdict", model, text, sampling) < 0.8 else 0
         why = "The answer is consistent." if verdict else "The answer misses the point."

@@ -243,3 +243,24 @@ def test_control_characters_are_escaped_or_replaced() -> None:
     shown_name = shown_text("op\nname\x1b]0;title\x07")
     assert "\n" not in shown_name and "\x1b" not in shown_name and "\x07" not in shown_name
     assert re.fullmatch(r"op\\nname\\x1b\]0;title\\x07", shown_name)
+
+
+@pytest.mark.parametrize(
+    "unit",
+    ["sk-", "Bearer ", "Bearer a", "a=", "'a': ", "'", "sk-a-", "eyJ", "x=' "],
+    ids=repr,
+)
+def test_redacting_hostile_text_costs_time_linear_in_its_length(unit: str) -> None:
+    import time
+
+    def seconds(n: int) -> float:
+        text = unit * n
+        best = float("inf")
+        for _ in range(3):
+            start = time.perf_counter()
+            redact_text(text)
+            best = min(best, time.perf_counter() - start)
+        return best
+
+    seconds(500)
+    assert seconds(16_000) < 8 * max(seconds(4_000), 1e-4)  # 4x the text: not 16x
