@@ -101,6 +101,7 @@ DOC_WAVES = [
     # per-item branches in one loop: item 0's draft and verdict, then item 1's three calls
     Waves("docs/existing-code.md", 11, "check_loop, TOPICS[:2]", GPT, [1, 1, 1, 1, 1]),
     Waves("docs/graph.md", 0, 'ensemble, "why?"', ASK, [4]),
+    Waves("docs/graph.md", 2, 'lookup, "ember"', ("search",), [1]),
     Waves("docs/how-it-works.md", 0, 'refine, ["a", "b", "c"]', ASK, [3, 3]),
     Waves("docs/how-it-works.md", 1, 'first_yes, ["a", "b", "c"]', ASK, [1, 1]),
     Waves("docs/how-it-works.md", 2, 'answers, ["a", "b"]', ASK, [2]),
