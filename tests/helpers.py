@@ -331,6 +331,16 @@ def run_traced(recording: Any, fn: Callable[..., Any], *args: Any, **kwargs: Any
     return runtime.run(recording, fn, args, kwargs, entry_point(fn))
 
 
+def best_seconds(fn: Callable[[], object], runs: int = 5) -> float:
+    """The best of ``runs`` timings of ``fn()`` (the least disturbed by the machine)."""
+    best = float("inf")
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
 def run_script(code: str, *, env: dict[str, str] | None = None, timeout: float = 60) -> Any:
     """Run ``code`` as a script file in a fresh interpreter (so jit finds its source)."""
     import os

@@ -8,13 +8,13 @@ figures up to 100k ops.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from ember import xcs
+from tests.helpers import best_seconds
 
 SMALL, LARGE = 1500, 6000
 
@@ -47,15 +47,6 @@ def two_waves(n: int) -> tuple[list[int], list[int]]:
     return first, second
 
 
-def _best(fn: Callable[[], Any], runs: int = 3) -> float:
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
-
-
 def _ratio(timed: Callable[[int], float]) -> float:
     timed(SMALL)  # warm
     return timed(LARGE) / timed(SMALL)
@@ -65,7 +56,7 @@ def _ratio(timed: Callable[[int], float]) -> float:
 def test_a_jitted_call_costs_time_linear_in_its_ops(program: Callable[[int], Any]) -> None:
     jitted = xcs.jit(program, cache=False)
     assert jitted(10) == program(10)
-    assert _ratio(lambda n: _best(lambda: jitted(n))) < 8
+    assert _ratio(lambda n: best_seconds(lambda: jitted(n), runs=3)) < 8
 
 
 @pytest.mark.parametrize(
@@ -82,7 +73,7 @@ def test_a_jitted_call_costs_time_linear_in_its_ops(program: Callable[[int], Any
 def test_exports_across_a_sync_cost_time_linear_in_the_ops(export: Callable[[Any], Any]) -> None:
     def timed(n: int) -> float:
         traces = [xcs.trace(two_waves, n) for _ in range(3)]  # fresh: nothing cached
-        return min(_best(lambda t=t: export(t), runs=1) for t in traces)
+        return min(best_seconds(lambda t=t: export(t), runs=1) for t in traces)
 
     assert _ratio(timed) < 8
 

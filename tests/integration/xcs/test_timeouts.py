@@ -40,7 +40,10 @@ def timed(fn, *args):
 
 
 def _run(body: str, **env: str) -> list[dict[str, Any]]:
-    out = run_script(PROLOGUE + body + "\nos._exit(0)\n", env=env, timeout=60)
+    # os._exit: the abandoned ops still hang (the pool's threads would be joined at
+    # exit); it skips flushing, so flush first.
+    epilogue = "\nimport sys\nsys.stdout.flush()\nos._exit(0)\n"
+    out = run_script(PROLOGUE + body + epilogue, env=env, timeout=60)
     assert out.returncode == 0, out.stderr
     return [json.loads(line) for line in out.stdout.splitlines()]
 

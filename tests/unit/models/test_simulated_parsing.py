@@ -8,14 +8,13 @@ stay those of the quadratic regexes they replace, on every input.
 from __future__ import annotations
 
 import re
-import time
-from collections.abc import Callable
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ember.models.providers.simulated import _ANSWER_LINE, _CANDIDATE, _findall, simulate
+from tests.helpers import best_seconds
 
 # What the simulated model used to run (quadratic in blank lines and runs of spaces).
 OLD_CANDIDATE = re.compile(r"^\s*(?:[-*]|\d+[.)])\s+(.+?)\s*$", re.MULTILINE)
@@ -54,16 +53,6 @@ def test_candidates_in_examples(text, candidates):
     assert _findall(_CANDIDATE, text) == candidates == OLD_CANDIDATE.findall(text)
 
 
-def _seconds(fn: Callable[[], object]) -> float:
-    """The best of five timings of ``fn()`` (the least disturbed by the machine)."""
-    best = float("inf")
-    for _ in range(5):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
-
-
 HOSTILE = {
     "blank lines": lambda n: "Pick one.\n- heat\n" + "\n" * n + "Final answer:",
     "spaces in a line": lambda n: "Final answer:\n- heat" + " " * n + "x",
@@ -79,8 +68,8 @@ HOSTILE = {
 def test_hostile_prompts_cost_time_linear_in_their_length(kind):
     prompt = HOSTILE[kind]
     small, large = prompt(25_000), prompt(100_000)
-    small_s = _seconds(lambda: simulate("chat", small, {}))
-    large_s = _seconds(lambda: simulate("chat", large, {}))
+    small_s = best_seconds(lambda: simulate("chat", small, {}))
+    large_s = best_seconds(lambda: simulate("chat", large, {}))
     # Linear: 4x the text, ~4x the time (quadratic was 16x: 2.8 s at 16k newlines).
     assert large_s < 8 * small_s + 0.002, (kind, small_s, large_s)
 

@@ -8,8 +8,6 @@ network; their label search used to be quadratic in blank lines (16k newlines: 1
 from __future__ import annotations
 
 import re
-import time
-from collections.abc import Callable
 
 import pytest
 from hypothesis import given, settings
@@ -17,6 +15,7 @@ from hypothesis import strategies as st
 
 from ember.operators import Judgement, Verdict
 from ember.operators.reasoning import _labelled, parse_judgement, parse_verdict
+from tests.helpers import best_seconds
 
 
 def old_labelled(text: str, label: str) -> str | None:
@@ -48,16 +47,6 @@ def test_labelled_text_is_what_the_old_regexes_found_on_any_reply(reply, label):
     assert _labelled(reply, label) == old_labelled(reply, label)
 
 
-def _seconds(fn: Callable[[], object]) -> float:
-    """The best of five timings of ``fn()`` (the least disturbed by the machine)."""
-    best = float("inf")
-    for _ in range(5):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
-
-
 HOSTILE = {
     "blank lines": lambda n: "Reasoning: why\n" + "\n" * n + "Final answer: heat",
     "blank lines, no labels": lambda n: "\n" * n,
@@ -80,8 +69,8 @@ PARSERS = {
 def test_hostile_replies_cost_time_linear_in_their_length(kind, parser):
     parse, reply = PARSERS[parser], HOSTILE[kind]
     small, large = reply(25_000), reply(100_000)
-    small_s = _seconds(lambda: parse(small))
-    large_s = _seconds(lambda: parse(large))
+    small_s = best_seconds(lambda: parse(small))
+    large_s = best_seconds(lambda: parse(large))
     # Linear: 4x the text, ~4x the time (quadratic was 16x).
     assert large_s < 8 * small_s + 0.002, (kind, small_s, large_s)
 
