@@ -187,14 +187,11 @@ def branch(k):
 def outer():
     return [branch(k) for k in range(4)]
 
-start = time.perf_counter()
-print(json.dumps([outer(), time.perf_counter() - start]))
+print(json.dumps(outer()))  # an OpTimeoutError would end the script with an error
 """,
         EMBER_XCS_MAX_WORKERS="2",
     )
-    [[values, seconds]] = results
-    assert values == [sum(k * 10 + j for j in range(3)) for k in range(4)]
-    assert seconds < 5.0
+    assert results == [[sum(k * 10 + j for j in range(3)) for k in range(4)]]
 
 
 def test_a_busy_slot_that_keeps_coming_free_is_not_a_timeout() -> None:
