@@ -11,14 +11,22 @@ sleeping ``--latency`` seconds), so the two runs must agree exactly. With
 ``--model`` it calls a real model (``gpt-4o-mini``: key from ``OPENAI_API_KEY``), and
 with ``--base-url`` any OpenAI-compatible endpoint (its key from the variable
 ``--api-key-env`` names); a sampling model may then answer differently in the two runs.
+A missing key or SDK is reported before anything runs.
+
+Progress bars go to stderr, only when it is a terminal (and not with ``--quiet``);
+``--json`` prints one JSON document on stdout instead of the report (:func:`main`).
 
 This file is rewritten by ``@jit`` like user code (see ``source._EMBER_USER``).
 """
 
 from __future__ import annotations
 
+import json
+import os
 import pathlib
+import shutil
 import sys
+import textwrap
 import threading
 import time
 from typing import Any
@@ -71,18 +79,45 @@ def build(
             name = f"openai/{name}"
         binding = models.instance(name, base_url=base_url, api_key_env=api_key_env)
         where = f"{binding.model_id}" + (f" at {base_url}" if base_url else "")
+        _ready(binding)
     # Seeds make repeated members differ (OpenAI-style APIs and the simulation use them).
     seed = None if binding.provider.name == "anthropic" else 0
     ensemble = operators.UniformEnsemble(width, binding, seed=seed)
     return AnswerQuestion(ensemble, operators.JudgeSynthesis(binding)), where
 
 
-def _timed(label: str, run: Any, calls: int) -> tuple[list[str], float]:
-    """Run ``run()`` with a progress bar of model calls; returns its result and seconds."""
+def _ready(binding: models.ModelBinding) -> None:
+    """Raise now what the first call would: a missing key or SDK.
+
+    Raises:
+        MissingAPIKeyError: The endpoint needs a key and its variable is unset.
+        ImportError: The provider's SDK is not installed (with the pip command).
+    """
+    provider = binding.provider
+    provider.api_key()
+    client = getattr(provider, "client", None)
+    if callable(client):
+        client()  # SDK providers: imports the SDK and makes the client
+
+
+def _timed(label: str, run: Any, calls: int, show: bool) -> tuple[list[str], float]:
+    """Run ``run()``, with a progress bar of model calls when ``show``; its result and seconds."""
+    if not show:
+        start = time.perf_counter()
+        result = run()
+        return result, time.perf_counter() - start
     from tqdm import tqdm
 
+    # A terminal of size 0x0 (a pseudo-terminal nobody sized, as under `script` in CI)
+    # would hide the bar: tqdm takes it for 0 columns and 0 rows.
+    try:
+        columns, rows = os.get_terminal_size(sys.stderr.fileno())
+    except (OSError, ValueError):
+        columns = rows = 0
+    size = {"ncols": None if columns else 80, "nrows": None if rows else 24}
     lock = threading.Lock()
-    with tqdm(total=calls, desc=label, unit="call", leave=False, file=sys.stderr) as bar:
+    bar = tqdm(total=calls, desc=label, unit="call", leave=False, file=sys.stderr, **size)
+    with bar:
 
         def tick(event: models.CallEvent) -> None:
             with lock:
@@ -98,18 +133,47 @@ def _timed(label: str, run: Any, calls: int) -> tuple[list[str], float]:
     return result, seconds
 
 
-def _draw(trace: xcs.Trace, out: str | None) -> int:
+def check_out(out: str | None) -> str | None:
+    """Why the drawing cannot be written to ``out``, or None when it looks writable.
+
+    Checked before anything runs, so a typo costs no model calls.
+    """
+    from ember.xcs._viz.output import FORMATS
+
+    path = pathlib.Path(out or DEFAULT_OUT)
+    if path.is_dir():
+        return f"--out {out}: that is a folder; name a file in it (e.g. --out {path / DEFAULT_OUT})"
+    suffixes = ", ".join(f".{f}" for f in FORMATS[:-1]) + f" or .{FORMATS[-1]}"
+    example = f"e.g. --out {path.with_suffix('.svg')}"
+    if not path.suffix:
+        return f"--out {out}: the file name needs an extension: {suffixes} ({example})"
+    if path.suffix.lstrip(".").lower() not in FORMATS:
+        return f"--out {out}: cannot draw a {path.suffix} file; use {suffixes} ({example})"
+    folder = path.parent
+    if not folder.is_dir():
+        return f"--out {out}: there is no folder {folder}; create it or choose another path"
+    if not os.access(folder, os.W_OK):
+        return f"--out {out}: the folder {folder} is not writable; choose another path"
+    return None
+
+
+def _draw(trace: xcs.Trace, out: str | None) -> tuple[str | None, str | None, int]:
+    """Write the drawing: ``(path written, why it was skipped, exit status)``.
+
+    A failure to write is printed (once) on stderr.
+    """
     path = pathlib.Path(out or DEFAULT_OUT)
     try:
         written = trace.draw(path)
     except ImportError as error:
-        print(f"\nDrawing skipped: {error}")
-        return 0
-    except (OSError, ValueError) as error:
-        print(f"\nCould not write the drawing to {path}: {error}", file=sys.stderr)
-        return 1
-    print(f"\nThe drawing of this graph: {written}")
-    return 0
+        return None, str(error), 0
+    except OSError as error:
+        print(f"error: {error.strerror or error}", file=sys.stderr)
+        return None, None, 1
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return None, None, 1
+    return str(written), None, 0
 
 
 def main(
@@ -121,39 +185,102 @@ def main(
     model: str | None = None,
     base_url: str | None = None,
     api_key_env: str | None = None,
+    json_output: bool = False,
+    progress: bool = True,
 ) -> int:
-    """Run the demo; returns the process exit status."""
+    """Run the demo; returns the process exit status.
+
+    0: done. 1: a model call failed, or the drawing could not be written. 2: nothing
+    ran: ``out`` cannot be written, the model is unknown, or its key or SDK is missing
+    (each reported in one line on stderr).
+
+    With ``json_output`` stdout holds only one JSON document: ``model``,
+    ``simulated``, ``base_url``, ``questions``, ``width``, ``calls``, ``plain_seconds``,
+    ``jit_seconds``, ``speedup``, ``prepare_seconds``, ``same_answers``, ``answers``
+    (``question``, ``answer`` under ``@jit``, ``plain_answer``), ``ops`` and
+    ``parallel_groups`` of one question's graph, ``drawing`` (the path written, or
+    null) and ``drawing_skipped`` (why not, when the viz extra is missing). Progress
+    bars go to stderr when ``progress`` and stderr is a terminal.
+    """
     asked = QUESTIONS[:questions]
+    problem = check_out(out)
+    if problem is not None:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     try:
         pipeline, where = build(width, latency, model, base_url, api_key_env)
-    except models.ModelError as error:
+    except (models.ModelError, ImportError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    binding = pipeline.judge.model
+    simulated = binding.provider.name == "simulated"
+    show = progress and sys.stderr.isatty()
     calls = len(asked) * (width + 1)
-    print(f"{len(asked)} questions x ({width} drafts + 1 judge) = {calls} calls; {where}\n")
+    if not json_output:
+        print(f"{len(asked)} questions x ({width} drafts + 1 judge) = {calls} calls; {where}\n")
     try:
-        plain, plain_s = _timed("plain Python", lambda: answer_all(pipeline, asked), calls)
+        run = lambda: answer_all(pipeline, asked)  # noqa: E731
+        plain, plain_s = _timed("plain Python", run, calls, show)
         # Once per process, jit rewrites the code it runs: done here by a trace that
         # calls no model, so the timing below is the pipeline's, and no call is paid twice.
         start = time.perf_counter()
         xcs.trace(answer_all, pipeline, asked, execute=False)
         prepare_s = time.perf_counter() - start
         jitted = xcs.jit(answer_all)
-        fast, jit_s = _timed("@xcs.jit", lambda: jitted(pipeline, asked), calls)
+        fast, jit_s = _timed("@xcs.jit", lambda: jitted(pipeline, asked), calls, show)
     except models.ModelError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    trace = xcs.trace(answer_all, pipeline, asked[:1])
+    ops = sum(len(group) for group in trace.parallel_groups)
+    groups = len(trace.parallel_groups)
+    if json_output:
+        drawing, skipped, status = _draw(trace, out)
+        document = {
+            "model": binding.model_id,
+            "simulated": simulated,
+            "base_url": base_url,
+            "questions": len(asked),
+            "width": width,
+            "calls": calls,
+            "plain_seconds": round(plain_s, 4),
+            "jit_seconds": round(jit_s, 4),
+            "speedup": round(plain_s / jit_s, 2),
+            "prepare_seconds": round(prepare_s, 4),
+            "same_answers": fast == plain,
+            "answers": [
+                {"question": q, "answer": a, "plain_answer": p}
+                for q, a, p in zip(asked, fast, plain, strict=True)
+            ],
+            "ops": ops,
+            "parallel_groups": groups,
+            "drawing": drawing,
+            "drawing_skipped": skipped,
+        }
+        print(json.dumps(document, indent=2))
+        return status
     same = "same answers" if fast == plain else "answers differ: the model samples"
     print(f"plain Python: {plain_s:6.2f} s")
     print(f"@xcs.jit:     {jit_s:6.2f} s   ({plain_s / jit_s:.1f}x faster, {same})")
     print(f"  (before the first call, once per process: {prepare_s * 1000:.0f} ms to rewrite")
     print("   the pipeline for @jit and trace it without calling the model)\n")
+    if simulated:
+        print(
+            f"Answers from the simulated model {binding.model_id} (offline, canned); "
+            "pass --model for a real one:"
+        )
+    else:
+        print(f"Answers from {where}:")
+    columns = min(max(shutil.get_terminal_size((100, 24)).columns, 60), 100)
     for question, answer in zip(asked, fast, strict=True):
-        print(f"  {question:<26} -> {answer}")
-    trace = xcs.trace(answer_all, pipeline, asked[:1])
-    print(
-        f"\nThe graph of one question: {sum(len(group) for group in trace.parallel_groups)} ops in "
-        f"{len(trace.parallel_groups)} parallel groups"
-    )
+        print(f"  {question}")
+        shown = answer.strip() or "(an empty answer)"
+        print(textwrap.fill(shown, columns, initial_indent="    -> ", subsequent_indent=" " * 7))
+    print(f"\nThe graph of one question: {ops} ops in {groups} parallel groups")
     print(trace)
-    return _draw(trace, out)
+    drawing, skipped, status = _draw(trace, out)
+    if drawing is not None:
+        print(f"\nThe drawing of this graph: {drawing}")
+    elif skipped is not None:
+        print(f"\nDrawing skipped: {skipped}")
+    return status

@@ -5,7 +5,10 @@ Run from the repository root after changing a cell (needs ``ember-xcs[dev]``)::
     python notebooks/build.py
 
 The notebooks are saved with their outputs, so they read well on GitHub; the test
-suite executes them again (``tests/integration/test_notebooks.py``).
+suite executes them again (``tests/integration/test_notebooks.py``). A notebook
+writes files only into a temporary folder it makes itself (``tempfile.mkdtemp()``),
+never beside itself: the test runs each one in ``notebooks/`` and fails on any file
+left there.
 """
 
 from __future__ import annotations
@@ -81,21 +84,27 @@ print(f"plain {plain:.2f} s, @jit {jitted:.2f} s, same answer: {jit_answer}")"""
     ),
     (
         "md",
-        "What actually ran where and when: a bar per op, a row per thread, coloured by "
-        "parallel group.",
+        "What actually ran where and when: a bar per op, coloured by parallel group. Rows "
+        "are lanes named by the threads that ran their ops (the caller first, then "
+        '`worker 0`, `worker 1`, ...); `trace.timeline(rows="threads")` draws one row per '
+        "thread.",
     ),
     ("code", "trace.timeline()"),
     (
         "md",
         "Files for later: a picture (svg, png, pdf or dot), mermaid for Markdown, and a "
-        "trace for https://ui.perfetto.dev.",
+        "trace for https://ui.perfetto.dev. They go to a temporary folder here, so that "
+        "running the notebook leaves nothing beside it: pass a path of your own to keep them.",
     ),
     (
         "code",
         """\
-print(trace.draw("ensemble.svg"))
+import os, tempfile
+folder = tempfile.mkdtemp()   # a new temporary folder: nothing lands beside the notebook
+print(trace.draw(os.path.join(folder, "ensemble.svg")))
 print(trace.to_mermaid()[:200], "...")
-trace.to_chrome_trace("ensemble_trace.json");""",
+trace.to_chrome_trace(os.path.join(folder, "ensemble_trace.json"))
+print(sorted(os.listdir(folder)))""",
     ),
     ("md", "`@jit` remembers, per argument structure, what it found:"),
     ("code", "fast.stats()"),

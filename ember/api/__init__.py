@@ -12,5 +12,5 @@ from ember import models, operators, xcs
 
 __all__ = ["models", "operators", "xcs"]
 
-for _name, _module in (("models", models), ("operators", operators), ("xcs", xcs)):
-    sys.modules.setdefault(f"{__name__}.{_name}", _module)
+for _name in __all__:
+    sys.modules.setdefault(f"{__name__}.{_name}", sys.modules[f"ember.{_name}"])

@@ -14,12 +14,16 @@ The module itself is callable: ``models(model_id, prompt, **params)``. Inside
 run at the same time (at most ``max_concurrency`` per provider).
 
 Providers: ``simulated/...`` (offline, deterministic; ``latency=``, ``failure_rate=``),
-``openai/...`` (any OpenAI-compatible endpoint via ``base_url=``), ``anthropic/...``.
+``openai/...`` (any OpenAI-compatible endpoint via ``base_url=``, given to
+``models(...)`` or ``models.instance(...)``), ``anthropic/...``.
 Keys come from ``OPENAI_API_KEY`` / ``ANTHROPIC_API_KEY`` (or the variable
 ``api_key_env=`` names) only: a parameter such as ``api_key=`` raises
-``SecretParameterError``. Failed requests are
+``SecretParameterError``. Parameters are checked before any request, the same way
+for every provider: a name the provider does not take raises
+``UnknownParameterError`` (``did you mean temperature?``). Failed requests are
 retried on 429, 5xx, timeouts and lost connections, with exponential backoff and
-jitter. ``ember.models.server`` is a local server speaking both HTTP APIs.
+jitter; a ``ProviderError`` names the endpoint and why the retries stopped.
+``ember.models.server`` is a local server speaking both HTTP APIs.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from ember.models.errors import (
     ProviderError,
     RateLimitError,
     SecretParameterError,
+    UnknownParameterError,
 )
 from ember.models.providers.base import Prompt, Provider, RetryPolicy
 from ember.models.registry import CallEvent, default_registry
@@ -57,6 +62,7 @@ __all__ = [
     "Response",
     "RetryPolicy",
     "SecretParameterError",
+    "UnknownParameterError",
     "instance",
     "list",
     "on_call",
@@ -94,6 +100,7 @@ def instance(
         ModelNotFoundError: No registered provider serves ``model_id``.
         SecretParameterError: A default is a credential (``api_key=``): name its
             environment variable with ``api_key_env=`` instead.
+        UnknownParameterError: The provider takes no parameter of a default's name.
     """
     return _registry.instance(model_id, base_url=base_url, api_key_env=api_key_env, **defaults)
 
@@ -182,7 +189,11 @@ class _ModelsModule(types.ModuleType):
         return _ANY_MODEL
 
     def __call__(self, model_id: str, prompt: Prompt, /, **params: Any) -> Response:
-        """``models(model_id, prompt, **params)``: one call of one model."""
+        """``models(model_id, prompt, **params)``: one call of one model.
+
+        ``base_url=`` and ``api_key_env=`` among ``params`` choose the endpoint, as
+        ``models.instance`` takes them; the rest are checked and sent.
+        """
         return _registry.call(model_id, prompt, params)
 
 

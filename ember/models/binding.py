@@ -6,10 +6,14 @@ the prompt with the defaults (a call's own parameters win) and returns a
 records a node and returns a deferred response, so independent calls overlap,
 each provider's calls bounded by that provider's ``max_concurrency``.
 
-A key is never a parameter: a default or call parameter named like a credential
-(``api_key``, ``token``...) raises ``SecretParameterError`` where it is given,
-before any request; keys come from environment variables (``api_key_env=``). The
-repr shows defaults as every display does (``ember._redact``).
+Parameters are checked where they are given, before any request
+(``ember.models.parameters``): a name the provider does not take raises
+``UnknownParameterError`` (``did you mean temperature?``), and a key is never a
+parameter: one named like a credential (``api_key``, ``token``...) raises
+``SecretParameterError``; keys come from environment variables (``api_key_env=``).
+``base_url=`` and ``api_key_env=`` given to a call send that call to another endpoint
+(the same model and defaults, bound there). The repr shows defaults as every display
+does (``ember._redact``).
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ember._redact import shown, shown_arguments
-from ember.models.errors import refuse_secret_parameters
+from ember.models.parameters import CLIENT_OPTIONS, check_parameters
 from ember.models.response import Response
 from ember.xcs import OpSpec, call_op
 
@@ -50,7 +54,7 @@ class ModelBinding:
         defaults: Mapping[str, Any],
         spec: OpSpec,
     ) -> None:
-        refuse_secret_parameters(model_id, defaults, provider.api_key_variable)
+        check_parameters(model_id, provider, defaults)
         self.model_id = model_id
         self.provider = provider
         self.defaults = dict(defaults)
@@ -64,7 +68,8 @@ class ModelBinding:
         Args:
             prompt: The prompt.
             **params: Parameters for this call (``temperature``, ``max_tokens``, ...);
-                they override the binding's defaults.
+                they override the binding's defaults. ``base_url=`` and
+                ``api_key_env=`` send this call to another endpoint.
 
         Raises:
             ProviderError: The provider failed after its retries (``RateLimitError``
@@ -72,11 +77,23 @@ class ModelBinding:
             MissingAPIKeyError: The provider's key is not in the environment.
             SecretParameterError: A parameter is a credential (``api_key=``); raised
                 here, before the call is made or recorded.
+            UnknownParameterError: The provider takes no parameter of that name;
+                raised here, before the call is made or recorded.
         """
         if params:
-            refuse_secret_parameters(self.model_id, params, self.provider.api_key_variable)
+            if not CLIENT_OPTIONS.isdisjoint(params):
+                return self._elsewhere(params)(prompt, **params)
+            check_parameters(self.model_id, self.provider, params)
         merged = {**self.defaults, **params} if params else dict(self.defaults)
         return call_op(self.__xcs_op__, self._complete, (prompt,), merged)  # type: ignore[no-any-return]
+
+    def _elsewhere(self, params: dict[str, Any]) -> ModelBinding:
+        """This binding at the endpoint ``params`` names (taking ``base_url``, ``api_key_env``)."""
+        base_url = params.pop("base_url", self.provider.base_url)
+        api_key_env = params.pop("api_key_env", self.provider.api_key_env)
+        return self._registry.instance(
+            self.model_id, base_url=base_url, api_key_env=api_key_env, **self.defaults
+        )
 
     def _complete(self, prompt: Prompt, **params: Any) -> Response:
         """What runs (on a worker thread under ``@jit``): the request, with retries."""
@@ -91,7 +108,12 @@ class ModelBinding:
         return response
 
     def with_defaults(self, **params: Any) -> ModelBinding:
-        """The same model and provider, with ``params`` added to the defaults."""
+        """The same model and provider, with ``params`` added to the defaults.
+
+        ``base_url=`` and ``api_key_env=`` among them bind it to that endpoint instead.
+        """
+        if not CLIENT_OPTIONS.isdisjoint(params):
+            return self._elsewhere(params).with_defaults(**params)
         merged = {**self.defaults, **params}
         return ModelBinding(
             self._registry, self.model_id, self.provider, self._model, merged, self.__xcs_op__

@@ -9,6 +9,7 @@ backs the ``ember.models`` module functions.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import fractions
 import re
 import threading
@@ -82,7 +83,7 @@ class ModelRegistry:
         # shared limit spec, and one op spec per model.
         self._specs: weakref.WeakKeyDictionary[Provider, tuple[OpSpec | None, dict[str, OpSpec]]]
         self._specs = weakref.WeakKeyDictionary()
-        self._bindings: dict[str, ModelBinding] = {}
+        self._bindings: dict[tuple[str, str | None, str | None], ModelBinding] = {}
         self._usage: dict[str, dict[str, Any]] = {}
         self._prices: dict[str, tuple[float, float]] = {}
         self._listeners: list[Listener] = []
@@ -172,17 +173,48 @@ class ModelRegistry:
             with self._lock:
                 if name in self._kinds:
                     return name, model
+            close = _did_you_mean(name, self.providers())
+            guess = f" (did you mean {close}?)" if close else ""
             raise ModelNotFoundError(
-                f"model id {model_id!r}: no provider named {name!r}; registered: "
+                f"model id {model_id!r}: no provider named {name!r}{guess}; registered: "
                 f"{', '.join(self.providers())} (add one with models.register_provider)"
             )
         for pattern, provider in _BARE:
             if pattern.match(model_id):
                 return provider, model_id
+        close = _did_you_mean(model_id, self._spellings())
+        if close:
+            raise ModelNotFoundError(
+                f"model id {model_id!r} names no provider: did you mean {close}? (Or write "
+                f"'provider/model'; providers: {', '.join(self.providers())}.)"
+            )
         raise ModelNotFoundError(
             f"model id {model_id!r} names no provider: write 'provider/model' "
             f"(providers: {', '.join(self.providers())}), e.g. 'simulated/{model_id}'"
         )
+
+    def _spellings(self) -> dict[str, str]:
+        """Known model ids, as written to call them, by each spelling that names them.
+
+        ``openai/gpt-4o-mini`` is written ``gpt-4o-mini`` (a bare id that resolves to
+        it) and spelled either way; ``simulated/chat`` is written in full and spelled
+        ``simulated/chat`` or ``chat``.
+        """
+        known: dict[str, str] = {}
+        with self._lock:
+            names = sorted(self._kinds)
+        for name in names:
+            try:
+                models = self.provider(name).list_models()
+            except Exception:  # a provider that cannot list: no suggestions from it
+                continue
+            for model in models:
+                full = f"{name}/{model}"
+                bare = any(p.match(model) and n == name for p, n in _BARE)
+                written = model if bare else full
+                known.setdefault(full, written)
+                known.setdefault(model, written)
+        return known
 
     # --- bindings -------------------------------------------------------------------
 
@@ -230,19 +262,32 @@ class ModelRegistry:
                 spec = by_model[model] = OpSpec(f"{name}/{model}", limit, shared)
             return spec
 
-    def binding(self, model_id: str) -> ModelBinding:
-        """The shared default binding of ``model_id`` (what ``models(id, ...)`` calls)."""
-        found = self._bindings.get(model_id)
+    def binding(
+        self, model_id: str, base_url: str | None = None, api_key_env: str | None = None
+    ) -> ModelBinding:
+        """The shared binding of ``model_id`` at an endpoint, without defaults.
+
+        What ``models(id, prompt, ...)`` calls.
+        """
+        key = (model_id, base_url, api_key_env)
+        found = self._bindings.get(key)
         if found is None:
             with self._lock:
-                found = self._bindings.get(model_id)
+                found = self._bindings.get(key)
                 if found is None:
-                    found = self._bindings[model_id] = self.instance(model_id)
+                    found = self.instance(model_id, base_url=base_url, api_key_env=api_key_env)
+                    self._bindings[key] = found
         return found
 
     def call(self, model_id: str, prompt: Prompt, params: dict[str, Any]) -> Response:
-        """``models(model_id, prompt, **params)``."""
-        return self.binding(model_id)(prompt, **params)
+        """``models(model_id, prompt, **params)``.
+
+        ``base_url=`` and ``api_key_env=`` among ``params`` choose the endpoint, as
+        ``instance`` takes them.
+        """
+        base_url = params.pop("base_url", None)
+        api_key_env = params.pop("api_key_env", None)
+        return self.binding(model_id, base_url, api_key_env)(prompt, **params)
 
     def list(self) -> list[str]:
         """Known model ids of every provider (``provider/model``), sorted."""
@@ -332,6 +377,27 @@ class ModelRegistry:
                     self._listeners.remove(listener)
 
         return remove
+
+
+def _did_you_mean(typed: str, known: dict[str, str] | list[str]) -> str:
+    """``"'a' or 'b'"``: the ids close to ``typed`` (``""`` when none is close).
+
+    ``known`` maps each spelling to the id to suggest for it (a list: themselves).
+    Matches well below the best one are left out (``gpt4o-mini`` suggests ``gpt-4o-mini``
+    and ``gpt-4.1-mini``, not ``o3-mini``).
+    """
+    spellings = dict(known) if isinstance(known, dict) else {k: k for k in known}
+    scored = sorted(
+        ((difflib.SequenceMatcher(None, typed, s).ratio(), s) for s in spellings),
+        key=lambda pair: -pair[0],
+    )
+    if not scored or scored[0][0] < 0.6:
+        return ""
+    floor = max(0.6, scored[0][0] - 0.15)
+    ids = list(dict.fromkeys(spellings[s] for r, s in scored if r >= floor))[:3]
+    shown = [repr(i) for i in ids]
+    listed = shown[0] if len(shown) == 1 else f"{', '.join(shown[:-1])} or {shown[-1]}"
+    return listed
 
 
 default_registry = ModelRegistry()

@@ -8,8 +8,10 @@ running the cell plainly would leave them (pending values made concrete first). 
 last expression is the cell's output, as usual. ``%%xcs --trace NAME`` also stores
 the cell's :class:`~ember.xcs.Trace` under ``NAME``, to draw or print.
 
-Line numbers in the cell's trace are the cell's own plus 2 (the function's ``def``
-and ``global`` lines come first); the file is named ``<xcs cell N>``.
+The cell's code is compiled under the file name ``<xcs cell N>``, its line numbers
+the cell body's plus 2 (the function's ``def`` and ``global`` lines come first). In
+a notebook its places are shown as the cell's, ``In [7], line 3``, the ``%%xcs``
+line being line 1 (``locations.name_cell``).
 
 What a function body cannot hold, a ``%%xcs`` cell cannot either: ``from m import
 *``, a top-level ``return``, ``yield`` or ``await``, ``nonlocal``. Those raise a
@@ -25,6 +27,8 @@ import linecache
 import symtable
 import tokenize
 from typing import Any
+
+from ember.xcs._internal.locations import name_cell
 
 __all__ = ["load_ipython_extension", "run_cell"]
 
@@ -162,21 +166,38 @@ def cell_function(source: str, namespace: dict[str, Any]) -> Any:
     return scope[_FUNCTION]
 
 
-def run_cell(source: str, namespace: dict[str, Any], trace_name: str | None = None) -> Any:
+def run_cell(
+    source: str,
+    namespace: dict[str, Any],
+    trace_name: str | None = None,
+    count: int | None = None,
+    first_line: int = 2,
+) -> Any:
     """Run a cell's code traced; return its last expression's value (None if none).
 
     Args:
         source: The cell's Python code.
         namespace: The namespace it runs in (and binds its names in).
         trace_name: If given, the cell's trace is stored in ``namespace`` under it.
+        count: The notebook cell's execution count, to show its places as the
+            cell's (``In [7], line 3``); None outside a notebook.
+        first_line: The cell's line number of the first line of ``source``.
     """
     from ember.xcs._trace import trace
 
     fn = cell_function(source, namespace)
+    if count is not None:  # the code's line 3 is the source's line 1
+        name_cell(fn.__code__.co_filename, count, first_line - 3)
     traced = trace(fn)
     if trace_name:
         namespace[trace_name] = traced
     return traced.result
+
+
+def _blank_lines(text: str) -> int:
+    """How many lines at the start of ``text`` hold only whitespace."""
+    lines = text.split("\n")
+    return next((i for i, line in enumerate(lines) if line.strip()), len(lines))
 
 
 def load_ipython_extension(ipython: Any) -> None:
@@ -196,6 +217,10 @@ def load_ipython_extension(ipython: Any) -> None:
 
             raise UsageError(f"%%xcs takes no arguments but '--trace NAME', got {line!r}")
         source = ipython.transform_cell(cell)
-        return run_cell(source, ipython.user_ns, trace_name)
+        # The %%xcs line is the cell's line 1; IPython drops the body's leading blank
+        # lines (they shift the rest down).
+        skipped = _blank_lines(cell) - _blank_lines(source)
+        count = ipython.execution_count  # the running cell's, until it finishes
+        return run_cell(source, ipython.user_ns, trace_name, count, 2 + skipped)
 
     ipython.register_magic_function(xcs, magic_kind="cell", magic_name="xcs")

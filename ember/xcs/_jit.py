@@ -26,18 +26,17 @@ import itertools
 import threading
 import time
 import types
-import warnings
 import weakref
 from collections.abc import Callable, Hashable
 from concurrent.futures import Executor
-from typing import Any, overload
+from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, Protocol, TypeVar, overload
 
 from ember.xcs._internal import parallelism, runtime, tracer, waits
 from ember.xcs._internal.decisions import Decision, Decisions, call_key
 from ember.xcs._internal.dispatch.callees import CONCRETE, PASS, entry_point, register
 from ember.xcs._internal.dispatch.twins import twin_of
 from ember.xcs._internal.engine import Engine
-from ember.xcs._internal.errors import PendingValueError, XCSWarning
+from ember.xcs._internal.errors import PendingValueError, warn_at
 from ember.xcs._internal.protocol import FunctionLike, reject_unsupported
 from ember.xcs._internal.rewrite import Unrewritable
 from ember.xcs._internal.stats import JitStats
@@ -80,22 +79,32 @@ class JitOptions:
             raise TypeError(f"jit(cache=...) must be True or False, got {self.cache!r}")
 
 
+P = ParamSpec("P")
+Q = ParamSpec("Q")
+R = TypeVar("R")
+S = TypeVar("S")
+T = TypeVar("T")
+
 _PLAIN = (Decision.DIRECT, Decision.FALLBACK)  # decisions to run the plain function
 
 # Live wrappers by creation order (stats are listed in that order).
-_wrappers: weakref.WeakValueDictionary[int, JitFunction] = weakref.WeakValueDictionary()
+_wrappers: weakref.WeakValueDictionary[int, JitFunction[..., Any]] = weakref.WeakValueDictionary()
 _wrappers_lock = threading.Lock()
 _created = itertools.count()
 
 
-class JitFunction(FunctionLike):
-    """A jitted function; call it like the original. ``stats()`` reports what it did."""
+class JitFunction(FunctionLike, Generic[P, R]):
+    """A jitted function; call it like the original. ``stats()`` reports what it did.
+
+    Type checkers see the original's signature and return type (``JitFunction[P, R]``
+    for a ``Callable[P, R]``); as a method it binds like a function does.
+    """
 
     __xcs_composite__ = True
-    __wrapped__: Callable[..., Any]
+    __wrapped__: Callable[P, R]
     __qualname__: str  # these are set by functools.update_wrapper
 
-    def __init__(self, fn: Callable[..., Any], options: JitOptions) -> None:
+    def __init__(self, fn: Callable[P, R], options: JitOptions) -> None:
         functools.update_wrapper(self, fn)
         if "__qualname__" not in vars(self):  # a partial or a callable object: its type's
             self.__name__ = getattr(fn, "__name__", type(fn).__name__)
@@ -109,7 +118,17 @@ class JitFunction(FunctionLike):
         with _wrappers_lock:
             _wrappers[next(_created)] = self
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+    if TYPE_CHECKING:  # how a method binds, for type checkers (FunctionLike does it)
+
+        @overload
+        def __get__(self, instance: None, owner: type | None = None) -> JitFunction[P, R]: ...
+        @overload
+        def __get__(
+            self: JitFunction[Concatenate[S, Q], T], instance: S, owner: type | None = None
+        ) -> Callable[Q, T]: ...
+        def __get__(self, instance: object, owner: type | None = None) -> Any: ...
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         fn = self.__wrapped__
         if tracer.active() is not None:  # called by library code inside a trace
             self._stats.count_inlined()
@@ -133,7 +152,7 @@ class JitFunction(FunctionLike):
         recording = Recording(self._engine)
         completed = False
         try:
-            result = runtime.run(recording, fn, args, kwargs, target)
+            result: R = runtime.run(recording, fn, args, kwargs, target)
             completed = True
             return result
         except PendingValueError as gap:
@@ -160,10 +179,9 @@ class JitFunction(FunctionLike):
             return  # already said, when it ran as a callee of another jitted function
         filename = code.co_filename if code else "<unknown>"
         line = code.co_firstlineno if code else 0
-        warnings.warn_explicit(
+        warn_at(
             f"xcs.jit cannot rewrite {self.__qualname__!r}: {reason}. It runs as plain "
             "Python: correct, but its calls do not run in parallel.",
-            XCSWarning,
             filename,
             line,
         )
@@ -211,8 +229,23 @@ class JitFunction(FunctionLike):
         return self._stats.as_dict()
 
 
+class _JitDecorator(Protocol):
+    """What ``jit(...)`` with options returns, for type checkers: ``jit`` with them set."""
+
+    @overload
+    def __call__(self, fn: staticmethod[P, R], /) -> staticmethod[P, R]: ...  # type: ignore[overload-overlap]
+    @overload
+    def __call__(self, fn: classmethod[T, P, R], /) -> classmethod[T, P, R]: ...
+    @overload
+    def __call__(self, fn: Callable[P, R], /) -> JitFunction[P, R]: ...
+
+
 @overload
-def jit(fn: Callable[..., Any], /) -> JitFunction: ...
+def jit(fn: staticmethod[P, R], /) -> staticmethod[P, R]: ...  # type: ignore[overload-overlap]
+@overload
+def jit(fn: classmethod[T, P, R], /) -> classmethod[T, P, R]: ...
+@overload
+def jit(fn: Callable[P, R], /) -> JitFunction[P, R]: ...
 @overload
 def jit(
     fn: None = None,
@@ -222,11 +255,11 @@ def jit(
     executor: Executor | None = None,
     timeout: float | None = None,
     cache: bool = True,
-) -> Callable[[Callable[..., Any]], JitFunction]: ...
+) -> _JitDecorator: ...
 
 
 def jit(
-    fn: Callable[..., Any] | None = None,
+    fn: Callable[..., Any] | staticmethod[..., Any] | classmethod[Any, ..., Any] | None = None,
     /,
     *,
     max_workers: int | None = None,
@@ -279,12 +312,12 @@ def jit(
 
 def _rebuild(
     fn: Callable[..., Any], max_workers: int | None, timeout: float | None, cache: bool
-) -> JitFunction:
+) -> JitFunction[..., Any]:
     """Unpickle a jitted function sent by value (see ``JitFunction.__reduce__``)."""
     return JitFunction(fn, JitOptions(max_workers, None, timeout, cache))
 
 
-def _wrapper_of(fn: Any) -> JitFunction:
+def _wrapper_of(fn: Any) -> JitFunction[..., Any]:
     target = getattr(fn, "__func__", fn)  # a bound method of a jitted function
     if not isinstance(target, JitFunction):
         raise TypeError(f"get_jit_stats expects a function made by xcs.jit, got {fn!r}")

@@ -28,16 +28,15 @@ from __future__ import annotations
 import functools
 import inspect
 import threading
-import warnings
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor, wait
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar, overload
 
 from ember._redact import shown
 from ember.xcs._internal import runtime, tracer
 from ember.xcs._internal.dispatch.callees import entry_point
 from ember.xcs._internal.engine import Engine
-from ember.xcs._internal.errors import XCSWarning
+from ember.xcs._internal.errors import warn_caller
 from ember.xcs._internal.ir import OpSpec
 from ember.xcs._internal.protocol import FunctionLike
 from ember.xcs._internal.rewrite import Unrewritable
@@ -100,10 +99,9 @@ class _Items:
         try:
             self.target = entry_point(fn)
         except Unrewritable as reason:
-            warnings.warn(
+            warn_caller(
                 f"xcs.map cannot rewrite {getattr(fn, '__qualname__', fn)!r}: {reason}; its "
                 "items run at the same time, but the ops within each run one at a time.",
-                XCSWarning,
                 stacklevel=5,
             )
             self.target = fn
@@ -253,6 +251,25 @@ class _Map(FunctionLike):
             parameters=list(inspect.signature(type(self).__call__).parameters.values())[1:]
         )
 
+    @overload
+    def __call__(
+        self,
+        fn: Callable[[T], R],
+        items: Iterable[T],
+        *,
+        max_workers: int | None = None,
+        return_exceptions: Literal[False] = False,
+    ) -> list[R]: ...
+    @overload
+    def __call__(
+        self,
+        fn: Callable[[T], R],
+        items: Iterable[T],
+        *,
+        max_workers: int | None = None,
+        return_exceptions: bool,
+    ) -> list[R | BaseException]: ...
+
     def __call__(
         self,
         fn: Callable[[T], R],
@@ -260,7 +277,7 @@ class _Map(FunctionLike):
         *,
         max_workers: int | None = None,
         return_exceptions: bool = False,
-    ) -> list[R]:
+    ) -> list[R] | list[R | BaseException]:
         """Run ``fn(item)`` for every item at the same time; results in item order.
 
         Each item runs under a trace of its own, so within an item everything
@@ -292,7 +309,7 @@ class _Map(FunctionLike):
             ValueError: ``max_workers`` is not a positive int.
         """
         _check(fn, max_workers, return_exceptions)
-        results: list[R] = _map_or_record(fn, items, max_workers, return_exceptions)
+        results: list[R | BaseException] = _map_or_record(fn, items, max_workers, return_exceptions)
         return results
 
     def _by_value(self) -> tuple[Any, ...]:

@@ -13,7 +13,6 @@ import contextlib
 import functools
 import os
 import time
-import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -22,7 +21,7 @@ import networkx as nx
 from ember._redact import shown, shown_arguments, shown_text
 from ember.xcs._internal import parallelism, runtime, tracer, waits
 from ember.xcs._internal.dispatch.callees import entry_point
-from ember.xcs._internal.errors import XCSWarning
+from ember.xcs._internal.errors import warn_caller
 from ember.xcs._internal.ir import Node, NodeKind
 from ember.xcs._internal.rewrite import Unrewritable
 from ember.xcs._internal.tracer import Recording
@@ -40,13 +39,16 @@ class Trace:
     Attributes:
         result: What the function returned (None when it was not executed).
         graph: ``networkx.DiGraph``; node ids are ints in program order with flat
-            attributes ``kind`` (input/op/glue/sync), ``name``, ``location``,
+            attributes ``kind`` (input/op/glue/sync), ``name``, ``location``
+            (``file:line``; ``In [7], line 3`` for a line of a notebook cell),
             ``status``, ``start``, ``end``, ``thread``, ``cpu``, ``error``,
             ``immediate`` (an op called by library code -- a callback -- or by code
             xcs could not rewrite, so it ran at once, not deferred), ``waited_for``
             (on a sync: what the program needed the values for), ``items`` (on an
             ``xcs.map`` op: each item's graph, None for an item that never started).
         wall_seconds: Time the traced call took.
+        executed: False for ``xcs.trace(..., execute=False)``: the graph was recorded
+            and no op ran (no times, no ``speedup``).
         waits: The syncs that cost parallelism (waited for ops, with more ops after
             them), in program order: ``line``, ``waited_for``, ``seconds``. ``print``
             ends with them, grouped by line.
@@ -56,6 +58,7 @@ class Trace:
         self.result = result
         self.graph: nx.DiGraph = recording.graph
         self.wall_seconds = wall_seconds
+        self.executed = recording.execute
         self._nodes: list[Node] = list(recording.nodes)
         self.waits = waits.waits_of(recording)
         self._waits = waits.describe(self.waits)
@@ -87,9 +90,12 @@ class Trace:
 
     @functools.cached_property
     def speedup(self) -> float | None:
-        """Estimated sequential time of the ops over the wall time of the call."""
+        """Estimated sequential time of the ops over the wall time of the call.
+
+        None when no op ran (``execute=False``, or a call without ops).
+        """
         summary = parallelism.summarize(self._shape, self.graph.nodes)
-        if self.wall_seconds <= 0 or summary.ops == 0:
+        if not self.executed or self.wall_seconds <= 0 or summary.ops == 0:
             return None
         return summary.sequential_seconds / self.wall_seconds
 
@@ -99,17 +105,31 @@ class Trace:
 
     # --- pictures -----------------------------------------------------------------------
 
-    def draw(self, path: str | os.PathLike[str] | None = None, format: str | None = None) -> Any:
+    def draw(
+        self,
+        path: str | os.PathLike[str] | None = None,
+        format: str | None = None,
+        *,
+        glue: bool = False,
+        fold: bool = True,
+    ) -> Any:
         """Draw the graph: ops ranked by parallel group, failures in red.
 
-        Uses graphviz when its ``dot`` program is installed, matplotlib otherwise.
-        Traces of more than 150 nodes fold glue and sync nodes into edges, and more
-        than 12 ops of one name in one parallel group are drawn as one box.
+        Uses graphviz when its ``dot`` program is installed, matplotlib otherwise;
+        graphviz drawings are at most 9 inches (648 pt) wide, to fit a notebook cell.
+        By default it shows the ops, the arguments that reach them and the syncs that
+        held calls back (with your line and what it waited for); glue that works on
+        one op's result is part of that op's box (``then .text``), other glue folds
+        into the edges. More than 8 calls of one op from one line in one parallel
+        group are drawn as one box (``ask x40``).
 
         Args:
             path: Where to write the drawing; None to return it for display.
             format: ``svg``, ``png``, ``pdf`` or ``dot``; by default the suffix of
                 ``path`` (svg without a path).
+            glue: Also draw every glue step and every sync as a box of its own.
+            fold: False draws every call as its own box (with ``glue=True``: every
+                node of the graph).
 
         Returns:
             ``path`` (as a ``pathlib.Path``) when given; otherwise a drawing that
@@ -123,20 +143,32 @@ class Trace:
         from ember.xcs._viz import output
 
         fmt = output.format_for(path, format)
-        drawing = output.draw_view(self._view, fmt)
+        drawing = output.draw_view(self._view(glue=glue, fold=fold), fmt)
         return drawing if path is None else drawing.save(path)
 
-    def to_mermaid(self) -> str:
-        """The graph as a mermaid ``flowchart`` (GitHub, JupyterLab and Markdown draw it)."""
+    def to_mermaid(self, *, glue: bool = False, fold: bool = True) -> str:
+        """The graph as a mermaid ``flowchart`` (GitHub, JupyterLab and Markdown draw it).
+
+        It shows what :meth:`draw` shows, with the same ``glue`` and ``fold`` options.
+        """
         from ember.xcs._viz.mermaid import to_mermaid
 
-        return to_mermaid(self._view)
+        return to_mermaid(self._view(glue=glue, fold=fold))
 
-    def timeline(self) -> Any:
+    def timeline(self, rows: str = "lanes") -> Any:
         """The run as a matplotlib ``Figure`` (needs ``ember-xcs[viz]``).
 
-        One row per thread, one bar per op from its start to its end, coloured by
-        parallel group; the critical path outlined, failed ops hatched.
+        One bar per op from its start to its end, coloured by parallel group; the
+        critical path outlined, failed ops hatched. Rows: the caller's thread first,
+        then pool workers in natural order (``worker 2`` before ``worker 10``).
+
+        Args:
+            rows: ``lanes`` packs the ops in the fewest rows in which no bars
+                overlap (threads that ran one after another share a row, named by
+                its threads); ``threads`` draws one row per thread.
+
+        Raises:
+            ValueError: ``rows`` is neither.
         """
         from ember.xcs._viz.output import INSTALL_HINT
 
@@ -144,7 +176,7 @@ class Trace:
             from ember.xcs._viz.plots import timeline_figure
         except ImportError as missing:  # pragma: no cover - matplotlib is in the viz extra
             raise ImportError(INSTALL_HINT) from missing
-        return timeline_figure(self)
+        return timeline_figure(self, rows)
 
     def to_chrome_trace(self, path: str | os.PathLike[str] | None = None) -> dict[str, Any]:
         """The run in the Trace Event format, for https://ui.perfetto.dev or chrome://tracing.
@@ -176,10 +208,15 @@ class Trace:
         return bundle
 
     @functools.cached_property
-    def _view(self) -> Any:
+    def _views(self) -> dict[tuple[bool, bool], Any]:
+        return {}  # (glue, fold) -> the view drawn with those options
+
+    def _view(self, *, glue: bool, fold: bool) -> Any:
         from ember.xcs._viz.view import build_view
 
-        return build_view(self)
+        if (glue, fold) not in self._views:
+            self._views[glue, fold] = build_view(self, glue=glue, fold=fold)
+        return self._views[glue, fold]
 
     def __repr__(self) -> str:
         ops = sum(1 for n in self._nodes if n.kind is NodeKind.OP)
@@ -204,7 +241,7 @@ class Trace:
             text = f"%{node.id} = input[{name}]"
         else:
             text = f"%{node.id} = {node.kind}[{name}]({inputs})"
-            text += f" @ {shown_text(os.path.basename(node.location.file))}:{node.location.line}"
+            text += f" @ {shown_text(node.location.short)}"
         start, end = attrs.get("start"), attrs.get("end")
         if start is not None and end is not None:
             text += f"  {end - start:.2f}s"
@@ -240,10 +277,9 @@ def trace(fn: Callable[..., Any], *args: Any, execute: bool = True, **kwargs: An
     try:
         target = entry_point(fn)
     except Unrewritable as reason:
-        warnings.warn(
+        warn_caller(
             f"xcs.trace cannot rewrite {getattr(fn, '__qualname__', fn)!r}: {reason}; its ops "
             "run one at a time, as plain Python runs them.",
-            XCSWarning,
             stacklevel=2,
         )
         target = fn

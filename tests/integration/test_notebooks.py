@@ -1,14 +1,17 @@
 """Every notebook in ``notebooks/`` runs from top to bottom on a real Jupyter kernel.
 
-Each is executed afresh (in a scratch folder, for the files it writes); no cell may
-raise, traces must display as drawings, and what the saved notebook printed about
-graph shapes (parallel groups: no timings) must come out the same. Every pipeline a
-notebook runs must have its ideal parallel structure (:data:`NOTEBOOK_WAVES`).
+Each is executed afresh, in ``notebooks/`` as Jupyter runs it; no cell may raise,
+traces must display as drawings, and what the saved notebook printed about graph
+shapes (parallel groups: no timings) must come out the same. Every pipeline a
+notebook runs must have its ideal parallel structure (:data:`NOTEBOOK_WAVES`). A
+notebook writes files only into a temporary folder of its own: a file it leaves in
+``notebooks/`` fails the run (and is removed, so the checkout stays clean).
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -181,15 +184,31 @@ def execute(path: Path, folder: Path) -> tuple[Any, dict[str, list[int]]]:
     return notebook, found
 
 
-@pytest.fixture(scope="module")
-def executed(tmp_path_factory: pytest.TempPathFactory) -> Callable[[Path], Any]:
-    """Each notebook executed once (with its probes) for all the tests that read it."""
-    runs: dict[Path, Any] = {}
+class Run(NamedTuple):
+    """A notebook executed once: the notebook, its waves, the files it left behind."""
 
-    def run(path: Path) -> tuple[Any, dict[str, list[int]]]:
+    notebook: Any
+    waves: dict[str, list[int]]
+    left: list[str]
+
+
+@pytest.fixture(scope="module")
+def executed() -> Callable[[Path], Run]:
+    """Each notebook executed once (with its probes) for all the tests that read it."""
+    runs: dict[Path, Run] = {}
+
+    def run(path: Path) -> Run:
         require(nbclient is not None, "nbclient", "pip install -e '.[dev]'")
         if path not in runs:
-            runs[path] = execute(path, tmp_path_factory.mktemp(path.stem))
+            folder = path.parent
+            before = set(folder.iterdir())
+            try:
+                notebook, waves = execute(path, folder)  # beside itself, as Jupyter runs it
+            finally:
+                left = sorted(set(folder.iterdir()) - before)
+                for extra in left:  # the test reports them; the checkout stays clean
+                    shutil.rmtree(extra) if extra.is_dir() else extra.unlink()
+            runs[path] = Run(notebook, waves, [extra.name for extra in left])
         return runs[path]
 
     return run
@@ -204,8 +223,8 @@ def test_there_are_notebooks() -> None:
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
-def test_notebook_runs_and_shows_its_traces(path: Path, executed: Callable[[Path], Any]) -> None:
-    fresh, _ = executed(path)
+def test_notebook_runs_and_shows_its_traces(path: Path, executed: Callable[[Path], Run]) -> None:
+    fresh = executed(path).notebook
     saved = nbformat.read(path, as_version=4)
     outputs = [o for cell in fresh.cells for o in cell.get("outputs", [])]
     assert not [o for o in outputs if o.get("output_type") == "error"]
@@ -217,10 +236,22 @@ def test_notebook_runs_and_shows_its_traces(path: Path, executed: Callable[[Path
 
 @pytest.mark.parametrize("wave", NOTEBOOK_WAVES, ids=lambda w: f"{w.notebook}:{w.pipeline}")
 def test_notebook_pipeline_gets_its_ideal_waves(
-    wave: Waves, executed: Callable[[Path], Any]
+    wave: Waves, executed: Callable[[Path], Run]
 ) -> None:
-    _, found = executed(ROOT / "notebooks" / f"{wave.notebook}.ipynb")
+    found = executed(ROOT / "notebooks" / f"{wave.notebook}.ipynb").waves
     assert found[wave.pipeline] == wave.ideal
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_leaves_no_file_beside_itself(path: Path, executed: Callable[[Path], Run]) -> None:
+    assert executed(path).left == []
+    # Nor did an earlier run: only the notebooks, their builder and the README are there.
+    kept = {"README.md", "build.py", "__pycache__", ".ipynb_checkpoints"}
+    assert [
+        extra.name
+        for extra in sorted(path.parent.iterdir())
+        if extra.name not in kept and extra.suffix != ".ipynb"
+    ] == []
 
 
 def test_every_traced_or_jitted_cell_has_its_waves_asserted() -> None:

@@ -13,6 +13,7 @@ import functools
 import inspect
 from typing import Any
 
+from ember.models.parameters import ANTHROPIC_PARAMETERS
 from ember.models.providers.base import Prompt, to_messages
 from ember.models.providers.sdk import SDKProvider
 from ember.models.response import Response, make_usage
@@ -35,6 +36,7 @@ class AnthropicProvider(SDKProvider):
     default_max_concurrency = 16
     sdk = "anthropic"
     client_class = "Anthropic"
+    parameters = ANTHROPIC_PARAMETERS
 
     def list_models(self) -> list[str]:
         """Common Claude models (any name the endpoint serves works)."""

@@ -7,12 +7,15 @@ sent) chained to the SDK's own exception; ``Provider.invoke`` retries the
 failures a ``RetryPolicy`` calls transient -- 429, 5xx, timeouts, lost
 connections -- with exponential backoff and full jitter (or the server's
 ``Retry-After``), and turns what is left into ``ProviderError``
-or ``RateLimitError``.
+or ``RateLimitError``. Every way the retries stop is said in the error (its
+``reason``): the attempts used up, a status not worth retrying, a ``Retry-After``
+longer than the policy waits, the policy's deadline.
 
 Keys come only from the environment (``api_key``), and go only where the SDK puts
-keys (the authentication header): ``invoke`` refuses a parameter named like a
-credential (``api_key=``, ``token=``) with ``SecretParameterError`` before any
-request, so a key never lands in a request body.
+keys (the authentication header): ``invoke`` checks the parameters first
+(``ember.models.parameters``: a credential such as ``api_key=`` raises
+``SecretParameterError``, a name the provider does not take ``UnknownParameterError``),
+so a key never lands in a request body and a typo never reaches an SDK.
 
 Providers hold no per-call state: one instance serves every thread at once.
 """
@@ -21,22 +24,28 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import math
 import os
 import random
 import time
+import urllib.parse
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, TypeAlias, cast
 
-from ember._redact import redact_text
-from ember.models.errors import (
-    MissingAPIKeyError,
-    ProviderError,
-    RateLimitError,
-    refuse_secret_parameters,
-)
+from ember._redact import REDACTED_TEXT, redact_text
+from ember.models.errors import MissingAPIKeyError, ProviderError, RateLimitError
+from ember.models.parameters import check_parameters
 from ember.models.response import Response
 
-__all__ = ["Failure", "Message", "Prompt", "Provider", "RetryPolicy", "to_messages"]
+__all__ = [
+    "Failure",
+    "Message",
+    "Prompt",
+    "Provider",
+    "RetryPolicy",
+    "shown_url",
+    "to_messages",
+]
 
 Message: TypeAlias = Mapping[str, Any]
 Prompt: TypeAlias = str | Sequence[Message] | Response
@@ -51,15 +60,24 @@ class Failure(Exception):
 
     Attributes:
         status: HTTP status, or None when no answer came (timeout, lost connection).
-        message: What the service said, without credentials.
+        message: What the service said, without credentials; without an answer, what
+            went wrong (connection refused, timed out) and what to check.
         retry_after: Seconds the service asked to wait, when it said.
+        url: The URL the request went to (shown as :func:`shown_url` shows it), when known.
     """
 
-    def __init__(self, status: int | None, message: str, retry_after: float | None = None):
-        super().__init__(status, message, retry_after)
+    def __init__(
+        self,
+        status: int | None,
+        message: str,
+        retry_after: float | None = None,
+        url: str | None = None,
+    ) -> None:
+        super().__init__(status, message, retry_after, url)
         self.status = status
         self.message = message
         self.retry_after = retry_after
+        self.url = url
 
     def __str__(self) -> str:
         return f"{self.status or 'no answer'}: {self.message}"
@@ -75,6 +93,8 @@ class RetryPolicy:
         cap: Largest backoff ceiling in seconds.
         max_retry_after: A ``Retry-After`` longer than this ends the retries.
         statuses: HTTP statuses worth retrying (None, no answer, always is).
+        deadline: Seconds from the first attempt after which no attempt starts (a wait
+            that would end past it ends the retries); None for no deadline.
     """
 
     attempts: int = 5
@@ -82,12 +102,15 @@ class RetryPolicy:
     cap: float = 20.0
     max_retry_after: float = 60.0
     statuses: frozenset[int] = _TRANSIENT
+    deadline: float | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.attempts, int) or self.attempts < 1:
             raise ValueError(f"RetryPolicy.attempts must be an int >= 1, got {self.attempts!r}")
         if self.base < 0 or self.cap < 0:
             raise ValueError("RetryPolicy.base and .cap must be >= 0 seconds")
+        if self.deadline is not None and self.deadline < 0:
+            raise ValueError(f"RetryPolicy.deadline must be >= 0 seconds, got {self.deadline!r}")
 
     def retryable(self, failure: Failure) -> bool:
         """Whether ``failure`` is transient (worth another attempt)."""
@@ -95,13 +118,49 @@ class RetryPolicy:
 
     def delay(self, attempt: int, failure: Failure, rng: random.Random) -> float | None:
         """Seconds to wait after failed attempt ``attempt`` (1-based); None to give up."""
-        if attempt >= self.attempts or not self.retryable(failure):
-            return None
+        return self.decide(attempt, failure, rng)[0]
+
+    def decide(
+        self, attempt: int, failure: Failure, rng: random.Random, elapsed: float = 0.0
+    ) -> tuple[float | None, str]:
+        """What to do after failed attempt ``attempt`` (1-based), ``elapsed`` s after the first.
+
+        Returns:
+            ``(seconds to wait, "")`` to try again, or ``(None, why)`` to give up: one
+            sentence saying why the retries stop and what would change it.
+        """
+        if not self.retryable(failure):
+            return None, (
+                f"Not retried: HTTP {failure.status} is not a transient failure (retried: "
+                f"{', '.join(map(str, sorted(self.statuses)))}, timeouts and lost connections); "
+                "check the model name, the parameters and the key."
+            )
+        if attempt >= self.attempts:
+            if self.attempts == 1:
+                only = "Not retried: the retry policy allows 1 attempt (RetryPolicy.attempts)."
+                return None, only
+            return None, (
+                f"Gave up: all {self.attempts} attempts the retry policy allows failed "
+                "(RetryPolicy.attempts)."
+            )
         if failure.retry_after is not None:
             wait = failure.retry_after
-            return wait if wait <= self.max_retry_after else None
-        # Full jitter: spreads clients that failed together (AWS architecture blog).
-        return rng.uniform(0.0, min(self.cap, self.base * 2 ** (attempt - 1)))
+            if wait > self.max_retry_after:
+                return None, (
+                    f"Gave up: the server asked to wait {wait:g} s (Retry-After), longer than "
+                    f"the retry policy's limit of {self.max_retry_after:g} s; to wait that long, "
+                    "give the provider RetryPolicy(max_retry_after="
+                    f"{math.ceil(wait)})."
+                )
+        else:
+            # Full jitter: spreads clients that failed together (AWS architecture blog).
+            wait = rng.uniform(0.0, min(self.cap, self.base * 2 ** (attempt - 1)))
+        if self.deadline is not None and elapsed + wait > self.deadline:
+            return None, (
+                f"Gave up: the next attempt, {wait:.3g} s from now, would start past the retry "
+                f"policy's deadline of {self.deadline:g} s from the first (RetryPolicy.deadline)."
+            )
+        return wait, ""
 
 
 def to_messages(prompt: Prompt) -> list[dict[str, Any]]:
@@ -139,7 +198,8 @@ class Provider(abc.ABC):
     """A service that completes prompts (OpenAI, Anthropic, a simulation).
 
     Subclasses set ``name`` and implement ``complete``; register them with
-    ``models.register_provider(name, cls)``.
+    ``models.register_provider(name, cls)``. Setting ``parameters`` (the names calls
+    may pass) makes calls check them as the built-in providers' calls are checked.
 
     Args:
         base_url: Where the service listens; None for the provider's default.
@@ -158,6 +218,8 @@ class Provider(abc.ABC):
     """Environment variable holding the API key, or None when no key is needed."""
     default_max_concurrency: ClassVar[int | None] = None
     default_retry: ClassVar[RetryPolicy] = RetryPolicy()
+    parameters: ClassVar[frozenset[str] | None] = None
+    """Parameter names calls may pass; None takes any (``ember.models.parameters``)."""
 
     def __init__(
         self,
@@ -219,25 +281,45 @@ class Provider(abc.ABC):
 
         Raises:
             RateLimitError: The service answered 429 to the last attempt.
-            ProviderError: Any other failure, after the retries it deserved.
+            ProviderError: Any other failure, after the retries it deserved; its
+                ``reason`` says why the retries stopped.
             SecretParameterError: A parameter is a credential (``api_key=``); no
                 request is made.
+            UnknownParameterError: A parameter this provider does not take; no request
+                is made.
         """
-        refuse_secret_parameters(model_id, params, self.api_key_variable)
+        check_parameters(model_id, self, params)
+        start = time.monotonic()
         attempt = 0
         while True:
             attempt += 1
             try:
                 return self.complete(model, prompt, **params)
             except Failure as failure:
-                wait = self.retry.delay(attempt, failure, self._rng)
+                elapsed = time.monotonic() - start
+                wait, reason = self.retry.decide(attempt, failure, self._rng, elapsed)
                 if wait is None:
                     kind = RateLimitError if failure.status == 429 else ProviderError
-                    raise kind(model_id, failure.status, failure.message, attempt) from (
-                        failure.__cause__ or failure
+                    error = kind(
+                        model_id, failure.status, failure.message, attempt, failure.url, reason
                     )
+                    raise error from (failure.__cause__ or failure)
             time.sleep(wait)
 
     def __repr__(self) -> str:
-        where = f" at {redact_text(self.base_url)}" if self.base_url else ""
+        where = f" at {shown_url(self.base_url)}" if self.base_url else ""
         return f"<{type(self).__name__} {self.name!r}{where}>"
+
+
+def shown_url(url: str) -> str:
+    """``url`` as errors and reprs show it: a password in it, and keys in its query, redacted."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        password = parts.password
+    except ValueError:  # not a URL (a bad port): shown as text, redacted
+        return redact_text(url)
+    if password:
+        user = parts.username or ""
+        host = parts.netloc.rpartition("@")[2]
+        parts = parts._replace(netloc=f"{user}:{REDACTED_TEXT}@{host}")
+    return redact_text(urllib.parse.urlunsplit(parts))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ember.models.parameters import OPENAI_PARAMETERS
 from ember.models.providers.base import Failure, Prompt, to_messages
 from ember.models.providers.sdk import SDKProvider
 from ember.models.response import Response, make_usage
@@ -33,6 +34,7 @@ class OpenAIProvider(SDKProvider):
     default_max_concurrency = 32
     sdk = "openai"
     client_class = "OpenAI"
+    parameters = OPENAI_PARAMETERS
 
     def list_models(self) -> list[str]:
         """Common OpenAI chat models (any name the endpoint serves works)."""

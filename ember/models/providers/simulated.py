@@ -13,8 +13,14 @@ The text follows the prompt's requested format well enough for the operators:
   X one of the candidates listed in it (lines ``- x`` or ``1. x``).
 * A prompt asking for ``Verdict:`` gets a verdict (mostly 1), an explanation and
   ``Revised answer:`` (the prompt's ``Answer:`` line).
-* Anything else gets one of three short answers picked for that prompt, the first
-  most often, so ensembles mostly agree and sometimes do not.
+* A prompt asking one of a few known questions (those of ``python -m ember demo``:
+  why the sky is blue, what makes bread rise, ...) gets one of three phrasings of a
+  correct answer (:data:`KNOWN_ANSWERS`), so a demo's output reads like a real model's.
+* Anything else gets one of three short answers picked for that prompt (single
+  words, not meant to be right).
+
+Either way the first of the three comes most often, so ensembles mostly agree and
+sometimes do not.
 
 The local server (``ember.models.server``) answers with the same text.
 """
@@ -30,13 +36,15 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from ember.models.parameters import SIMULATED_PARAMETERS
 from ember.models.providers.base import Failure, Prompt, Provider, RetryPolicy, prompt_text
 from ember.models.response import Response, make_usage
 
-__all__ = ["SimulatedProvider", "estimate_tokens", "simulate"]
+__all__ = ["KNOWN_ANSWERS", "SimulatedProvider", "estimate_tokens", "simulate"]
 
-# Knobs of the simulation itself, not sampling parameters: they do not change the text.
-CONTROL_PARAMS = frozenset({"latency", "failure_rate"})
+# Knobs of the simulation itself, and the SDKs' options that are not sent in the request
+# body: not sampling parameters, they do not change the text.
+CONTROL_PARAMS = frozenset({"latency", "failure_rate", "timeout", "extra_headers", "extra_query"})
 
 _WORDS = (
     "light",
@@ -72,6 +80,47 @@ _WORDS = (
     "heat",
     "sound",
 )
+
+
+# Canned answers to the demo's questions (``ember._demo.QUESTIONS``): three phrasings
+# each, all correct, the first the most common. A prompt holding the question (any case,
+# any punctuation or words around it) gets them.
+KNOWN_ANSWERS: dict[str, tuple[str, str, str]] = {
+    "why is the sky blue": (
+        "Rayleigh scattering: air molecules scatter blue light far more than red.",
+        "Sunlight scatters off air molecules, and short blue wavelengths scatter most.",
+        "Air scatters short wavelengths most, so blue light reaches us from all over the sky.",
+    ),
+    "what makes bread rise": (
+        "Yeast ferments sugars into carbon dioxide, whose bubbles inflate the dough.",
+        "Carbon dioxide from yeast, trapped by the gluten network, expands the dough.",
+        "Gas from fermentation, held in by gluten, expands in the dough and in the oven.",
+    ),
+    "why do cats purr": (
+        "Laryngeal muscles twitch 25-150 times a second, vibrating the vocal folds.",
+        "Rapid twitches of the voice box muscles as they breathe, often to signal contentment.",
+        "To signal contentment or soothe themselves; the larynx makes the vibration.",
+    ),
+    "what causes the tides": (
+        "The Moon's gravity, with the Sun's, pulls the oceans into bulges as Earth turns.",
+        "The Moon's pull differs across the Earth, raising bulges of sea that Earth spins under.",
+        "Gravity of the Moon and the Sun; the Earth rotates through the bulges twice a day.",
+    ),
+    "why does ice float": (
+        "Ice is less dense than water: freezing locks molecules into an open lattice.",
+        "Hydrogen bonds hold ice in an open crystal, about 9% less dense than liquid water.",
+        "Water expands as it freezes, so ice weighs less than the water it displaces.",
+    ),
+}
+
+
+def _known_answers(text: str) -> tuple[str, str, str] | None:
+    """The canned answers of the known question ``text`` asks, if it asks one."""
+    words = " ".join(re.sub(r"[^a-z0-9']+", " ", text.lower()).split())
+    for question, answers in KNOWN_ANSWERS.items():
+        if question in words:
+            return answers
+    return None
 
 
 def _line_items(head: str, *, min_space: int, flags: int = 0) -> re.Pattern[str]:
@@ -120,7 +169,14 @@ def _unit(*parts: object) -> float:
 
 
 def _sampling(params: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
-    return tuple(sorted((k, repr(v)) for k, v in params.items() if k not in CONTROL_PARAMS))
+    """The parameters that seed the text, as the local server would receive them."""
+    sampling = {k: v for k, v in params.items() if k not in CONTROL_PARAMS}
+    extra = sampling.pop("extra_body", None)
+    if isinstance(extra, Mapping):  # the SDKs merge extra_body's fields into the body
+        sampling.update(extra)
+    elif extra is not None:
+        sampling["extra_body"] = extra
+    return tuple(sorted((k, repr(v)) for k, v in sampling.items()))
 
 
 def simulate(model: str, text: str, params: Mapping[str, Any]) -> str:
@@ -146,8 +202,12 @@ def simulate(model: str, text: str, params: Mapping[str, Any]) -> str:
         verdict = 1 if _unit("verdict", model, text, sampling) < 0.8 else 0
         why = "The answer is consistent." if verdict else "The answer misses the point."
         return f"Verdict: {verdict}\nExplanation: {why}\nRevised answer: {answer}"
-    first = int(_unit("options", model, text) * len(_WORDS))
-    options = [_WORDS[(first + step * 7) % len(_WORDS)] for step in range(3)]
+    known = _known_answers(text)
+    if known is None:
+        first = int(_unit("options", model, text) * len(_WORDS))
+        options = [_WORDS[(first + step * 7) % len(_WORDS)] for step in range(3)]
+    else:
+        options = list(known)
     roll = _unit("answer", model, text, sampling)
     return options[0] if roll < 0.6 else options[1] if roll < 0.85 else options[2]
 
@@ -160,13 +220,15 @@ def estimate_tokens(text: str) -> int:
 class SimulatedProvider(Provider):
     """Deterministic offline answers; no key, no network, no concurrency limit.
 
-    Parameters besides the sampling ones: ``latency`` (seconds each call sleeps,
-    default 0) and ``failure_rate`` (chance in [0, 1] that an attempt fails with
-    HTTP 500, default 0).
+    It takes every parameter the OpenAI and Anthropic providers take (a program moves
+    between them unchanged; the sampling ones seed the answer) and two of its own:
+    ``latency`` (seconds each call sleeps, default 0) and ``failure_rate`` (chance in
+    [0, 1] that an attempt fails with HTTP 500, default 0).
     """
 
     name = "simulated"
     default_retry = RetryPolicy(attempts=5, base=0.01, cap=0.1)
+    parameters = SIMULATED_PARAMETERS
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)

@@ -2,8 +2,10 @@
 
 The layers, each importing only from those above it:
 
-* **base**: ``errors`` (the error tree), ``ir`` (node records, run states, specs),
-  ``machine`` (usable cores), ``usercode`` (which code is the user's), ``purity`` (what
+* **base**: ``locations`` (how a user's line is written: ``app.py:12``, or
+  ``In [7], line 3`` in a notebook), ``errors`` (the error tree), ``ir`` (node
+  records, run states, specs), ``machine`` (usable cores), ``usercode`` (which code
+  is the user's), ``purity`` (what
   is known of a value's type), ``deferred`` (the proxy), ``concrete`` (making values
   concrete);
 * **recording**: ``snapshots`` (arguments in, templates out), ``tracer`` (the

@@ -2,7 +2,8 @@
 
 xcs never wraps an exception raised by user code: an op's exception reaches the
 caller as the original object, with a note (``BaseException.add_note``) naming the
-op and the user's ``file:line``. Only xcs's own failures use the classes below::
+op and the user's ``file:line`` (a notebook cell's ``In [7], line 3``: places are
+written by ``locations``). Only xcs's own failures use the classes below::
 
     XCSError                      anything xcs itself cannot do
      +-- ConcretizationError      a concrete value was needed where none can be made
@@ -24,6 +25,7 @@ import warnings
 from typing import Any, NoReturn
 
 from ember._redact import redact_text
+from ember.xcs._internal.locations import warning_place
 
 __all__ = [
     "ConcretizationError",
@@ -33,6 +35,8 @@ __all__ = [
     "XCSWarning",
     "add_op_note",
     "reraise",
+    "warn_at",
+    "warn_caller",
     "warn_ran_late",
     "warn_unrewritable",
 ]
@@ -167,12 +171,53 @@ for _public in (XCSError, ConcretizationError, OpTimeoutError, XCSWarning):
     _public.__module__ = "ember.xcs"  # shown and pickled under their public name
 
 
+def warn_at(message: str, filename: str, line: int, scope: dict[str, Any] | None = None) -> None:
+    """Warn with :class:`XCSWarning` at a line of user code.
+
+    A line of a notebook cell is shown as the cell's (``In [7]:3: XCSWarning: ...``),
+    not at the kernel's temporary file (``locations.warning_place``).
+
+    Args:
+        message: The warning's text.
+        filename: The file of the user's code.
+        line: The line in it.
+        scope: The globals of the code warned about, when it is a running frame's: as
+            ``warnings.warn`` does, its ``__warningregistry__`` shows a warning once
+            per line (else each warning is shown).
+    """
+    shown_file, shown_line = warning_place(filename, line)
+    if scope is None:  # (an explicit module=None would make warnings drop the warning)
+        warnings.warn_explicit(message, XCSWarning, shown_file, shown_line)
+        return
+    warnings.warn_explicit(
+        message,
+        XCSWarning,
+        shown_file,
+        shown_line,
+        module=scope.get("__name__", "<string>"),
+        registry=scope.setdefault("__warningregistry__", {}),
+        # Where the source of a line comes from; a cell's lines are not under its name.
+        module_globals=scope if shown_file == filename else None,
+    )
+
+
+def warn_caller(message: str, stacklevel: int = 1) -> None:
+    """``warnings.warn(message, XCSWarning, stacklevel)``, a notebook cell shown as such.
+
+    Args:
+        message: The warning's text.
+        stacklevel: As for ``warnings.warn``: 1 is the line that called this
+            function, 2 the line that called that function, and so on.
+    """
+    frame = sys._getframe(stacklevel)
+    warn_at(message, frame.f_code.co_filename, frame.f_lineno, frame.f_globals)
+
+
 def warn_unrewritable(qualname: str, filename: str, line: int, reason: str) -> None:
     """Say, at a function's own line, that it runs unrewritten (and why)."""
-    warnings.warn_explicit(
+    warn_at(
         f"xcs cannot rewrite {qualname!r}: {reason}. It runs as it is: correct, but the "
         "ops it calls run one at a time.",
-        XCSWarning,
         filename,
         line,
     )
@@ -180,13 +225,12 @@ def warn_unrewritable(qualname: str, filename: str, line: int, reason: str) -> N
 
 def warn_ran_late(method: str, location: str, filename: str, line: int) -> None:
     """Say that a method xcs took to have no side effects is Python code that ran late."""
-    warnings.warn_explicit(
+    warn_at(
         f"xcs took {method}() at {location} to have no side effects -- from the op's "
         "return annotation, or what the op returned before -- and ran it when its value "
         "was needed, but this call's value is of another type and that method is Python "
         "code: its side effects came later than in plain Python. Annotate the op with "
         "the type it returns.",
-        XCSWarning,
         filename,
         line,
     )

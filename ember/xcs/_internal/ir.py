@@ -7,18 +7,20 @@ flat attributes on the graph node.
 Argument templates are copies of the user's arguments in which every deferred value
 is replaced by a :class:`Ref` to the node that produces it.
 
-This module holds data only; it imports nothing from the rest of xcs.
+This module holds data only; it imports nothing from the rest of xcs but how a
+place is written (``locations``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import enum
-import os
 from collections.abc import Callable, Mapping
 from contextvars import Context
 from types import MappingProxyType
 from typing import Any, NamedTuple
+
+from ember.xcs._internal.locations import describe_location
 
 __all__ = [
     "Holding",
@@ -58,19 +60,23 @@ FINISHED = frozenset({Status.DONE, Status.FAILED, Status.CANCELLED})
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Location:
-    """Where in user code something happened."""
+    """Where in user code something happened.
+
+    Shown as ``file:line``, or ``In [7], line 3`` for a line of a notebook cell
+    (``locations.describe_location``: written when shown).
+    """
 
     file: str
     line: int
     function: str = "?"
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.line}"
+        return describe_location(self.file, self.line)
 
     @property
     def short(self) -> str:
-        """``basename:line``, for compact displays."""
-        return f"{os.path.basename(self.file)}:{self.line}"
+        """``basename:line`` (or the notebook cell), for compact displays."""
+        return describe_location(self.file, self.line, short=True)
 
 
 UNKNOWN_LOCATION = Location("<unknown>", 0)
@@ -184,7 +190,7 @@ class NodeState:
         return getattr(self, name, default)
 
     def attributes(self) -> dict[str, Any]:
-        """The graph node's attributes (``location`` as ``file:line``)."""
+        """The graph node's attributes (``location`` as ``file:line`` or ``In [7], line 3``)."""
         return {
             "kind": self.kind,
             "name": self.name,

@@ -23,11 +23,12 @@ import inspect
 import sys
 import types
 from collections.abc import Callable, Mapping
-from typing import Any, overload
+from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, TypeVar, overload
 
 from ember.xcs._internal import tracer
 from ember.xcs._internal.errors import XCSError
 from ember.xcs._internal.ir import OpSpec
+from ember.xcs._internal.locations import describe_location
 
 __all__ = [
     "FunctionLike",
@@ -146,30 +147,48 @@ def reject_unsupported(fn: Callable[..., Any], what: str) -> None:
     else:
         return
     code = getattr(target, "__code__", None)
-    where = f" at {code.co_filename}:{code.co_firstlineno}" if code else ""
+    where = f" at {describe_location(code.co_filename, code.co_firstlineno)}" if code else ""
     raise XCSError(
         f"{what} cannot be applied to {getattr(target, '__qualname__', target)!r}{where}: "
         f"it is {kind}, which xcs does not support yet. {fix}"
     )
 
 
-class Op(FunctionLike):
+P = ParamSpec("P")
+Q = ParamSpec("Q")
+R = TypeVar("R")
+S = TypeVar("S")
+T = TypeVar("T")
+
+
+class Op(FunctionLike, Generic[P, R]):
     """An xcs op: inside a trace, a call records a node and returns a deferred value.
 
     Outside any trace it is the wrapped function, called directly. Ops receive
     concrete values, must not mutate their arguments, and may run concurrently on
-    worker threads.
+    worker threads. Type checkers see the function's signature and return type (the
+    deferred value stands in for the result).
     """
 
     __xcs_op__: OpSpec
     __qualname__: str  # set by functools.update_wrapper
 
-    def __init__(self, fn: Callable[..., Any], spec: OpSpec) -> None:
+    def __init__(self, fn: Callable[P, R], spec: OpSpec) -> None:
         functools.update_wrapper(self, fn)
         self.__xcs_op__ = spec
         self._fn = fn
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+    if TYPE_CHECKING:  # how a method binds, for type checkers (FunctionLike does it)
+
+        @overload
+        def __get__(self, instance: None, owner: type | None = None) -> Op[P, R]: ...
+        @overload
+        def __get__(
+            self: Op[Concatenate[S, Q], T], instance: S, owner: type | None = None
+        ) -> Callable[Q, T]: ...
+        def __get__(self, instance: object, owner: type | None = None) -> Any: ...
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         recording = tracer.active()
         if recording is None:
             if tracer.tracing:
@@ -177,7 +196,8 @@ class Op(FunctionLike):
             return self._fn(*args, **kwargs)
         # Not called through the dispatcher (by library code, a property, a dunder):
         # it runs now, after everything recorded before it, and is still a node.
-        return recording.run_now(self.__xcs_op__, self._fn, args, kwargs)
+        result: R = recording.run_now(self.__xcs_op__, self._fn, args, kwargs)
+        return result
 
     def defer(self, *args: Any, **kwargs: Any) -> Any:
         """The call rewritten code makes: record a node, return a deferred value."""
@@ -197,11 +217,11 @@ class Op(FunctionLike):
 
 
 @overload
-def op(fn: Callable[..., Any], /) -> Op: ...
+def op(fn: Callable[P, R], /) -> Op[P, R]: ...
 @overload
 def op(
     fn: None = None, /, *, name: str | None = None, max_concurrency: int | None = None
-) -> Callable[[Callable[..., Any]], Op]: ...
+) -> Callable[[Callable[P, R]], Op[P, R]]: ...
 
 
 def op(
@@ -210,7 +230,7 @@ def op(
     *,
     name: str | None = None,
     max_concurrency: int | None = None,
-) -> Op | Callable[[Callable[..., Any]], Op]:
+) -> Op[..., Any] | Callable[[Callable[..., Any]], Op[..., Any]]:
     """Mark a function as an xcs op: a leaf operation that ``@jit`` runs in parallel.
 
     Use it on the calls worth overlapping -- an LLM call, a tool call, an HTTP
@@ -231,7 +251,7 @@ def op(
         XCSError: ``fn`` is an ``async def`` or a generator function.
     """
 
-    def make(target: Callable[..., Any]) -> Op:
+    def make(target: Callable[..., Any]) -> Op[..., Any]:
         if not callable(target):
             raise TypeError(f"xcs.op expects a function or callable, got {target!r}")
         reject_unsupported(target, "xcs.op")

@@ -27,6 +27,7 @@ from ember.xcs._internal.deferred import Deferred
 from ember.xcs._internal.dispatch.frames import enter_next
 from ember.xcs._internal.dispatch.statements import forget_stores
 from ember.xcs._internal.errors import PendingValueError, reraise
+from ember.xcs._internal.locations import describe_location
 from ember.xcs._internal.tracer import Recording
 from ember.xcs._internal.usercode import is_user_code
 
@@ -146,13 +147,13 @@ def _from_pending_value(recording: Recording, error: TypeError) -> bool:
 
 
 def _user_location(error: BaseException) -> str:
-    """``file:line`` of the innermost user-code frame the exception passed through."""
+    """The innermost user-code line the exception passed through, as messages show it."""
     location = "<unknown>"
     tb = error.__traceback__
     while tb is not None:
         code = tb.tb_frame.f_code
         if is_user_code(code) and linecache.getline(code.co_filename, tb.tb_lineno):
-            location = f"{code.co_filename}:{tb.tb_lineno}"
+            location = describe_location(code.co_filename, tb.tb_lineno)
         tb = tb.tb_next
     return location
 

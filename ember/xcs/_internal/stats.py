@@ -22,7 +22,8 @@ callers. Fields (all totals since the wrapper was made or ``reset_jit_stats``):
   for good (the latest reason; None so far).
 * ``waits``: the lines where traced calls waited for ops before making more calls
   (what cost parallelism; ``waits.py``), most time first, at most five: each a dict
-  of ``line``, ``waited_for`` (a branch on an answer, a library call, a ``try``...),
+  of ``line`` (``file:line``, or ``In [7], line 3`` in a notebook cell),
+  ``waited_for`` (a branch on an answer, a library call, a ``try``...),
   ``times`` and ``seconds``. ``hint`` also names the first such line of a call that
   ran two or more ops one at a time, and the fix (a rewrite, or ``xcs.map``).
 * ``ops_on_own_threads``: op calls made on threads the function started itself

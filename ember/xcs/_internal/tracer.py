@@ -276,8 +276,8 @@ class Recording:
         state: Flat attributes of each node, indexed by id: copies of the node
             record (``kind``, ``name``, ``location``) plus run-time state
             (``status``, ``start``, ``end``, ``thread``, ``cpu``, ``error``).
-            ``location`` is a :class:`~.ir.Location` here and ``file:line`` in
-            :attr:`graph`.
+            ``location`` is a :class:`~.ir.Location` here and its text in
+            :attr:`graph` (``file:line``; ``In [7], line 3`` in a notebook cell).
         succ: For each node, its successors and the kind of each edge.
         pred: For each node, its predecessors and the kind of each edge.
         values: Values of finished nodes by id.

@@ -20,11 +20,11 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import os
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from ember.xcs._internal.ir import NodeKind
+from ember.xcs._internal.locations import shorten_location
 
 if TYPE_CHECKING:
     from ember.xcs._internal.tracer import Recording
@@ -95,7 +95,8 @@ class Wait:
     """One sync that cost parallelism.
 
     Attributes:
-        line: ``file:line`` of the user's code that waited.
+        line: ``file:line`` of the user's code that waited (``In [7], line 3`` in
+            a notebook cell).
         waited_for: What it waited for, in words.
         seconds: How long it waited.
     """
@@ -141,11 +142,6 @@ def _fix(why: str) -> str:
     return _FIXES["other"]
 
 
-def _short(line: str) -> str:
-    path, _, number = line.rpartition(":")
-    return f"{os.path.basename(path)}:{number}"
-
-
 def hint(
     ops: int,
     max_parallelism: int,
@@ -181,7 +177,7 @@ def hint(
     if first is not None:
         how = "ran one at a time" if max_parallelism <= 1 else "were held back"
         parts.append(
-            f"{ops} ops {how}: {_short(first.line)} waited {times[first.line]}x for "
+            f"{ops} ops {how}: {shorten_location(first.line)} waited {times[first.line]}x for "
             f"{first.waited_for}, and the calls after it could not start until then. "
             f"{_fix(first.waited_for)}"
         )
@@ -200,6 +196,6 @@ def describe(waits: Iterable[Wait]) -> list[str]:
     for w in waits:
         grouped.setdefault((w.line, w.waited_for), []).append(w.seconds)
     return [
-        f"waited {len(times)}x at {_short(line)} for {why} ({sum(times):.2f}s)"
+        f"waited {len(times)}x at {shorten_location(line)} for {why} ({sum(times):.2f}s)"
         for (line, why), times in grouped.items()
     ]

@@ -1,9 +1,12 @@
 """Drawing traces: one view of the graph, several renderers.
 
-* ``view.py`` decides what is drawn (folding, collapsing, ranks, critical path);
+* ``view.py`` decides what is drawn and labels it (boxes, ranks, critical path),
+  with ``fold.py`` deciding which nodes get a box and which calls share one;
 * ``dot.py`` renders it with graphviz, ``plots.py`` with matplotlib (the fallback
   without the ``dot`` binary, and the timeline), ``mermaid.py`` as mermaid text;
 * ``chrome.py`` exports the run for Perfetto / chrome://tracing;
+* ``rows.py`` orders and names the threads (the timeline's rows, Perfetto's tracks)
+  and packs ops into lanes;
 * ``output.py`` picks the renderer, writes files and makes what notebooks display.
 
 Nothing here is imported by ``import ember``: ``Trace`` loads it on first use, and

@@ -3,7 +3,9 @@
 One complete event (``ph: "X"``) per op that ran, on a track per thread; syncs as
 instant events on the caller's track; a flow arrow (``s``/``f`` pair) along every
 edge of the op-level graph, from the end of an op to the start of each op that
-used its value. Times are microseconds from the start of the call. Names, locations
+used its value. Tracks are ordered and named as the timeline's rows (``rows.py``:
+the caller first, then ``worker 0``, ``worker 1``, ..., ``worker 10``), by their tid
+and a ``thread_sort_index``. Times are microseconds from the start of the call. Names, locations
 and error messages are shown as every display shows user text (``ember._redact``):
 secrets redacted, control characters escaped.
 """
@@ -13,6 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ember._redact import shown_text
+from ember.xcs._viz.rows import CALLER, thread_label, thread_order
 
 if TYPE_CHECKING:
     from ember.xcs._trace import Trace
@@ -29,11 +32,13 @@ def chrome_trace(trace: Trace) -> dict[str, Any]:
     origin = min((nodes[n]["start"] for n in ran), default=0.0)
     group = {op: index for index, ops in enumerate(trace.parallel_groups) for op in ops}
     critical = set(trace.critical_path)
-    threads: dict[str, int] = {}
+    # Track ids in the order the timeline shows its rows: the caller, then workers in
+    # natural order (Perfetto sorts tracks by ``thread_sort_index``, then by tid).
+    names = {str(nodes[n].get("thread") or CALLER) for n in ran}
+    threads = {name: number for number, name in enumerate(sorted(names, key=thread_order), 1)}
 
     def tid(node: int) -> int:
-        name = str(nodes[node].get("thread") or "caller")
-        return threads.setdefault(name, len(threads) + 1)
+        return threads[str(nodes[node].get("thread") or CALLER)]
 
     def micros(seconds: float) -> float:
         return round((seconds - origin) * 1e6, 3)
@@ -77,16 +82,25 @@ def chrome_trace(trace: Trace) -> dict[str, Any]:
                 }
             )
     events += _flows(trace, micros, tid)
-    events += [
-        {
-            "name": "thread_name",
-            "ph": "M",
-            "pid": _PID,
-            "tid": number,
-            "args": {"name": shown_text(name)},
-        }
-        for name, number in threads.items()
-    ]
+    for name, number in threads.items():
+        events.append(
+            {
+                "name": "thread_name",
+                "ph": "M",
+                "pid": _PID,
+                "tid": number,
+                "args": {"name": shown_text(thread_label(name))},
+            }
+        )
+        events.append(
+            {
+                "name": "thread_sort_index",
+                "ph": "M",
+                "pid": _PID,
+                "tid": number,
+                "args": {"sort_index": number},
+            }
+        )
     events.append(
         {"name": "process_name", "ph": "M", "pid": _PID, "tid": 0, "args": {"name": "xcs trace"}}
     )

@@ -3,7 +3,12 @@
 Ops that could run together share a rank (``rank=same``), so each row of the
 drawing is one parallel group, top to bottom in program order. Inputs sit above,
 glue and syncs between. Failed ops are red, cancelled ones grey and dashed; the
-critical path is drawn in bold amber.
+critical path is drawn in bold amber. The items of an ``xcs.map`` hang below its box,
+eight to a row.
+
+A drawing is at most :data:`MAX_WIDTH_INCHES` wide (graphviz's ``size``: a wider
+layout is scaled down to it, a narrower one kept as is), so it fits a notebook cell;
+the view's folding keeps most drawings narrower than that to begin with.
 
 Every user-provided string (op names, argument names, file names) is escaped for a
 DOT quoted string: backslashes and quotes escaped, line breaks and other control
@@ -15,11 +20,15 @@ from __future__ import annotations
 
 import shutil
 
-from ember.xcs._viz.view import Box, View
+from ember.xcs._viz.view import Box, Group, View
 
-__all__ = ["available", "render", "to_dot"]
+__all__ = ["MAX_WIDTH_INCHES", "available", "render", "to_dot"]
+
+MAX_WIDTH_INCHES = 9.0
+"""Widest drawing: 648 pt, 864 CSS pixels -- a notebook cell's width."""
 
 _FONT = "Helvetica"
+_ITEMS_PER_ROW = 8  # items of one xcs.map side by side; more go on the rows below
 _STYLE = {
     # kind: shape, style, fill, font size
     "input": ("ellipse", "filled", "#e0f2fe", 10),
@@ -87,7 +96,8 @@ def to_dot(view: View) -> str:
     lines = [
         "digraph trace {",
         f'  graph [rankdir=TB, fontname="{_FONT}", fontsize=11, labelloc=t, '
-        f"label={_quote(view.title)}, nodesep=0.25, ranksep=0.4];",
+        f"label={_quote(view.title)}, nodesep=0.25, ranksep=0.4, "
+        f'size="{MAX_WIDTH_INCHES:g},1000"];',
         f'  node [fontname="{_FONT}", margin="0.08,0.04"];',
         '  edge [color="#64748b", arrowsize=0.6];',
     ]
@@ -101,13 +111,20 @@ def to_dot(view: View) -> str:
     inputs = [box.key for box in view.boxes if box.kind == "input"]
     if inputs:
         lines.append(f"  {{ rank=source; {'; '.join(inputs)}; }}")
-    for group in view.groups:  # an xcs.map's items, beside its box
+    items: dict[str, list[Group]] = {}
+    for group in view.groups:  # an xcs.map's items, below its box, in rows
         lines.append(f"  subgraph cluster_{group.key} {{")
         lines.append(f'    label={_quote(group.title)}; style="rounded,dashed"; color="#94a3b8";')
         lines += ["  " + _node(box) for box in group.boxes]
         lines += [f"    {s} -> {t};" for s, t, _ in group.edges]
         lines.append("  }")
-        lines.append(f"  {group.owner} -> {group.boxes[0].key} [style=dashed, arrowhead=none];")
+        before = items.setdefault(group.owner, [])
+        if len(before) < _ITEMS_PER_ROW:
+            lines.append(f"  {group.owner} -> {group.boxes[0].key} [style=dashed, arrowhead=none];")
+        else:  # the next row: below the item a row earlier
+            above = before[-_ITEMS_PER_ROW].boxes[-1].key
+            lines.append(f"  {above} -> {group.boxes[0].key} [style=invis];")
+        before.append(group)
     for source, target, kind in view.edges:
         if kind == "critical":
             lines.append(f'  {source} -> {target} [color="{_CRITICAL}", penwidth=2.5];')

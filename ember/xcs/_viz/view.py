@@ -5,17 +5,24 @@ Every renderer (graphviz, matplotlib, mermaid) draws the same :class:`View`:
 * **Boxes** for inputs, ops, glue and syncs. Op boxes carry name, ``file:line``,
   duration and status (failures say their exception type); their *rank* is their
   parallel group, so ops that could run together sit side by side.
-* **Folding**: a trace of more than :data:`FULL_LIMIT` nodes folds its glue and
-  sync nodes into edges (op A -> op B when a path of folded nodes joins them), and
-  says so in the title.
-* **Collapsing**: more than :data:`COLLAPSE_AT` ops of one name in one parallel
-  group become one box ``ask x1000`` with the range of their durations and a count
-  of failures, so a 5,000-node trace draws in a second.
+* **Folding** (which nodes get a box: ``fold.py``, on ``parallelism.contract``): by
+  default the ops, the arguments that reach them, and the syncs that held calls back,
+  each sync labelled with the user's line and what it waited for (never an internal
+  name such as ``demand %3``). Every other node folds into the edges (op A -> op B
+  when a path of folded nodes joins them); glue that only works on one op's result
+  (``.text``, ``.strip()``) belongs to that op's box, which names its steps
+  (``then .text .strip()``). With ``glue=True`` every glue step and sync is a box.
+* **Collapsing** (``fold=True``, the default): more than :data:`COLLAPSE_AT` calls of
+  one op from one line in one parallel group become one box ``ask x1000`` with the
+  range of their durations and a count of failures (and with ``glue=True``, the
+  glue on their results one box per step, ``.text x1000``), so a 40-document
+  fan-out is one box and a 5,000-node trace draws in a second. ``fold=False``
+  draws every call.
 * **Critical path**: its boxes and the edges between them are marked.
 * **Ran at once**: ops that library code (callbacks) or code xcs could not rewrite
   called ran one after another as they were called, whatever their group; their
   boxes say so.
-* **Items** of an ``xcs.map`` op: one group per item beside the map's box, holding the
+* **Items** of an ``xcs.map`` op: one group per item below the map's box, holding the
   item's ops (its glue and syncs folded into edges). More than :data:`ITEMS_SHOWN`
   items fold to one box per item (its op count and time); past
   :data:`ITEMS_LIMIT`, the rest are counted in a last box.
@@ -28,21 +35,24 @@ User text in the view (op, input and file names) is cleaned once, here, by
 from __future__ import annotations
 
 import dataclasses
-import itertools
-import os
+import linecache
 import statistics
+from collections import Counter
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ember._redact import shown_text
+from ember.xcs._internal.locations import shorten_location
 from ember.xcs._viz import RAN_AT_ONCE
+from ember.xcs._viz import fold as folding
+from ember.xcs._viz.fold import COLLAPSE_AT
 
 if TYPE_CHECKING:
+    from ember.xcs._internal.ir import Location
     from ember.xcs._trace import Trace
 
 __all__ = [
     "COLLAPSE_AT",
-    "FULL_LIMIT",
     "ITEMS_LIMIT",
     "ITEMS_SHOWN",
     "Box",
@@ -52,12 +62,6 @@ __all__ = [
     "duration_text",
     "label_text",
 ]
-
-FULL_LIMIT = 150
-"""Traces with more nodes than this fold their glue and sync nodes into edges."""
-
-COLLAPSE_AT = 12
-"""More ops than this of one name in one parallel group are drawn as one box."""
 
 ITEMS_SHOWN = 8
 """An ``xcs.map`` of more items than this draws each item as one box."""
@@ -160,34 +164,50 @@ def label_text(text: object) -> str:
 
 
 def _short(location: str) -> str:
-    file, _, line = location.rpartition(":")
-    return label_text(f"{os.path.basename(file)}:{line}" if file else location)
+    return label_text(shorten_location(location))  # app.py:12, or In [7], line 3
 
 
-def build_view(trace: Trace) -> View:
-    """Decide what a drawing of ``trace`` shows (see the module docstring)."""
+def build_view(trace: Trace, *, glue: bool = False, fold: bool = True) -> View:
+    """Decide what a drawing of ``trace`` shows (see the module docstring).
+
+    Args:
+        trace: The trace to draw.
+        glue: Draw every glue step and every sync as a box of its own.
+        fold: Collapse many calls of one op from one line in one parallel group into
+            one box; False draws every call.
+    """
     graph = trace.graph
     nodes = graph.nodes
     rank = {op: index for index, group in enumerate(trace.parallel_groups) for op in group}
     critical = set(trace.critical_path)
-    fold = graph.number_of_nodes() > FULL_LIMIT
-    kept = [n for n in sorted(graph.nodes) if not fold or nodes[n]["kind"] in ("input", "op")]
-
-    owner = _collapse(trace, rank)  # node -> key of its collapsed box (collapsed ops only)
-    junctions, edges = _edges(graph, set(kept), owner, trace.critical_path)
+    works_on = folding.glue_owners(graph)  # glue -> the one op whose result it works on
+    owner = folding.collapse(trace, works_on if glue else {}) if fold else {}
+    last_op = max(rank, default=-1)
+    kept = [n for n in sorted(graph.nodes) if glue or folding.drawn_by_default(graph, n, last_op)]
+    junctions, lines = folding.edges(graph, set(kept), owner, trace.critical_path)
     if junctions:
         kept = sorted([*kept, *junctions])
+    read = {source for source, _, _ in lines}  # an argument no box reads says nothing
+    kept = [n for n in kept if nodes[n]["kind"] != "input" or f"n{n}" in read]
+    steps = {} if glue else _steps(works_on, nodes)
+    where = {record.id: record.location for record in getattr(trace, "_nodes", ())}
+    members: dict[str, list[int]] = {}
+    for node, shared in owner.items():
+        members.setdefault(shared, []).append(node)
     boxes: dict[str, Box] = {}
     for node in kept:
-        key = owner.get(node)
-        if key is None:
-            boxes[f"n{node}"] = _box(node, nodes[node], rank.get(node), node in critical)
-        elif key not in boxes:
-            members = [m for m, k in owner.items() if k == key]
-            boxes[key] = _collapsed_box(key, members, nodes, rank[node], critical)
+        if node not in owner:
+            box = _box(node, nodes[node], rank.get(node), node in critical, where.get(node))
+            boxes[box.key] = _with_steps(box, steps.get(node))
+        elif owner[node] not in boxes:
+            together = sorted(members[owner[node]])
+            box = _collapsed_box(owner[node], together, nodes, rank.get(node), critical)
+            boxes[box.key] = _with_steps(box, steps.get(together[0]))
 
-    edges = _thin_syncs(edges, {b.key for b in boxes.values() if b.kind == "sync"})
-    folded = graph.number_of_nodes() - len(kept)
+    lines = folding.thin_syncs(lines, {b.key for b in boxes.values() if b.kind == "sync"})
+    drawn = Counter(nodes[n]["kind"] for n in kept)
+    every = Counter(kind for _, kind in nodes(data="kind"))
+    folded = sum(every[kind] - drawn[kind] for kind in ("glue", "sync"))
     groups = [
         group
         for node in kept
@@ -195,7 +215,33 @@ def build_view(trace: Trace) -> View:
         for group in _item_groups(f"n{node}", nodes[node]["items"])
     ]
     title = _title(trace, folded)
-    return View(list(boxes.values()), edges, title, len(trace.parallel_groups), groups)
+    return View(list(boxes.values()), lines, title, len(trace.parallel_groups), groups)
+
+
+_STEPS_SHOWN = 3
+"""Glue steps named on an op's box at most (``then .text .strip() .upper() ...``)."""
+
+
+def _steps(works_on: Mapping[int, int], nodes: Any) -> dict[int, str]:
+    """For each op with glue on its result: ``then .text .strip()`` (steps in program order)."""
+    names: dict[int, list[str]] = {}
+    for node, op in sorted(works_on.items()):
+        name = label_text(nodes[node]["name"])
+        seen = names.setdefault(op, [])
+        if name not in seen:
+            seen.append(name)
+    lines = {}
+    for op, seen in names.items():
+        found = [n for n in seen if f"{n}()" not in seen]  # .strip then .strip(): one step
+        more = " ..." if len(found) > _STEPS_SHOWN else ""
+        lines[op] = f"then {' '.join(found[:_STEPS_SHOWN])}{more}"
+    return lines
+
+
+def _with_steps(box: Box, steps: str | None) -> Box:
+    if steps is None or box.kind not in ("op", "ops"):
+        return box
+    return dataclasses.replace(box, details=(*box.details, steps))
 
 
 def _item_groups(owner: str, items: list[Any]) -> list[Group]:
@@ -247,13 +293,19 @@ def _item_groups(owner: str, items: list[Any]) -> list[Group]:
     return groups
 
 
-def _box(node: int, attrs: Mapping[str, Any], rank: int | None, critical: bool) -> Box:
+def _box(
+    node: int,
+    attrs: Mapping[str, Any],
+    rank: int | None,
+    critical: bool,
+    where: Location | None = None,
+) -> Box:
     kind, name, status = attrs["kind"], label_text(attrs["name"]), str(attrs["status"])
     location = _short(str(attrs.get("location", "")))
     if kind == "input":
-        return Box(f"n{node}", kind, "input", (name,), status, None, (node,))
+        return Box(f"n{node}", kind, name, ("argument",), status, None, (node,))
     if kind == "sync":
-        return Box(f"n{node}", kind, "sync", (name,), status, None, (node,))
+        return _sync_box(node, attrs, where)
     details = [location]
     if kind == "op":
         details.append(duration_text(_duration(attrs)))
@@ -269,23 +321,58 @@ def _box(node: int, attrs: Mapping[str, Any], rank: int | None, critical: bool) 
     )
 
 
-def _collapse(trace: Trace, rank: Mapping[int, int]) -> dict[int, str]:
-    """Ops to collapse: more than COLLAPSE_AT of one name in one group."""
-    owner: dict[int, str] = {}
-    nodes = trace.graph.nodes
-    for index, group in enumerate(trace.parallel_groups):
-        by_name: dict[str, list[int]] = {}
-        for op in group:
-            by_name.setdefault(str(nodes[op]["name"]), []).append(op)
-        for position, members in enumerate(by_name.values()):
-            if len(members) > COLLAPSE_AT:
-                for op in members:
-                    owner[op] = f"g{index}_{position}"
-    return owner
+_SYNC_REASONS = {
+    # sync name -> what it waited for, where the sync itself does not say (waits.py)
+    "scope": "a try/with block",
+    "clock read": "a clock read",
+    "flush output": "output before library code",
+    "exception": "an exception raised",
+    "barrier": "xcs.barrier()",
+}
+_CODE_SHOWN = 40
+"""Characters of the user's line a sync's box shows at most."""
 
 
-def _collapsed_box(key: str, members: list[int], nodes: Any, rank: int, critical: set[int]) -> Box:
+def _sync_box(node: int, attrs: Mapping[str, Any], where: Location | None) -> Box:
+    """A sync in the user's terms: their line, where it is, and what it waited for.
+
+    ``waits: if verdict:`` / ``app.py:12`` / ``for a branch on a pending answer``;
+    the sync at the end of the call is ``end of the call``. Never the internal name
+    (``demand %3``).
+    """
+    name, status = str(attrs["name"]), str(attrs["status"])
+    if name == "exit":
+        return Box(f"n{node}", "sync", "end of the call", (), status, None, (node,))
+    code = ""
+    if where is not None:
+        code = " ".join(linecache.getline(where.file, where.line).split())
+        if len(code) > _CODE_SHOWN:
+            code = code[: _CODE_SHOWN - 3] + "..."
+    why = attrs.get("waited_for") or _SYNC_REASONS.get(name)
+    if why is None and name.endswith(" runs now"):
+        why = "an op called by library code"
+    details = [_short(str(attrs.get("location", "")))]
+    if why:
+        details.append(f"for {label_text(str(why).split(' (')[0])}")
+    title = f"waits: {label_text(code)}" if code else "waits"
+    return Box(f"n{node}", "sync", title, tuple(details), status, None, (node,))
+
+
+def _collapsed_box(
+    key: str, members: list[int], nodes: Any, rank: int | None, critical: set[int]
+) -> Box:
     first = nodes[members[0]]
+    if first["kind"] == "glue":  # the same step on each collapsed call's result
+        broke = any(nodes[m]["status"] == "failed" for m in members)
+        return Box(
+            key,
+            "glue",
+            f"{label_text(first['name'])} x{len(members)}",
+            (f"from {_short(str(first.get('location', '')))}",),
+            "failed" if broke else str(first["status"]),
+            None,
+            tuple(members),
+        )
     times = [t for t in (_duration(nodes[m]) for m in members) if t is not None]
     failed = sum(1 for m in members if nodes[m]["status"] == "failed")
     details = [f"from {_short(str(first.get('location', '')))}"]
@@ -312,73 +399,18 @@ def _collapsed_box(key: str, members: list[int], nodes: Any, rank: int, critical
     )
 
 
-def _edges(
-    graph: Any, kept: set[int], owner: Mapping[int, str], path: list[int]
-) -> tuple[list[int], list[tuple[str, str, str]]]:
-    """Edges between drawn boxes; through folded nodes when some are folded.
-
-    Returns:
-        The folded nodes drawn anyway because they join many boxes to many (a sync
-        between two wide waves: see ``parallelism.contract``), and the edges.
-    """
-    from ember.xcs._internal.parallelism import contract
-
-    pred = graph.pred
-
-    def preds(node: int) -> list[tuple[int, str]]:
-        return [
-            (p, "order" if attrs.get("order") == "dispatch" else "data")
-            for p, attrs in pred[node].items()
-        ]
-
-    drawn, contracted = contract(sorted(graph.nodes), preds, kept.__contains__)
-    on_path = _on_critical_path(graph, kept, path)
-    found: dict[tuple[str, str], str] = {}
-    for (source, node), kind in contracted.items():
-        key = (owner.get(source, f"n{source}"), owner.get(node, f"n{node}"))
-        if key[0] == key[1]:
-            continue
-        if kind == "data" and (source, node) in on_path:
-            kind = "critical"
-        if found.get(key) in (None, "order") or kind == "critical":
-            found[key] = kind
-    junctions = [node for node in drawn if node not in kept]
-    return junctions, [(s, t, kind) for (s, t), kind in found.items()]
-
-
-def _thin_syncs(edges: list[tuple[str, str, str]], syncs: set[str]) -> list[tuple[str, str, str]]:
-    """Into a sync, only edges from boxes with nowhere else to go (the rest is implied).
-
-    A sync waits for everything before it; drawing every such edge buries the graph.
-    """
-    elsewhere = {s for s, t, _ in edges if t not in syncs}
-    return [(s, t, k) for s, t, k in edges if t not in syncs or s not in elsewhere]
-
-
-def _on_critical_path(graph: Any, kept: set[int], path: list[int]) -> set[tuple[int, int]]:
-    """Pairs of drawn nodes joined by an edge that lies on the critical path."""
-    if len(path) < 2:
-        return set()
-    if all(node in kept for node in graph.nodes):  # nothing folded: walk the real edges
-        import networkx as nx
-
-        pairs: set[tuple[int, int]] = set()
-        for a, b in itertools.pairwise(path):
-            between = (nx.descendants(graph, a) & nx.ancestors(graph, b)) | {a, b}
-            pairs |= {(u, v) for u, v in graph.subgraph(between).edges}
-        return pairs
-    return set(itertools.pairwise(path))
-
-
 def _title(trace: Trace, folded: int) -> str:
     ops = sum(1 for _, kind in trace.graph.nodes(data="kind") if kind == "op")
     groups = len(trace.parallel_groups)
     parts = [
         f"{ops} op{'s' if ops != 1 else ''} in {groups} parallel group{'s' if groups != 1 else ''}"
     ]
-    parts.append(f"wall {duration_text(trace.wall_seconds)}")
+    if trace.executed:
+        parts.append(f"wall {duration_text(trace.wall_seconds)}")
+    else:
+        parts.append("recorded, not run (execute=False)")
     if trace.speedup is not None:
         parts.append(f"speedup {trace.speedup:.1f}x")
     if folded:
-        parts.append(f"{folded} glue and sync nodes folded into edges")
+        parts.append(f"{folded} glue and sync node{'s' if folded != 1 else ''} folded")
     return " | ".join(parts)

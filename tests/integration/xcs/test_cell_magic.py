@@ -131,3 +131,16 @@ def test_cells_that_run_plainly_run_under_the_magic(
 def test_a_future_import_is_refused_with_what_to_do(shell: Any) -> None:
     with pytest.raises(SyntaxError, match="cell of its own"):
         _run(shell, "from __future__ import annotations\nx = 1")
+
+
+@pytest.mark.parametrize("blank", ["", "\n", "\n  \n"], ids=["none", "one", "two"])
+def test_places_in_a_cell_read_as_the_notebook_numbers_its_lines(shell: Any, blank: str) -> None:
+    # The %%xcs line is line 1; blank lines IPython drops still count.
+    result = shell.run_cell(f"%%xcs --trace t\n{blank}a = ask('a')\nb = ask(a)", store_history=True)
+    assert result.success, result.error_in_exec
+    count, first = result.execution_count, 2 + blank.count("\n")
+    ops = [a for _, a in shell.user_ns["t"].graph.nodes(data=True) if a["kind"] == "op"]
+    assert [a["location"] for a in ops] == [
+        f"In [{count}], line {first}",
+        f"In [{count}], line {first + 1}",
+    ]

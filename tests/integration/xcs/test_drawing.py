@@ -202,7 +202,7 @@ def test_a_bare_install_says_how_to_get_drawings(
 def test_a_5000_node_trace_draws_in_seconds(big_trace: xcs.Trace, tmp_path: Path) -> None:
     view_start = time.perf_counter()
     source = big_trace.draw(format="dot").data
-    assert "folded into edges" in source and "echo x1250" in source
+    assert "glue and sync nodes folded" in source and "echo x1250" in source
     assert time.perf_counter() - view_start < 5
     assert mermaid_check(big_trace.to_mermaid())["ok"]
     if shutil.which("dot"):
@@ -239,18 +239,22 @@ def test_the_mermaid_checker_rejects_broken_text() -> None:
 
 
 def test_timeline_has_a_bar_per_op_on_a_row_per_thread(trace: xcs.Trace) -> None:
-    figure = trace.timeline()
+    from ember.xcs._viz.rows import thread_label
+
+    figure = trace.timeline(rows="threads")
     (axes,) = figure.axes
     ran = [a for _, a in trace.graph.nodes(data=True) if a["kind"] == "op" and a["end"]]
     bars = [p for p in axes.patches if p.get_width() > 0]
     assert len(bars) == len(ran)
     rows = {tick.get_text() for tick in axes.get_yticklabels()}
-    assert rows == {str(a["thread"]) for a in ran}
+    assert rows == {thread_label(a["thread"]) for a in ran}
     outlined = [p for p in bars if p.get_linewidth() > 0]
     assert len(outlined) >= len(trace.critical_path)
 
 
 def test_chrome_trace_follows_the_trace_event_format(trace: xcs.Trace, tmp_path: Path) -> None:
+    from ember.xcs._viz.rows import thread_label
+
     path = tmp_path / "trace.json"
     document = trace.to_chrome_trace(path)
     assert json.loads(path.read_text()) == json.loads(json.dumps(document))
@@ -273,7 +277,7 @@ def test_chrome_trace_follows_the_trace_event_format(trace: xcs.Trace, tmp_path:
             start = next(e for e in events if e["ph"] == "s" and e["tid"] == by_node[source]["tid"])
             assert start["ts"] <= by_node[source]["ts"] + by_node[source]["dur"]
     names = {e["args"]["name"] for e in events if e["ph"] == "M" and e["name"] == "thread_name"}
-    assert names - {"caller"} == {str(trace.graph.nodes[n]["thread"]) for n in ran}
+    assert names - {"caller"} == {thread_label(trace.graph.nodes[n]["thread"]) for n in ran}
 
 
 # --- notebooks -------------------------------------------------------------------------------

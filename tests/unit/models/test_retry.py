@@ -81,6 +81,42 @@ def test_bad_policies_are_refused():
         RetryPolicy(attempts=0)
     with pytest.raises(ValueError, match="base"):
         RetryPolicy(base=-1)
+    with pytest.raises(ValueError, match="deadline"):
+        RetryPolicy(deadline=-1)
+
+
+def test_every_way_the_retries_stop_is_said():
+    policy = RetryPolicy(attempts=3, max_retry_after=10, deadline=5)
+    rng = random.Random(0)
+    reasons = {
+        "status": policy.decide(1, Failure(401, "x"), rng)[1],
+        "attempts": policy.decide(3, Failure(500, "x"), rng)[1],
+        "retry_after": policy.decide(1, Failure(429, "x", retry_after=11), rng)[1],
+        "deadline": policy.decide(1, Failure(429, "x", retry_after=2), rng, elapsed=4)[1],
+    }
+    assert reasons["status"].startswith("Not retried: HTTP 401 is not a transient failure")
+    assert reasons["attempts"] == (
+        "Gave up: all 3 attempts the retry policy allows failed (RetryPolicy.attempts)."
+    )
+    limit = "asked to wait 11 s (Retry-After), longer than the retry policy's limit of 10 s"
+    assert limit in reasons["retry_after"]
+    assert "max_retry_after=11" in reasons["retry_after"]
+    assert "past the retry policy's deadline of 5 s" in reasons["deadline"]
+    assert policy.decide(1, Failure(429, "x", retry_after=2), rng, elapsed=2) == (2, "")
+    assert RetryPolicy(attempts=1).decide(1, Failure(None, "x"), rng)[1] == (
+        "Not retried: the retry policy allows 1 attempt (RetryPolicy.attempts)."
+    )
+
+
+def test_the_error_says_why_the_retries_stopped():
+    provider = Scripted([Failure(503, "busy", url="http://h:1/v1/x")] * 4)
+    with pytest.raises(ProviderError) as info:
+        provider.invoke("scripted/m", "m", "hi", {})
+    assert str(info.value) == (
+        "model 'scripted/m' failed (HTTP 503) after 4 attempts at http://h:1/v1/x: busy. "
+        "Gave up: all 4 attempts the retry policy allows failed (RetryPolicy.attempts)."
+    )
+    assert info.value.url == "http://h:1/v1/x" and info.value.reason.startswith("Gave up")
 
 
 def test_missing_key_names_the_variable(monkeypatch):

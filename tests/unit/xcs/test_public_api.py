@@ -36,9 +36,33 @@ def test_all_is_sorted_and_exact() -> None:
         assert getattr(xcs, name) is not None
 
 
+def test_models_errors_are_public_and_pinned() -> None:
+    # Every error class ember.models raises is importable from ember.models.
+    from ember import models
+    from ember.models import errors
+
+    assert models.__all__ == sorted(models.__all__)
+    raised = sorted(
+        name
+        for name in errors.__all__
+        if isinstance(getattr(errors, name), type) and issubclass(getattr(errors, name), Exception)
+    )
+    assert raised == [
+        "MissingAPIKeyError",
+        "ModelError",
+        "ModelNotFoundError",
+        "ProviderError",
+        "RateLimitError",
+        "SecretParameterError",
+        "UnknownParameterError",
+    ]
+    assert all(getattr(models, name) is getattr(errors, name) for name in raised)
+
+
 def test_jit_signature_is_pinned() -> None:
     assert str(inspect.signature(xcs.jit)) == (
-        "(fn: 'Callable[..., Any] | None' = None, /, *, max_workers: 'int | None' = None, "
+        "(fn: 'Callable[..., Any] | staticmethod[..., Any] | classmethod[Any, ..., Any] | None'"
+        " = None, /, *, max_workers: 'int | None' = None, "
         "executor: 'Executor | None' = None, timeout: 'float | None' = None, "
         "cache: 'bool' = True) -> 'Any'"
     )
@@ -47,11 +71,22 @@ def test_jit_signature_is_pinned() -> None:
 def test_op_and_trace_signatures_are_pinned() -> None:
     assert str(inspect.signature(xcs.op)) == (
         "(fn: 'Callable[..., Any] | None' = None, /, *, name: 'str | None' = None, "
-        "max_concurrency: 'int | None' = None) -> 'Op | Callable[[Callable[..., Any]], Op]'"
+        "max_concurrency: 'int | None' = None) "
+        "-> 'Op[..., Any] | Callable[[Callable[..., Any]], Op[..., Any]]'"
     )
     assert str(inspect.signature(xcs.trace)) == (
         "(fn: 'Callable[..., Any]', *args: 'Any', execute: 'bool' = True, **kwargs: 'Any') "
         "-> 'Trace'"
+    )
+
+
+def test_drawing_signatures_are_pinned() -> None:
+    assert str(inspect.signature(xcs.Trace.draw)) == (
+        "(self, path: 'str | os.PathLike[str] | None' = None, format: 'str | None' = None, "
+        "*, glue: 'bool' = False, fold: 'bool' = True) -> 'Any'"
+    )
+    assert str(inspect.signature(xcs.Trace.to_mermaid)) == (
+        "(self, *, glue: 'bool' = False, fold: 'bool' = True) -> 'str'"
     )
 
 

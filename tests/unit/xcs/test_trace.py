@@ -107,6 +107,11 @@ def test_execute_false_records_without_running() -> None:
     statuses = {a["status"] for _, a in trace.graph.nodes(data=True) if a["kind"] == "op"}
     assert statuses == {"pending"}
     assert trace.parallel_groups == [[1, 2, 3], [4]]
+    assert trace.executed is False and trace.speedup is None
+    assert "recorded, not run (execute=False)" in trace.to_mermaid()
+    assert "wall" not in trace.to_mermaid() and "speedup" not in trace.to_mermaid()
+    ran = xcs.trace(ensemble, "q")
+    assert ran.executed is True and "wall" in ran.to_mermaid()
 
 
 def test_execute_false_refuses_control_flow_on_results() -> None:

@@ -261,11 +261,11 @@ def _resolve_class(cls: type) -> tuple[Any, int]:
     return cls, CONCRETE
 
 
-def _resolve_op(op: Op) -> tuple[Any, int]:
+def _resolve_op(op: Op[..., Any]) -> tuple[Any, int]:
     return functools.partial(_call_op, op), PASS
 
 
-def _call_op(op: Op, /, *args: Any, **kwargs: Any) -> Any:
+def _call_op(op: Op[..., Any], /, *args: Any, **kwargs: Any) -> Any:
     """An op called by rewritten code: deferred if its caller was entered by us."""
     if may_defer(sys._getframe(1)):
         return op.defer(*args, **kwargs)
