@@ -316,6 +316,7 @@ def test_embedding_faults_match_any_input(client, server):
 
 def test_stalls_hold_the_new_endpoints_too(client, server):
     server.inject_stall(0.05, prompt="slow")
+    client.embeddings.create(model="embed", input="warm")  # the first request sets up HTTP
     start = time.perf_counter()
     client.embeddings.create(model="embed", input="fast")
     fast = time.perf_counter() - start
