@@ -25,7 +25,9 @@ import io
 import itertools
 import linecache
 import symtable
+import sys
 import tokenize
+import types
 from typing import Any
 
 from ember.xcs._internal.locations import name_cell
@@ -220,7 +222,25 @@ def load_ipython_extension(ipython: Any) -> None:
         # The %%xcs line is the cell's line 1; IPython drops the body's leading blank
         # lines (they shift the rest down).
         skipped = _blank_lines(cell) - _blank_lines(source)
-        count = ipython.execution_count  # the running cell's, until it finishes
+        count = _running_count(ipython)
         return run_cell(source, ipython.user_ns, trace_name, count, 2 + skipped)
 
     ipython.register_magic_function(xcs, magic_kind="cell", magic_name="xcs")
+
+
+def _running_count(ipython: Any) -> int:
+    """The execution count of the cell running the magic, as its ``In [N]`` shows it.
+
+    The cell's own code, up the stack, was compiled under a file name the shell maps
+    to its count. ``execution_count`` is not it in every version: IPython 8 counts
+    the running cell there, IPython 9 the next one.
+    """
+    names = getattr(getattr(ipython, "compile", None), "_filename_map", None)
+    frame: types.FrameType | None = sys._getframe(1)
+    while isinstance(names, dict) and frame is not None:
+        count = names.get(frame.f_code.co_filename)
+        if isinstance(count, int):
+            return count
+        frame = frame.f_back
+    count = ipython.execution_count
+    return int(count) if isinstance(count, int) else 0

@@ -255,7 +255,8 @@ def test_redacting_hostile_text_costs_time_linear_in_its_length(unit: str) -> No
 
     def seconds(n: int) -> float:
         text = unit * n
-        return best_seconds(lambda: redact_text(text), runs=3)
+        return best_seconds(lambda: redact_text(text), runs=5)
 
     seconds(500)
-    assert seconds(16_000) < 8 * max(seconds(4_000), 1e-4)  # 4x the text: not 16x
+    # Sizes whose times (about 1 and 4 ms) stand above a loaded machine's noise.
+    assert seconds(80_000) < 8 * max(seconds(20_000), 1e-4)  # 4x the text: not 16x

@@ -96,7 +96,7 @@ def test_the_trace_context_is_per_thread(recording: Recording) -> None:
 def test_a_pending_value_demanded_inside_an_op_of_the_same_trace_raises(
     recording: Recording,
 ) -> None:
-    captured = echo.defer("secret")
+    captured = echo.defer("secret", 0.5)  # still running when the op below reads it
 
     @xcs.op
     def peeks() -> str:
