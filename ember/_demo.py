@@ -120,6 +120,8 @@ def _timed(label: str, run: Any, calls: int, show: bool) -> tuple[list[str], flo
     with bar:
 
         def tick(event: models.CallEvent) -> None:
+            if event.kind != "call":  # a retry: the call is still going
+                return
             with lock:
                 bar.update(1)
 

@@ -22,7 +22,8 @@ Keys come from ``OPENAI_API_KEY`` / ``ANTHROPIC_API_KEY`` (or the variable
 for every provider: a name the provider does not take raises
 ``UnknownParameterError`` (``did you mean temperature?``). Failed requests are
 retried on 429, 5xx, timeouts and lost connections, with exponential backoff and
-jitter; a ``ProviderError`` names the endpoint and why the retries stopped.
+jitter; a ``ProviderError`` names the endpoint and why the retries stopped. Retries and
+give-ups are logged on the ``ember.models`` logger, and listeners (``on_call``) hear them.
 ``ember.models.server`` is a local server speaking both HTTP APIs.
 """
 
@@ -158,8 +159,12 @@ def reset_usage() -> None:
 
 
 def on_call(listener: Callable[[CallEvent], None]) -> Callable[[], None]:
-    """Call ``listener(event)`` after every model call (progress bars, logs).
+    """Call ``listener(event)`` after every model call, and before every retry.
 
+    ``event.kind`` says which: ``"call"`` for a finished call (one per call: what
+    progress bars count), ``"retry"`` for a failed attempt about to be tried again
+    (its ``attempt``, ``status``, ``backoff``, ``retry_after``; see ``CallEvent``).
+    Listeners run on the thread that made the call; what they raise, the call raises.
     Inside ``@jit``, adding and removing a listener first wait for pending calls, so
     it hears exactly the calls plain Python would make while it is there.
 

@@ -23,7 +23,9 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ember._redact import shown, shown_arguments
+from ember.models.errors import ProviderError
 from ember.models.parameters import CLIENT_OPTIONS, check_parameters
+from ember.models.providers.base import RETRY_LISTENER, Failure
 from ember.models.response import Response
 from ember.xcs import OpSpec, call_op
 
@@ -98,13 +100,28 @@ class ModelBinding:
     def _complete(self, prompt: Prompt, **params: Any) -> Response:
         """What runs (on a worker thread under ``@jit``): the request, with retries."""
         start = time.perf_counter()
+        registry = self._registry
+        # Retries are told to the listeners (none: nothing to tell, nothing set up; a call
+        # made inside another provider's call must not tell that call's listener).
+        retries = _Retries(registry, self.model_id) if registry._listeners else None
+        token = None
+        if retries is not None or RETRY_LISTENER.get() is not None:
+            token = RETRY_LISTENER.set(retries)
         try:
             response = self.provider.invoke(self.model_id, self._model, prompt, params)
         except Exception as error:
-            self._registry.finished(self.model_id, None, error, time.perf_counter() - start)
+            if isinstance(error, ProviderError):
+                attempts = error.attempts
+            else:
+                attempts = 1 if retries is None else retries.attempt
+            registry.finished(self.model_id, None, error, time.perf_counter() - start, attempts)
             raise
-        response = self._registry.stamp(self.model_id, response)
-        self._registry.finished(self.model_id, response, None, time.perf_counter() - start)
+        finally:
+            if token is not None:
+                RETRY_LISTENER.reset(token)
+        response = registry.stamp(self.model_id, response)
+        seconds = time.perf_counter() - start
+        registry.finished(self.model_id, response, None, seconds, response.attempts)
         return response
 
     def with_defaults(self, **params: Any) -> ModelBinding:
@@ -132,3 +149,18 @@ class ModelBinding:
     def __repr__(self) -> str:
         defaults = f", {shown_arguments((), self.defaults)}" if self.defaults else ""
         return f"models.instance({shown(self.model_id)}{defaults})"
+
+
+class _Retries:
+    """A call's retries, told to the registry's listeners; counts the attempts made."""
+
+    __slots__ = ("attempt", "model_id", "registry")
+
+    def __init__(self, registry: ModelRegistry, model_id: str) -> None:
+        self.registry = registry
+        self.model_id = model_id
+        self.attempt = 1  # the attempt being made
+
+    def __call__(self, attempt: int, failure: Failure, backoff: float, seconds: float) -> None:
+        self.registry.retried(self.model_id, failure, attempt, backoff, seconds)
+        self.attempt = attempt + 1  # (not when a listener raised: no attempt follows)

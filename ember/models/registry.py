@@ -11,17 +11,19 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import fractions
+import logging
 import re
 import threading
 import weakref
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 from ember._redact import redact_text
+from ember.models._spans import ModelCallSpan
 from ember.models.binding import ModelBinding
 from ember.models.errors import ModelNotFoundError
 from ember.models.providers.anthropic_provider import AnthropicProvider
-from ember.models.providers.base import Prompt, Provider
+from ember.models.providers.base import Failure, Prompt, Provider
 from ember.models.providers.openai_provider import OpenAIProvider
 from ember.models.providers.simulated import SimulatedProvider
 from ember.models.response import Response
@@ -34,23 +36,45 @@ _BARE = (
     (re.compile(r"^claude-"), "anthropic"),
 )
 _COUNTERS = ("calls", "prompt_tokens", "completion_tokens", "total_tokens", "cost")
+_log = logging.getLogger("ember.models")
 
 
 @dataclasses.dataclass(frozen=True)
 class CallEvent:
-    """One finished model call, as listeners see it.
+    """A finished model call, or a failed attempt of one about to be retried.
+
+    ``kind`` says which: ``"call"`` (one event per call, when it has finished) or
+    ``"retry"`` (one per failed attempt that is tried again, before the wait). A
+    listener that counts calls counts the ``"call"`` events.
 
     Attributes:
         model_id: The model called.
-        response: Its response, or None when it failed.
-        error: The exception it raised, or None.
-        seconds: Wall time of the call, retries included.
+        response: Its response; None when it failed, and for a retry.
+        error: The exception the call raised (None when it succeeded); for a retry, the
+            attempt's :class:`~ember.models.providers.Failure` (its ``status``,
+            ``message``, ``retry_after``, ``url``; the SDK's exception is its ``__cause__``).
+        seconds: Wall time of the call, retries included; for a retry, the time since
+            the call's first attempt started.
+        kind: ``"call"`` or ``"retry"``.
+        attempt: The attempts the call made (1 without retries); for a retry, the number
+            of the attempt that failed (1 for the first).
+        status: The HTTP status of the failed attempt (a retry) or of the error the call
+            raised (a ``ProviderError``'s); None without one (a timeout, a lost connection,
+            a success).
+        backoff: Seconds waited before the next attempt (a retry); None for a call.
+        retry_after: The ``Retry-After`` seconds the server sent with the failure, if any.
     """
 
     model_id: str
     response: Response | None
     error: BaseException | None
     seconds: float
+    _: dataclasses.KW_ONLY
+    kind: Literal["call", "retry"] = "call"
+    attempt: int = 1
+    status: int | None = None
+    backoff: float | None = None
+    retry_after: float | None = None
 
 
 Listener = Callable[[CallEvent], None]
@@ -259,7 +283,8 @@ class ModelRegistry:
             spec = by_model.get(model)
             if spec is None:
                 limit = None if shared is None else shared.max_concurrency
-                spec = by_model[model] = OpSpec(f"{name}/{model}", limit, shared)
+                describe = ModelCallSpan(name, model, provider.base_url)  # for OpenTelemetry
+                spec = by_model[model] = OpSpec(f"{name}/{model}", limit, shared, describe)
             return spec
 
     def binding(
@@ -325,8 +350,13 @@ class ModelRegistry:
         response: Response | None,
         error: BaseException | None,
         seconds: float,
+        attempt: int = 1,
     ) -> None:
-        """Count a finished call and tell the listeners (on the calling thread)."""
+        """Count a finished call and tell the listeners (on the calling thread).
+
+        Logged at DEBUG on ``ember.models`` (the model, the time, the attempts; the
+        tokens, or the error's class).
+        """
         if response is not None:
             usage = response.usage
             with self._lock:
@@ -335,8 +365,33 @@ class ModelRegistry:
                 for key in _COUNTERS[1:-1]:
                     totals[key] += usage.get(key, 0)
                 totals["cost"] += fractions.Fraction(usage.get("cost", 0.0))
+        if _log.isEnabledFor(logging.DEBUG):
+            _log_call(model_id, response, error, seconds, attempt, _status(error))
+        if self._listeners:
+            status = _status(error)
+            event = CallEvent(model_id, response, error, seconds, attempt=attempt, status=status)
+            for listener in list(self._listeners):
+                listener(event)
+
+    def retried(
+        self, model_id: str, failure: Failure, attempt: int, backoff: float, seconds: float
+    ) -> None:
+        """Tell the listeners that attempt ``attempt`` failed; the next comes in ``backoff`` s."""
+        if not self._listeners:
+            return
+        event = CallEvent(
+            model_id,
+            None,
+            failure,
+            seconds,
+            kind="retry",
+            attempt=attempt,
+            status=failure.status,
+            backoff=backoff,
+            retry_after=failure.retry_after,
+        )
         for listener in list(self._listeners):
-            listener(CallEvent(model_id, response, error, seconds))
+            listener(event)
 
     def usage(self, model_id: str | None = None) -> dict[str, Any]:
         """Totals of successful calls: of one model, or of all when ``model_id`` is None."""
@@ -361,10 +416,12 @@ class ModelRegistry:
             self._usage.clear()
 
     def on_call(self, listener: Listener) -> Callable[[], None]:
-        """Call ``listener(event)`` after every model call; returns a function removing it.
+        """Call ``listener(event)`` after every model call and before every retry.
 
+        Each event's ``kind`` says which (``"call"`` or ``"retry"``, see ``CallEvent``).
         Listeners run on the thread that made the call (a worker thread under
-        ``@jit``), so they must be thread-safe; what they raise, the call raises.
+        ``@jit``), so they must be thread-safe; what they raise, the call raises (from a
+        retry event: without trying again). Returns a function removing the listener.
         """
         if not callable(listener):
             raise TypeError(f"on_call needs a callable, got {listener!r}")
@@ -377,6 +434,60 @@ class ModelRegistry:
                     self._listeners.remove(listener)
 
         return remove
+
+
+def _status(error: BaseException | None) -> int | None:
+    """The HTTP status an error carries (a ``ProviderError``'s), if any."""
+    status = getattr(error, "status", None)
+    return status if isinstance(status, int) else None
+
+
+def _log_call(
+    model_id: str,
+    response: Response | None,
+    error: BaseException | None,
+    seconds: float,
+    attempt: int,
+    status: int | None,
+) -> None:
+    """The DEBUG record of one finished call."""
+    attempts = f"{attempt} attempt{'' if attempt == 1 else 's'}"
+    if response is not None:
+        tokens = response.usage.get("total_tokens", 0)
+        _log.debug(
+            "%s answered in %.3f s (%s, %d tokens)",
+            model_id,
+            seconds,
+            attempts,
+            tokens,
+            extra={
+                "ember_event": "call",
+                "ember_model": model_id,
+                "ember_seconds": seconds,
+                "ember_attempt": attempt,
+                "ember_tokens": tokens,
+                "ember_status": None,
+                "ember_error": None,
+            },
+        )
+        return
+    name = type(error).__name__
+    _log.debug(
+        "%s failed in %.3f s (%s): %s",
+        model_id,
+        seconds,
+        attempts,
+        name,
+        extra={
+            "ember_event": "call",
+            "ember_model": model_id,
+            "ember_seconds": seconds,
+            "ember_attempt": attempt,
+            "ember_tokens": None,
+            "ember_status": status,
+            "ember_error": name,
+        },
+    )
 
 
 def _did_you_mean(typed: str, known: dict[str, str] | list[str]) -> str:

@@ -33,11 +33,14 @@ class Response:
         text: The generated text.
         usage: Token counts and cost (see the module docstring).
         model_id: The model that answered, as ``provider/model``.
+        attempts: Requests made for it (1 when the first succeeded; more after retries).
+            Not part of equality: the same answer is the same response.
     """
 
     text: str
     usage: dict[str, Any] = dataclasses.field(default_factory=lambda: make_usage(0, 0))
     model_id: str = ""
+    attempts: int = dataclasses.field(default=1, compare=False, repr=False)
 
     def __str__(self) -> str:
         return self.text

@@ -22,7 +22,7 @@ from ember.xcs._internal.ir import OpSpec
 from ember.xcs._internal.protocol import call_op, composite, op
 from ember.xcs._jit import get_jit_stats, jit, reset_jit_stats
 from ember.xcs._map import map, vmap
-from ember.xcs._trace import Trace, barrier, trace
+from ember.xcs._trace import Trace, barrier, last_failed_trace, trace, trace_of
 
 
 def load_ipython_extension(ipython: object) -> None:
@@ -44,12 +44,14 @@ __all__ = [
     "composite",
     "get_jit_stats",
     "jit",
+    "last_failed_trace",
     "map",
     "op",
     "pure",
     "register_op",
     "reset_jit_stats",
     "trace",
+    "trace_of",
     "unregister_op",
     "vmap",
 ]

@@ -31,7 +31,8 @@ from collections.abc import Callable, Hashable
 from concurrent.futures import Executor
 from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, Protocol, TypeVar, overload
 
-from ember.xcs._internal import parallelism, runtime, tracer, waits
+from ember.xcs import _otel
+from ember.xcs._internal import logs, parallelism, runtime, tracer, waits
 from ember.xcs._internal.decisions import Decision, Decisions, call_key
 from ember.xcs._internal.dispatch.callees import CONCRETE, PASS, entry_point, register
 from ember.xcs._internal.dispatch.twins import twin_of
@@ -157,9 +158,14 @@ class JitFunction(FunctionLike, Generic[P, R]):
             return result
         except PendingValueError as gap:
             self._gap(key, gap)
+            _keep_failed_trace(recording, gap)
+            raise
+        except BaseException as error:
+            _keep_failed_trace(recording, error)
             raise
         finally:
             self._learn(key, recording, completed)
+            _otel.export_call(self.__qualname__, recording, completed)  # if it is set up
 
     def _gap(self, key: Hashable | None, gap: PendingValueError) -> None:
         """A pending value reached code that needed a real one: run such calls plainly."""
@@ -169,11 +175,13 @@ class JitFunction(FunctionLike, Generic[P, R]):
         else:
             self._decisions.set(key, Decision.FALLBACK)
         self._stats.fall_back(reason)
+        logs.gap(self.__module__, self.__qualname__, reason, every_call=key is None)
 
     def _fall_back(self, reason: str) -> None:
         """Run plainly from now on, saying once, at the function's own line, why."""
         self._fallback = reason
         self._stats.fall_back(reason)
+        logs.cannot_rewrite(self.__module__, self.__qualname__, reason)
         code = getattr(inspect.unwrap(self.__wrapped__), "__code__", None)
         if code is not None and not first_warning(code):
             return  # already said, when it ran as a callee of another jitted function
@@ -215,6 +223,9 @@ class JitFunction(FunctionLike, Generic[P, R]):
             recording.own_thread_ops,
         )
         self._stats.count_traced(summary, wall, decision, found, advice, recording.own_thread_ops)
+        if logs.LOG.isEnabledFor(logs.DEBUG):
+            cached = key is not None
+            logs.decided(self.__module__, self.__qualname__, summary, decision, cached, advice)
 
     def _by_value(self) -> tuple[Any, ...]:
         # The executor stays behind: another process runs it on its own shared pool.
@@ -308,6 +319,16 @@ def jit(
         return JitFunction(target, options)
 
     return make(fn) if fn is not None else make
+
+
+def _keep_failed_trace(recording: Recording, error: BaseException) -> None:
+    """A traced call raised: its trace goes on the exception (``xcs.trace_of``).
+
+    Only failing calls pay for building a ``Trace``. (``_trace`` imports this module.)
+    """
+    from ember.xcs._trace import failed_call
+
+    failed_call(recording, error)
 
 
 def _rebuild(

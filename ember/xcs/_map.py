@@ -13,8 +13,9 @@ What it relaxes, and only this: items run at the same time, so their side effect
 independent.
 
 Failures: the exception of the first failing item *in item order* is raised -- the
-original object, with a note naming the item -- once every item before it has
-finished; items after it start nothing more (their unstarted ops are cancelled). With
+original object, with a note naming the item and the item's trace attached
+(``xcs.trace_of``) -- once every item before it has finished; items after it start
+nothing more (their unstarted ops are cancelled). With
 ``return_exceptions=True`` every item runs and exceptions take their items' places.
 
 Inside a traced call, ``xcs.map`` is an op of the enclosing graph (``xcs.map[fn]``)
@@ -32,7 +33,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor, wait
 from typing import Any, Literal, TypeVar, overload
 
-from ember._redact import shown
+from ember._redact import shown, shown_text
 from ember.xcs._internal import runtime, tracer
 from ember.xcs._internal.dispatch.callees import entry_point
 from ember.xcs._internal.engine import Engine
@@ -42,6 +43,7 @@ from ember.xcs._internal.protocol import FunctionLike
 from ember.xcs._internal.rewrite import Unrewritable
 from ember.xcs._internal.tracer import Recording
 from ember.xcs._jit import split_jitted
+from ember.xcs._trace import failed_call, keep_as_last_failed
 
 __all__ = ["ItemsStopped", "map", "vmap"]
 
@@ -117,6 +119,8 @@ class _Items:
             self.results[index] = runtime.run(recording, self.fn, args, kwargs, self.target)
         except BaseException as exc:
             self.errors[index] = exc
+            if not isinstance(exc, ItemsStopped):  # its trace: xcs.trace_of(exc)
+                failed_call(recording, exc, last=False)
             if self.return_exceptions and isinstance(exc, Exception):
                 self.results[index] = exc
             elif not isinstance(exc, ItemsStopped):
@@ -147,10 +151,12 @@ class _Items:
             if failing:
                 first = min(failing)
                 error = self.errors[first]
+                name = shown_text(getattr(self.fn, "__qualname__", type(self.fn).__name__))
                 error.add_note(
-                    f"xcs.map: raised by item {first} of {len(self.items)}: "
-                    f"{shown(self.items[first], _SHOWN)}"
+                    f"[ember.xcs] raised by item {first} of {len(self.items)} in "
+                    f"xcs.map[{name}]: {shown(self.items[first], _SHOWN)}"
                 )
+                keep_as_last_failed(error)
                 raise error
         else:
             for i in failing:

@@ -5,6 +5,11 @@ found (nodes, edges, parallel groups) and what actually happened (status, start,
 end and thread of every node). It shows itself as text (``str``), a drawing
 (``draw``), mermaid, a timeline and a Perfetto trace; the renderers live in
 ``ember.xcs._viz`` and are loaded on first use.
+
+A call that raises keeps its partial trace on the exception (:func:`failed_call`,
+used by ``@jit``, ``xcs.trace`` and ``xcs.map``; read back with :func:`trace_of` and
+:func:`last_failed_trace`). A call that returns builds no ``Trace`` unless it was
+``xcs.trace``'d.
 """
 
 from __future__ import annotations
@@ -21,14 +26,23 @@ import networkx as nx
 from ember._redact import shown, shown_arguments, shown_text
 from ember.xcs._internal import parallelism, runtime, tracer, waits
 from ember.xcs._internal.dispatch.callees import entry_point
-from ember.xcs._internal.errors import warn_caller
+from ember.xcs._internal.errors import NOTE_ARG_TEXT, warn_caller
 from ember.xcs._internal.ir import Node, NodeKind
 from ember.xcs._internal.rewrite import Unrewritable
 from ember.xcs._internal.tracer import Recording
 from ember.xcs._jit import split_jitted
+from ember.xcs._otel import epoch_of
 from ember.xcs._viz import RAN_AT_ONCE
 
-__all__ = ["Trace", "barrier", "trace"]
+__all__ = [
+    "Trace",
+    "barrier",
+    "failed_call",
+    "keep_as_last_failed",
+    "last_failed_trace",
+    "trace",
+    "trace_of",
+]
 
 _MAX_ARG_TEXT = 24
 
@@ -52,10 +66,26 @@ class Trace:
         waits: The syncs that cost parallelism (waited for ops, with more ops after
             them), in program order: ``line``, ``waited_for``, ``seconds``. ``print``
             ends with them, grouped by line.
+        error: The exception the call raised, None when it returned. A failed call's
+            trace is partial: what ran, what failed, what was cancelled (see
+            :func:`trace_of`).
     """
 
-    def __init__(self, recording: Recording, result: Any, wall_seconds: float) -> None:
+    def __init__(
+        self,
+        recording: Recording,
+        result: Any,
+        wall_seconds: float,
+        error: BaseException | None = None,
+        *,
+        name: str | None = None,
+    ) -> None:
         self.result = result
+        self.error = error
+        self._name = name  # the traced function's qualname, for to_otel
+        self._epoch_ns = epoch_of(recording.t0)  # the call's start, for to_otel
+        values = recording.values
+        self._values = {op: values[op] for op in recording.ops if op in values}
         self.graph: nx.DiGraph = recording.graph
         self.wall_seconds = wall_seconds
         self.executed = recording.execute
@@ -196,6 +226,41 @@ class Trace:
             output.to_json_file(path, document)
         return document
 
+    def to_otel(self, tracer: Any = None) -> None:
+        """Send the run to OpenTelemetry: a span for the call, a child span per op.
+
+        The spans have the times the run recorded (it may be long over), the call's
+        span a child of the span current now. What they hold: see ``docs/observing.md``
+        (model calls follow the GenAI semantic conventions; no prompt, answer or
+        secret is in them). A jitted call sends these spans itself when a tracer
+        provider is configured; this is for a trace you kept.
+
+        Args:
+            tracer: An OpenTelemetry ``Tracer``; by default the global provider's
+                (``opentelemetry.trace.get_tracer_provider()``), scope ``ember.xcs``.
+
+        Raises:
+            ImportError: OpenTelemetry is not installed (``pip install 'ember-xcs[otel]'``).
+        """
+        from ember.xcs import _otel
+
+        if tracer is None:
+            try:
+                from opentelemetry import trace as api
+            except ImportError as missing:
+                raise ImportError(
+                    "Trace.to_otel needs OpenTelemetry: pip install 'ember-xcs[otel]'"
+                ) from missing
+            tracer = _otel.tracer_of(api.get_tracer_provider())
+        groups = {op: index for index, ops in enumerate(self.parallel_groups) for op in ops}
+        name = "ember.xcs.trace" if self._name is None else f"ember.xcs.trace {self._name}"
+        nodes = self.graph.nodes
+        run = _otel.Run(
+            name, self._nodes, nodes, self._values, groups, self._epoch_ns, self.wall_seconds,
+            self.error,
+        )  # fmt: skip
+        _otel.emit(tracer, run)
+
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
         """What a notebook shows: the drawing (SVG), mermaid, and the text summary."""
         bundle: dict[str, Any] = {"text/plain": repr(self), "text/vnd.mermaid": self.to_mermaid()}
@@ -220,9 +285,10 @@ class Trace:
 
     def __repr__(self) -> str:
         ops = sum(1 for n in self._nodes if n.kind is NodeKind.OP)
+        failed = "" if self.error is None else f", raised {type(self.error).__name__}"
         return (
             f"<Trace: {ops} ops in {len(self.parallel_groups)} parallel groups, "
-            f"{len(self._nodes)} nodes, {self.wall_seconds:.3f}s>"
+            f"{len(self._nodes)} nodes, {self.wall_seconds:.3f}s{failed}>"
         )
 
     def _line(self, node: Node) -> str:
@@ -232,8 +298,9 @@ class Trace:
             inputs = f"waits for {len(waited)} node{'s' if len(waited) != 1 else ''}"
         elif node.fn is getattr:  # attribute glue: the name is in the node's name
             inputs = shown(node.args[0], _MAX_ARG_TEXT)
-        else:
-            inputs = shown_arguments(node.args, node.kwargs, _MAX_ARG_TEXT)
+        else:  # a failed op's arguments say which call it was: more of them shown
+            limit = NOTE_ARG_TEXT if attrs["status"] == "failed" else _MAX_ARG_TEXT
+            inputs = shown_arguments(node.args, node.kwargs, limit)
         # One line per node, whatever the names hold: secrets redacted, control
         # characters (newlines, terminal escapes) written as escapes.
         name = shown_text(node.name)
@@ -245,7 +312,9 @@ class Trace:
         start, end = attrs.get("start"), attrs.get("end")
         if start is not None and end is not None:
             text += f"  {end - start:.2f}s"
-        if attrs["status"] not in ("done", "pending"):
+        if attrs["status"] == "failed" and attrs.get("error") is not None:
+            text += f"  [failed: {shown_text(type(attrs['error']).__name__)}]"
+        elif attrs["status"] not in ("done", "pending"):
             text += f"  [{attrs['status']}]"
         if attrs.get("immediate"):
             text += f"  [{RAN_AT_ONCE}]"
@@ -269,7 +338,8 @@ def trace(fn: Callable[..., Any], *args: Any, execute: bool = True, **kwargs: An
         The trace; ``.result`` is what ``fn`` returned (None when not executed).
 
     Raises:
-        BaseException: Whatever ``fn`` raises, as with a plain call.
+        BaseException: Whatever ``fn`` raises, as with a plain call, with the trace
+            of what ran until then attached: ``xcs.trace_of(error)``.
     """
     if not callable(fn):
         raise TypeError(f"xcs.trace expects a function or callable, got {fn!r}")
@@ -284,8 +354,111 @@ def trace(fn: Callable[..., Any], *args: Any, execute: bool = True, **kwargs: An
         )
         target = fn
     recording = Recording(engine, execute=execute)
-    result = runtime.run(recording, fn, args, kwargs, target)
-    return Trace(recording, result, time.perf_counter() - recording.t0)
+    try:
+        result = runtime.run(recording, fn, args, kwargs, target)
+    except BaseException as error:
+        failed_call(recording, error)
+        raise
+    name = getattr(fn, "__qualname__", None)
+    return Trace(recording, result, time.perf_counter() - recording.t0, name=name)
+
+
+# --- the trace of a call that raised --------------------------------------------------
+
+_ATTRIBUTE = "_ember_xcs_trace"  # on the exception (exceptions take no weak references)
+_last_failed: Trace | None = None
+
+
+class _Attached:
+    """Holds a failed call's trace on its exception.
+
+    Pickling or copying the exception (a process pool sending it back, ``copy``)
+    drops the trace: the copy has None in its place.
+    """
+
+    __slots__ = ("trace",)
+
+    def __init__(self, trace: Trace) -> None:
+        self.trace = trace
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_dropped, ())
+
+    def __repr__(self) -> str:
+        return "<the ember.xcs trace of the call that raised this: xcs.trace_of(error)>"
+
+
+def _dropped() -> None:
+    return None
+
+
+def failed_call(recording: Recording, error: BaseException, *, last: bool = True) -> Trace | None:
+    """Keep the trace of a traced call that raised ``error``, on ``error`` itself.
+
+    Called by every outermost traced call when it raises (``@jit``, ``xcs.trace``,
+    each item of ``xcs.map``) -- never when it returns, so a call that succeeds builds
+    no ``Trace``. An outer call attaches after the calls inside it (it raises later),
+    so the trace left on an exception is that of the outermost traced call it left.
+    The exception keeps its type, message, arguments and traceback.
+
+    Args:
+        recording: The recording of the call that raised.
+        error: The exception it raised (the original object).
+        last: Also make it :func:`last_failed_trace` (``xcs.map`` does that for the
+            item it raises, not for every item that failed).
+
+    Returns:
+        The trace, or None when it could not be built (``error`` is raised anyway).
+    """
+    global _last_failed
+    try:
+        trace = Trace(recording, None, time.perf_counter() - recording.t0, error)
+    except Exception:  # never let showing a failure replace it
+        return None
+    with contextlib.suppress(AttributeError, TypeError):  # one that takes no attributes
+        object.__setattr__(error, _ATTRIBUTE, _Attached(trace))
+    if last:
+        _last_failed = trace
+    return trace
+
+
+def trace_of(error: BaseException) -> Trace | None:
+    """The trace of the traced call that raised ``error``: what ran, what failed.
+
+    ``error`` is the exception a jitted call, ``xcs.trace(...)`` or an item of
+    ``xcs.map`` raised (the original object, as ``except`` catches it). When traced
+    calls were nested -- a jitted function called by another, or inside an op -- it is
+    the trace of the outermost one (nested jitted calls are part of its graph). Draw
+    it or print it like any trace: failed ops are marked, with the arguments of their
+    call.
+
+    Args:
+        error: The exception.
+
+    Returns:
+        The trace, or None when ``error`` did not come out of a traced call (or is a
+        copy of one, made by pickling).
+    """
+    attached = getattr(error, _ATTRIBUTE, None)
+    return attached.trace if isinstance(attached, _Attached) else None
+
+
+def last_failed_trace() -> Trace | None:
+    """The trace of the most recent traced call in this process that raised.
+
+    For notebooks: a cell's jitted call failed, the next cell draws
+    ``xcs.last_failed_trace()``. Only the last one is kept (with the exception, its
+    traceback and the arguments of its calls); None before any call raised.
+    """
+    return _last_failed
+
+
+def keep_as_last_failed(error: BaseException) -> None:
+    """Make the trace attached to ``error`` the :func:`last_failed_trace` (``xcs.map``)."""
+    global _last_failed
+    trace = trace_of(error)
+    if trace is not None:
+        _last_failed = trace
 
 
 def barrier() -> None:

@@ -153,6 +153,15 @@ DOC_WAVES = [
         [2],
     ),
     Waves("docs/models.md", 4, 'answer, "Why is the sky blue?"', CHAT, [10, 2, 1]),
+    # the sections "Logging" and "Listening to model calls" (block numbers count the
+    # page's python blocks above each: these three come first)
+    Waves("docs/observing.md", 1, 'ensemble, "Why is the sky blue?"', CHAT, [3, 1]),
+    Waves("docs/observing.md", 2, 'drafts, "Why is the sky blue?"', CHAT, [8]),
+    # the section "A failed run"
+    Waves("docs/observing.md", 3, 'summarize_all, ["a", "b", "c"]', ("summarize",), [3]),
+    # the section "OpenTelemetry"
+    Waves("docs/observing.md", 4, 'support_reply, "q"', CHAT, [3, 1]),
+    Waves("docs/observing.md", 5, 'triage, "t"', CHAT, [2]),
     Waves("docs/parallelism.md", 0, 'comprehension, ["a", "b", "c"]', ASK, [3]),
     Waves("docs/parallelism.md", 0, 'loop, ["a", "b", "c"]', ASK, [3]),
     Waves("docs/parallelism.md", 0, 'fan_out_fan_in, ["a", "b", "c"]', ASK, [3, 1]),
@@ -305,6 +314,7 @@ NOT_PIPELINES = {
     # one after the other -- the page asserts the speedup instead.
     ("docs/parallelism.md", "by_callback"): "calls made by library code",
     ("docs/parallelism.md", "fn"): "the page's own waves(fn, *args) helper",
+    ("docs/observing.md", "ask"): "one call, there to time out",  # "Stopping a run"
 }
 
 
@@ -330,6 +340,7 @@ EXTRA_USES = {
     "models": r"^\s*(?:import|from)\s+(?:openai|anthropic)\b|[\"'](?:openai|anthropic)/",
     "viz": r"\.(?:draw|timeline)\(|^\s*(?:import|from)\s+(?:graphviz|matplotlib)\b",
     "dask": r"^\s*(?:import|from)\s+dask\b",
+    "otel": r"^\s*(?:import|from)\s+opentelemetry\b|\.to_otel\(",
 }
 
 
@@ -369,11 +380,13 @@ def test_pages_name_the_extras_their_examples_need() -> None:
     assert {page: found for page, found in missing.items() if found} == {}
     # It sees them: an SDK needs [models], a drawing [viz]; a comment needs nothing.
     page = "# A page\n\n```python\nimport openai\nxcs.trace(f).draw()\n# import dask\n```\n"
+    page = page.replace("# import dask", "from opentelemetry import trace\n# import dask")
     assert extras_not_named(page, blocks_in(page)) == [
         "line 3 needs [models]",
         "line 3 needs [viz]",
+        "line 3 needs [otel]",
     ]
-    page = page.replace("# A page", "# A page: pip install 'ember-xcs[models,viz]'")
+    page = page.replace("# A page", "# A page: pip install 'ember-xcs[models,viz,otel]'")
     assert extras_not_named(page, blocks_in(page)) == []
 
 

@@ -9,7 +9,13 @@ connections -- with exponential backoff and full jitter (or the server's
 ``Retry-After``), and turns what is left into ``ProviderError``
 or ``RateLimitError``. Every way the retries stop is said in the error (its
 ``reason``): the attempts used up, a status not worth retrying, a ``Retry-After``
-longer than the policy waits, the policy's deadline.
+longer than the policy waits, the policy's deadline, or nobody waiting any more: an op
+the engine stopped (Ctrl-C, ``jit(timeout=)``, an earlier failure; ``ember._stop``)
+sends no further attempt and cuts its backoff short (:data:`STOPPED`).
+
+Each retry is logged (``ember.models``, WARNING: the status or the exception, the attempt,
+the backoff, the ``Retry-After``, the model and the endpoint), and each give-up (ERROR,
+with the reason); listeners of the registry hear the retries too (:data:`RETRY_LISTENER`).
 
 Keys come only from the environment (``api_key``), and go only where the SDK puts
 keys (the authentication header): ``invoke`` checks the parameters first
@@ -23,21 +29,25 @@ Providers hold no per-call state: one instance serves every thread at once.
 from __future__ import annotations
 
 import abc
+import contextvars
 import dataclasses
+import logging
 import math
 import os
 import random
 import time
 import urllib.parse
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar, TypeAlias, cast
 
-from ember._redact import REDACTED_TEXT, redact_text
+from ember import _stop
+from ember._redact import REDACTED_TEXT, redact_text, shown_text
 from ember.models.errors import MissingAPIKeyError, ProviderError, RateLimitError
 from ember.models.parameters import check_parameters
 from ember.models.response import Response
 
 __all__ = [
+    "RETRY_LISTENER",
     "Failure",
     "Message",
     "Prompt",
@@ -47,10 +57,18 @@ __all__ = [
     "to_messages",
 ]
 
+_log = logging.getLogger("ember.models")
+
 Message: TypeAlias = Mapping[str, Any]
 Prompt: TypeAlias = str | Sequence[Message] | Response
 """A prompt: a string (one user message), chat messages (``{"role", "content"}``), or
 another model's response (its text), so models chain."""
+
+STOPPED = (
+    "Stopped: the run this call belongs to no longer waits for it (Ctrl-C, jit(timeout=) or "
+    "an earlier op's failure ended it), so no further attempt was sent."
+)
+"""The ``reason`` of the error a call stopped between attempts ends with (``ember._stop``)."""
 
 _TRANSIENT = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 529})
 
@@ -161,6 +179,17 @@ class RetryPolicy:
                 f"policy's deadline of {self.deadline:g} s from the first (RetryPolicy.deadline)."
             )
         return wait, ""
+
+
+RetryListener: TypeAlias = Callable[[int, Failure, float, float], None]
+"""Told of each retry: ``(failed attempt, its failure, seconds to wait, seconds since the
+first attempt started)``, before the wait."""
+
+RETRY_LISTENER: contextvars.ContextVar[RetryListener | None] = contextvars.ContextVar(
+    "ember.models.retry_listener", default=None
+)
+"""What :meth:`Provider.invoke` tells of each retry, on the calling thread: a model binding
+sets it around ``invoke``, so the registry's listeners hear retries (``CallEvent.kind``)."""
 
 
 def to_messages(prompt: Prompt) -> list[dict[str, Any]]:
@@ -279,10 +308,15 @@ class Provider(abc.ABC):
     ) -> Response:
         """Complete ``prompt``, retrying transient failures.
 
+        Returns:
+            The response, its ``attempts`` the requests made (1 without retries).
+
         Raises:
             RateLimitError: The service answered 429 to the last attempt.
             ProviderError: Any other failure, after the retries it deserved; its
-                ``reason`` says why the retries stopped.
+                ``reason`` says why the retries stopped. Each retry is logged (WARNING on
+                ``ember.models``) and told to :data:`RETRY_LISTENER`; a give-up is logged
+                once (ERROR), with the reason.
             SecretParameterError: A parameter is a credential (``api_key=``); no
                 request is made.
             UnknownParameterError: A parameter this provider does not take; no request
@@ -291,10 +325,20 @@ class Provider(abc.ABC):
         check_parameters(model_id, self, params)
         start = time.monotonic()
         attempt = 0
+        last: Failure | None = None  # the failure before, when this attempt is a retry
         while True:
+            if last is not None and _stop.stopped():  # stopped during the backoff
+                kind = RateLimitError if last.status == 429 else ProviderError
+                error = kind(model_id, last.status, last.message, attempt, last.url, STOPPED)
+                if _log.isEnabledFor(logging.INFO):  # the run ended for another reason first
+                    self._log_give_up(model_id, attempt, last, STOPPED, logging.INFO)
+                raise error from (last.__cause__ or last)
             attempt += 1
             try:
-                return self.complete(model, prompt, **params)
+                response = self.complete(model, prompt, **params)
+                if attempt == 1:
+                    return response
+                return dataclasses.replace(response, attempts=attempt)  # what it took
             except Failure as failure:
                 elapsed = time.monotonic() - start
                 wait, reason = self.retry.decide(attempt, failure, self._rng, elapsed)
@@ -303,12 +347,101 @@ class Provider(abc.ABC):
                     error = kind(
                         model_id, failure.status, failure.message, attempt, failure.url, reason
                     )
+                    if _log.isEnabledFor(logging.ERROR):
+                        self._log_give_up(model_id, attempt, failure, reason)
                     raise error from (failure.__cause__ or failure)
-            time.sleep(wait)
+                if _log.isEnabledFor(logging.WARNING):
+                    self._log_retry(model_id, attempt, failure, wait)
+                listener = RETRY_LISTENER.get()
+                if listener is not None:
+                    listener(attempt, failure, wait, elapsed)
+                last = failure
+            _pause(wait)
+
+    def _log_retry(self, model_id: str, attempt: int, failure: Failure, wait: float) -> None:
+        """A WARNING on ``ember.models``: this attempt failed, the next one comes in ``wait`` s."""
+        url = self._shown_url(failure)
+        asked = "" if failure.retry_after is None else f" (Retry-After: {failure.retry_after:g} s)"
+        _log.warning(
+            "%s: attempt %d of %d failed with %s%s; retrying in %.3g s%s. %s",
+            model_id,
+            attempt,
+            self.retry.attempts,
+            _what(failure),
+            f" at {url}" if url else "",
+            wait,
+            asked,
+            shown_text(failure.message, 300),
+            extra={
+                "ember_event": "retry",
+                "ember_model": model_id,
+                "ember_attempt": attempt,
+                "ember_attempts": self.retry.attempts,
+                "ember_status": failure.status,
+                "ember_error": _error_name(failure),
+                "ember_backoff": wait,
+                "ember_retry_after": failure.retry_after,
+                "ember_url": url,
+            },
+        )
+
+    def _log_give_up(
+        self, model_id: str, attempt: int, failure: Failure, reason: str, level: int = logging.ERROR
+    ) -> None:
+        """An ERROR on ``ember.models``: no more attempts, and why (once per call)."""
+        url = self._shown_url(failure)
+        _log.log(
+            level,
+            "%s failed with %s after %d attempt%s%s. %s Last error: %s",
+            model_id,
+            _what(failure),
+            attempt,
+            "" if attempt == 1 else "s",
+            f" at {url}" if url else "",
+            reason,
+            shown_text(failure.message, 300),
+            extra={
+                "ember_event": "give_up",
+                "ember_model": model_id,
+                "ember_attempt": attempt,
+                "ember_attempts": self.retry.attempts,
+                "ember_status": failure.status,
+                "ember_error": _error_name(failure),
+                "ember_reason": reason,
+                "ember_retry_after": failure.retry_after,
+                "ember_url": url,
+            },
+        )
+
+    def _shown_url(self, failure: Failure) -> str | None:
+        """Where the failed request went, as logs show it (credentials redacted), if known."""
+        url = failure.url or self.base_url
+        return shown_url(url) if url else None
 
     def __repr__(self) -> str:
         where = f" at {shown_url(self.base_url)}" if self.base_url else ""
         return f"<{type(self).__name__} {self.name!r}{where}>"
+
+
+def _error_name(failure: Failure) -> str:
+    """The class of the exception behind ``failure`` (the SDK's, e.g. ``APITimeoutError``)."""
+    return type(failure.__cause__ or failure).__name__
+
+
+def _what(failure: Failure) -> str:
+    """``HTTP 429``, or ``no answer (APITimeoutError)``."""
+    if failure.status is not None:
+        return f"HTTP {failure.status}"
+    return f"no answer ({_error_name(failure)})"
+
+
+def _pause(seconds: float) -> None:
+    """Sleep ``seconds`` of backoff, cut short when the op making the call is stopped."""
+    signal = _stop.current()
+    if signal is None:
+        time.sleep(seconds)
+    else:
+        signal.sleep(seconds)
 
 
 def shown_url(url: str) -> str:

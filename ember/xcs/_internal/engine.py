@@ -27,11 +27,12 @@ Errors: the batch ends when every node *before* the earliest failure has finishe
 the exception raised is the earliest failure in program order -- never whichever
 finished first -- as the original object with a note naming the op and the user's
 line. Ops already running after it finish in the background; their results are
-dropped.
+dropped, and they are *stopped* (``ember._stop``: a model call sends no further retry),
+as are the running ops of a call interrupted by Ctrl-C.
 
 Timeouts: an op running longer than ``timeout`` fails with
 :class:`~.errors.OpTimeoutError` and goes on in the background like any abandoned
-op; so does one waiting that long for a ``max_concurrency`` slot with none coming
+op (stopped, too); so does one waiting that long for a ``max_concurrency`` slot with none coming
 free (held by ops of other calls, or by ops a timed-out call abandoned). Under a
 timeout the waiting thread never runs an op itself (it could not watch the clock
 then): it helps on an overflow thread. Deadlines are checked at most once per due
@@ -320,6 +321,7 @@ class _Run:
         for node, task in running:
             del self.inflight[node]  # its result, if it ever comes, is dropped
             self.handoff.abandon(task)
+            task.stop()  # a model call in it sends no further retries
             if task.slot is not None:
                 task.slot.abandon()
             self._time_out(node, task.started, None)
@@ -449,7 +451,16 @@ class _Run:
         if note:
             record = self.rec.nodes[node]
             glue = record.kind is not NodeKind.OP
-            add_op_note(exc, node, record.name, str(record.location), glue=glue)
+            add_op_note(
+                exc,
+                node,
+                record.name,
+                str(record.location),
+                glue=glue,
+                args=record.args,  # which call it was: its arguments, shortened
+                kwargs=record.kwargs,
+                values=self.rec.values,
+            )
         self.failures[node] = exc
         if node < self.cutoff:
             self.cutoff = node
@@ -474,7 +485,8 @@ class _Run:
 
     def _cancel_unfinished(self, error: BaseException) -> None:
         for task in self.inflight.values():
-            task.cancel()  # a task nobody started never will
+            if not task.cancel():  # a task nobody started never will
+                task.stop()  # one running goes on, dropped: it sends no further retries
         self.inflight.clear()
         self.rec.cancel_pending(error, self.batch)
 

@@ -2,8 +2,9 @@
 
 xcs never wraps an exception raised by user code: an op's exception reaches the
 caller as the original object, with a note (``BaseException.add_note``) naming the
-op and the user's ``file:line`` (a notebook cell's ``In [7], line 3``: places are
-written by ``locations``). Only xcs's own failures use the classes below::
+op, the user's ``file:line`` (a notebook cell's ``In [7], line 3``: places are
+written by ``locations``) and the call's arguments, shortened. Only xcs's own
+failures use the classes below::
 
     XCSError                      anything xcs itself cannot do
      +-- ConcretizationError      a concrete value was needed where none can be made
@@ -22,9 +23,11 @@ from __future__ import annotations
 
 import sys
 import warnings
+from collections.abc import Mapping
 from typing import Any, NoReturn
 
-from ember._redact import redact_text
+from ember._redact import redact_text, shown_arguments
+from ember.xcs._internal.ir import Ref
 from ember.xcs._internal.locations import warning_place
 
 __all__ = [
@@ -196,8 +199,10 @@ def warn_at(message: str, filename: str, line: int, scope: dict[str, Any] | None
         shown_line,
         module=scope.get("__name__", "<string>"),
         registry=scope.setdefault("__warningregistry__", {}),
-        # Where the source of a line comes from; a cell's lines are not under its name.
-        module_globals=scope if shown_file == filename else None,
+        # Where the source of a line comes from: a file's loader (a zip import, say).
+        # Not for a cell (its lines are not under its name) nor for code with no file
+        # (``python -c``: the loader of ``__main__`` there raises ImportError).
+        module_globals=scope if shown_file == filename and filename[:1] != "<" else None,
     )
 
 
@@ -237,10 +242,21 @@ def warn_ran_late(method: str, location: str, filename: str, line: int) -> None:
 
 
 def add_op_note(
-    exc: BaseException, node: int, op_name: str, location: str, *, glue: bool = False
+    exc: BaseException,
+    node: int,
+    op_name: str,
+    location: str,
+    *,
+    glue: bool = False,
+    args: tuple[Any, ...] = (),
+    kwargs: Mapping[str, Any] | None = None,
+    values: Mapping[int, Any] | None = None,
 ) -> None:
-    """Note on a user exception which op raised it and where the user called that op.
+    """Note on a user exception which op raised it, with what, and where the user called it.
 
+    ``[ember.xcs] raised by op 'ask' (node %7) called at app.py:12 with ('Summarize:
+    the report on ...')``: each argument's repr cut to :data:`NOTE_ARG_TEXT` characters,
+    credentials redacted (``ember._redact``), so the note says *which* call failed.
     The exception keeps its type, message and traceback; the note is added once even
     when the same object is raised again by later demands.
 
@@ -251,14 +267,37 @@ def add_op_note(
         location: ``file:line`` of the user's call of the op.
         glue: The node is glue (work on pending values: ``.strip()``, ``+``, a
             ``str.join``), run later than its line, not an op.
+        args: The op's positional argument templates (none shown when empty).
+        kwargs: Its keyword argument templates.
+        values: Values of finished nodes: an argument that is another op's result
+            (a ``Ref``) is shown as that value.
     """
     name = _quoted(op_name)
     if glue:
         note = f"[ember.xcs] raised by {name} on pending values (node %{node}) at {location}"
     else:
         note = f"[ember.xcs] raised by op {name} (node %{node}) called at {location}"
+        if args or kwargs:
+            note += f" with ({_shown_call(args, kwargs or {}, values or {})})"
     if note not in getattr(exc, "__notes__", ()):
         exc.add_note(note)
+
+
+NOTE_ARG_TEXT = 40
+"""Characters of each argument's repr an op's note shows."""
+_NOTE_CALL_TEXT = 160  # and of all of them together
+
+
+def _shown_call(args: tuple[Any, ...], kwargs: Mapping[str, Any], values: Mapping[int, Any]) -> str:
+    """An op call's arguments for its note; another op's result shown as its value."""
+
+    def value(template: Any) -> Any:
+        return values.get(template.node, template) if type(template) is Ref else template
+
+    shown = shown_arguments(
+        tuple(value(a) for a in args), {k: value(v) for k, v in kwargs.items()}, NOTE_ARG_TEXT
+    )
+    return shown if len(shown) <= _NOTE_CALL_TEXT else shown[: _NOTE_CALL_TEXT - 3] + "..."
 
 
 def reraise(exc: BaseException, *, ran_elsewhere: bool = False, detach: bool = False) -> NoReturn:

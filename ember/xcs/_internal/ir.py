@@ -23,6 +23,7 @@ from typing import Any, NamedTuple
 from ember.xcs._internal.locations import describe_location
 
 __all__ = [
+    "Describe",
     "Holding",
     "Location",
     "Node",
@@ -80,6 +81,11 @@ class Location:
 
 
 UNKNOWN_LOCATION = Location("<unknown>", 0)
+
+Describe = Callable[
+    [tuple[Any, ...], Mapping[str, Any], Any, BaseException | None], tuple[str, dict[str, Any]]
+]
+"""``OpSpec.describe``: a call's arguments, value and error -> its span's name and attributes."""
 _NO_KWARGS: Mapping[str, Any] = MappingProxyType({})
 
 
@@ -97,11 +103,18 @@ class OpSpec:
         shares_limit_with: Another spec whose slots this one uses, so several ops
             share one bound -- that spec's ``max_concurrency`` (every model of one
             provider, say); None (or a spec without a bound) for its own.
+        describe: How tracing tools (OpenTelemetry) show a call of this op:
+            ``describe(args, kwargs, value, error)`` returns the span's name and
+            attributes (``str``/``bool``/``int``/``float`` values; never a secret).
+            ``args`` and ``kwargs`` are as recorded (another op's value is a ``Ref``);
+            ``value`` is None when the call failed with ``error``. None: the span is
+            named after the op and has only xcs's own attributes.
     """
 
     name: str
     max_concurrency: int | None = None
     shares_limit_with: OpSpec | None = None
+    describe: Describe | None = None
 
     def __post_init__(self) -> None:
         limit = self.max_concurrency

@@ -19,7 +19,10 @@ that runs it or by the engine cancelling it; a claimed task never starts again.
 Reports of finished tasks go to the materializing thread through a queue.
 
 This module owns the shared pool: created on first use with ``EMBER_XCS_MAX_WORKERS``
-workers (default 64), shut down at interpreter exit, forgotten in a forked child.
+workers (default 64), shut down at interpreter exit, forgotten in a forked child. Its
+workers are daemon threads (:class:`_DaemonThreadPool`): interpreter exit never waits
+for an op still running, so Ctrl-C, or a timeout or failure that ends the program,
+ends it at once -- such ops are cut off wherever they are.
 """
 
 from __future__ import annotations
@@ -32,10 +35,13 @@ import math
 import os
 import threading
 import time
+import weakref
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from concurrent.futures import thread as _futures_thread
 from typing import Any, Protocol
 
+from ember import _stop
 from ember.xcs._internal import tracer
 from ember.xcs._internal.errors import XCSError
 from ember.xcs._internal.ir import Node
@@ -57,8 +63,13 @@ Report = tuple[int, bool, Any, float, float, str, float]
 """(node, ok, value or exception, start, end, thread name, thread CPU seconds)."""
 
 
-class Task:
-    """One run of an op, claimable exactly once."""
+class Task(_stop.Stop):
+    """One run of an op, claimable exactly once.
+
+    It is also the op's stop signal (:mod:`ember._stop`): the engine stops a task whose
+    result it will drop, and the thread running it makes it current meanwhile, so a
+    model call in the op sends no further retries.
+    """
 
     __slots__ = (
         "_token",
@@ -84,6 +95,7 @@ class Task:
         report: Callable[[Report], None],
         slot: Slot | None = None,
     ) -> None:
+        super().__init__(_stop.current())  # made inside an op: stopping that op stops this
         self.recording = recording
         self.node = node
         self.slot = slot  # of the op's max_concurrency limit, given back when it ends
@@ -147,6 +159,7 @@ class Task:
         slot = self.slot
         held = hold(slot.limit) if slot is not None else None
         self.started = start = time.perf_counter()
+        signal = _stop.enter(self)
         try:
             if node.context is not None:  # shared by ops: each enters its own copy
                 value = node.context.copy().run(fn, *self.args, **self.kwargs)
@@ -166,6 +179,7 @@ class Task:
                 slot.give_back()
             if saved is not None:
                 tracer.end_op(saved)
+            _stop.leave(signal)
         end = time.perf_counter()
         cpu = time.thread_time() - cpu0
         self.report((node.id, ok, value, start, end, thread, cpu))
@@ -394,6 +408,47 @@ def _nothing() -> None:
     pass
 
 
+class _DaemonThreadPool(ThreadPoolExecutor):
+    """A ``ThreadPoolExecutor`` whose workers never hold up interpreter exit.
+
+    ``ThreadPoolExecutor`` starts non-daemon workers and joins them all at exit
+    (``concurrent.futures`` registers that join with ``threading``), so a program
+    ended by Ctrl-C, an ``OpTimeoutError`` or any exception would wait for every op
+    still running -- model calls no one will read, billed meanwhile -- and a second
+    Ctrl-C would interrupt that join with a ``threading`` traceback. These workers
+    are daemon threads, left out of that join: at exit, ops still running are cut
+    off wherever they are. Everything else is ``ThreadPoolExecutor``'s own: idle
+    workers reused, at most ``max_workers``, ``shutdown``.
+    """
+
+    def _adjust_thread_count(self) -> None:
+        # ThreadPoolExecutor._adjust_thread_count (CPython 3.11-3.14), but a daemon
+        # worker not put in concurrent.futures.thread._threads_queues (joined at exit).
+        if self._idle_semaphore.acquire(timeout=0):
+            return
+
+        def wake(_: object, work_queue: Any = self._work_queue) -> None:
+            work_queue.put(None)  # the pool was collected: let the workers end
+
+        threads = len(self._threads)
+        if threads >= self._max_workers:
+            return
+        me = weakref.ref(self, wake)
+        args: tuple[Any, ...]
+        if hasattr(self, "_create_worker_context"):  # Python 3.14
+            args = (me, self._create_worker_context(), self._work_queue)
+        else:
+            args = (me, self._work_queue, self._initializer, self._initargs)
+        worker = threading.Thread(
+            name=f"{self._thread_name_prefix}_{threads}",
+            target=_futures_thread._worker,
+            args=args,
+            daemon=True,
+        )
+        worker.start()
+        self._threads.add(worker)  # type: ignore[attr-defined]  # a set, typed AbstractSet
+
+
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
 
@@ -421,7 +476,7 @@ def default_executor() -> ThreadPoolExecutor:
     if pool is None:
         with _pool_lock:
             if _pool is None:
-                _pool = ThreadPoolExecutor(_pool_size(), thread_name_prefix="xcs-worker")
+                _pool = _DaemonThreadPool(_pool_size(), thread_name_prefix="xcs-worker")
             pool = _pool
     return pool
 

@@ -10,7 +10,7 @@ contraction ``Trace.op_graph`` uses too):
   ``.strip()``) belongs to that op: its box names the steps, and with ``glue=True``
   the steps of collapsed calls collapse with them.
 * :func:`collapse`: more than :data:`COLLAPSE_AT` calls of one op from one line in
-  one parallel group share one box.
+  one parallel group share one box; a failed one keeps its own.
 * :func:`edges`: the edges between boxes, critical ones marked; :func:`thin_syncs`
   leaves out the edges into a sync that other edges imply.
 
@@ -86,8 +86,8 @@ def collapse(trace: Trace, works_on: Mapping[int, int]) -> dict[int, str]:
     """Nodes to collapse, to the key of their box.
 
     Ops: more than COLLAPSE_AT calls of one op (by name) from one line in one parallel
-    group. Glue in ``works_on`` (drawn with ``glue=True``) on a collapsed op's result:
-    one box per step name, beside the op's box.
+    group, except those that failed. Glue in ``works_on`` (drawn with ``glue=True``) on
+    a collapsed op's result: one box per step name, beside the op's box.
     """
     owner: dict[int, str] = {}
     nodes = trace.graph.nodes
@@ -98,7 +98,9 @@ def collapse(trace: Trace, works_on: Mapping[int, int]) -> dict[int, str]:
             runs.setdefault((str(attrs["name"]), str(attrs.get("location"))), []).append(op)
         for position, members in enumerate(runs.values()):
             if len(members) > COLLAPSE_AT:
-                for op in members:
+                # A failed call keeps a box of its own: which one failed is the news.
+                rest = [op for op in members if nodes[op]["status"] != "failed"]
+                for op in rest if len(rest) > 1 else ():
                     owner[op] = f"g{index}_{position}"
     steps: dict[tuple[str, str], str] = {}
     for node, op in sorted(works_on.items()):

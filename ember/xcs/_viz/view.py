@@ -3,8 +3,9 @@
 Every renderer (graphviz, matplotlib, mermaid) draws the same :class:`View`:
 
 * **Boxes** for inputs, ops, glue and syncs. Op boxes carry name, ``file:line``,
-  duration and status (failures say their exception type); their *rank* is their
-  parallel group, so ops that could run together sit side by side.
+  duration and status (failures say their exception type and the arguments of the
+  call, so a failed run shows *which* call failed); their *rank* is their parallel
+  group, so ops that could run together sit side by side.
 * **Folding** (which nodes get a box: ``fold.py``, on ``parallelism.contract``): by
   default the ops, the arguments that reach them, and the syncs that held calls back,
   each sync labelled with the user's line and what it waited for (never an internal
@@ -14,10 +15,10 @@ Every renderer (graphviz, matplotlib, mermaid) draws the same :class:`View`:
   (``then .text .strip()``). With ``glue=True`` every glue step and sync is a box.
 * **Collapsing** (``fold=True``, the default): more than :data:`COLLAPSE_AT` calls of
   one op from one line in one parallel group become one box ``ask x1000`` with the
-  range of their durations and a count of failures (and with ``glue=True``, the
+  range of their durations (and with ``glue=True``, the
   glue on their results one box per step, ``.text x1000``), so a 40-document
   fan-out is one box and a 5,000-node trace draws in a second. ``fold=False``
-  draws every call.
+  draws every call. A failed call is never collapsed: it keeps a box of its own.
 * **Critical path**: its boxes and the edges between them are marked.
 * **Ran at once**: ops that library code (callbacks) or code xcs could not rewrite
   called ran one after another as they were called, whatever their group; their
@@ -41,14 +42,15 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from ember._redact import shown_text
+from ember._redact import shown_arguments, shown_text
+from ember.xcs._internal.errors import NOTE_ARG_TEXT
 from ember.xcs._internal.locations import shorten_location
 from ember.xcs._viz import RAN_AT_ONCE
 from ember.xcs._viz import fold as folding
 from ember.xcs._viz.fold import COLLAPSE_AT
 
 if TYPE_CHECKING:
-    from ember.xcs._internal.ir import Location
+    from ember.xcs._internal.ir import Location, Node
     from ember.xcs._trace import Trace
 
 __all__ = [
@@ -190,7 +192,8 @@ def build_view(trace: Trace, *, glue: bool = False, fold: bool = True) -> View:
     read = {source for source, _, _ in lines}  # an argument no box reads says nothing
     kept = [n for n in kept if nodes[n]["kind"] != "input" or f"n{n}" in read]
     steps = {} if glue else _steps(works_on, nodes)
-    where = {record.id: record.location for record in getattr(trace, "_nodes", ())}
+    records = {record.id: record for record in getattr(trace, "_nodes", ())}
+    where = {node: record.location for node, record in records.items()}
     members: dict[str, list[int]] = {}
     for node, shared in owner.items():
         members.setdefault(shared, []).append(node)
@@ -198,6 +201,8 @@ def build_view(trace: Trace, *, glue: bool = False, fold: bool = True) -> View:
     for node in kept:
         if node not in owner:
             box = _box(node, nodes[node], rank.get(node), node in critical, where.get(node))
+            if box.status == "failed" and node in records:
+                box = _with_call(box, records[node])
             boxes[box.key] = _with_steps(box, steps.get(node))
         elif owner[node] not in boxes:
             together = sorted(members[owner[node]])
@@ -236,6 +241,20 @@ def _steps(works_on: Mapping[int, int], nodes: Any) -> dict[int, str]:
         more = " ..." if len(found) > _STEPS_SHOWN else ""
         lines[op] = f"then {' '.join(found[:_STEPS_SHOWN])}{more}"
     return lines
+
+
+_CALL_SHOWN = 60
+"""Characters of a failed op's arguments its box shows at most."""
+
+
+def _with_call(box: Box, record: Node) -> Box:
+    """A failed op's box says which call it was: its arguments, shortened and redacted."""
+    if box.kind != "op" or not (record.args or record.kwargs):
+        return box
+    text = f"({shown_arguments(record.args, record.kwargs, NOTE_ARG_TEXT)})"
+    if len(text) > _CALL_SHOWN:
+        text = text[: _CALL_SHOWN - 3] + "..."
+    return dataclasses.replace(box, details=(*box.details, label_text(text)))
 
 
 def _with_steps(box: Box, steps: str | None) -> Box:
@@ -409,7 +428,10 @@ def _title(trace: Trace, folded: int) -> str:
         parts.append(f"wall {duration_text(trace.wall_seconds)}")
     else:
         parts.append("recorded, not run (execute=False)")
-    if trace.speedup is not None:
+    error = getattr(trace, "error", None)
+    if error is not None:  # a failed call's trace (xcs.trace_of): what it raised
+        parts.append(f"raised {label_text(type(error).__name__)}")
+    elif trace.speedup is not None:
         parts.append(f"speedup {trace.speedup:.1f}x")
     if folded:
         parts.append(f"{folded} glue and sync node{'s' if folded != 1 else ''} folded")

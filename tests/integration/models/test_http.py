@@ -112,7 +112,11 @@ def test_retries_recover_from_injected_429s_with_nothing_lost(registry, server, 
     statuses = [r.status for r in server.requests]
     assert statuses.count(429) == 6 and statuses.count(200) == 8  # each prompt answered once
     assert sorted(r.prompt for r in server.requests if r.status == 200) == sorted(prompts)
-    assert len(events) == 8 and all(e.error is None for e in events)
+    calls = [e for e in events if e.kind == "call"]
+    assert len(calls) == 8 and all(e.error is None for e in calls)
+    # each 429 heard as a retry, with the server's Retry-After as the backoff
+    retries = [e for e in events if e.kind == "retry"]
+    assert [(e.status, e.attempt, e.backoff) for e in retries] == [(429, 1, 0.05)] * 6
 
 
 def test_rate_limits_that_outlast_the_retries_raise_rate_limit_error_as_plain_python(

@@ -218,7 +218,8 @@ def test_error_notes_and_messages_show_no_secret(chat: models.ModelBinding) -> N
     with pytest.raises(PermissionError) as map_info:
         xcs.map(one, items)
     note = map_info.value.__notes__[-1]
-    assert note.startswith("xcs.map: raised by item 0 of 1: {'prompt': 'q', 'api_key': <red")
+    item = f"[ember.xcs] raised by item 0 of 1 in xcs.map[{one.__qualname__}]"
+    assert note.startswith(f"{item}: {{'prompt': 'q', 'api_key': <red")
     assert not leaks("\n".join(map_info.value.__notes__))
 
 

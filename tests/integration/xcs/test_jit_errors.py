@@ -41,7 +41,9 @@ def test_the_note_names_the_op_and_the_users_line() -> None:
         program()
     (note,) = info.value.__notes__
     line = next(i for i, text in enumerate(open(__file__), 1) if "MARK-fail-line" in text)
-    assert note == f"[ember.xcs] raised by op 'fail' (node %0) called at {__file__}:{line}"
+    assert note == (
+        f"[ember.xcs] raised by op 'fail' (node %0) called at {__file__}:{line} with ('boom')"
+    )
     # the traceback still shows where the op raised it
     assert "raise OpError(message)" in "".join(traceback.format_exception(info.value))
 

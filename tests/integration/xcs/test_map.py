@@ -80,7 +80,8 @@ def test_the_first_failing_item_in_item_order_raises_with_a_note() -> None:
 
     with pytest.raises(ValueError, match="refused: boom 1") as caught:
         xcs.map(item, range(5))
-    assert any("xcs.map: raised by item 1 of 5" in note for note in caught.value.__notes__)
+    note = f"[ember.xcs] raised by item 1 of 5 in xcs.map[{item.__qualname__}]: 1"
+    assert note in caught.value.__notes__
     with pytest.raises(ValueError, match="refused: boom 1"):
         [item(i) for i in range(5)]  # plain Python: the same exception
 

@@ -171,7 +171,8 @@ def test_the_first_failing_item_in_item_order_is_raised(server, oai) -> None:
         assert type(error) is openai.BadRequestError
         assert error.status_code == 400 and str(error) == str(plain)
         assert _sent_prompt(error) == _sent_prompt(plain)  # item 2's verify, not item 4's draft
-        assert f"xcs.map: raised by item 2 of 6: {QUESTIONS[2]!r}" in error.__notes__
+        item = f"[ember.xcs] raised by item 2 of 6 in xcs.map[{per_question.__qualname__}]"
+        assert f"{item}: {QUESTIONS[2]!r}" in error.__notes__
         assert not any("item 4" in note for note in error.__notes__)
         # Item 4 failed first in time, yet item 2 is what plain Python raises.
         failed = {r.prompt.splitlines()[0]: r.end for r in server.requests if r.status == 400}
@@ -237,7 +238,8 @@ def test_a_failing_item_cancels_a_later_items_unstarted_calls(server, oai) -> No
     server.inject(400, prompt="[fails] step 0")
     error = _raised(xcs.map, refine, ["fails", "chain"])
     assert type(error) is openai.BadRequestError
-    assert "xcs.map: raised by item 0 of 2: 'fails'" in error.__notes__
+    item = f"[ember.xcs] raised by item 0 of 2 in xcs.map[{refine.__qualname__}]"
+    assert f"{item}: 'fails'" in error.__notes__
     time.sleep(CHAIN * LATENCY + 0.3)  # long enough for the whole chain, had it gone on
     steps = _chain_steps(server)
     assert len(steps) < CHAIN, steps  # plain Python made none; the rest were cancelled
@@ -255,7 +257,8 @@ def test_an_earlier_item_runs_to_its_end_before_a_later_failure_is_raised(server
     error = _raised(xcs.map, refine, ["chain", "fails"])
     raised_at = time.perf_counter()
     assert type(error) is type(plain) is openai.BadRequestError
-    assert "xcs.map: raised by item 1 of 2: 'fails'" in error.__notes__
+    item = f"[ember.xcs] raised by item 1 of 2 in xcs.map[{refine.__qualname__}]"
+    assert f"{item}: 'fails'" in error.__notes__
     assert _prompts(server) == plain_prompts  # the whole chain, then the failure
     assert _chain_steps(server) == [f"[chain] step {i}" for i in range(CHAIN)]
     assert raised_at >= max(r.end for r in server.requests)

@@ -204,7 +204,9 @@ def test_error_notes_and_messages_name_the_cell(executed: Any) -> None:
     pipelines = executed.cells[1].execution_count
     found = _emitted(executed.cells[5])
     (note,) = found["note"]
-    assert note == f"[ember.xcs] raised by op 'boom' (node %1) called at In [{pipelines}], line 10"
+    assert note == (
+        f"[ember.xcs] raised by op 'boom' (node %1) called at In [{pipelines}], line 10 with ('x')"
+    )
     assert f"called at In [{pipelines}], line 14)" in found["timeout"]
     _no_kernel_file(note + found["timeout"])
 

@@ -273,3 +273,29 @@ def test_locals_logging_and_warning_locations_are_unchanged() -> None:
         (__file__, lines["warn"], "about 1"),
         (__file__, lines["nested"], "nested 1"),
     ]
+
+
+def test_code_given_with_python_c_warns_and_runs() -> None:
+    # The loader of __main__ under -c cannot give source: the warning must not ask it.
+    import os
+    import subprocess
+
+    script = (
+        "from ember import xcs\n"
+        "ask = xcs.op(lambda x: x)\n"
+        "def f(q):\n"
+        "    return [ask(q), ask(q)]\n"
+        "print(xcs.trace(f, 'a').result, xcs.map(f, ['b']), flush=True)\n"
+    )
+    root = Path(__file__).resolve().parents[3]
+    run = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": str(root)},
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "['a', 'a'] [['b', 'b']]"
+    assert "<string>:5: XCSWarning: xcs.trace cannot rewrite 'f': no source found" in run.stderr
+    assert "Traceback" not in run.stderr

@@ -153,8 +153,14 @@ def test_failed_calls_are_not_counted_but_are_heard():
     finally:
         remove()
     models("simulated/chat", "after removal")
-    assert [e.error is None for e in events] == [True, False]
-    assert isinstance(events[1].error, models.ProviderError) and events[1].response is None
+    calls = [e for e in events if e.kind == "call"]
+    assert [e.error is None for e in calls] == [True, False]
+    assert isinstance(calls[1].error, models.ProviderError) and calls[1].response is None
+    assert (calls[0].attempt, calls[1].attempt, calls[1].status) == (1, 5, 500)
+    # the four failed attempts before the last were heard as retries, before the call
+    retries = [e for e in events if e.kind == "retry"]
+    assert [e.attempt for e in retries] == [1, 2, 3, 4] and events[-1] is calls[1]
+    assert all(e.status == 500 and e.response is None and e.backoff >= 0 for e in retries)
     assert models.usage()["calls"] == 2  # "ok" and "after removal"
     with pytest.raises(TypeError):
         models.on_call(3)

@@ -24,6 +24,24 @@ def test_notes_are_added_once_and_keep_the_exception() -> None:
     ]
 
 
+def test_a_note_shows_the_calls_arguments_shortened_and_redacted() -> None:
+    from ember.xcs._internal.ir import Ref
+
+    exc = ValueError("v")
+    key = "sk-proj-" + "x1y2z3" * 8
+    prompt = "Summarize: the report on the third quarter, with all its tables"
+    args = (prompt, Ref(2), key)
+    add_op_note(exc, 5, "ask", "app.py:12", args=args, kwargs={"api_key": key}, values={2: 7})
+    (note,) = exc.__notes__
+    assert note == (
+        "[ember.xcs] raised by op 'ask' (node %5) called at app.py:12 with ('Summarize: the "
+        "report on the third q..., 7, 'sk-<redacted>', api_key=<redacted>)"
+    )  # each argument cut to 40 characters; another op's result (%2) shown as its value
+    long = ValueError("v")
+    add_op_note(long, 1, "ask", "app.py:1", args=tuple(range(100)))
+    assert long.__notes__[0].endswith("...)") and len(long.__notes__[0]) < 240
+
+
 def test_notes_on_exceptions_that_refuse_attributes() -> None:
     class Slotted(Exception):
         __slots__ = ()

@@ -266,3 +266,34 @@ print("warm:", warm(2), flush=True)
     out = run_script(code, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines() == ["warm: [0, 1]", "late: [0, 2, 4]"]
+
+
+def test_the_shared_pools_workers_never_hold_up_interpreter_exit() -> None:
+    # Daemon threads, left out of the join concurrent.futures does at exit: an op
+    # still running when the program ends does not keep the process alive.
+    from concurrent.futures import thread as futures_thread
+
+    shared = pool.default_executor()
+    names = {shared.submit(lambda: threading.current_thread().name).result() for _ in range(4)}
+    workers = [t for t in threading.enumerate() if t.name in names]
+    assert workers and all(t.daemon for t in workers)
+    assert not set(workers) & set(futures_thread._threads_queues)  # type: ignore[attr-defined]
+    assert all(name.startswith("xcs-worker_") for name in names)
+
+
+def test_a_task_is_the_stop_signal_of_its_op_while_it_runs() -> None:
+    from ember import _stop
+
+    reports: queue.SimpleQueue[Any] = queue.SimpleQueue()
+    seen = []
+    task = make_task(lambda: seen.append((_stop.current(), _stop.stopped())), reports=reports)
+    task.stop()
+    assert task.claim() and task.execute()
+    assert seen == [(task, True)] and _stop.current() is None
+    # A task made while an op runs (a nested jitted call) is stopped with that op.
+    previous = _stop.enter(task)
+    try:
+        inner = make_task(lambda: None, reports=reports)
+    finally:
+        _stop.leave(previous)
+    assert inner.is_set()
