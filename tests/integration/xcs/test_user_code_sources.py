@@ -297,5 +297,8 @@ def test_code_given_with_python_c_warns_and_runs() -> None:
     )
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == "['a', 'a'] [['b', 'b']]"
-    assert "<string>:5: XCSWarning: xcs.trace cannot rewrite 'f': no source found" in run.stderr
     assert "Traceback" not in run.stderr
+    if sys.version_info < (3, 13):  # 3.13 keeps -c's source: f is rewritten, no warning
+        assert "<string>:5: XCSWarning: xcs.trace cannot rewrite 'f': no source found" in (
+            run.stderr
+        )
