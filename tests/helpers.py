@@ -7,8 +7,10 @@ they overlapped in time.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import itertools
+import logging
 import threading
 import time
 from collections import Counter, abc, deque
@@ -398,3 +400,28 @@ def _waves(graph: Any, groups: list[list[int]], names: tuple[str, ...]) -> list[
         elif n:
             counts.append(n)
     return counts
+
+
+class KeptRecords(logging.Handler):
+    """A handler keeping every record it is given (from any thread)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@contextlib.contextmanager
+def kept_records(name: str) -> Iterator[list[logging.LogRecord]]:
+    """Every record of logger ``name`` and its children at DEBUG and up, while open."""
+    logger = logging.getLogger(name)
+    kept, level = KeptRecords(), logger.level
+    logger.addHandler(kept)
+    logger.setLevel(logging.DEBUG)
+    try:
+        yield kept.records
+    finally:
+        logger.removeHandler(kept)
+        logger.setLevel(level)

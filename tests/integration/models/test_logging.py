@@ -21,6 +21,7 @@ from ember.models.providers.base import Provider
 from ember.models.registry import CallEvent, ModelRegistry
 from ember.models.response import Response, make_usage
 from ember.models.server import LocalLLMServer
+from tests.helpers import kept_records
 
 KEY_VARIABLE = "EMBER_TEST_LOGGING_KEY"
 KEY = "sk-logtest-4f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c"  # what the server requires
@@ -52,29 +53,11 @@ def registry(server: LocalLLMServer) -> ModelRegistry:
     return fresh
 
 
-class Kept(logging.Handler):
-    """A handler keeping every record it is given (from any thread)."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-
 @pytest.fixture
 def records() -> Iterator[list[logging.LogRecord]]:
     """Every record of the ``ember`` loggers, from every thread, at DEBUG and up."""
-    logger = logging.getLogger("ember")
-    kept, level = Kept(), logger.level
-    logger.addHandler(kept)
-    logger.setLevel(logging.DEBUG)
-    try:
-        yield kept.records
-    finally:
-        logger.removeHandler(kept)
-        logger.setLevel(level)
+    with kept_records("ember") as kept:
+        yield kept
 
 
 class Heard:

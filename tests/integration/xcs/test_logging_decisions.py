@@ -12,30 +12,14 @@ import pytest
 
 from ember import xcs
 from ember.xcs._internal import logs
-from tests.helpers import echo
-
-
-class Kept(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
+from tests.helpers import echo, kept_records
 
 
 @pytest.fixture
 def records() -> Iterator[list[logging.LogRecord]]:
     """The records of ``ember.xcs``, at DEBUG and up."""
-    logger = logging.getLogger("ember.xcs")
-    kept, level = Kept(), logger.level
-    logger.addHandler(kept)
-    logger.setLevel(logging.DEBUG)
-    try:
-        yield kept.records
-    finally:
-        logger.removeHandler(kept)
-        logger.setLevel(level)
+    with kept_records("ember.xcs") as kept:
+        yield kept
 
 
 def of(records: list[logging.LogRecord], event: str) -> list[logging.LogRecord]:

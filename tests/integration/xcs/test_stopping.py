@@ -135,9 +135,12 @@ def test_ctrl_c_exits_at_once_while_model_calls_are_in_flight(server, start) -> 
     assert process.returncode == -signal.SIGINT, err
     assert err.rstrip().endswith("KeyboardInterrupt"), err
     assert not _library_thread_lines(err), err
-    # The server sees the client gone: no answer reached it (499) once it was ready.
+    # The server sees the client gone (499) when writing an answer fails. Writing into
+    # a socket whose client has gone can succeed once (the reset comes back later), so
+    # it sees most of them, not always all (seen: 3 of 4 on a loaded machine).
     _wait_for(lambda: len(server.requests) == CALLS, "the server to finish", LATENCY + 10)
-    assert [r.status for r in server.requests] == [499] * CALLS
+    statuses = [r.status for r in server.requests]
+    assert 499 in statuses and set(statuses) <= {200, 499}, statuses
 
 
 @pytest.mark.timeout(60)
