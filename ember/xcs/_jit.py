@@ -156,11 +156,9 @@ class JitFunction(FunctionLike, Generic[P, R]):
             result: R = runtime.run(recording, fn, args, kwargs, target)
             completed = True
             return result
-        except PendingValueError as gap:
-            self._gap(key, gap)
-            _keep_failed_trace(recording, gap)
-            raise
         except BaseException as error:
+            if isinstance(error, PendingValueError):
+                self._gap(key, error)
             _keep_failed_trace(recording, error)
             raise
         finally:
