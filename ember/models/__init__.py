@@ -30,11 +30,13 @@ give-ups are logged on the ``ember.models`` logger, and listeners (``on_call``) 
 from __future__ import annotations
 
 import builtins
+import os
 import sys
 import types
 from collections.abc import Callable
 from typing import Any
 
+from ember.models import response_cache
 from ember.models.binding import ModelBinding
 from ember.models.errors import (
     MissingAPIKeyError,
@@ -48,9 +50,12 @@ from ember.models.errors import (
 from ember.models.providers.base import Prompt, Provider, RetryPolicy
 from ember.models.registry import CallEvent, default_registry
 from ember.models.response import Response
+from ember.models.response_cache import CacheError, CacheInfo, ResponseCache
 from ember.xcs import OpSpec
 
 __all__ = [
+    "CacheError",
+    "CacheInfo",
     "CallEvent",
     "MissingAPIKeyError",
     "ModelBinding",
@@ -61,11 +66,16 @@ __all__ = [
     "ProviderError",
     "RateLimitError",
     "Response",
+    "ResponseCache",
     "RetryPolicy",
     "SecretParameterError",
     "UnknownParameterError",
+    "cache",
+    "cache_clear",
+    "cache_info",
     "instance",
     "list",
+    "no_cache",
     "on_call",
     "providers",
     "register_provider",
@@ -140,6 +150,9 @@ def _settled() -> None:
 def usage(model_id: str | None = None) -> dict[str, Any]:
     """Totals of successful calls (``calls``, tokens, ``cost``): one model's, or all.
 
+    Calls the response cache answered are counted apart, in ``cached_calls`` (they
+    sent no request, used no tokens and cost nothing).
+
     Inside ``@jit`` it first waits for pending calls (``xcs.barrier()``).
     """
     _settled()
@@ -156,6 +169,76 @@ def reset_usage() -> None:
     """Forget every usage total."""
     _settled()
     _registry.reset_usage()
+
+
+def cache(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    memory: bool = False,
+    max_bytes: int = response_cache.DEFAULT_MAX_BYTES,
+    always: bool = False,
+) -> ResponseCache:
+    """Turn the response cache on: answers are kept, and identical calls reuse them.
+
+    Called as a statement it stays on for the process (until ``no_cache()``); as
+    ``with models.cache(...):`` it is on for the block, then whatever was on before is
+    again. Whether a call uses the cache is decided where the call is made (inside
+    ``@jit`` too), as plain Python decides it.
+
+    Args:
+        path: The SQLite file (shared by threads and processes); None for
+            ``responses.sqlite3`` in the user cache directory (or ``$EMBER_CACHE_DIR``).
+        memory: Keep answers in this process's memory instead (gone at exit).
+        max_bytes: Stored bytes past which the least recently used answers go (1 GiB).
+        always: Also answer calls that sample (no ``temperature=0``, no ``seed``) from
+            the cache: each prompt then gets its first answer again.
+
+    Returns:
+        The cache (``.info()``, ``.clear()``, ``.close()``).
+
+    Raises:
+        CacheError: The file is not an Ember cache (another program's database, a
+            damaged file, a newer format) or cannot be created.
+    """
+    return response_cache.turn_on(
+        ResponseCache(path, memory=memory, max_bytes=max_bytes, always=always)
+    )
+
+
+def no_cache() -> response_cache.CachingOff:
+    """Turn the response cache off: for the process, or for a ``with`` block."""
+    return response_cache.CachingOff()
+
+
+def cache_info(path: str | os.PathLike[str] | None = None) -> CacheInfo:
+    """What the cache that is on holds and did (hits, misses, entries, bytes).
+
+    With no cache on, the cache file at ``path`` (default: the default file), as it is.
+    """
+    found = response_cache.active() if path is None else None
+    if found is not None:
+        return found.info()
+    cache = ResponseCache(path)
+    try:
+        return cache.info()
+    finally:
+        cache.store.close()
+
+
+def cache_clear(path: str | os.PathLike[str] | None = None) -> None:
+    """Forget every stored answer: of the cache that is on.
+
+    With no cache on, of the cache file at ``path`` (default: the default file).
+    """
+    found = response_cache.active() if path is None else None
+    if found is not None:
+        found.clear()
+        return
+    cache = ResponseCache(path)
+    try:
+        cache.clear()
+    finally:
+        cache.store.close()
 
 
 def on_call(listener: Callable[[CallEvent], None]) -> Callable[[], None]:

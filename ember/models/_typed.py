@@ -24,6 +24,8 @@ import ember.models as _models
 class models:  # named as users write it: errors read "for models"
     """``ember.models`` as type checkers see it: call it, or use its names."""
 
+    CacheError: TypeAlias = _models.CacheError
+    CacheInfo: TypeAlias = _models.CacheInfo
     CallEvent: TypeAlias = _models.CallEvent
     MissingAPIKeyError: TypeAlias = _models.MissingAPIKeyError
     ModelBinding: TypeAlias = _models.ModelBinding
@@ -34,12 +36,17 @@ class models:  # named as users write it: errors read "for models"
     ProviderError: TypeAlias = _models.ProviderError
     RateLimitError: TypeAlias = _models.RateLimitError
     Response: TypeAlias = _models.Response
+    ResponseCache: TypeAlias = _models.ResponseCache
     RetryPolicy: TypeAlias = _models.RetryPolicy
     SecretParameterError: TypeAlias = _models.SecretParameterError
     UnknownParameterError: TypeAlias = _models.UnknownParameterError
 
+    cache = staticmethod(_models.cache)
+    cache_clear = staticmethod(_models.cache_clear)
+    cache_info = staticmethod(_models.cache_info)
     instance = staticmethod(_models.instance)
     list = staticmethod(_models.list)
+    no_cache = staticmethod(_models.no_cache)
     on_call = staticmethod(_models.on_call)
     providers = staticmethod(_models.providers)
     register_provider = staticmethod(_models.register_provider)

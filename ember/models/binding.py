@@ -23,11 +23,13 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ember._redact import shown, shown_arguments
+from ember.models import response_cache
 from ember.models.errors import ProviderError
 from ember.models.parameters import CLIENT_OPTIONS, check_parameters
 from ember.models.providers.base import RETRY_LISTENER, Failure
 from ember.models.response import Response
-from ember.xcs import OpSpec, call_op
+from ember.xcs import OpSpec, call_op, served_from_cache
+from ember.xcs._internal.protocol import op_position
 
 if TYPE_CHECKING:
     from ember.models.providers.base import Prompt, Provider
@@ -87,7 +89,9 @@ class ModelBinding:
                 return self._elsewhere(params)(prompt, **params)
             check_parameters(self.model_id, self.provider, params)
         merged = {**self.defaults, **params} if params else dict(self.defaults)
-        return call_op(self.__xcs_op__, self._complete, (prompt,), merged)  # type: ignore[no-any-return]
+        cache = response_cache.active()  # chosen where the call is made, as plain Python would
+        run = self._complete if cache is None else _Cached(self, cache)
+        return call_op(self.__xcs_op__, run, (prompt,), merged)  # type: ignore[no-any-return]
 
     def _elsewhere(self, params: dict[str, Any]) -> ModelBinding:
         """This binding at the endpoint ``params`` names (taking ``base_url``, ``api_key_env``)."""
@@ -99,6 +103,12 @@ class ModelBinding:
 
     def _complete(self, prompt: Prompt, **params: Any) -> Response:
         """What runs (on a worker thread under ``@jit``): the request, with retries."""
+        return self._answer(prompt, params, None)
+
+    def _answer(
+        self, prompt: Prompt, params: dict[str, Any], cache: response_cache.ResponseCache | None
+    ) -> Response:
+        """The response to one call: sent (with retries), or from ``cache`` when it has it."""
         start = time.perf_counter()
         registry = self._registry
         # Retries are told to the listeners (none: nothing to tell, nothing set up; a call
@@ -107,8 +117,19 @@ class ModelBinding:
         token = None
         if retries is not None or RETRY_LISTENER.get() is not None:
             token = RETRY_LISTENER.set(retries)
+        cached = False
         try:
-            response = self.provider.invoke(self.model_id, self._model, prompt, params)
+            if cache is None:
+                response = self.provider.invoke(self.model_id, self._model, prompt, params)
+            else:
+                response, cached = cache.answer(
+                    self.provider,
+                    self.model_id,
+                    prompt,
+                    params,
+                    lambda: self.provider.invoke(self.model_id, self._model, prompt, params),
+                    op_position(),
+                )
         except Exception as error:
             if isinstance(error, ProviderError):
                 attempts = error.attempts
@@ -121,7 +142,9 @@ class ModelBinding:
                 RETRY_LISTENER.reset(token)
         response = registry.stamp(self.model_id, response)
         seconds = time.perf_counter() - start
-        registry.finished(self.model_id, response, None, seconds, response.attempts)
+        if cached:
+            served_from_cache()
+        registry.finished(self.model_id, response, None, seconds, response.attempts, cached)
         return response
 
     def with_defaults(self, **params: Any) -> ModelBinding:
@@ -149,6 +172,19 @@ class ModelBinding:
     def __repr__(self) -> str:
         defaults = f", {shown_arguments((), self.defaults)}" if self.defaults else ""
         return f"models.instance({shown(self.model_id)}{defaults})"
+
+
+class _Cached:
+    """A binding's call made while a response cache was on: answered through it."""
+
+    __slots__ = ("binding", "cache")
+
+    def __init__(self, binding: ModelBinding, cache: response_cache.ResponseCache) -> None:
+        self.binding = binding
+        self.cache = cache
+
+    def __call__(self, prompt: Prompt, **params: Any) -> Response:
+        return self.binding._answer(prompt, params, self.cache)
 
 
 class _Retries:

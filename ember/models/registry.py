@@ -36,6 +36,8 @@ _BARE = (
     (re.compile(r"^claude-"), "anthropic"),
 )
 _COUNTERS = ("calls", "prompt_tokens", "completion_tokens", "total_tokens", "cost")
+# Calls the response cache answered are counted apart: no request, no tokens, no cost.
+_CACHED = "cached_calls"
 _log = logging.getLogger("ember.models")
 
 
@@ -63,6 +65,8 @@ class CallEvent:
             a success).
         backoff: Seconds waited before the next attempt (a retry); None for a call.
         retry_after: The ``Retry-After`` seconds the server sent with the failure, if any.
+        cached: The response cache answered the call: no request was sent
+            (``attempt`` is 0; see ``models.cache``).
     """
 
     model_id: str
@@ -75,6 +79,7 @@ class CallEvent:
     status: int | None = None
     backoff: float | None = None
     retry_after: float | None = None
+    cached: bool = False
 
 
 Listener = Callable[[CallEvent], None]
@@ -89,6 +94,7 @@ def _zero() -> dict[str, Any]:
         "completion_tokens": 0,
         "total_tokens": 0,
         "cost": fractions.Fraction(0),
+        _CACHED: 0,
     }
 
 
@@ -337,7 +343,7 @@ class ModelRegistry:
         """A provider's response as callers get it: under ``model_id``, priced if it has a price."""
         price = self._prices.get(model_id)
         usage = response.usage
-        if price is not None and not usage.get("cost"):
+        if price is not None and not usage.get("cost") and not usage.get("cached"):
             cost = (usage["prompt_tokens"] * price[0] + usage["completion_tokens"] * price[1]) / 1e6
             usage = {**usage, "cost": cost}
         if usage is response.usage and response.model_id == model_id:
@@ -351,25 +357,32 @@ class ModelRegistry:
         error: BaseException | None,
         seconds: float,
         attempt: int = 1,
+        cached: bool = False,
     ) -> None:
         """Count a finished call and tell the listeners (on the calling thread).
 
-        Logged at DEBUG on ``ember.models`` (the model, the time, the attempts; the
-        tokens, or the error's class).
+        A call the response cache answered (``cached``) counts under ``cached_calls``
+        only. Logged at DEBUG on ``ember.models`` (the model, the time, the attempts;
+        the tokens, or the error's class).
         """
         if response is not None:
             usage = response.usage
             with self._lock:
                 totals = self._usage.setdefault(model_id, _zero())
-                totals["calls"] += 1
-                for key in _COUNTERS[1:-1]:
-                    totals[key] += usage.get(key, 0)
-                totals["cost"] += fractions.Fraction(usage.get("cost", 0.0))
+                if cached:
+                    totals[_CACHED] += 1
+                else:
+                    totals["calls"] += 1
+                    for key in _COUNTERS[1:-1]:
+                        totals[key] += usage.get(key, 0)
+                    totals["cost"] += fractions.Fraction(usage.get("cost", 0.0))
         if _log.isEnabledFor(logging.DEBUG):
-            _log_call(model_id, response, error, seconds, attempt, _status(error))
+            _log_call(model_id, response, error, seconds, attempt, _status(error), cached)
         if self._listeners:
             status = _status(error)
-            event = CallEvent(model_id, response, error, seconds, attempt=attempt, status=status)
+            event = CallEvent(
+                model_id, response, error, seconds, attempt=attempt, status=status, cached=cached
+            )
             for listener in list(self._listeners):
                 listener(event)
 
@@ -401,7 +414,7 @@ class ModelRegistry:
                 return _shown(self._usage.get(f"{name}/{model}") or _zero())
             total = _zero()
             for counters in self._usage.values():
-                for key in _COUNTERS:
+                for key in (*_COUNTERS, _CACHED):
                     total[key] += counters[key]
             return _shown(total)
 
@@ -449,9 +462,10 @@ def _log_call(
     seconds: float,
     attempt: int,
     status: int | None,
+    cached: bool = False,
 ) -> None:
     """The DEBUG record of one finished call."""
-    attempts = f"{attempt} attempt{'' if attempt == 1 else 's'}"
+    attempts = "from the cache" if cached else f"{attempt} attempt{'' if attempt == 1 else 's'}"
     if response is not None:
         tokens = response.usage.get("total_tokens", 0)
         _log.debug(
@@ -468,6 +482,7 @@ def _log_call(
                 "ember_tokens": tokens,
                 "ember_status": None,
                 "ember_error": None,
+                "ember_cached": cached,
             },
         )
         return

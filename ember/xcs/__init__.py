@@ -6,7 +6,8 @@ call counts and exceptions of the plain function. ``xcs.trace(fn, *args)`` shows
 graph it found.
 
 Extending xcs (a model provider, a client, a composite of your own): ``OpSpec`` and
-``call_op`` make objects op-like, ``composite`` marks a class traced through (see
+``call_op`` make objects op-like, ``composite`` marks a class traced through,
+``served_from_cache`` marks an op's run a cache answered (see
 ``docs/developer/extending.md``); nothing else is needed from the internals.
 """
 
@@ -19,7 +20,7 @@ from ember.xcs._internal.errors import (
     XCSWarning,
 )
 from ember.xcs._internal.ir import OpSpec
-from ember.xcs._internal.protocol import call_op, composite, op
+from ember.xcs._internal.protocol import call_op, composite, op, served_from_cache
 from ember.xcs._jit import get_jit_stats, jit, reset_jit_stats
 from ember.xcs._map import map, vmap
 from ember.xcs._trace import Trace, barrier, last_failed_trace, trace, trace_of
@@ -50,6 +51,7 @@ __all__ = [
     "pure",
     "register_op",
     "reset_jit_stats",
+    "served_from_cache",
     "trace",
     "trace_of",
     "unregister_op",

@@ -32,7 +32,7 @@ from ember.xcs._internal.rewrite import Unrewritable
 from ember.xcs._internal.tracer import Recording
 from ember.xcs._jit import split_jitted
 from ember.xcs._otel import epoch_of
-from ember.xcs._viz import RAN_AT_ONCE
+from ember.xcs._viz import CACHED, RAN_AT_ONCE
 
 __all__ = [
     "Trace",
@@ -57,7 +57,8 @@ class Trace:
             (``file:line``; ``In [7], line 3`` for a line of a notebook cell),
             ``status``, ``start``, ``end``, ``thread``, ``cpu``, ``error``,
             ``immediate`` (an op called by library code -- a callback -- or by code
-            xcs could not rewrite, so it ran at once, not deferred), ``waited_for``
+            xcs could not rewrite, so it ran at once, not deferred), ``cached`` (on an
+            op: how many calls in it a cache answered, see ``served_from_cache``), ``waited_for``
             (on a sync: what the program needed the values for), ``items`` (on an
             ``xcs.map`` op: each item's graph, None for an item that never started).
         wall_seconds: Time the traced call took.
@@ -318,6 +319,8 @@ class Trace:
             text += f"  [{attrs['status']}]"
         if attrs.get("immediate"):
             text += f"  [{RAN_AT_ONCE}]"
+        if attrs.get("cached"):
+            text += f"  [{CACHED}]"
         return text
 
 

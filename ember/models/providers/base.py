@@ -249,6 +249,9 @@ class Provider(abc.ABC):
     default_retry: ClassVar[RetryPolicy] = RetryPolicy()
     parameters: ClassVar[frozenset[str] | None] = None
     """Parameter names calls may pass; None takes any (``ember.models.parameters``)."""
+    deterministic: ClassVar[bool] = False
+    """Whether an answer is a function of the request (a simulation), so the response
+    cache may serve any call of this provider, whatever its sampling parameters."""
 
     def __init__(
         self,

@@ -229,6 +229,7 @@ class SimulatedProvider(Provider):
     name = "simulated"
     default_retry = RetryPolicy(attempts=5, base=0.01, cap=0.1)
     parameters = SIMULATED_PARAMETERS
+    deterministic = True  # answers are seeded from the model, prompt and parameters
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)

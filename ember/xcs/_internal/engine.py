@@ -420,8 +420,11 @@ class _Run:
 
     def _complete(self, report: Report) -> None:
         node = report[0]
-        if self.inflight.pop(node, None) is None:
+        task = self.inflight.pop(node, None)
+        if task is None:
             return  # abandoned after a failure was handled
+        if task.cached:
+            self.rec.state[node].cached = task.cached
         if node > self.cutoff:  # ran after a failure it comes after: result dropped
             self._timing(*report)
             return

@@ -180,6 +180,8 @@ class NodeState:
         immediate: It ran at once, not deferred (called by library or unrewritten code).
         waited_for: For a sync, what the program needed the values for, if known (a
             branch, a library call; see ``waits.py``).
+        cached: For an op, how many calls inside it a cache answered (0: none;
+            ``xcs.served_from_cache``).
     """
 
     kind: str
@@ -193,6 +195,7 @@ class NodeState:
     error: BaseException | None = None
     immediate: bool = False
     waited_for: str | None = None
+    cached: int = 0
 
     def __getitem__(self, name: str) -> Any:
         """Reads like the graph node's attribute mapping (the analysis takes either)."""
@@ -216,6 +219,7 @@ class NodeState:
             "error": self.error,
             "immediate": self.immediate,
             "waited_for": self.waited_for,
+            "cached": self.cached,
         }
 
 

@@ -294,6 +294,7 @@ class Summary:
         cpu_bound_ops: Number of ops that spent most of their time on the CPU.
         immediate_ops: Number of ops run at once, one after another, because
             library code called them (callbacks) rather than the traced code.
+        cached_ops: Number of ops a cache answered (``xcs.served_from_cache``).
         gil_bound: CPU-bound ops ran side by side yet used about one core in all:
             threads could not make them faster.
     """
@@ -305,6 +306,7 @@ class Summary:
     cpu_bound_ops: int
     gil_bound: bool = False
     immediate_ops: int = 0
+    cached_ops: int = 0
 
 
 def summarize(shape: Shape, attrs: Attributes) -> Summary:
@@ -342,4 +344,5 @@ def summarize_ops(
         cpu_bound_ops=len(cpu_bound),
         gil_bound=_gil_bound([attrs[n] for n in cpu_bound]),
         immediate_ops=sum(1 for node in op_ids if attrs[node].get("immediate")),
+        cached_ops=sum(1 for node in op_ids if attrs[node].get("cached")),
     )

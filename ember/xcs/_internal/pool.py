@@ -75,6 +75,7 @@ class Task(_stop.Stop):
         "_token",
         "abandoned",
         "args",
+        "cached",
         "ended",
         "handle",
         "inline",
@@ -107,6 +108,7 @@ class Task(_stop.Stop):
         self.handle: Future[Any] | None = None  # the executor's future, for remote runs
         self.abandoned = False  # timed out: the engine no longer waits for it
         self.ended = False  # the op returned or raised (set before its slot is given back)
+        self.cached = 0  # calls inside it answered from a cache (protocol.served_from_cache)
         self._token = [True]
 
     def claim(self) -> bool:

@@ -25,6 +25,7 @@ import types
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, TypeVar, overload
 
+from ember import _stop
 from ember.xcs._internal import tracer
 from ember.xcs._internal.errors import XCSError
 from ember.xcs._internal.ir import OpSpec
@@ -128,6 +129,37 @@ def call_op(
     if tracer.take_deferral():
         return recording.record_op(spec, fn, args, kwargs)
     return recording.run_now(spec, fn, args, kwargs)
+
+
+def served_from_cache() -> None:
+    """Say, from inside an op, that this run was answered from a cache.
+
+    A cache in front of an op (``ember.models``' response cache, or the user's own)
+    calls it when it answers without doing the work; the trace then marks the op's
+    node (``cached`` in ``Trace.graph``, a mark in drawings, ``cached_ops`` in a jitted
+    function's ``stats()``). An op calling it twice (two cached calls inside it) counts
+    two in its node (one in ``cached_ops``, which counts ops). Outside a deferred
+    op (plain Python, an op run at once, another process) it does nothing.
+    """
+    from ember.xcs._internal.pool import Task
+
+    task = _stop.current()
+    if isinstance(task, Task):
+        task.cached += 1
+
+
+def op_position() -> tuple[int, int] | None:
+    """The running op's place in program order: ``(id of its traced call, node id)``.
+
+    None outside a deferred op. Caches use it to decide which of two identical calls
+    in flight at once counts as the one made first, as plain Python would order them.
+    """
+    from ember.xcs._internal.pool import Task
+
+    task = _stop.current()
+    if isinstance(task, Task):
+        return id(task.recording), task.node.id
+    return None
 
 
 def reject_unsupported(fn: Callable[..., Any], what: str) -> None:

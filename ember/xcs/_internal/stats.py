@@ -67,7 +67,7 @@ class JitStats:
             self._inlined = itertools.count()
             self._traced = 0
             self._ops = self._max_parallelism = self._cpu_bound = self._gil_bound = 0
-            self._immediate = self._own_thread_ops = 0
+            self._immediate = self._own_thread_ops = self._cached = 0
             self._waits: dict[tuple[str, str], list[float]] = {}  # (line, why) -> [n, s]
             self._advice: str | None = None
             self._op_seconds = self._wall_seconds = self._sequential_seconds = 0.0
@@ -112,6 +112,7 @@ class JitStats:
             self._wall_seconds += wall_seconds
             self._cpu_bound += summary.cpu_bound_ops
             self._immediate += summary.immediate_ops
+            self._cached += summary.cached_ops
             self._gil_bound += summary.gil_bound
             if decision is not None:
                 self._decisions.add(decision)
@@ -143,6 +144,7 @@ class JitStats:
                 "speedup": self._sequential_seconds / wall if self._traced and wall > 0 else None,
                 "cpu_bound_ops": self._cpu_bound,
                 "ops_run_at_once": self._immediate,
+                "cached_ops": self._cached,
                 "hint": self._hint(),
                 "fallback_reason": self._fallback,
                 "waits": [

@@ -16,3 +16,4 @@ graphviz and matplotlib (the ``viz`` extra) only when a renderer needs them.
 # The words every rendering (and the text summary, ``Trace.__str__``) puts on an op
 # that ran when it was called instead of being deferred.
 RAN_AT_ONCE = "ran at once, not deferred"
+CACHED = "cached"  # an op a cache answered (xcs.served_from_cache)

@@ -54,6 +54,7 @@ def chrome_trace(trace: Trace) -> dict[str, Any]:
                 "parallel_group": group.get(node),
                 "critical_path": node in critical,
                 "ran_at_once": bool(attrs.get("immediate")),
+                "cached": bool(attrs.get("cached")),
             }
             if attrs.get("error") is not None:
                 args["error"] = shown_text(f"{type(attrs['error']).__name__}: {attrs['error']}")

@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any
 from ember._redact import shown_arguments, shown_text
 from ember.xcs._internal.errors import NOTE_ARG_TEXT
 from ember.xcs._internal.locations import shorten_location
-from ember.xcs._viz import RAN_AT_ONCE
+from ember.xcs._viz import CACHED, RAN_AT_ONCE
 from ember.xcs._viz import fold as folding
 from ember.xcs._viz.fold import COLLAPSE_AT
 
@@ -335,6 +335,8 @@ def _box(
             details.append("cancelled")
         if attrs.get("immediate"):
             details.append(RAN_AT_ONCE)
+        if attrs.get("cached"):
+            details.append(CACHED)
     return Box(
         f"n{node}", kind, name, tuple(d for d in details if d), status, rank, (node,), critical
     )
@@ -405,6 +407,9 @@ def _collapsed_box(
     at_once = sum(1 for m in members if nodes[m].get("immediate"))
     if at_once:
         details.append(f"{at_once} {RAN_AT_ONCE}")
+    cached = sum(1 for m in members if nodes[m].get("cached"))
+    if cached:
+        details.append(f"{cached} {CACHED}")
     status = "failed" if failed else str(first["status"])
     return Box(
         key,

@@ -134,6 +134,7 @@ def test_usage_totals_and_prices():
         "completion_tokens": first.usage["completion_tokens"] + tokens["completion_tokens"],
         "total_tokens": first.usage["total_tokens"] + tokens["total_tokens"],
         "cost": tokens["cost"],
+        "cached_calls": 0,
     }
     assert models.usage()["calls"] == 2
     assert list(models.usage_by_model()) == ["simulated/priced"]

@@ -28,7 +28,9 @@ def test_echo_and_usage():
         "completion_tokens": 3,
         "total_tokens": 6,
         "cost": 0.0,
+        "cached": False,
     }
+    assert not response.cached
     chat = [{"role": "system", "content": "a"}, {"role": "user", "content": "b"}]
     assert models("simulated/echo", chat).text == "a\nb"
 

@@ -29,6 +29,7 @@ def test_all_is_sorted_and_exact() -> None:
         "pure",
         "register_op",
         "reset_jit_stats",
+        "served_from_cache",
         "trace",
         "trace_of",
         "unregister_op",
