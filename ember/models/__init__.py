@@ -213,32 +213,19 @@ def no_cache() -> response_cache.CachingOff:
 def cache_info(path: str | os.PathLike[str] | None = None) -> CacheInfo:
     """What the cache that is on holds and did (hits, misses, entries, bytes).
 
-    With no cache on, the cache file at ``path`` (default: the default file), as it is.
+    With no cache on, or with ``path``: the cache file at ``path`` (default: the
+    default file) as it is; a file that does not exist is an empty cache (not created).
     """
-    found = response_cache.active() if path is None else None
-    if found is not None:
-        return found.info()
-    cache = ResponseCache(path)
-    try:
-        return cache.info()
-    finally:
-        cache.store.close()
+    return response_cache.info(path)
 
 
 def cache_clear(path: str | os.PathLike[str] | None = None) -> None:
     """Forget every stored answer: of the cache that is on.
 
-    With no cache on, of the cache file at ``path`` (default: the default file).
+    With no cache on, or with ``path``: of the cache file at ``path`` (default: the
+    default file), if it exists.
     """
-    found = response_cache.active() if path is None else None
-    if found is not None:
-        found.clear()
-        return
-    cache = ResponseCache(path)
-    try:
-        cache.clear()
-    finally:
-        cache.store.close()
+    response_cache.clear(path)
 
 
 def on_call(listener: Callable[[CallEvent], None]) -> Callable[[], None]:

@@ -7,7 +7,8 @@ OpenTelemetry semantic conventions for generative AI where they apply: the span 
 older ``gen_ai.system``), ``gen_ai.request.model``, the sampling parameters the call
 sent (``gen_ai.request.temperature``, ``gen_ai.request.max_tokens``, ...),
 ``gen_ai.usage.input_tokens``/``output_tokens``, ``server.address``/``server.port``
-and ``error.type``; Ember adds ``ember.model_id``, ``ember.cost`` and ``ember.retries``.
+and ``error.type``; Ember adds ``ember.model_id``, ``ember.cost``, ``ember.retries`` and
+``ember.cached`` (the response cache answered: no request was sent).
 
 Never in a span: prompts and answers (the conventions make content opt-in), any
 parameter but the numeric sampling ones below (so no credential can pass), and the
@@ -84,7 +85,8 @@ class ModelCallSpan:
             attributes["gen_ai.usage.input_tokens"] = int(usage.get("prompt_tokens", 0))
             attributes["gen_ai.usage.output_tokens"] = int(usage.get("completion_tokens", 0))
             attributes["ember.cost"] = float(usage.get("cost", 0.0))
-            attributes["ember.retries"] = value.attempts - 1
+            attributes["ember.retries"] = max(value.attempts - 1, 0)
+            attributes["ember.cached"] = value.cached
         elif isinstance(error, ProviderError):
             attributes["ember.retries"] = error.attempts - 1
             if error.status is not None:

@@ -186,6 +186,19 @@ class _Cached:
     def __call__(self, prompt: Prompt, **params: Any) -> Response:
         return self.binding._answer(prompt, params, self.cache)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Run in another process (a process pool, Dask): there, the same file's cache
+        # (one per process); a cache in memory is this process's only, so none there.
+        cache = self.cache
+        if cache.path is None:
+            return (getattr, (self.binding, "_complete"))
+        return (_reopened, (self.binding, cache.path, cache.max_bytes, cache.always))
+
+
+def _reopened(binding: ModelBinding, path: str, max_bytes: int, always: bool) -> _Cached:
+    """A cached call rebuilt in another process, with that process's cache of ``path``."""
+    return _Cached(binding, response_cache.shared(path, max_bytes=max_bytes, always=always))
+
 
 class _Retries:
     """A call's retries, told to the registry's listeners; counts the attempts made."""

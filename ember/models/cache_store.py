@@ -53,12 +53,14 @@ class CacheError(ModelError):
         path: The file.
     """
 
-    def __init__(self, path: str, problem: str) -> None:
+    def __init__(self, path: str, problem: str, fix: str | None = None) -> None:
         self.path = path
-        super().__init__(
-            f"the response cache {path} cannot be used: {problem}. Delete the file (its "
-            "answers are lost: they are only a cache) or pass another path to models.cache()"
-        )
+        if fix is None:
+            fix = (
+                "Delete it (with its -wal and -shm files; only cached answers are lost) or "
+                "pass another path to models.cache()"
+            )
+        super().__init__(f"the response cache {path} cannot be used: {problem}. {fix}")
 
     def __reduce__(self) -> tuple[object, ...]:
         return (_rebuilt_cache_error, (self.path, str(self)))
@@ -224,7 +226,9 @@ class SQLiteStore:
             if tables and "ember_cache" not in tables:
                 names = ", ".join(sorted(tables))
                 raise CacheError(
-                    self.path, f"it is an SQLite database of another program (tables: {names})"
+                    self.path,
+                    f"it is an SQLite database of another program (tables: {names})",
+                    "Pass another path to models.cache(); that file is not a cache to delete",
                 )
             for statement in _SCHEMA.split(";"):
                 if statement.strip():

@@ -56,6 +56,7 @@ import json
 import logging
 import math
 import os
+import pathlib
 import sqlite3
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -426,13 +427,15 @@ class ResponseCache:
         self._count("errors")
         level = logging.DEBUG if self._warned else logging.WARNING
         self._warned = True
+        outcome = "the call is sent instead" if what == "read" else "it is not kept"
         _log.log(
             level,
-            "response cache %s: could not %s an answer (%s: %s); the call is sent instead%s",
+            "response cache %s: could not %s an answer (%s: %s); %s%s",
             self.path or "in memory",
             what,
             type(error).__name__,
             error,
+            outcome,
             "" if level == logging.DEBUG else " (further such errors are logged at DEBUG)",
             extra={"ember_event": "cache_error", "ember_cache": self.path},
         )
@@ -540,6 +543,54 @@ def _switch(cache: ResponseCache | None) -> ResponseCache | None:
     with _switch_lock:
         previous, _active = _active, cache
     return previous
+
+
+def info(path: str | os.PathLike[str] | None = None) -> CacheInfo:
+    """``models.cache_info``: the cache that is on, or the file at ``path`` as it is."""
+    found = active()
+    file = pathlib.Path(path).expanduser() if path is not None else default_path()
+    if found is not None and (path is None or _same_file(found.path, file)):
+        return found.info()
+    if not file.exists():  # nothing stored: an empty cache, and no file made to say so
+        return CacheInfo(str(file), False, 0, 0, DEFAULT_MAX_BYTES, False)
+    cache = ResponseCache(file)
+    try:
+        return cache.info()
+    finally:
+        cache.store.close()
+
+
+def clear(path: str | os.PathLike[str] | None = None) -> None:
+    """``models.cache_clear``: of the cache that is on, or of the file at ``path`` if any."""
+    found = active()
+    file = pathlib.Path(path).expanduser() if path is not None else default_path()
+    if found is not None and (path is None or _same_file(found.path, file)):
+        found.clear()
+        return
+    if not file.exists():
+        return
+    cache = ResponseCache(file)
+    try:
+        cache.clear()
+    finally:
+        cache.store.close()
+
+
+def _same_file(path: str | None, file: pathlib.Path) -> bool:
+    return path is not None and os.path.abspath(path) == os.path.abspath(file)
+
+
+_shared: dict[tuple[str, int, bool], ResponseCache] = {}
+
+
+def shared(path: str, *, max_bytes: int, always: bool) -> ResponseCache:
+    """This process's cache of ``path`` for calls sent from another process (not turned on)."""
+    key = (path, max_bytes, always)
+    with _switch_lock:
+        found = _shared.get(key)
+        if found is None:
+            found = _shared[key] = ResponseCache(path, max_bytes=max_bytes, always=always)
+        return found
 
 
 def turn_on(cache: ResponseCache) -> ResponseCache:
