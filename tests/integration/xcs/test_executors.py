@@ -236,6 +236,31 @@ def test_a_dead_worker_process_is_reported_without_blaming_an_innocent_op() -> N
     assert type(info.value.__cause__).__name__ == "BrokenProcessPool"
 
 
+def test_cached_model_calls_in_other_processes_share_the_cache_file(tmp_path) -> None:
+    # A call made with a file cache on runs, in a worker process, through that process's
+    # cache of the same file; a cache in memory is this process's only (no error either).
+    from ember import models
+
+    chat = models.instance("simulated/chat", latency=0.05)
+    with ProcessPoolExecutor(2) as pool:
+
+        @xcs.jit(executor=pool)
+        def program() -> Any:
+            return [chat(f"question {i}") for i in range(4)]
+
+        with models.cache(tmp_path / "shared.sqlite3") as cache:
+            cold = program()
+            warm = program()
+            assert cache.info().entries == 4  # stored by the workers, read here
+            assert chat("question 3").cached
+        with models.cache(memory=True) as memory:
+            in_memory = program()
+            assert memory.info().entries == 0
+    assert [r.cached for r in cold] == [False] * 4 and [r.cached for r in warm] == [True] * 4
+    assert [r.text for r in warm] == [r.text for r in cold] == [r.text for r in in_memory]
+    assert not any(r.cached for r in in_memory)
+
+
 @pytest.mark.timeout(120)
 def test_a_dask_cluster_of_processes_smoke() -> None:
     cluster = distributed.LocalCluster(
