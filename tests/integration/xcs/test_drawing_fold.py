@@ -194,6 +194,25 @@ def test_calls_from_different_lines_fold_apart() -> None:
     assert len({box.details[0] for box in view.boxes}) == 2  # "from <file>:<line>" each
 
 
+def test_ops_a_cache_answered_say_so_in_their_boxes() -> None:
+    chat = models.instance("simulated/chat")
+
+    def asks(n: int) -> list[str]:
+        return [chat(f"q{i % 3}").text for i in range(n)]
+
+    with models.cache(memory=True):
+        few = build_view(xcs.trace(asks, 3))  # 3 sent
+        again = build_view(xcs.trace(asks, 3))  # 3 answered from the cache
+        many = build_view(xcs.trace(asks, COLLAPSE_AT + 3))  # all from the cache but 0
+    assert [b.details for b in few.boxes if "cached" in b.details] == []
+    assert all("cached" in b.details for b in again.boxes if b.kind == "op")
+    (folded,) = [b for b in many.boxes if b.kind == "ops"]
+    assert f"{COLLAPSE_AT + 3} cached" in folded.details
+    with models.cache(memory=True):
+        chat("q0")
+        assert "\\ncached\\n" in xcs.trace(asks, 1).draw(format="dot").data
+
+
 # --- what a user recognizes ---------------------------------------------------------------------
 
 
