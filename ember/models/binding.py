@@ -65,6 +65,7 @@ class ModelBinding:
         self.__xcs_op__ = spec
         self._registry = registry
         self._model = model
+        self._last_cached: _Cached | None = None
 
     def __call__(self, prompt: Prompt, **params: Any) -> Response:
         """Send ``prompt`` (a string or chat messages) and return the response.
@@ -90,8 +91,15 @@ class ModelBinding:
             check_parameters(self.model_id, self.provider, params)
         merged = {**self.defaults, **params} if params else dict(self.defaults)
         cache = response_cache.active()  # chosen where the call is made, as plain Python would
-        run = self._complete if cache is None else _Cached(self, cache)
+        run = self._complete if cache is None else self._through(cache)
         return call_op(self.__xcs_op__, run, (prompt,), merged)  # type: ignore[no-any-return]
+
+    def _through(self, cache: response_cache.ResponseCache) -> _Cached:
+        """What a call made while ``cache`` is on runs (one per binding and cache)."""
+        last = self._last_cached
+        if last is None or last.cache is not cache:
+            last = self._last_cached = _Cached(self, cache)
+        return last
 
     def _elsewhere(self, params: dict[str, Any]) -> ModelBinding:
         """This binding at the endpoint ``params`` names (taking ``base_url``, ``api_key_env``)."""
@@ -175,13 +183,18 @@ class ModelBinding:
 
 
 class _Cached:
-    """A binding's call made while a response cache was on: answered through it."""
+    """A binding's call made while a response cache was on: answered through it.
 
-    __slots__ = ("binding", "cache")
+    It wraps the binding's ``_complete`` (``__wrapped__``), so xcs reads the same return
+    annotation (a ``Response``) from it: a traced program has the same graph either way.
+    """
+
+    __slots__ = ("__weakref__", "__wrapped__", "binding", "cache")
 
     def __init__(self, binding: ModelBinding, cache: response_cache.ResponseCache) -> None:
         self.binding = binding
         self.cache = cache
+        self.__wrapped__ = binding._complete
 
     def __call__(self, prompt: Prompt, **params: Any) -> Response:
         return self.binding._answer(prompt, params, self.cache)
