@@ -3,10 +3,11 @@
 A store maps a key (a request's digest) to the request's text and the answer's text;
 ``ember.models.response_cache`` decides what is a key and what an answer is.
 
-* :class:`SQLiteStore`: one file shared by threads and processes. Each thread has its
-  own connection; the file is in WAL mode, so readers never wait for a writer; a
-  statement waits at most ``BUSY_MS`` for another writer, then fails (the cache then
-  counts an error and the call is a miss: never a long wait). Each write is one
+* :class:`SQLiteStore`: one file shared by threads and processes. Threads borrow
+  connections (as many open as threads use the file at once); the file is in WAL
+  mode, so readers never wait for a writer; a statement waits at most ``BUSY_MS`` for
+  another writer, then fails (the cache then counts an error and the call is a miss:
+  never a long wait). Each write is one
   ``BEGIN IMMEDIATE`` transaction, so a crash leaves the old entry or the new one.
   Eviction is least recently used, past a size in bytes, in the same transaction.
 * :class:`MemoryStore`: the same in a dict, for one process.
@@ -24,6 +25,8 @@ import pathlib
 import sqlite3
 import threading
 import time
+import weakref
+from collections.abc import Iterator
 from types import TracebackType
 from typing import Protocol
 
@@ -183,13 +186,19 @@ DELETE FROM responses WHERE key IN (
 """
 
 
+_KEPT = 8  # open connections a store keeps between uses
+_open: weakref.WeakValueDictionary[str, SQLiteStore] = weakref.WeakValueDictionary()
+_open_lock = threading.Lock()
+
+
 class SQLiteStore:
     """Answers in one SQLite file, shared by threads and processes.
 
-    Each thread has its own connection (SQLite connections are not shared between
-    threads here); the file is in WAL mode, so readers never wait for a writer, and a
-    writer waits at most a fraction of a second for another, then gives up (the
-    caller counts an error: the answer is simply not stored).
+    A thread borrows a connection for its statements and gives it back (one thread
+    uses a connection at a time; a few stay open between uses); the file is in WAL mode,
+    so readers never wait for a writer, and a writer waits at most ``BUSY_MS`` for
+    another, then gives up (the caller counts an error: the answer is simply not
+    stored). The store stays usable after :meth:`close`: it opens connections again.
 
     Args:
         path: The file; its folder is created if missing.
@@ -201,79 +210,145 @@ class SQLiteStore:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = str(pathlib.Path(path).expanduser())
-        self._local = threading.local()
         self._lock = threading.Lock()
-        self._connections: list[sqlite3.Connection] = []
+        self._idle: list[sqlite3.Connection] = []  # connections no thread is using
+        self.check()
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str]) -> SQLiteStore:
+        """The store of ``path`` in this process: one per file, its connections shared.
+
+        A store opened before is checked again: the file may have been deleted or
+        replaced since.
+
+        Raises:
+            CacheError: As the constructor.
+        """
+        key = os.path.abspath(pathlib.Path(path).expanduser())
+        with _open_lock:
+            found = _open.get(key)
+            if found is None:
+                found = _open[key] = cls(key)
+                return found
+        found.close()  # connections open before may hold a file deleted since
+        found.check()
+        return found
+
+    def check(self) -> None:
+        """Make the file a cache if it is empty or missing; check it is one.
+
+        Raises:
+            CacheError: Not an SQLite database, damaged, another program's tables, another
+                format, or the file cannot be made.
+        """
         try:
             pathlib.Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-            connection = self._connection()
-            self._prepare(connection)
+            with self._connection() as connection:
+                self._prepare(connection)
         except sqlite3.DatabaseError as error:  # not a database, damaged, read-only
             self.close()
             raise CacheError(self.path, f"SQLite says {str(error)!r}") from error
+        except CacheError:  # another program's database, another format
+            self.close()
+            raise
         except OSError as error:
             self.close()
             raise CacheError(self.path, f"{error.strerror or error}") from error
 
     def _prepare(self, connection: sqlite3.Connection) -> None:
-        """Create the tables (once, in any process), check the format."""
+        """Create the tables (once, in any process), check the format.
+
+        A file that is a cache already is only read: another process writing it at this
+        moment (readers do not wait in WAL mode) does not make opening it fail.
+        """
         connection.execute("PRAGMA journal_mode=WAL").fetchone()
+        if self._checked(connection):
+            return
         with _transaction(connection):
-            tables = {
-                row[0]
-                for row in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")
-            }
-            if tables and "ember_cache" not in tables:
-                names = ", ".join(sorted(tables))
-                raise CacheError(
-                    self.path,
-                    f"it is an SQLite database of another program (tables: {names})",
-                    "Pass another path to models.cache(); that file is not a cache to delete",
-                )
+            if self._checked(connection):  # another process made it meanwhile
+                return
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     connection.execute(statement)
-            row = connection.execute("SELECT value FROM ember_cache WHERE name='format'").fetchone()
-            if row is None:
-                connection.execute(
-                    "INSERT INTO ember_cache (name, value) VALUES ('format', ?)", (str(FORMAT),)
-                )
-            elif row[0] != str(FORMAT):
-                raise CacheError(
-                    self.path,
-                    f"it was written in cache format {row[0]} by another version of ember-xcs "
-                    f"(this one reads format {FORMAT})",
-                )
+            connection.execute(
+                "INSERT OR REPLACE INTO ember_cache (name, value) VALUES ('format', ?)",
+                (str(FORMAT),),
+            )
 
-    def _connection(self) -> sqlite3.Connection:
-        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
+    def _checked(self, connection: sqlite3.Connection) -> bool:
+        """Whether the file is a cache of this format already (False: nothing in it yet).
+
+        Raises:
+            CacheError: It holds another program's tables, or another format.
+        """
+        tables = {
+            row[0]
+            for row in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")
+        }
+        if tables and "ember_cache" not in tables:
+            names = ", ".join(sorted(tables))
+            raise CacheError(
+                self.path,
+                f"it is an SQLite database of another program (tables: {names})",
+                "Pass another path to models.cache(); that file is not a cache to delete",
+            )
+        if not tables:
+            return False
+        row = connection.execute("SELECT value FROM ember_cache WHERE name='format'").fetchone()
+        if row is not None and row[0] != str(FORMAT):
+            raise CacheError(
+                self.path,
+                f"it was written in cache format {row[0]} by another version of ember-xcs "
+                f"(this one reads format {FORMAT})",
+            )
+        return row is not None and "responses" in tables
+
+    @contextlib.contextmanager
+    def _connection(self) -> Iterator[sqlite3.Connection]:
+        """A connection for this thread's statements, given back after them.
+
+        Connections are lent, not kept per thread: as many are open as threads use the
+        file at once (up to ``_KEPT`` stay open between uses), whatever threads come
+        and go.
+        """
+        with self._lock:
+            connection = self._idle.pop() if self._idle else None
         if connection is None:
             connection = sqlite3.connect(
                 self.path, timeout=BUSY_MS / 1000, isolation_level=None, check_same_thread=False
             )
             connection.execute("PRAGMA synchronous=NORMAL")  # durable at checkpoints (WAL)
-            self._local.connection = connection
-            with self._lock:
-                self._connections.append(connection)
-        return connection
+        try:
+            yield connection
+        finally:
+            if connection.in_transaction:  # a statement failed inside one: not lent so
+                connection.close()
+            else:
+                with self._lock:
+                    kept = len(self._idle) < _KEPT
+                    if kept:
+                        self._idle.append(connection)
+                if not kept:
+                    connection.close()
 
     def get(self, key: str) -> tuple[str, str] | None:
         """``(request text, answer text)`` stored under ``key``, or None; marks it used."""
-        connection = self._connection()
-        row = connection.execute(
-            "SELECT request, answer FROM responses WHERE key = ?", (key,)
-        ).fetchone()
-        if row is None:
-            return None
-        with contextlib.suppress(sqlite3.OperationalError):  # a busy file: not marked used
-            connection.execute("UPDATE responses SET used = ? WHERE key = ?", (time.time(), key))
+        with self._connection() as connection:
+            row = connection.execute(
+                "SELECT request, answer FROM responses WHERE key = ?", (key,)
+            ).fetchone()
+            if row is None:
+                return None
+            with contextlib.suppress(sqlite3.OperationalError):  # a busy file: not marked used
+                connection.execute(
+                    "UPDATE responses SET used = ? WHERE key = ?", (time.time(), key)
+                )
         return str(row[0]), str(row[1])
 
     def put(self, key: str, request: str, answer: str, max_bytes: int) -> int:
         """Store an answer; returns how many least recently used ones were evicted."""
-        connection = self._connection()
         now = time.time()
-        with _transaction(connection):
+        with self._connection() as connection, _transaction(connection):
             connection.execute(
                 "INSERT OR REPLACE INTO responses (key, request, answer, size, created, used) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
@@ -286,30 +361,29 @@ class SQLiteStore:
 
     def drop(self, key: str) -> None:
         """Forget ``key``."""
-        connection = self._connection()
-        with _transaction(connection):
+        with self._connection() as connection, _transaction(connection):
             connection.execute("DELETE FROM responses WHERE key = ?", (key,))
 
     def size(self) -> tuple[int, int]:
         """``(entries, bytes)``."""
-        row = self._connection().execute("SELECT count(*), total(size) FROM responses").fetchone()
+        with self._connection() as connection:
+            row = connection.execute("SELECT count(*), total(size) FROM responses").fetchone()
         return int(row[0]), int(row[1])
 
     def clear(self) -> None:
         """Forget every answer."""
-        connection = self._connection()
-        with _transaction(connection):
-            connection.execute("DELETE FROM responses")
-        with contextlib.suppress(sqlite3.OperationalError):  # another process reads: later
-            connection.execute("VACUUM")  # give the space back
+        with self._connection() as connection:
+            with _transaction(connection):
+                connection.execute("DELETE FROM responses")
+            with contextlib.suppress(sqlite3.OperationalError):  # another process reads: later
+                connection.execute("VACUUM")  # give the space back
 
     def close(self) -> None:
-        """Release what the store holds open."""
+        """Close the connections no thread is using (the others close when given back)."""
         with self._lock:
-            connections, self._connections = self._connections, []
-        for connection in connections:
+            idle, self._idle = self._idle, []
+        for connection in idle:
             connection.close()
-        self._local = threading.local()
 
 
 class _transaction:

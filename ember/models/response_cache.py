@@ -257,7 +257,7 @@ class ResponseCache:
             raise ValueError(f"max_bytes is a positive number of bytes, got {max_bytes!r}")
         if memory and path is not None:
             raise ValueError("a cache is either in memory (memory=True) or in a file (path=)")
-        self.store: Store = MemoryStore() if memory else SQLiteStore(path or default_path())
+        self.store: Store = MemoryStore() if memory else SQLiteStore.open(path or default_path())
         self.max_bytes = max_bytes
         self.always = bool(always)
         self._lock = threading.Lock()
