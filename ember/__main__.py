@@ -3,7 +3,8 @@
 Without a command it prints its help and exits 0; ``--version`` prints the version.
 Exit statuses: 0 done; 1 a model call or writing the drawing failed; 2 the command
 line or the environment cannot run the command (a bad argument, an unknown model, a
-missing key or SDK) -- reported before anything is called.
+missing key or SDK, an unusable ``--cache`` file) -- reported before anything is
+called.
 """
 
 from __future__ import annotations
@@ -79,6 +80,16 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="no progress bars (they are never shown when stderr is not a terminal)",
     )
+    demo.add_argument(
+        "--cache",
+        nargs="?",
+        const=True,
+        default=False,
+        metavar="PATH",
+        help="keep the model's answers in a response cache (an SQLite file: PATH, or "
+        "responses.sqlite3 in the user cache folder or $EMBER_CACHE_DIR), so running the "
+        "demo again is fast; also runs the @jit pipeline a second time, from the cache",
+    )
 
     serve = commands.add_parser(
         "serve", help="run a local LLM server speaking the OpenAI and Anthropic APIs"
@@ -117,6 +128,8 @@ def _run(argv: list[str] | None) -> int:
         command.error("--width must be at least 1")
     if not 1 <= args.questions <= 5:
         command.error("--questions must be from 1 to 5")
+    if args.cache == "":
+        command.error("--cache PATH: the path is empty (give none for the default file)")
     from ember import _demo
 
     return _demo.main(
@@ -129,6 +142,7 @@ def _run(argv: list[str] | None) -> int:
         api_key_env=args.api_key_env,
         json_output=args.json,
         progress=not args.quiet,
+        cache=args.cache,
     )
 
 

@@ -13,6 +13,14 @@ with ``--base-url`` any OpenAI-compatible endpoint (its key from the variable
 ``--api-key-env`` names); a sampling model may then answer differently in the two runs.
 A missing key or SDK is reported before anything runs.
 
+With ``--cache [PATH]`` the model's answers are kept in a response cache
+(``models.cache``: the SQLite file PATH, by default ``responses.sqlite3`` in the user
+cache folder), so running the demo again is fast: the cache then answers its calls.
+The @jit pipeline then runs a second time, answered from the cache. The cache keeps
+only calls meant to be reproducible: the simulated model's, and a real model's called
+with a ``seed`` (the ensemble's drafts) or ``temperature=0``; a real model's judge
+samples, so it is asked again each time.
+
 Progress bars go to stderr, only when it is a terminal (and not with ``--quiet``);
 ``--json`` prints one JSON document on stdout instead of the report (:func:`main`).
 
@@ -21,6 +29,7 @@ This file is rewritten by ``@jit`` like user code (see ``source._EMBER_USER``).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pathlib
@@ -159,6 +168,22 @@ def check_out(out: str | None) -> str | None:
     return None
 
 
+def check_cache(cache: bool | str) -> str | None:
+    """Why ``--cache`` cannot name ``cache``, or None (checked before anything runs)."""
+    if isinstance(cache, str) and pathlib.Path(cache).is_dir():
+        example = pathlib.Path(cache) / "responses.sqlite3"
+        return f"--cache {cache}: that is a folder; name a file in it (e.g. --cache {example})"
+    return None
+
+
+def _cache_counts(cache: models.ResponseCache | None) -> tuple[int, int]:
+    """``(hits, skipped)`` of ``cache`` so far: calls it answered, calls it did not keep."""
+    if cache is None:
+        return 0, 0
+    info = cache.info()
+    return info.hits, info.skipped
+
+
 def _draw(trace: xcs.Trace, out: str | None) -> tuple[str | None, str | None, int]:
     """Write the drawing: ``(path written, why it was skipped, exit status)``.
 
@@ -189,23 +214,35 @@ def main(
     api_key_env: str | None = None,
     json_output: bool = False,
     progress: bool = True,
+    cache: bool | str = False,
 ) -> int:
     """Run the demo; returns the process exit status.
 
     0: done. 1: a model call failed, or the drawing could not be written. 2: nothing
-    ran: ``out`` cannot be written, the model is unknown, or its key or SDK is missing
-    (each reported in one line on stderr).
+    ran: ``out`` cannot be written, the model is unknown, its key or SDK is missing, or
+    the cache file cannot be used (each reported in one line on stderr).
+
+    ``cache``: True for the response cache in its default file, a path for that file
+    (see the module docstring). The plain run and the first @jit run then find in the
+    cache what was there before: when the plain run found nothing, the @jit run is
+    made with caching off (the cache would answer it with what the plain run just
+    stored), so the two stay comparable. The @jit pipeline then runs a second time,
+    with the cache.
 
     With ``json_output`` stdout holds only one JSON document: ``model``,
     ``simulated``, ``base_url``, ``questions``, ``width``, ``calls``, ``plain_seconds``,
     ``jit_seconds``, ``speedup``, ``prepare_seconds``, ``same_answers``, ``answers``
     (``question``, ``answer`` under ``@jit``, ``plain_answer``), ``ops`` and
     ``parallel_groups`` of one question's graph, ``drawing`` (the path written, or
-    null) and ``drawing_skipped`` (why not, when the viz extra is missing). Progress
-    bars go to stderr when ``progress`` and stderr is a terminal.
+    null) and ``drawing_skipped`` (why not, when the viz extra is missing); with
+    ``cache`` also ``cache_path``, ``plain_cached_calls`` and ``jit_cached_calls``
+    (calls the cache answered in each run), ``jit_cache_off`` (the first @jit run was
+    made without it), ``cached_seconds`` and ``cached_calls`` (the second @jit run's),
+    and ``same_answers`` covers the second run too. Progress bars go to stderr when
+    ``progress`` and stderr is a terminal.
     """
     asked = QUESTIONS[:questions]
-    problem = check_out(out)
+    problem = check_out(out) or check_cache(cache)
     if problem is not None:
         print(f"error: {problem}", file=sys.stderr)
         return 2
@@ -214,26 +251,60 @@ def main(
     except (models.ModelError, ImportError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    kept = None
+    if cache is not False:
+        try:
+            kept = models.cache(None if cache is True else cache)
+        except models.CacheError as error:
+            advice = str(error).replace("another path to models.cache()", "another --cache PATH")
+            print(f"error: {advice}", file=sys.stderr)
+            return 2
     binding = pipeline.judge.model
     simulated = binding.provider.name == "simulated"
     show = progress and sys.stderr.isatty()
     calls = len(asked) * (width + 1)
     if not json_output:
-        print(f"{len(asked)} questions x ({width} drafts + 1 judge) = {calls} calls; {where}\n")
+        print(f"{len(asked)} questions x ({width} drafts + 1 judge) = {calls} calls; {where}")
+        if kept is not None:
+            print(f"response cache: {kept.path} ({kept.info().entries} answers in it)")
+        print()
+    again: list[str] | None = None
+    again_s = 0.0
+    again_hits = again_skipped = 0
     try:
         run = lambda: answer_all(pipeline, asked)  # noqa: E731
+        hits, _ = _cache_counts(kept)
         plain, plain_s = _timed("plain Python", run, calls, show)
+        plain_hits = _cache_counts(kept)[0] - hits
         # Once per process, jit rewrites the code it runs: done here by a trace that
         # calls no model, so the timing below is the pipeline's, and no call is paid twice.
         start = time.perf_counter()
         xcs.trace(answer_all, pipeline, asked, execute=False)
         prepare_s = time.perf_counter() - start
         jitted = xcs.jit(answer_all)
-        fast, jit_s = _timed("@xcs.jit", lambda: jitted(pipeline, asked), calls, show)
+        # Compared with the plain run, the @jit run finds in the cache what it found:
+        # nothing, the cache off (else it would answer with the plain run's answers).
+        cache_off = kept is not None and plain_hits == 0
+        with contextlib.ExitStack() as stack:
+            if cache_off:
+                stack.enter_context(models.no_cache())
+            hits, _ = _cache_counts(kept)
+            fast, jit_s = _timed("@xcs.jit", lambda: jitted(pipeline, asked), calls, show)
+            jit_hits = _cache_counts(kept)[0] - hits
+        if kept is not None:
+            hits, passed = _cache_counts(kept)
+            again, again_s = _timed("second run", lambda: jitted(pipeline, asked), calls, show)
+            again_hits, again_skipped = _cache_counts(kept)
+            again_hits, again_skipped = again_hits - hits, again_skipped - passed
+        trace = xcs.trace(answer_all, pipeline, asked[:1])
     except models.ModelError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    trace = xcs.trace(answer_all, pipeline, asked[:1])
+    finally:
+        if kept is not None:  # as a with block ends: the cache on before is on again
+            kept.__exit__(None, None, None)
+            kept.store.close()
+    same_answers = fast == plain and again in (None, plain)
     ops = sum(len(group) for group in trace.parallel_groups)
     groups = len(trace.parallel_groups)
     if json_output:
@@ -249,7 +320,7 @@ def main(
             "jit_seconds": round(jit_s, 4),
             "speedup": round(plain_s / jit_s, 2),
             "prepare_seconds": round(prepare_s, 4),
-            "same_answers": fast == plain,
+            "same_answers": same_answers,
             "answers": [
                 {"question": q, "answer": a, "plain_answer": p}
                 for q, a, p in zip(asked, fast, plain, strict=True)
@@ -259,11 +330,41 @@ def main(
             "drawing": drawing,
             "drawing_skipped": skipped,
         }
+        if kept is not None:
+            document.update(
+                cache_path=kept.path,
+                plain_cached_calls=plain_hits,
+                jit_cached_calls=jit_hits,
+                jit_cache_off=cache_off,
+                cached_seconds=round(again_s, 4),
+                cached_calls=again_hits,
+            )
         print(json.dumps(document, indent=2))
         return status
     same = "same answers" if fast == plain else "answers differ: the model samples"
-    print(f"plain Python: {plain_s:6.2f} s")
-    print(f"@xcs.jit:     {jit_s:6.2f} s   ({plain_s / jit_s:.1f}x faster, {same})")
+    plain_note = ""
+    jit_note = f"{plain_s / jit_s:.1f}x faster, {same}"
+    if kept is not None:
+        plain_note = f"   ({plain_hits} of {calls} calls from the cache)"
+        if cache_off:
+            jit_note += "; cache off, as it had nothing for the plain run"
+        else:  # the times are the cache's more than the model's: no speedup to claim
+            jit_note = f"{same}; {jit_hits} of {calls} calls from the cache"
+    print(f"plain Python: {plain_s:6.2f} s{plain_note}")
+    print(f"@xcs.jit:     {jit_s:6.2f} s   ({jit_note})")
+    if again is not None:
+        same = "same answers" if again == fast else "answers differ: the model samples"
+        print(
+            f"second run:   {again_s:6.2f} s   (@xcs.jit again: {again_hits} of {calls} "
+            f"calls from the cache, {same})"
+        )
+        if again_skipped:
+            print(
+                f"  ({again_skipped} of its calls sample, with no seed and temperature not 0:"
+                "\n   the cache keeps only calls meant to be reproducible)"
+            )
+    if kept is not None and not cache_off:
+        print("  (the cache answered calls of both runs: a new --cache PATH times the model again)")
     print(f"  (before the first call, once per process: {prepare_s * 1000:.0f} ms to rewrite")
     print("   the pipeline for @jit and trace it without calling the model)\n")
     if simulated:

@@ -174,15 +174,25 @@ CREATE TABLE IF NOT EXISTS responses (
     used REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS responses_by_use ON responses (used);
+CREATE TRIGGER IF NOT EXISTS bytes_added AFTER INSERT ON responses BEGIN
+    UPDATE ember_cache SET value = CAST(value AS INTEGER) + new.size WHERE name = 'bytes';
+END;
+CREATE TRIGGER IF NOT EXISTS bytes_removed AFTER DELETE ON responses BEGIN
+    UPDATE ember_cache SET value = CAST(value AS INTEGER) - old.size WHERE name = 'bytes';
+END;
+CREATE TRIGGER IF NOT EXISTS bytes_changed AFTER UPDATE OF size ON responses BEGIN
+    UPDATE ember_cache SET value = CAST(value AS INTEGER) - old.size + new.size
+    WHERE name = 'bytes';
+END;
 """
+"""The tables, and triggers keeping the stored bytes (``ember_cache`` row ``bytes``) up to
+date in the transaction of each change, so a store never sums the table."""
 
-# Deletes the least recently used rows beyond max_bytes (the newest kept first).
-_EVICT = """
-DELETE FROM responses WHERE key IN (
-    SELECT key FROM (
-        SELECT key, SUM(size) OVER (ORDER BY used DESC, key) AS kept FROM responses
-    ) WHERE kept > ?
-)
+_STORE = """
+INSERT INTO responses (key, request, answer, size, created, used) VALUES (?, ?, ?, ?, ?, ?)
+ON CONFLICT (key) DO UPDATE SET
+    request = excluded.request, answer = excluded.answer, size = excluded.size,
+    created = excluded.created, used = excluded.used
 """
 
 
@@ -267,12 +277,15 @@ class SQLiteStore:
         with _transaction(connection):
             if self._checked(connection):  # another process made it meanwhile
                 return
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    connection.execute(statement)
+            for statement in _statements(_SCHEMA):
+                connection.execute(statement)
             connection.execute(
                 "INSERT OR REPLACE INTO ember_cache (name, value) VALUES ('format', ?)",
                 (str(FORMAT),),
+            )
+            connection.execute(
+                "INSERT OR REPLACE INTO ember_cache (name, value) "
+                "VALUES ('bytes', (SELECT CAST(total(size) AS INTEGER) FROM responses))"
             )
 
     def _checked(self, connection: sqlite3.Connection) -> bool:
@@ -301,7 +314,10 @@ class SQLiteStore:
                 f"it was written in cache format {row[0]} by another version of ember-xcs "
                 f"(this one reads format {FORMAT})",
             )
-        return row is not None and "responses" in tables
+        if row is None or "responses" not in tables:
+            return False
+        counted = connection.execute("SELECT 1 FROM ember_cache WHERE name='bytes'").fetchone()
+        return counted is not None
 
     @contextlib.contextmanager
     def _connection(self) -> Iterator[sqlite3.Connection]:
@@ -349,15 +365,26 @@ class SQLiteStore:
         """Store an answer; returns how many least recently used ones were evicted."""
         now = time.time()
         with self._connection() as connection, _transaction(connection):
-            connection.execute(
-                "INSERT OR REPLACE INTO responses (key, request, answer, size, created, used) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (key, request, answer, _size(request, answer), now, now),
-            )
-            total = connection.execute("SELECT total(size) FROM responses").fetchone()[0]
-            if total <= max_bytes:
-                return 0
-            return connection.execute(_EVICT, (max_bytes,)).rowcount
+            connection.execute(_STORE, (key, request, answer, _size(request, answer), now, now))
+            row = connection.execute("SELECT value FROM ember_cache WHERE name='bytes'").fetchone()
+            total = int(row[0])
+            evicted = 0
+            while total > max_bytes:  # the least recently used go, oldest first (the index)
+                oldest = connection.execute(
+                    "SELECT key, size FROM responses WHERE key != ? ORDER BY used LIMIT 64",
+                    (key,),
+                ).fetchall()
+                if not oldest:
+                    break
+                gone = []
+                for old_key, size in oldest:
+                    if total <= max_bytes:
+                        break
+                    gone.append((old_key,))
+                    total -= size
+                connection.executemany("DELETE FROM responses WHERE key = ?", gone)
+                evicted += len(gone)
+            return evicted
 
     def drop(self, key: str) -> None:
         """Forget ``key``."""
@@ -384,6 +411,17 @@ class SQLiteStore:
             idle, self._idle = self._idle, []
         for connection in idle:
             connection.close()
+
+
+def _statements(script: str) -> list[str]:
+    """The statements of an SQL script, whole (a trigger's body holds ``;`` too)."""
+    statements, pending = [], ""
+    for line in script.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            statements.append(pending.strip())
+            pending = ""
+    return statements
 
 
 class _transaction:

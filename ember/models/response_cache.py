@@ -264,7 +264,8 @@ class ResponseCache:
         self._flights: dict[str, _Flight] = {}
         self._counts = collections.Counter[str]()
         self._warned = False
-        self._previous: list[ResponseCache | None] = []
+        self._previous: list[ResponseCache | None] = []  # what was on before each turn_on
+        self._fresh = False  # turned on by models.cache() and not entered since
 
     @property
     def path(self) -> str | None:
@@ -274,6 +275,12 @@ class ResponseCache:
     # --- on and off ---
 
     def __enter__(self) -> ResponseCache:
+        # ``with models.cache(...):`` -- turned on when made: the block ends that. A cache
+        # entered again (``with cache:`` later) is turned on here, for the block.
+        if self._fresh:
+            self._fresh = False
+        else:
+            self._previous.append(_switch(self))
         return self
 
     def __exit__(
@@ -596,6 +603,7 @@ def shared(path: str, *, max_bytes: int, always: bool) -> ResponseCache:
 def turn_on(cache: ResponseCache) -> ResponseCache:
     """Make ``cache`` the one calls use, remembering the one before (for ``with``)."""
     cache._previous.append(_switch(cache))
+    cache._fresh = True
     return cache
 
 

@@ -340,3 +340,80 @@ def test_bad_numbers_are_argparse_errors() -> None:
     result = ember_cli("demo", "--questions", "9")
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr.endswith("python -m ember demo: error: --questions must be from 1 to 5\n")
+
+
+# --- --cache: a second run of the demo answered by the response cache ----------------------
+
+PLAIN_LINE = re.compile(r"^plain Python: +(\d+\.\d+) s", re.M)
+
+
+def test_with_a_cache_the_demo_run_again_is_answered_by_it(tmp_path: Path) -> None:
+    # Two invocations sharing a cache file, as a user runs the command twice.
+    cache = tmp_path / "answers.sqlite3"
+    args = ("demo", "--width", "2", "--questions", "2", "--latency", "0.1", "--cache", str(cache))
+    first = ember_cli(*args, "--json", cwd=tmp_path)
+    assert first.returncode == 0 and first.stderr == "", first.stderr
+    document = json.loads(first.stdout)
+    assert list(document)[-6:] == [
+        "cache_path", "plain_cached_calls", "jit_cached_calls", "jit_cache_off",
+        "cached_seconds", "cached_calls",
+    ]  # fmt: skip
+    assert document["cache_path"] == str(cache) and cache.is_file()
+    # A fresh cache: the plain run asks the model (6 calls of 100 ms, one after another),
+    # the @jit run too (cache off, or it would get the plain run's answers), then the
+    # second @jit run is answered by the cache.
+    assert (document["plain_cached_calls"], document["jit_cached_calls"]) == (0, 0)
+    assert document["jit_cache_off"] is True
+    assert document["cached_calls"] == document["calls"] == 6
+    assert document["plain_seconds"] > 0.5 and document["speedup"] > 1.5
+    assert document["cached_seconds"] < document["plain_seconds"] / 5
+    assert document["same_answers"] is True
+
+    second = ember_cli(*args, cwd=tmp_path)  # the report, this time
+    assert second.returncode == 0 and second.stderr == "", second.stderr
+    out = second.stdout
+    assert f"response cache: {cache} (6 answers in it)\n" in out
+    assert "   (6 of 6 calls from the cache)\n" in out  # the plain run's line
+    assert "(same answers; 6 of 6 calls from the cache)\n" in out  # @jit's: no speedup claimed
+    assert "(@xcs.jit again: 6 of 6 calls from the cache, same answers)\n" in out
+    assert "x faster" not in out
+    match = PLAIN_LINE.search(out)
+    assert match, out
+    assert float(match.group(1)) < document["plain_seconds"] / 5  # no call slept its 100 ms
+    answers = [line[7:] for line in out.splitlines() if line.startswith("    -> ")]
+    assert answers == [item["answer"] for item in document["answers"]]
+    assert "op[simulated/chat]('Why is the sky blue?', latency=0.1, seed=0)" in out
+    assert out.count("  [cached]\n") == 3  # the traced question's calls: 2 drafts, the judge
+
+
+def test_the_cache_without_a_path_is_the_default_file(tmp_path: Path) -> None:
+    folder = tmp_path / "cache-dir"
+    result = ember_cli("demo", *SMALL, "--cache", cwd=tmp_path, EMBER_CACHE_DIR=str(folder))
+    assert result.returncode == 0, result.stderr
+    default = folder / "responses.sqlite3"
+    assert f"response cache: {default} (0 answers in it)\n" in result.stdout
+    assert "(@xcs.jit again: 3 of 3 calls from the cache, same answers)\n" in result.stdout
+    assert default.is_file()
+
+
+def test_a_file_that_is_no_cache_is_one_line_of_advice(tmp_path: Path) -> None:
+    garbage = tmp_path / "notes.sqlite3"
+    garbage.write_bytes(b"not a database, but a user's notes\n" * 200)
+    before = garbage.read_bytes()
+    result = ember_cli("demo", *SMALL, "--cache", str(garbage), cwd=tmp_path)
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr.count("\n") == 1
+    assert result.stderr.startswith(f"error: the response cache {garbage} cannot be used: ")
+    assert result.stderr.endswith(" or pass another --cache PATH\n")
+    assert "models.cache" not in result.stderr  # no Python advice on a command line
+    assert garbage.read_bytes() == before  # left as it was
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.sqlite3"]  # no drawing
+
+
+def test_a_folder_as_the_cache_is_one_line_of_advice(tmp_path: Path) -> None:
+    result = ember_cli("demo", *SMALL, "--cache", ".", cwd=tmp_path)
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == (
+        "error: --cache .: that is a folder; name a file in it (e.g. --cache responses.sqlite3)\n"
+    )
+    assert list(tmp_path.iterdir()) == []

@@ -20,7 +20,7 @@ from typing import NamedTuple
 import pytest
 
 from ember import _demo as _demo_module
-from ember import xcs
+from ember import models, xcs
 from tests.helpers import waves
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -102,6 +102,7 @@ DOC_WAVES = [
     Waves("README.md", 0, 'answer, "Why?"', ASK, [5]),
     Waves("docs/developer/extending.md", 0, 'both, "abc", "de"', ("reverse/any",), [2]),
     Waves("docs/developer/extending.md", 1, 'research, ["a", "b"]', ("search",), [2]),
+    Waves("docs/developer/extending.md", 2, 'locate, ["Oslo", "Lima"]', ("geocode",), [2]),
     Waves(
         "docs/exactness.md",
         0,
@@ -153,6 +154,8 @@ DOC_WAVES = [
         [2],
     ),
     Waves("docs/models.md", 4, 'answer, "Why is the sky blue?"', CHAT, [10, 2, 1]),
+    # the section "Caching responses": the repeated prompt is in the same wave
+    Waves("docs/models.md", 7, 'brainstorm, "tea"', CHAT, [5]),
     # the sections "Logging" and "Listening to model calls" (block numbers count the
     # page's python blocks above each: these three come first)
     Waves("docs/observing.md", 1, 'ensemble, "Why is the sky blue?"', CHAT, [3, 1]),
@@ -439,6 +442,19 @@ def test_the_demo_pipeline_is_one_wave_of_drafts_then_one_of_judges() -> None:
     assert trace.result == _demo_module.answer_all(pipeline, _demo_module.QUESTIONS)
 
 
+def test_the_demo_pipeline_keeps_its_waves_with_the_response_cache_on() -> None:
+    pipeline, _ = _demo_module.build(8, 0.0, None, None)
+    plain = _demo_module.answer_all(pipeline, _demo_module.QUESTIONS)
+    with models.cache(memory=True):
+        cold = xcs.trace(_demo_module.answer_all, pipeline, _demo_module.QUESTIONS)
+        warm = xcs.trace(_demo_module.answer_all, pipeline, _demo_module.QUESTIONS)
+    for trace in (cold, warm):
+        assert waves(trace, "simulated/chat") == [40, 5] and trace.result == plain
+    calls = [a for _, a in warm.graph.nodes(data=True) if a["name"] == "simulated/chat"]
+    assert len(calls) == 45 and all(a["cached"] == 1 for a in calls)
+    assert not any(a["cached"] for _, a in cold.graph.nodes(data=True))
+
+
 def test_the_demo_writes_the_drawing_where_asked(tmp_path: Path) -> None:
     target = tmp_path / "graph.png"
     result = _demo("--width", "2", "--latency", "0", "--questions", "1", "--out", str(target))
@@ -537,6 +553,11 @@ def test_the_models_benchmark_runs_at_a_tiny_size() -> None:
             "programs.py",
             ["--scale", "1", "--repeat", "1", "--latency", "0.01"],
             ["g_eval", "self_consistency", "debate", "reached"],
+        ),
+        (  # exits non-zero when a warm run sends a request or the waves are lost
+            "cache.py",
+            "--questions 2 --width 2 --latency 0.01 --repeat 1 --calls 50 --entries 100".split(),
+            ["warm cache: [4, 2] (ideal [4, 2])", "warm cache (SQLite file), @jit", "memory: hit"],
         ),
     ],
 )
