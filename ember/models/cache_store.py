@@ -197,6 +197,7 @@ ON CONFLICT (key) DO UPDATE SET
 
 
 _KEPT = 8  # open connections a store keeps between uses
+_USE_GRAIN = 10.0  # seconds: a hit marks its entry used only if it was not used more recently
 _open: weakref.WeakValueDictionary[str, SQLiteStore] = weakref.WeakValueDictionary()
 _open_lock = threading.Lock()
 
@@ -351,14 +352,14 @@ class SQLiteStore:
         """``(request text, answer text)`` stored under ``key``, or None; marks it used."""
         with self._connection() as connection:
             row = connection.execute(
-                "SELECT request, answer FROM responses WHERE key = ?", (key,)
+                "SELECT request, answer, used FROM responses WHERE key = ?", (key,)
             ).fetchone()
             if row is None:
                 return None
-            with contextlib.suppress(sqlite3.OperationalError):  # a busy file: not marked used
-                connection.execute(
-                    "UPDATE responses SET used = ? WHERE key = ?", (time.time(), key)
-                )
+            now = time.time()
+            if now - row[2] > _USE_GRAIN:  # not every hit writes (it would wait for writers)
+                with contextlib.suppress(sqlite3.OperationalError):  # busy: not marked now
+                    connection.execute("UPDATE responses SET used = ? WHERE key = ?", (now, key))
         return str(row[0]), str(row[1])
 
     def put(self, key: str, request: str, answer: str, max_bytes: int) -> int:
