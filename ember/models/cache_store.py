@@ -258,7 +258,17 @@ class SQLiteStore:
                 self._prepare(connection)
         except sqlite3.DatabaseError as error:  # not a database, damaged, read-only
             self.close()
-            raise CacheError(self.path, f"SQLite says {str(error)!r}") from error
+            busy = getattr(error, "sqlite_errorcode", None) in (
+                sqlite3.SQLITE_BUSY,
+                sqlite3.SQLITE_LOCKED,
+            )
+            fix = (  # locked by another program: nothing wrong with the file
+                "Another process holds it locked; try again once it is done, or pass "
+                "another path to models.cache()"
+                if busy
+                else None
+            )
+            raise CacheError(self.path, f"SQLite says {str(error)!r}", fix) from error
         except CacheError:  # another program's database, another format
             self.close()
             raise
