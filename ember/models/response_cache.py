@@ -35,7 +35,9 @@ function: the user's choice. Failed calls are never stored.
 process (under ``@jit``: the same prompt twice in one wave) waits for it instead of
 sending the request again, and gets its answer as a hit. Which of them counts as the
 request made follows program order in one traced call, as plain Python would have made
-the earlier one first. If the request fails, each waiting call makes its own.
+the earlier one first. If the request fails, each waiting call makes its own. (Calls
+that do not overlap are not reordered: a later call that runs before an earlier
+identical one's prompt is known sends the request, and the earlier one is the hit.)
 
 **The store** (:class:`SQLiteStore`): one SQLite file, safe for many threads and for
 several processes at once (WAL journal, a short busy timeout, each write one
