@@ -126,8 +126,20 @@ def test_a_jitted_call_is_a_span_under_the_callers_with_a_span_per_op(live):
         "gen_ai.usage.output_tokens": tokens["completion_tokens"],
         "ember.cost": 0.0,
         "ember.retries": 0,
+        "ember.cached": False,
     }
     assert tokens["completion_tokens"] > 0
+
+
+def test_calls_the_response_cache_answered_say_so(live):
+    jitted = xcs.jit(ensemble)
+    with models.cache(memory=True):
+        jitted("Why?")  # sent, and kept
+        jitted("Why?")  # answered from the cache
+    first, second = live.named("ember.xcs.jit")
+    assert [s.attributes["ember.cached"] for s in live.children(first)] == [False] * 4
+    assert [s.attributes["ember.cached"] for s in live.children(second)] == [True] * 4
+    assert all(s.attributes["ember.retries"] == 0 for s in live.children(second))
 
 
 def test_the_trace_of_a_call_sends_the_same_spans_after_the_fact():
