@@ -59,15 +59,20 @@ class Stop:
             signal = signal._parent
         return False
 
-    def sleep(self, seconds: float) -> bool:
-        """Sleep ``seconds``, or less if the signal is set meanwhile.
+    def watch(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call ``callback`` once when this signal, or a parent's, is set (at once if it is).
 
-        Returns:
-            Whether the signal is set (the sleep was cut short, or it was set already).
+        It runs on the thread that sets the signal. Returns a function that stops watching.
         """
-        if self.is_set():
-            return True
-        woken = threading.Event()
+        done = [False]
+
+        def once() -> None:
+            with _callbacks_lock:
+                if done[0]:
+                    return
+                done[0] = True
+            callback()
+
         chain: list[Stop] = []
         signal: Stop | None = self
         while signal is not None:
@@ -77,17 +82,33 @@ class Stop:
             for signal in chain:
                 if signal._callbacks is None:
                     signal._callbacks = []
-                signal._callbacks.append(woken.set)
+                signal._callbacks.append(once)
         if self.is_set():  # set while we listed ourselves: its callbacks may have run
-            return True
-        try:
-            woken.wait(seconds)
-        finally:
+            once()
+
+        def unwatch() -> None:
             with _callbacks_lock:
                 for signal in chain:
                     callbacks = signal._callbacks
-                    if callbacks is not None and woken.set in callbacks:
-                        callbacks.remove(woken.set)
+                    if callbacks is not None and once in callbacks:
+                        callbacks.remove(once)
+
+        return unwatch
+
+    def sleep(self, seconds: float) -> bool:
+        """Sleep ``seconds``, or less if the signal is set meanwhile.
+
+        Returns:
+            Whether the signal is set (the sleep was cut short, or it was set already).
+        """
+        if self.is_set():
+            return True
+        woken = threading.Event()
+        unwatch = self.watch(woken.set)
+        try:
+            woken.wait(seconds)
+        finally:
+            unwatch()
         return self.is_set()
 
 

@@ -116,6 +116,7 @@ class JitFunction(FunctionLike, Generic[P, R]):
         self._code = getattr(fn, "__code__", None)
         self._stats = JitStats()
         self._fallback: str | None = None  # why it runs plainly for good, once it does
+        self._async = inspect.iscoroutinefunction(inspect.unwrap(fn))  # an async def
         with _wrappers_lock:
             _wrappers[next(_created)] = self
 
@@ -131,6 +132,8 @@ class JitFunction(FunctionLike, Generic[P, R]):
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         fn = self.__wrapped__
+        if self._async:
+            return self._acall(args, kwargs)  # type: ignore[return-value]  # R is a coroutine
         if tracer.active() is not None:  # called by library code inside a trace
             self._stats.count_inlined()
             return fn(*args, **kwargs)
@@ -164,6 +167,43 @@ class JitFunction(FunctionLike, Generic[P, R]):
         finally:
             self._learn(key, recording, completed)
             _otel.export_call(self.__qualname__, recording, completed)  # if it is set up
+
+    async def _acall(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """A call of a jitted ``async def``: traced on the caller's loop (``runtime.arun``)."""
+        fn: Callable[..., Any] = self.__wrapped__
+        if tracer.active() is not None:  # called by library code inside a trace
+            self._stats.count_inlined()
+            return await fn(*args, **kwargs)
+        if self._fallback is not None:
+            self._stats.count_direct()
+            return await fn(*args, **kwargs)
+        if getattr(fn, "__code__", None) is not self._code:  # replaced: decide afresh
+            self._code = getattr(fn, "__code__", None)
+            self._decisions.clear()
+        key = call_key(args, kwargs) if self.options.cache else None
+        if key is not None and self._decisions.get(key) in _PLAIN:
+            self._stats.count_direct()
+            return await fn(*args, **kwargs)
+        try:
+            target = entry_point(fn)
+        except Unrewritable as reason:
+            self._fall_back(str(reason))
+            self._stats.count_direct()
+            return await fn(*args, **kwargs)
+        recording = Recording(self._engine)
+        completed = False
+        try:
+            result = await runtime.arun(recording, fn, args, kwargs, target)
+            completed = True
+            return result
+        except BaseException as error:
+            if isinstance(error, PendingValueError):
+                self._gap(key, error)
+            _keep_failed_trace(recording, error)
+            raise
+        finally:
+            self._learn(key, recording, completed)
+            _otel.export_call(self.__qualname__, recording, completed)
 
     def _gap(self, key: Hashable | None, gap: PendingValueError) -> None:
         """A pending value reached code that needed a real one: run such calls plainly."""

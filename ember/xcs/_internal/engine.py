@@ -170,6 +170,7 @@ class _Run:
     # --- the loop ---------------------------------------------------------------
 
     def run(self) -> None:
+        self.rec.wake = self.wake  # an async caller cancelled: see _wait
         try:
             self._prepare()
             while True:
@@ -183,6 +184,8 @@ class _Run:
         except BaseException as interrupt:  # Ctrl-C or an internal error: stop everything
             self._cancel_unfinished(interrupt)
             raise
+        finally:
+            self.rec.wake = None
         if self.failures:
             winner = self.failures[min(self.failures)]
             self._cancel_unfinished(winner)
@@ -272,6 +275,8 @@ class _Run:
         """
         slice_ = HELP_AFTER
         while True:
+            if self.rec.interrupted is not None:  # the task awaiting an async call: cancelled
+                raise self.rec.interrupted
             wait = slice_
             if self.timeout is not None:
                 now = time.perf_counter()

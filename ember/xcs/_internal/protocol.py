@@ -163,16 +163,16 @@ def op_position() -> tuple[int, int] | None:
 
 
 def reject_unsupported(fn: Callable[..., Any], what: str) -> None:
-    """Raise :class:`XCSError` if ``fn`` is an ``async def`` or a generator function.
+    """Raise :class:`XCSError` if ``fn`` is an async generator or a generator function.
 
     Args:
         fn: The function being decorated.
         what: The decorator's name for the message (``"xcs.jit"``).
     """
     target = inspect.unwrap(fn) if callable(fn) else fn
-    if inspect.iscoroutinefunction(target) or inspect.isasyncgenfunction(target):
-        kind = "an async def function"
-        fix = "Decorate a plain def that calls the async code, e.g. with asyncio.run."
+    if inspect.isasyncgenfunction(target):
+        kind = "an async generator function"
+        fix = "Return a list instead of yielding, or decorate the function that consumes it."
     elif inspect.isgeneratorfunction(target):
         kind = "a generator function"
         fix = "Return a list instead of yielding, or decorate the function that consumes it."
@@ -209,6 +209,7 @@ class Op(FunctionLike, Generic[P, R]):
         functools.update_wrapper(self, fn)
         self.__xcs_op__ = spec
         self._fn = fn
+        self._async = inspect.iscoroutinefunction(inspect.unwrap(fn))  # an async op
 
     if TYPE_CHECKING:  # how a method binds, for type checkers (FunctionLike does it)
 
@@ -226,6 +227,8 @@ class Op(FunctionLike, Generic[P, R]):
             if tracer.tracing:
                 tracer.op_outside_trace()
             return self._fn(*args, **kwargs)
+        if self._async:  # its coroutine, as plain Python returns it (not a node)
+            return self._fn(*args, **kwargs)
         # Not called through the dispatcher (by library code, a property, a dunder):
         # it runs now, after everything recorded before it, and is still a node.
         result: R = recording.run_now(self.__xcs_op__, self._fn, args, kwargs)
@@ -236,6 +239,12 @@ class Op(FunctionLike, Generic[P, R]):
         recording = tracer.active()
         if recording is None:
             return self._fn(*args, **kwargs)
+        if self._async:  # recorded when awaited, in async code; sync code gets the coroutine
+            if recording.loop is None:
+                return self._fn(*args, **kwargs)
+            from ember.xcs._internal.awaiting import AsyncCall
+
+            return AsyncCall(recording, self.__xcs_op__, self._fn, args, kwargs, self)
         # Threads run the function; other processes get the op (it pickles by name).
         return recording.record_op(self.__xcs_op__, self._fn, args, kwargs, self)
 

@@ -31,7 +31,7 @@ from ember.xcs._internal.locations import describe_location
 from ember.xcs._internal.tracer import Recording
 from ember.xcs._internal.usercode import is_user_code
 
-__all__ = ["run"]
+__all__ = ["arun", "run"]
 
 
 def run(
@@ -93,6 +93,62 @@ def run(
         recording.end_loans()  # nothing of this call is pending any more (or ever runs)
         forget_stores()
         tracer.leave(previous)
+        collector.more_collections()
+
+
+async def arun(
+    recording: Recording,
+    fn: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: Mapping[str, Any],
+    target: Callable[..., Any] | None = None,
+) -> Any:
+    """:func:`run` for an ``async def``: awaited on the caller's loop, waits awaited too.
+
+    The body's coroutine is stepped with ``recording`` entered on this thread around
+    each step (``awaiting.Driven``); the exit and exception syncs wait off the loop.
+    """
+    from ember.xcs._internal import awaiting
+
+    if target is None:
+        target = fn
+    recording.loop, recording.loop_thread = awaiting.current_loop()
+    for name, value in _named_arguments(fn, args, kwargs):
+        recording.add_input(name, value)
+    collector.fewer_collections()
+    try:
+        try:
+            previous = tracer.enter(recording)
+            try:
+                enter_next(target)
+                coroutine = target(*args, **kwargs)
+            finally:
+                tracer.leave(previous)
+            result = await awaiting.Driven(coroutine, recording)
+        except BaseException as exc:
+            error: BaseException | None = exc
+        else:
+            error = None
+        if error is not None:
+            if isinstance(error, (Exception, SystemExit)):
+                await awaiting.wait(recording, "exception", None, False, None, 0)
+            else:
+                recording.cancel_pending(error)  # cancelled: run nothing more
+            if isinstance(error, TypeError) and _from_pending_value(recording, error):
+                raise PendingValueError(_user_location(error), error) from error
+            if recording.execute and isinstance(error, Exception):
+                leniently = Concretizer(_own_values(recording, leniently=True))
+                _settle_stores(recording, leniently, error)
+            reraise(error)
+        await awaiting.wait(recording, "exit", None, False, None, 0)
+        if not recording.execute:
+            return None
+        concrete = Concretizer(_own_values(recording))
+        _settle_stores(recording, concrete)
+        return concrete(result)
+    finally:
+        recording.end_loans()
+        forget_stores()
         collector.more_collections()
 
 

@@ -328,6 +328,13 @@ class Recording:
         self.held: BaseException | None = None  # a failure held inside a clear block
         self.stopped: BaseException | None = None  # set by stop(): start nothing more
         self.parts: dict[int, list[Recording | None]] = {}  # op -> its items' recordings
+        # An async traced call's (awaiting.py): its event loop, the loop's thread, and
+        # whether a wait is blocking that loop now (its async ops then run elsewhere).
+        self.loop: Any = None
+        self.loop_thread: int | None = None
+        self.loop_blocked = False
+        self.interrupted: BaseException | None = None  # the awaiting task was cancelled
+        self.wake: Callable[[], None] | None = None  # wakes the materialization running now
         self.syncs: list[int] = []  # sync node ids, in program order
         self.opaque: set[str] = set()  # callees xcs could not see through (lru_cache)
         self.own_thread_ops = 0  # ops run on threads the traced function started
@@ -857,6 +864,23 @@ class Recording:
         """
         if self.pending:
             self._refuse_after_fork(self.pending[0])
+            if self.loop is not None and threading.get_ident() == self.loop_thread:
+                # Async code: wait with an await when the rewrite made this an await point
+                # (raises Suspend), else block the loop for it (said once per line).
+                from ember.xcs._internal import awaiting
+
+                awaiting.suspend_or_block(self, reason, demanded, need_value, why)
+                self.loop_blocked = True
+                try:
+                    self._materialize(reason, demanded, need_value, why)
+                finally:
+                    self.loop_blocked = False
+                return
+        self._materialize(reason, demanded, need_value, why)
+
+    def _materialize(
+        self, reason: str, demanded: int | None, need_value: bool, why: str | None
+    ) -> None:
         hold = _context.hold_before
         with self.lock:
             if self.held is not None and not hold:  # earlier than anything pending

@@ -21,6 +21,7 @@ The rest of xcs uses ``callees.entry_point``/``register``, ``frames.enter_next``
 ``statements.forget_stores`` from their modules.
 """
 
+from ember.xcs._internal.dispatch.awaits import asynced, awaited, ready
 from ember.xcs._internal.dispatch.calls import args, args_last, call0, callee, kwargs
 from ember.xcs._internal.dispatch.expressions import (
     binary,
@@ -66,7 +67,9 @@ from ember.xcs._internal.dispatch import sdks as _sdks  # noqa: F401  # isort: s
 __all__ = [
     "args",
     "args_last",
+    "asynced",
     "augmented",
+    "awaited",
     "binary",
     "both",
     "call0",
@@ -93,6 +96,7 @@ __all__ = [
     "mod",
     "now",
     "raised",
+    "ready",
     "scope_end",
     "scope_sync",
     "set_of",

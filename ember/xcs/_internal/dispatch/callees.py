@@ -24,7 +24,6 @@ from __future__ import annotations
 import collections
 import functools
 import re
-import sys
 import types
 from collections.abc import Callable, Collection
 from typing import Any
@@ -36,7 +35,7 @@ from ember.xcs._internal.dispatch.constructors import constructor
 from ember.xcs._internal.dispatch.effects import EFFECTS
 from ember.xcs._internal.dispatch.expressions import CACHE_MAX, value
 from ember.xcs._internal.dispatch.formatting import format_glue, join_glue
-from ember.xcs._internal.dispatch.frames import entering, may_defer
+from ember.xcs._internal.dispatch.frames import caller, entering, may_defer
 from ember.xcs._internal.dispatch.pure import PURE, PureCall, length, pure_method
 from ember.xcs._internal.dispatch.registry import registered
 from ember.xcs._internal.dispatch.twins import twin_of, unrewritable
@@ -267,7 +266,7 @@ def _resolve_op(op: Op[..., Any]) -> tuple[Any, int]:
 
 def _call_op(op: Op[..., Any], /, *args: Any, **kwargs: Any) -> Any:
     """An op called by rewritten code: deferred if its caller was entered by us."""
-    if may_defer(sys._getframe(1)):
+    if may_defer(caller()):
         return op.defer(*args, **kwargs)
     return op(*args, **kwargs)
 
@@ -281,7 +280,7 @@ class _Deferring:
         self._target = target
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if not may_defer(sys._getframe(1)):
+        if not may_defer(caller()):
             return self._target(*args, **kwargs)
         tracer.allow_deferral()
         try:

@@ -34,7 +34,6 @@ import bisect
 import heapq
 import operator
 import random
-import sys
 import types
 from collections.abc import Iterator
 from types import BuiltinMethodType
@@ -59,7 +58,7 @@ from ember.xcs._internal.dispatch.callees import (
 )
 from ember.xcs._internal.dispatch.effects import flush_effects
 from ember.xcs._internal.dispatch.expressions import value
-from ember.xcs._internal.dispatch.frames import scope, stack
+from ember.xcs._internal.dispatch.frames import caller, scope, stack
 from ember.xcs._internal.dispatch.pure import pure_method
 from ember.xcs._internal.dispatch.statements import remember, sync
 from ember.xcs._internal.waits import calling
@@ -73,7 +72,7 @@ def _find(remove: bool) -> tuple[int, Any]:
     The most recent entry of that frame; entries above it were left by calls whose
     arguments raised, or by generators suspended inside their arguments.
     """
-    frame = id(sys._getframe(2))
+    frame = id(caller(2))
     entries = stack.entries
     for index in range(len(entries) - 1, -1, -1):
         if entries[index][0] == frame:
@@ -108,7 +107,7 @@ def callee(f: Any) -> Any:
     """The callee of a call with arguments: what to call (they follow via args/kwargs)."""
     known = known_resolution(f)
     if known is not None and (known[3] is None or known[3] is f.__code__):
-        stack.entries.append((id(sys._getframe(1)), known[1], f, known[2]))
+        stack.entries.append((id(caller()), known[1], f, known[2]))
         return known[0]
     cls = type(f)
     receiver = getattr(f, "__self__", None) if cls is BuiltinMethodType or cls is CMethod else None
@@ -119,14 +118,14 @@ def callee(f: Any) -> Any:
     ):
         pure = pure_method(f)  # "lit".replace(...), pattern.search(...): glue if pending
         if pure is not None:
-            stack.entries.append((id(sys._getframe(1)), PASS, f, None))
+            stack.entries.append((id(caller()), PASS, f, None))
             return pure
         kind = method_kind(f)  # out.append, text.split: the method itself is called
         if kind is not None:
-            stack.entries.append((id(sys._getframe(1)), kind, f, None))
+            stack.entries.append((id(caller()), kind, f, None))
             return f
     target, kind, code = lookup(f)
-    stack.entries.append((id(sys._getframe(1)), kind, f, code))
+    stack.entries.append((id(caller()), kind, f, code))
     return target
 
 
@@ -139,21 +138,33 @@ def args(*values: Any) -> tuple[Any, ...]:
 def args_last(*values: Any) -> tuple[Any, ...]:
     """Positional arguments of a call with no keyword arguments."""
     entries = stack.entries
-    if entries and entries[-1][0] == id(sys._getframe(1)):  # the usual case: the last entry
-        _, kind, f, stack.next = entries.pop()
-    else:
-        kind, f = _find(remove=True)
-    if kind == PASS:
+    if entries and entries[-1][0] == id(caller()):  # the usual case: the last entry
+        entry = entries[-1]
+        _, kind, f, code = entry
+        if kind != PASS:
+            # Prepared before the entry goes: in async code preparing may wait and be
+            # tried again (dispatch/awaits.py), finding the entry where it was.
+            values = _prepare(values, kind, f)
+        if entries and entries[-1] is entry:
+            entries.pop()
+        else:
+            entries.remove(entry)
+        stack.next = code
         return values
-    return _prepare(values, kind, f)
+    kind, f = _find(remove=False)
+    if kind != PASS:
+        values = _prepare(values, kind, f)
+    _find(remove=True)
+    return values
 
 
 def kwargs(**values: Any) -> dict[str, Any]:
     """Keyword arguments of a call (evaluated after the positional ones)."""
-    kind, receiver = _find(remove=True)
-    if kind == PASS:
-        return values
-    return dict(zip(values, _prepare(tuple(values.values()), kind, receiver), strict=True))
+    kind, receiver = _find(remove=False)
+    if kind != PASS:  # prepared before the entry goes (see args_last)
+        values = dict(zip(values, _prepare(tuple(values.values()), kind, receiver), strict=True))
+    _find(remove=True)
+    return values
 
 
 _READING_METHODS = frozenset(

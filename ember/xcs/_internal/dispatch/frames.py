@@ -28,7 +28,32 @@ from typing import Any
 from ember.xcs._internal.deferred import Deferred
 from ember.xcs._internal.rewrite import HELPERS
 
-__all__ = ["enter_next", "entered", "entering", "may_defer", "rewritten", "scope", "stack"]
+__all__ = [
+    "caller",
+    "enter_next",
+    "entered",
+    "entering",
+    "may_defer",
+    "rewritten",
+    "scope",
+    "stack",
+]
+
+waiter_code: types.CodeType | None = None
+"""The code of ``awaits.asynced``: in an ``async def``, helpers are called through it
+(so it can await what they wait for), one frame between them and the user's frame."""
+
+
+def caller(depth: int = 1) -> types.FrameType:
+    """The user's frame ``depth`` levels above the helper asking.
+
+    ``sys._getframe(depth)`` as the helper sees it, but past ``awaits.asynced`` when that
+    is what called the helper.
+    """
+    frame = sys._getframe(depth + 1)
+    if frame.f_code is waiter_code and frame.f_back is not None:
+        return frame.f_back
+    return frame
 
 
 class _Stack(threading.local):

@@ -35,7 +35,7 @@ from collections.abc import Callable, Hashable
 from typing import Any
 
 from ember.xcs._internal import tracer
-from ember.xcs._internal.dispatch.frames import may_defer
+from ember.xcs._internal.dispatch.frames import caller, may_defer
 from ember.xcs._internal.ir import OpSpec
 from ember.xcs._internal.purity import Kind
 
@@ -332,7 +332,7 @@ class RegisteredCall:
         if entry.run_now is not None and entry.run_now(*args, **kwargs):
             why = f"{entry.name}(), a call that runs at once (streaming)"
             return recording.run_now(spec, self.fn, args, kwargs, why)
-        if not may_defer(sys._getframe(1)):
+        if not may_defer(caller()):
             return recording.run_now(spec, self.fn, args, kwargs)
         return recording.record_op(spec, self.fn, args, kwargs, kind=_returns(entry))
 

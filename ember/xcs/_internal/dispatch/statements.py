@@ -32,7 +32,7 @@ from ember.xcs._internal.deferred import Deferred, value_of
 from ember.xcs._internal.dispatch.clear import clear
 from ember.xcs._internal.dispatch.expressions import CACHE_MAX, operates_itself, value
 from ember.xcs._internal.dispatch.formatting import first_pending
-from ember.xcs._internal.dispatch.frames import scope, stack
+from ember.xcs._internal.dispatch.frames import caller, scope, stack
 from ember.xcs._internal.dispatch.twins import twin_of
 from ember.xcs._internal.errors import reraise
 from ember.xcs._internal.purity import class_attribute
@@ -67,7 +67,7 @@ def scope_sync(names: tuple[str, ...] | None) -> None:
     ``names`` is None for a body that can never be clear. The decision is handed to
     :func:`enter`, at the start of the body, through the frame.
     """
-    frame = sys._getframe(1)
+    frame = caller()
     recording = tracer.active()
     is_clear = names is not None and recording is not None and clear(frame, names)
     scope.decisions[id(frame)] = is_clear
@@ -145,7 +145,7 @@ def enter(try_body: bool) -> None:
     on materialize first. In a clear body, failures of what was recorded before it
     are held (``tracer.hold_failures``), never raised inside it.
     """
-    if scope.decisions.pop(id(sys._getframe(1)), False):
+    if scope.decisions.pop(id(caller()), False):
         recording = tracer.active()
         mark = len(recording.nodes) if recording is not None else 0
         tracer.hold_failures(mark)
@@ -175,7 +175,7 @@ def store(x: Any) -> Any:
         x = now(x)
     pending = _holds_pending(x)
     if pending or scope.pending_stores:
-        scope.pending_stores[id(sys._getframe(1))] = pending
+        scope.pending_stores[id(caller())] = pending
     return x
 
 
@@ -184,7 +184,7 @@ def store_global(x: Any, names: tuple[str, ...]) -> Any:
     if scope.depth:
         x = now(x)
     if _holds_pending(x):
-        _remember_globals(sys._getframe(1).f_globals, names)
+        _remember_globals(caller().f_globals, names)
     return x
 
 
@@ -197,7 +197,7 @@ def holder(target: Any) -> Any:
     """
     in_python = id(type(target)) not in ATOMIC_IDS and STORES_IN_PYTHON[type(target)]
     _before_change(target, attribute_store=not in_python)
-    if scope.pending_stores and scope.pending_stores.get(id(sys._getframe(1))):
+    if scope.pending_stores and scope.pending_stores.get(id(caller())):
         remember(target)
         if in_python:
             return Store(target)
@@ -406,7 +406,7 @@ def _keep_extended(target: Any, x: Any) -> Any:
 
 def kept_globals(x: Any, name: str) -> Any:
     """The value of ``g += x`` for a global ``g`` (which may become pending): settled at exit."""
-    _remember_globals(sys._getframe(1).f_globals, (name,))
+    _remember_globals(caller().f_globals, (name,))
     return x
 
 

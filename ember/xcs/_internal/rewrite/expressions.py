@@ -40,6 +40,7 @@ import ast
 from collections.abc import Callable
 from typing import Any
 
+from ember.xcs._internal.rewrite.awaits import rewrite_awaits
 from ember.xcs._internal.rewrite.emit import helper_call, is_helper_call
 from ember.xcs._internal.rewrite.statements import rewrite_statements
 
@@ -465,3 +466,5 @@ def rewrite_function(node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) 
         node.body = [rewriter.visit(statement) for statement in node.body]
     rewrite_statements(node)
     _mark_entry(node)  # every node made here has a location: no fix_missing_locations
+    if not isinstance(node, ast.Lambda):
+        rewrite_awaits(node)  # async def code waits by awaiting

@@ -399,10 +399,10 @@ def _forget_code(key: int, ref: weakref.ref[types.CodeType]) -> None:
 def _rewrite_code(fn: types.FunctionType, rewrite: Rewrite) -> types.CodeType:
     """The code of ``fn``'s twin: its source found, rewritten and compiled."""
     code = fn.__code__
-    if code.co_flags & (0x80 | 0x100 | 0x200):  # coroutine, iterable coroutine, async gen
+    if code.co_flags & (0x100 | 0x200):  # iterable coroutine, async generator
         raise Unrewritable(
-            "it is an async function (jit rewrites plain functions: call the ops from a "
-            "plain def, or gather them with asyncio yourself)",
+            "it is an async generator (jit rewrites functions and async functions: return "
+            "a list instead of yielding, or jit the function that consumes it)",
             expected=True,
         )
     tree, chain, node, flags = _locate(fn)

@@ -1,0 +1,282 @@
+"""Async code under a trace: waits that await, async ops as tasks on the caller's loop.
+
+An ``async def`` traced by ``@jit`` runs on its caller's event loop, as it would
+plainly. Three things differ from a sync trace (the contract is in
+``docs/developer/decisions.md``):
+
+* **Waiting.** The rewrite of an ``async def`` calls the dispatcher's helpers through
+  ``awaits.asynced``. When a helper needs values (a branch, a library call, a scope),
+  :meth:`~.tracer.Recording.materialize` raises :class:`Suspend` instead of blocking,
+  *if* only dispatcher frames lie between it and ``asynced`` (nothing of the user's
+  has run that a retry would run again); ``asynced`` awaits :func:`wait`, which
+  materializes on a helper thread while the loop runs other tasks, then calls the
+  helper again, which finds the values ready. A value forced anywhere else (a proxy's
+  own method, a sync function of the user's called from the async body) blocks the
+  loop for that wait, exactly as computed, and says so once per line.
+* **Async ops** (:class:`AsyncCall`): a call records nothing until it is awaited, as
+  a coroutine's body does not start before; then it is one node, whose run (on a pool
+  thread, like any op) starts the coroutine as a task on the caller's loop, in the
+  contextvars captured at the call, and waits for it. While the loop is blocked by a
+  wait (above) the coroutine runs on a private loop of that thread instead.
+* **Driving** (:class:`Driven`): the body's coroutine is stepped with its recording
+  entered on the loop's thread around each step only, so other tasks of the loop
+  never record into it.
+
+Cancellation: :func:`wait` interrupts the materialization it waits for (the engine
+stops what it started) and re-raises ``CancelledError``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextvars
+import sys
+import threading
+import types
+from collections.abc import Callable, Coroutine, Generator, Mapping
+from typing import Any
+
+from ember import _stop
+from ember.xcs._internal import tracer
+from ember.xcs._internal.errors import warn_at
+from ember.xcs._internal.ir import OpSpec
+from ember.xcs._internal.pool import _DaemonThreadPool
+from ember.xcs._internal.usercode import is_user_code
+
+__all__ = ["AsyncCall", "AsyncRunner", "Driven", "Suspend", "suspend_or_block", "wait"]
+
+_waiters = _DaemonThreadPool(max_workers=32, thread_name_prefix="ember-xcs-wait")
+"""Threads that materialize while an async body's loop goes on (one per waiting call)."""
+
+_warned: set[tuple[str, int]] = set()
+
+
+class Suspend(BaseException):  # a signal, not an error: never escapes asynced
+    """Raised by a materialization an ``asynced`` helper call can await instead."""
+
+    def __init__(
+        self,
+        recording: tracer.Recording,
+        reason: str,
+        demanded: int | None,
+        need_value: bool,
+        why: str | None,
+    ) -> None:
+        super().__init__(reason)
+        self.recording = recording
+        self.reason = reason
+        self.demanded = demanded
+        self.need_value = need_value
+        self.why = why
+        self.hold = tracer._context.hold_before
+
+    async def wait(self) -> None:
+        """Materialize what the helper waited for, off the loop."""
+        await wait(self.recording, self.reason, self.demanded, self.need_value, self.why, self.hold)
+
+
+def suspend_or_block(
+    recording: tracer.Recording,
+    reason: str,
+    demanded: int | None,
+    need_value: bool,
+    why: str | None,
+) -> None:
+    """On an async body's loop thread: raise :class:`Suspend`, or warn and let it block.
+
+    Suspending is safe when the frames between the materialization and ``asynced`` are
+    all the dispatcher's or xcs's own: a retry of the helper then runs nothing of the
+    user's twice.
+    """
+    from ember.xcs._internal.dispatch.frames import waiter_code
+
+    frame: types.FrameType | None = sys._getframe(2)
+    user_line: tuple[str, int] | None = None
+    while frame is not None:
+        code = frame.f_code
+        if code is waiter_code:
+            if user_line is None:
+                raise Suspend(recording, reason, demanded, need_value, why)
+            break
+        if user_line is None and is_user_code(code):
+            user_line = (code.co_filename, frame.f_lineno)
+        frame = frame.f_back
+    if user_line is not None and user_line not in _warned:
+        _warned.add(user_line)
+        warn_at(
+            "this line waited for pending calls without an await point, so the event loop "
+            "was blocked meanwhile (the values are exact); write the code that needs the "
+            "values in the async function itself, or jit the sync function it calls",
+            *user_line,
+        )
+
+
+async def wait(
+    recording: tracer.Recording,
+    reason: str,
+    demanded: int | None,
+    need_value: bool,
+    why: str | None,
+    hold: int,
+) -> None:
+    """Materialize on a helper thread; the loop goes on. Cancelling stops the run."""
+
+    def off_loop() -> None:
+        tracer._context.hold_before = hold
+        try:
+            recording._materialize(reason, demanded, need_value, why)
+        finally:
+            tracer._context.hold_before = 0
+
+    future = _waiters.submit(off_loop)
+    try:
+        await asyncio.wrap_future(future)
+    except asyncio.CancelledError as cancelled:
+        recording.interrupted = cancelled
+        wake = recording.wake
+        if wake is not None:
+            wake()
+        concurrent.futures.wait([future])  # the engine stops what it started, then returns
+        raise
+
+
+class Driven:
+    """Awaitable stepping ``coroutine`` with ``recording`` entered around each step."""
+
+    def __init__(self, coroutine: Coroutine[Any, Any, Any], recording: tracer.Recording):
+        self.coroutine = coroutine
+        self.recording = recording
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        coroutine, recording = self.coroutine, self.recording
+        sent: Any = None
+        thrown: BaseException | None = None
+        while True:
+            previous = tracer.enter(recording)
+            try:
+                step = coroutine.send(sent) if thrown is None else coroutine.throw(thrown)
+            except StopIteration as returned:
+                return returned.value
+            finally:
+                tracer.leave(previous)
+            try:
+                sent, thrown = (yield step), None
+            except BaseException as error:  # cancellation and the like: into the body
+                sent, thrown = None, error
+
+
+class AsyncRunner:
+    """What a node of an async op runs (on a pool thread): its coroutine, to the end.
+
+    On the caller's loop as a task, in the op's contextvars (this thread's, entered by
+    the engine); on a private loop while the caller's loop is blocked by a wait.
+    Stopping the op cancels the task.
+    """
+
+    __slots__ = ("__wrapped__", "fn", "recording")
+
+    def __init__(self, fn: Callable[..., Any], recording: tracer.Recording) -> None:
+        self.fn = fn
+        self.recording = recording
+        self.__wrapped__ = fn  # for the return annotation (purity.return_kind)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        coroutine = self.fn(*args, **kwargs)
+        loop = self.recording.loop
+        if self.recording.loop_blocked or loop is None or loop.is_closed():
+            with asyncio.Runner() as runner:
+                return runner.run(coroutine, context=contextvars.copy_context())
+        context = contextvars.copy_context()
+        result: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        task: list[asyncio.Task[Any]] = []
+
+        def start() -> None:
+            if not result.set_running_or_notify_cancel():
+                coroutine.close()
+                return
+            running = loop.create_task(coroutine, context=context)
+            task.append(running)
+            running.add_done_callback(finished)
+
+        def finished(done: asyncio.Task[Any]) -> None:
+            if done.cancelled():
+                result.set_exception(asyncio.CancelledError())
+            elif (error := done.exception()) is not None:
+                result.set_exception(error)
+            else:
+                result.set_result(done.result())
+
+        def cancel() -> None:
+            if not result.cancel():
+                loop.call_soon_threadsafe(lambda: task and task[0].cancel())
+
+        loop.call_soon_threadsafe(start)
+        signal = _stop.current()
+        unwatch = signal.watch(cancel) if signal is not None else None
+        try:
+            return result.result()
+        finally:
+            if unwatch is not None:
+                unwatch()
+
+
+class AsyncCall:
+    """A call of an async op in traced async code, before it is awaited.
+
+    Awaited by the rewritten code (``awaits.awaited``), it becomes one node of the
+    graph and its pending value; handed to library code (``asyncio.gather``,
+    ``create_task``), it is an awaitable running the op there, plainly.
+    """
+
+    __slots__ = ("args", "fn", "kwargs", "op", "recording", "spec")
+
+    def __init__(
+        self,
+        recording: tracer.Recording,
+        spec: OpSpec,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: Mapping[str, Any],
+        op: Any,
+    ) -> None:
+        self.recording = recording
+        self.spec = spec
+        self.fn = fn
+        self.args = args
+        self.kwargs = kwargs
+        self.op = op
+
+    def record(self) -> Any:
+        """The node of this call, recorded now (at its ``await``); its pending value."""
+        runner = AsyncRunner(self.fn, self.recording)
+        return self.recording.record_op(self.spec, runner, self.args, dict(self.kwargs))
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        return self._plainly().__await__()
+
+    async def _plainly(self) -> Any:
+        from ember.xcs._internal.concrete import Concretizer
+        from ember.xcs._internal.deferred import Deferred
+
+        recording = self.recording
+        if recording.pending:  # its arguments may be pending: everything runs first
+            await wait(recording, f"{self.spec.name} awaited by library code", None, True, None, 0)
+
+        def value(deferred: Deferred) -> Any:
+            if deferred._self_owner is not recording:
+                return deferred
+            return recording.demand(deferred._self_node)
+
+        concrete = Concretizer(value)
+        args = tuple(concrete(a) for a in self.args)
+        kwargs = {k: concrete(v) for k, v in self.kwargs.items()}
+        return await self.fn(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"<coroutine of xcs.op {self.spec.name!r}, not yet awaited>"
+
+
+def current_loop() -> tuple[Any, int]:
+    """The running event loop and its thread (for a new async recording)."""
+    return asyncio.get_running_loop(), threading.get_ident()

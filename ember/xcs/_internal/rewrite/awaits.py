@@ -1,0 +1,163 @@
+"""The rewrite of ``async def`` bodies: waits become awaits (run time: ``dispatch/awaits.py``).
+
+After the rewrite every function gets (``expressions.py``, ``statements.py``), an
+``async def``'s own code -- not the sync functions, lambdas, classes or generator
+expressions nested in it -- changes twice more:
+
+* every helper call that may wait for values, ``@xcs.h(a, b)``, becomes
+  ``await @xcs.asynced(@xcs.h, a, b)``, and a call through the call protocol,
+  ``@xcs.callee(f)(*@xcs.args_last(a))``, becomes
+  ``await @xcs.asynced(@xcs.callee(f), *...)``: the arguments are evaluated once, by
+  the user's frame, and the helper can be called again after the wait;
+* every ``await E`` becomes ``await @xcs.awaited(E)``: an async op's call is recorded
+  there, and a pending value awaits nothing.
+"""
+
+from __future__ import annotations
+
+import ast
+
+from ember.xcs._internal.rewrite.emit import HELPERS, helper_call
+
+__all__ = ["rewrite_awaits"]
+
+# Helpers that never wait, or must run in the user's own frame: left as they are.
+_AS_IS = frozenset({"entered", "callee", "enter", "leave", "asynced", "awaited"})
+
+
+def _helper_name(node: ast.expr) -> str | None:
+    """``h`` when ``node`` is a call ``@xcs.h(...)``."""
+    if (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and isinstance(node.func.value, ast.Name)
+        and node.func.value.id == HELPERS
+    ):
+        return node.func.attr
+    return None
+
+
+def _awaited(call: ast.Call, like: ast.AST) -> ast.Await:
+    return ast.copy_location(ast.Await(value=call), like)
+
+
+class _AsyncWaits(ast.NodeTransformer):
+    """Rewrites the helper calls and awaits of one async scope (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self.inside = False  # in an async function's own code
+
+    def _sync_scope(self, node: ast.AST) -> ast.AST:
+        saved, self.inside = self.inside, False
+        try:
+            self.generic_visit(node)
+        finally:
+            self.inside = saved
+        return node
+
+    def visit_FunctionDef(self, node: ast.FunctionDef) -> ast.AST:
+        for part in (*node.decorator_list, *node.args.defaults, *node.args.kw_defaults):
+            if part is not None:
+                self.visit(part)  # evaluated in the enclosing scope (results unused here)
+        saved, self.inside = self.inside, False
+        try:
+            node.body = [self.visit(statement) for statement in node.body]
+        finally:
+            self.inside = saved
+        return node
+
+    def visit_AsyncFunctionDef(self, node: ast.AsyncFunctionDef) -> ast.AST:
+        saved, self.inside = self.inside, True
+        try:
+            node.body = [self.visit(statement) for statement in node.body]
+        finally:
+            self.inside = saved
+        return node
+
+    def visit_Lambda(self, node: ast.Lambda) -> ast.AST:
+        return self._sync_scope(node)
+
+    def visit_ClassDef(self, node: ast.ClassDef) -> ast.AST:
+        return self._sync_scope(node)
+
+    def visit_GeneratorExp(self, node: ast.GeneratorExp) -> ast.AST:
+        return self._sync_scope(node)  # an await inside would make it an async generator
+
+    def _ready(self, value: ast.expr) -> ast.expr:
+        """``await @xcs.asynced(@xcs.ready, value)``: a value used at once, known first."""
+        ready = ast.copy_location(
+            ast.Attribute(
+                value=ast.copy_location(ast.Name(id=HELPERS, ctx=ast.Load()), value),
+                attr="ready",
+                ctx=ast.Load(),
+            ),
+            value,
+        )
+        return _awaited(helper_call("asynced", [ready, value], value), value)
+
+    def visit_For(self, node: ast.For | ast.AsyncFor) -> ast.AST:
+        self.generic_visit(node)
+        if self.inside:
+            node.iter = self._ready(node.iter)
+        return node
+
+    visit_AsyncFor = visit_For
+
+    def visit_With(self, node: ast.With | ast.AsyncWith) -> ast.AST:
+        self.generic_visit(node)
+        if self.inside:
+            for item in node.items:
+                item.context_expr = self._ready(item.context_expr)
+        return node
+
+    visit_AsyncWith = visit_With
+
+    def visit_ListComp(self, node: ast.ListComp | ast.SetComp | ast.DictComp) -> ast.AST:
+        self.generic_visit(node)
+        if self.inside:
+            for generator in node.generators:
+                generator.iter = self._ready(generator.iter)
+        return node
+
+    visit_SetComp = visit_ListComp
+    visit_DictComp = visit_ListComp
+
+    def visit_Await(self, node: ast.Await) -> ast.AST:
+        self.generic_visit(node)
+        if not self.inside:
+            return node
+        node.value = helper_call("awaited", [node.value], node.value)
+        return node
+
+    def visit_Call(self, node: ast.Call) -> ast.AST:
+        if not self.inside:
+            self.generic_visit(node)
+            return node
+        protocol = _helper_name(node.func)
+        if protocol is not None:  # @xcs.callee(f)(...) or @xcs.call0(m)()
+            callee = node.func
+            assert isinstance(callee, ast.Call)
+            callee.args = [self.visit(a) for a in callee.args]
+            callee.keywords = [self.visit(k) for k in callee.keywords]
+            node.args = [self.visit(a) for a in node.args]
+            node.keywords = [self.visit(k) for k in node.keywords]
+            if protocol == "call0":  # the method to call: waiting for it is call0's part
+                waited = helper_call("asynced", [callee.func, *callee.args], callee)
+                callee = _awaited(waited, callee)
+            return _awaited(helper_call("asynced", [callee, *node.args], node, node.keywords), node)
+        name = _helper_name(node)
+        self.generic_visit(node)
+        if name is None or name in _AS_IS:
+            return node
+        assert isinstance(node.func, ast.Attribute)
+        return _awaited(helper_call("asynced", [node.func, *node.args], node, node.keywords), node)
+
+
+def rewrite_awaits(node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
+    """Rewrite the ``async def`` code in a function in place (after the common rewrite).
+
+    The function itself, if it is an ``async def``, and any nested in it.
+    """
+    waits = _AsyncWaits()
+    waits.inside = isinstance(node, ast.AsyncFunctionDef)
+    node.body = [waits.visit(statement) for statement in node.body]
