@@ -33,7 +33,7 @@ import builtins
 import os
 import sys
 import types
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ember.models import response_cache
@@ -70,6 +70,7 @@ __all__ = [
     "RetryPolicy",
     "SecretParameterError",
     "UnknownParameterError",
+    "acall",
     "cache",
     "cache_clear",
     "cache_info",
@@ -252,6 +253,29 @@ def on_call(listener: Callable[[CallEvent], None]) -> Callable[[], None]:
 
 
 _ANY_MODEL = OpSpec("models")
+
+
+class _AsyncModels:
+    """``models.acall``: op-like (``__xcs_op__``), so ``@jit`` defers its calls."""
+
+    __xcs_op__ = _ANY_MODEL
+
+    def __call__(self, model_id: str, prompt: Prompt, /, **params: Any) -> Awaitable[Response]:
+        """``await models.acall(model_id, prompt, **params)``: a model call from async code.
+
+        The request runs on a thread, so the event loop goes on; in an ``async def``
+        under ``@jit`` it is an op like any other. ``base_url=``/``api_key_env=`` as
+        for ``models(...)``.
+        """
+        base_url = params.pop("base_url", None)
+        api_key_env = params.pop("api_key_env", None)
+        return _registry.binding(model_id, base_url, api_key_env).acall(prompt, **params)
+
+    def __repr__(self) -> str:
+        return "<ember.models.acall>"
+
+
+acall = _AsyncModels()
 
 
 class _ModelsModule(types.ModuleType):

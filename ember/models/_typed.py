@@ -41,6 +41,7 @@ class models:  # named as users write it: errors read "for models"
     SecretParameterError: TypeAlias = _models.SecretParameterError
     UnknownParameterError: TypeAlias = _models.UnknownParameterError
 
+    acall = staticmethod(_models.acall)
     cache = staticmethod(_models.cache)
     cache_clear = staticmethod(_models.cache_clear)
     cache_info = staticmethod(_models.cache_info)

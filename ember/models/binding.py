@@ -18,8 +18,9 @@ does (``ember._redact``).
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ember._redact import shown, shown_arguments
@@ -29,7 +30,7 @@ from ember.models.parameters import CLIENT_OPTIONS, check_parameters
 from ember.models.providers.base import RETRY_LISTENER, Failure
 from ember.models.response import Response
 from ember.xcs import OpSpec, call_op, served_from_cache
-from ember.xcs._internal.protocol import op_position
+from ember.xcs._internal.protocol import acall_op, op_position
 
 if TYPE_CHECKING:
     from ember.models.providers.base import Prompt, Provider
@@ -93,6 +94,15 @@ class ModelBinding:
         cache = response_cache.active()  # chosen where the call is made, as plain Python would
         run = self._complete if cache is None else self._through(cache)
         return call_op(self.__xcs_op__, run, (prompt,), merged)  # type: ignore[no-any-return]
+
+    @property
+    def acall(self) -> _AsyncCall:
+        """``await binding.acall(prompt, **params)``: the call, from async code.
+
+        The request runs on a thread, so the event loop goes on; in an ``async def``
+        under ``@jit`` it is an op like any other (recorded, overlapped with the others).
+        """
+        return _AsyncCall(self)
 
     def _through(self, cache: response_cache.ResponseCache) -> _Cached:
         """What a call made while ``cache`` is on runs (one per binding and cache)."""
@@ -180,6 +190,42 @@ class ModelBinding:
     def __repr__(self) -> str:
         defaults = f", {shown_arguments((), self.defaults)}" if self.defaults else ""
         return f"models.instance({shown(self.model_id)}{defaults})"
+
+
+class _AsyncCall:
+    """A binding's async call (``binding.acall``): op-like, so traced async code defers it."""
+
+    __slots__ = ("__xcs_op__", "binding")
+
+    def __init__(self, binding: ModelBinding) -> None:
+        self.binding = binding
+        self.__xcs_op__ = binding.__xcs_op__
+
+    def __call__(self, prompt: Prompt, **params: Any) -> Awaitable[Response]:
+        binding = self.binding
+        if params:
+            if not CLIENT_OPTIONS.isdisjoint(params):
+                return binding._elsewhere(params).acall(prompt, **params)
+            check_parameters(binding.model_id, binding.provider, params)
+        merged = {**binding.defaults, **params} if params else dict(binding.defaults)
+        cache = response_cache.active()
+        run = binding._complete if cache is None else binding._through(cache)
+        return acall_op(binding.__xcs_op__, _OnAThread(run), (prompt,), merged)  # type: ignore[no-any-return]
+
+
+class _OnAThread:
+    """A model call made on a thread, as a coroutine: the loop goes on meanwhile.
+
+    It wraps what it runs (``__wrapped__``), so xcs reads the same return annotation.
+    """
+
+    __slots__ = ("__wrapped__",)
+
+    def __init__(self, run: Callable[..., Response]) -> None:
+        self.__wrapped__ = run
+
+    def __call__(self, prompt: Prompt, **params: Any) -> Coroutine[Any, Any, Response]:
+        return asyncio.to_thread(self.__wrapped__, prompt, **params)
 
 
 class _Cached:

@@ -19,6 +19,7 @@ analysis live in ``_internal``.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import functools
 import inspect
@@ -204,6 +205,17 @@ class JitFunction(FunctionLike, Generic[P, R]):
         finally:
             self._learn(key, recording, completed)
             _otel.export_call(self.__qualname__, recording, completed)
+
+    async def acall(self, *args: Any, **kwargs: Any) -> Any:
+        """Await a call from async code without blocking the event loop.
+
+        A jitted ``async def`` is simply awaited. A jitted sync function runs on a
+        thread (with this task's contextvars), so the loop goes on meanwhile;
+        cancelling the awaiting task does not stop that call (it runs to its end).
+        """
+        if self._async:
+            return await self(*args, **kwargs)  # type: ignore[misc]
+        return await asyncio.to_thread(self, *args, **kwargs)
 
     def _gap(self, key: Hashable | None, gap: PendingValueError) -> None:
         """A pending value reached code that needed a real one: run such calls plainly."""

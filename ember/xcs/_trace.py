@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import inspect
 import os
 import time
 from collections.abc import Callable
@@ -338,7 +339,8 @@ def trace(fn: Callable[..., Any], *args: Any, execute: bool = True, **kwargs: An
         **kwargs: Keyword arguments for ``fn`` (``execute`` is reserved).
 
     Returns:
-        The trace; ``.result`` is what ``fn`` returned (None when not executed).
+        The trace; ``.result`` is what ``fn`` returned (None when not executed). For
+        an ``async def``, an awaitable of the trace: ``trace = await xcs.trace(fn, x)``.
 
     Raises:
         BaseException: Whatever ``fn`` raises, as with a plain call, with the trace
@@ -357,8 +359,27 @@ def trace(fn: Callable[..., Any], *args: Any, execute: bool = True, **kwargs: An
         )
         target = fn
     recording = Recording(engine, execute=execute)
+    if inspect.iscoroutinefunction(inspect.unwrap(fn)):
+        return _atrace(recording, fn, args, kwargs, target)  # type: ignore[return-value]
     try:
         result = runtime.run(recording, fn, args, kwargs, target)
+    except BaseException as error:
+        failed_call(recording, error)
+        raise
+    name = getattr(fn, "__qualname__", None)
+    return Trace(recording, result, time.perf_counter() - recording.t0, name=name)
+
+
+async def _atrace(
+    recording: Recording,
+    fn: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    target: Callable[..., Any],
+) -> Trace:
+    """``xcs.trace`` of an ``async def``: awaited on the caller's loop (``trace = await ...``)."""
+    try:
+        result = await runtime.arun(recording, fn, args, kwargs, target)
     except BaseException as error:
         failed_call(recording, error)
         raise

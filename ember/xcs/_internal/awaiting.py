@@ -121,11 +121,12 @@ async def wait(
     hold: int,
 ) -> None:
     """Materialize on a helper thread; the loop goes on. Cancelling stops the run."""
+    where = tracer.user_location()  # the awaiting line (on the loop's thread)
 
     def off_loop() -> None:
         tracer._context.hold_before = hold
         try:
-            recording._materialize(reason, demanded, need_value, why)
+            recording._materialize(reason, demanded, need_value, why, where)
         finally:
             tracer._context.hold_before = 0
 
@@ -272,6 +273,9 @@ class AsyncCall:
         args = tuple(concrete(a) for a in self.args)
         kwargs = {k: concrete(v) for k, v in self.kwargs.items()}
         return await self.fn(*args, **kwargs)
+
+    def close(self) -> None:
+        """As a coroutine's ``close()`` before it started: the op never runs."""
 
     def __repr__(self) -> str:
         return f"<coroutine of xcs.op {self.spec.name!r}, not yet awaited>"

@@ -131,6 +131,26 @@ def call_op(
     return recording.run_now(spec, fn, args, kwargs)
 
 
+def acall_op(
+    spec: OpSpec,
+    fn: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: Mapping[str, Any],
+) -> Any:
+    """:func:`call_op` for an async op: ``fn`` is an ``async def``; returns what to await.
+
+    In traced async code, when the dispatcher made the call, a call recorded when it
+    is awaited (``awaiting.AsyncCall``); anywhere else ``fn``'s coroutine, as plain
+    Python has it.
+    """
+    recording = tracer.active()
+    if recording is not None and recording.loop is not None and tracer.take_deferral():
+        from ember.xcs._internal.awaiting import AsyncCall
+
+        return AsyncCall(recording, spec, fn, args, kwargs, None)
+    return fn(*args, **kwargs)
+
+
 def served_from_cache() -> None:
     """Say, from inside an op, that this run was answered from a cache.
 

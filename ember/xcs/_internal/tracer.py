@@ -737,9 +737,11 @@ class Recording:
         status: Status = Status.PENDING,
         op: Callable[..., Any] | None = None,
         immediate: bool = False,
+        where: Location | None = None,
     ) -> int:
         node_id = len(self.nodes)
-        location = user_location(3)  # a start: frames inside xcs are skipped anyway
+        # (a start of 3: frames inside xcs are skipped anyway)
+        location = where if where is not None else user_location(3)
         record = Node(
             node_id,
             kind,
@@ -879,7 +881,12 @@ class Recording:
         self._materialize(reason, demanded, need_value, why)
 
     def _materialize(
-        self, reason: str, demanded: int | None, need_value: bool, why: str | None
+        self,
+        reason: str,
+        demanded: int | None,
+        need_value: bool,
+        why: str | None,
+        where: Location | None = None,
     ) -> None:
         hold = _context.hold_before
         with self.lock:
@@ -901,7 +908,7 @@ class Recording:
             batch, self.pending = self.pending, []
             self.end_loans()  # every node that reads them runs now
             self._end_effects()  # and every effect
-            sync = self._add_sync(batch, reason)
+            sync = self._add_sync(batch, reason, where)
             state = self.state[sync]
             state.waited_for = why
             state.status = Status.RUNNING
@@ -926,8 +933,10 @@ class Recording:
         state = self.state
         return any(state[n].error is error for n in batch if n < mark)
 
-    def _add_sync(self, batch: list[int], reason: str) -> int:
-        sync = self._add(NodeKind.SYNC, reason, None, (), {}, Snapshot(), status=Status.DONE)
+    def _add_sync(self, batch: list[int], reason: str, where: Location | None = None) -> int:
+        sync = self._add(
+            NodeKind.SYNC, reason, None, (), {}, Snapshot(), status=Status.DONE, where=where
+        )
         for node in batch:
             self._edge(node, sync)
         self.depth[sync] = self._depth_of(sync)

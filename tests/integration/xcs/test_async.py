@@ -1,0 +1,307 @@
+"""``async def`` under ``@jit``: awaits of ops overlap, values and exceptions stay exact.
+
+Each program runs plainly (``asyncio.run`` of the un-jitted function) and jitted, on the
+same inputs; the results and the exceptions must be equal, and the op calls (as a
+multiset) too when no op fails (after a failure, ops that had already started may have
+been called as well, as in the sync contract). Timing checks are ratios with generous
+margins.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest
+
+from ember import xcs
+
+CALLS: list[str] = []
+LATENCY = 0.1
+
+
+@xcs.op
+async def llm(prompt: str) -> str:
+    CALLS.append(prompt)
+    await asyncio.sleep(LATENCY)
+    if "bad" in prompt:
+        raise ValueError(f"refused: {prompt}")
+    return f"<{prompt}>"
+
+
+@xcs.op
+def sync_llm(prompt: str) -> str:
+    CALLS.append(f"sync {prompt}")
+    time.sleep(LATENCY)
+    return f"[{prompt}]"
+
+
+# --- programs -------------------------------------------------------------------------
+
+
+async def sequential(question: str) -> str:
+    drafts = [await llm(f"{question} (try {i})") for i in range(5)]
+    return await llm("Pick the best:\n" + "\n".join(drafts))
+
+
+async def branching(question: str) -> list[Any]:
+    first = await llm(question)
+    second = await llm("then " + first) if "x" in first else "none"
+    out = []
+    for i in range(3):
+        try:
+            out.append(await llm(f"bad {i}" if i == 1 else f"ok {i}"))
+        except ValueError as error:
+            out.append(str(error))
+    return [first, second, out]
+
+
+async def fails_after_others(question: str) -> list[str]:
+    kept = [await llm(f"{question} {i}") for i in range(3)]
+    await llm("bad one")
+    kept.append(await llm("never asked"))
+    return kept
+
+
+async def first_failure_in_program_order(question: str) -> list[str]:
+    return [await llm(f"bad {question} {i}") for i in range(3)]
+
+
+async def gathered(question: str) -> Any:
+    pair = await asyncio.gather(llm(question + " 1"), llm(question + " 2"))
+    return pair, await asyncio.gather(*[llm(p) for p in pair])
+
+
+async def helper(question: str) -> str:
+    return (await llm(question)).upper()
+
+
+async def nested_helpers(question: str) -> list[str]:
+    return [await helper(f"{question} {i}") for i in range(4)]
+
+
+async def numbers(n: int) -> AsyncIterator[int]:
+    for i in range(n):
+        await asyncio.sleep(0)
+        yield i
+
+
+class Session:
+    def __init__(self) -> None:
+        self.log: list[str] = []
+
+    async def __aenter__(self) -> Session:
+        self.log.append("open")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.log.append("close")
+
+
+async def async_for_and_with(question: str) -> Any:
+    answers = []
+    async for i in numbers(3):
+        answers.append(await llm(f"{question} {i}"))
+    async with Session() as session:
+        session.log.append(await llm("inside"))
+    return answers, session.log
+
+
+async def sync_ops_awaited_around(question: str) -> list[str]:
+    plain = [sync_llm(f"{question} {i}") for i in range(3)]
+    awaited = [await llm(p) for p in plain]
+    return [p.upper() for p in awaited]
+
+
+async def parses_each_answer(question: str) -> dict[str, int]:
+    lengths = {}
+    for i in range(4):
+        reply = await llm(f"{question} {i}")
+        lengths[reply] = len(reply.strip("<>"))
+    return lengths
+
+
+async def awaited_later(question: str) -> list[str]:
+    pending = [llm(f"{question} {i}") for i in range(3)]  # coroutines: nothing runs yet
+    CALLS.append("between")
+    return [await p for p in pending]
+
+
+async def never_awaited(question: str) -> str:
+    llm(f"{question} dropped").close()  # a coroutine never awaited never runs
+    return await llm(question)
+
+
+PROGRAMS: list[Callable[[str], Awaitable[Any]]] = [
+    sequential,
+    branching,
+    fails_after_others,
+    first_failure_in_program_order,
+    gathered,
+    nested_helpers,
+    async_for_and_with,
+    sync_ops_awaited_around,
+    parses_each_answer,
+    awaited_later,
+    never_awaited,
+]
+
+
+async def _outcome(fn: Callable[[str], Awaitable[Any]], arg: str) -> tuple[Any, ...]:
+    CALLS.clear()
+    try:
+        result, error = await fn(arg), None
+    except Exception as exc:
+        result, error = None, (type(exc), str(exc))
+    return result, error, Counter(CALLS)
+
+
+@pytest.mark.parametrize("program", PROGRAMS, ids=lambda p: p.__name__)
+def test_jit_of_an_async_program_is_the_program(program: Callable[[str], Awaitable[Any]]) -> None:
+    plain = asyncio.run(_outcome(program, "q x"))
+    jitted = asyncio.run(_outcome(xcs.jit(program), "q x"))
+    assert jitted[:2] == plain[:2]
+    if plain[1] is None:
+        assert jitted[2] == plain[2]  # every op called exactly as often
+    else:  # after a failure, ops already started may have been called too
+        assert not plain[2] - jitted[2]
+
+
+def test_an_op_failure_is_the_same_object_with_a_note() -> None:
+    async def run() -> ValueError:
+        with pytest.raises(ValueError) as info:
+            await xcs.jit(first_failure_in_program_order)("z")
+        return info.value
+
+    error = asyncio.run(run())
+    assert str(error) == "refused: bad z 0"
+    assert any("llm" in note for note in getattr(error, "__notes__", []))
+
+
+# --- overlap, and a loop that keeps running -----------------------------------------------
+
+
+def test_sequential_awaits_overlap_and_the_loop_keeps_running() -> None:
+    async def run() -> tuple[float, float, int, int]:
+        ticks = 0
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.005)
+                ticks += 1
+
+        start = time.perf_counter()
+        plain = await sequential("q")
+        plain_s = time.perf_counter() - start
+        task = asyncio.create_task(ticker())
+        await asyncio.sleep(0)
+        start = time.perf_counter()
+        fast = await xcs.jit(sequential)("q")
+        jit_s = time.perf_counter() - start
+        during = ticks
+        task.cancel()
+        assert fast == plain
+        return plain_s, jit_s, during, len(CALLS)
+
+    plain_s, jit_s, ticks, _ = asyncio.run(run())
+    assert jit_s < plain_s * 0.6  # 6 calls in 2 waves instead of 6 in a row
+    assert ticks >= 0.3 * jit_s / 0.005  # the loop was never blocked for long
+
+
+def test_the_trace_shows_one_wave_of_drafts() -> None:
+    jitted = xcs.jit(sequential)
+    asyncio.run(jitted("q"))
+    stats = jitted.stats()
+    assert stats["ops"] == 6 and stats["max_parallelism"] == 5
+
+
+# --- cancellation and timeouts -----------------------------------------------------------------
+
+STARTED: list[str] = []
+CANCELLED: list[str] = []
+
+
+@xcs.op
+async def slow(prompt: str) -> str:
+    STARTED.append(prompt)
+    try:
+        await asyncio.sleep(5)
+    except asyncio.CancelledError:
+        CANCELLED.append(prompt)
+        raise
+    return prompt
+
+
+async def slow_program(question: str) -> list[str]:
+    first = [await slow(f"{question} {i}") for i in range(3)]
+    return first + [await slow("after " + first[0])]  # waits for the first
+
+
+def test_cancelling_the_awaiting_task_cancels_the_running_ops() -> None:
+    STARTED.clear()
+    CANCELLED.clear()
+
+    async def run() -> float:
+        task = asyncio.create_task(xcs.jit(slow_program)("q"))
+        await asyncio.sleep(0.3)
+        start = time.perf_counter()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        return time.perf_counter() - start
+
+    took = asyncio.run(run())
+    assert took < 1.0
+    assert sorted(STARTED) == ["q 0", "q 1", "q 2"]  # "after" never started
+    deadline = time.monotonic() + 2
+    while len(CANCELLED) < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert sorted(CANCELLED) == sorted(STARTED)
+
+
+def test_asyncio_timeout_around_a_jitted_call() -> None:
+    async def run() -> None:
+        async with asyncio.timeout(0.3):
+            await xcs.jit(slow_program)("t")
+
+    start = time.perf_counter()
+    with pytest.raises(TimeoutError):
+        asyncio.run(run())
+    assert time.perf_counter() - start < 1.5
+
+
+# --- context, and async ops from sync code ---------------------------------------------------
+
+REQUEST: contextvars.ContextVar[str] = contextvars.ContextVar("request", default="none")
+
+
+@xcs.op
+async def tagged(prompt: str) -> str:
+    await asyncio.sleep(0.01)
+    return f"{REQUEST.get()}:{prompt}"
+
+
+async def with_context(question: str) -> list[str]:
+    out = []
+    for tag in ("a", "b"):
+        REQUEST.set(tag)
+        out.append(await tagged(question))
+    return out
+
+
+def test_async_ops_see_the_contextvars_of_their_call() -> None:
+    assert asyncio.run(xcs.jit(with_context)("q")) == ["a:q", "b:q"]
+
+
+def test_an_async_op_called_from_sync_traced_code_returns_its_coroutine() -> None:
+    def sync_program(question: str) -> str:
+        coroutine = llm(question)
+        return asyncio.run(coroutine)
+
+    CALLS.clear()
+    assert xcs.jit(sync_program)("s") == "<s>" and CALLS == ["s"]
