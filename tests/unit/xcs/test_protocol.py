@@ -83,13 +83,14 @@ def test_bad_input_is_rejected_clearly() -> None:
     with pytest.raises(ValueError, match="max_concurrency"):
         xcs.op(max_concurrency=0)(plain)
 
-    async def coroutine() -> None: ...
+    async def agen() -> Any:
+        yield 1
 
     def generator() -> Any:
         yield 1
 
-    with pytest.raises(xcs.XCSError, match="async def"):
-        xcs.op(coroutine)
+    with pytest.raises(xcs.XCSError, match="async generator"):
+        xcs.op(agen)
     with pytest.raises(xcs.XCSError, match="generator"):
         xcs.op(generator)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import inspect
 import json
 import linecache
 import sys
@@ -176,12 +177,17 @@ def test_a_source_file_edited_after_import_is_refused(tmp_path: Path) -> None:
         sys.modules.pop("edited_module", None)
 
 
-def test_async_functions_are_unrewritable() -> None:
+def test_async_generators_are_unrewritable_and_async_functions_are_not() -> None:
     async def coroutine() -> None:
         return None
 
-    with pytest.raises(Unrewritable, match="async"):
-        make_twin(coroutine, identity)
+    async def agen() -> Any:
+        yield 1
+
+    with pytest.raises(Unrewritable, match="async generator"):
+        make_twin(agen, identity)
+    twin = make_twin(coroutine, identity)
+    assert twin is not coroutine and inspect.iscoroutinefunction(twin)
 
 
 def test_user_code_is_what_lies_outside_the_library() -> None:
