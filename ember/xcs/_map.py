@@ -26,6 +26,7 @@ node (``items``).
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import inspect
 import threading
@@ -233,6 +234,60 @@ def _map_or_record(
     return result
 
 
+async def _arun(
+    fn: Callable[..., Any], items: list[Any], max_workers: int | None, return_exceptions: bool
+) -> list[Any]:
+    """``xcs.map`` of an ``async def``: every item a task on this loop, each traced.
+
+    As with threads: results in item order; the first failing item in item order is
+    raised (noted) once the items before it have finished, and the items after it are
+    cancelled; with ``return_exceptions`` exceptions take their items' places.
+    """
+    unwrapped, engine = split_jitted(fn)
+    try:
+        target = entry_point(unwrapped)
+    except Unrewritable as reason:
+        warn_caller(
+            f"xcs.map cannot rewrite {getattr(unwrapped, '__qualname__', unwrapped)!r}: "
+            f"{reason}; its items run at the same time, but the ops within each run one at "
+            "a time.",
+            stacklevel=4,
+        )
+        target = unwrapped
+    limit = asyncio.Semaphore(max_workers or DEFAULT_MAX_WORKERS)
+
+    async def item(index: int) -> Any:
+        async with limit:
+            recording = Recording(engine)
+            try:
+                return await runtime.arun(recording, unwrapped, (items[index],), {}, target)
+            except BaseException as error:
+                failed_call(recording, error, last=False)
+                raise
+
+    tasks = [asyncio.ensure_future(item(i)) for i in range(len(items))]
+    if return_exceptions:
+        return await asyncio.gather(*tasks, return_exceptions=True)
+    results: list[Any] = []
+    try:
+        for index, task in enumerate(tasks):
+            try:
+                results.append(await task)
+            except Exception as error:
+                name = shown_text(getattr(unwrapped, "__qualname__", type(unwrapped).__name__))
+                error.add_note(
+                    f"[ember.xcs] raised by item {index} of {len(items)} in "
+                    f"xcs.map[{name}]: {shown(items[index], _SHOWN)}"
+                )
+                keep_as_last_failed(error)
+                raise
+    finally:
+        for task in tasks:
+            task.cancel()  # (done ones ignore it) later items: plain Python never got there
+        await asyncio.gather(*tasks, return_exceptions=True)
+    return results
+
+
 _specs: dict[str, OpSpec] = {}
 
 
@@ -315,6 +370,9 @@ class _Map(FunctionLike):
             ValueError: ``max_workers`` is not a positive int.
         """
         _check(fn, max_workers, return_exceptions)
+        if inspect.iscoroutinefunction(inspect.unwrap(split_jitted(fn)[0])):
+            # An async def: an awaitable of the results (``await xcs.map(fn, items)``).
+            return _arun(fn, list(items), max_workers, return_exceptions)  # type: ignore[return-value]
         results: list[R | BaseException] = _map_or_record(fn, items, max_workers, return_exceptions)
         return results
 

@@ -305,3 +305,44 @@ def test_an_async_op_called_from_sync_traced_code_returns_its_coroutine() -> Non
 
     CALLS.clear()
     assert xcs.jit(sync_program)("s") == "<s>" and CALLS == ["s"]
+
+
+# --- xcs.map over async items -------------------------------------------------------------
+
+
+async def draft_verify_revise(question: str) -> str:
+    draft = await llm(f"draft {question}")
+    verdict = await llm(f"verify {draft}")
+    if "wrong" in question:
+        raise ValueError(f"cannot answer {question}")
+    if "ok" in verdict:
+        return draft
+    return await llm(f"revise {draft}")
+
+
+def test_xcs_map_runs_async_items_at_once_each_exact() -> None:
+    questions = [f"q{i}" for i in range(6)]
+
+    async def plain() -> list[str]:
+        return [await draft_verify_revise(q) for q in questions]
+
+    CALLS.clear()
+    start = time.perf_counter()
+    expected = asyncio.run(plain())
+    plain_s = time.perf_counter() - start
+    plain_calls = Counter(CALLS)
+    CALLS.clear()
+    start = time.perf_counter()
+    got = asyncio.run(xcs.map(draft_verify_revise, questions))
+    map_s = time.perf_counter() - start
+    assert got == expected and Counter(CALLS) == plain_calls
+    assert map_s < plain_s / 3  # 6 items side by side, 3 calls each
+
+
+def test_xcs_map_of_async_items_raises_the_first_failing_item_in_item_order() -> None:
+    questions = ["q0", "wrong 1", "q2", "wrong 3"]
+    with pytest.raises(ValueError, match="cannot answer wrong 1") as info:
+        asyncio.run(xcs.map(draft_verify_revise, questions))
+    assert any("item 1 of 4" in note for note in info.value.__notes__)
+    got = asyncio.run(xcs.map(draft_verify_revise, questions, return_exceptions=True))
+    assert [type(r) for r in got] == [str, ValueError, str, ValueError]
