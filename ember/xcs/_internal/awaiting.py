@@ -230,7 +230,7 @@ class AsyncCall:
     ``create_task``), it is an awaitable running the op there, plainly.
     """
 
-    __slots__ = ("args", "fn", "kwargs", "op", "recording", "spec")
+    __slots__ = ("args", "fn", "kind", "kwargs", "op", "recording", "spec")
 
     def __init__(
         self,
@@ -240,7 +240,9 @@ class AsyncCall:
         args: tuple[Any, ...],
         kwargs: Mapping[str, Any],
         op: Any,
+        kind: Any = None,
     ) -> None:
+        self.kind = kind  # what is known of the result's type, beyond fn's annotation
         self.recording = recording
         self.spec = spec
         self.fn = fn
@@ -251,7 +253,9 @@ class AsyncCall:
     def record(self) -> Any:
         """The node of this call, recorded now (at its ``await``); its pending value."""
         runner = AsyncRunner(self.fn, self.recording)
-        return self.recording.record_op(self.spec, runner, self.args, dict(self.kwargs))
+        return self.recording.record_op(
+            self.spec, runner, self.args, dict(self.kwargs), kind=self.kind
+        )
 
     def __await__(self) -> Generator[Any, Any, Any]:
         return self._plainly().__await__()

@@ -28,6 +28,7 @@ Each entry says how its calls are named, bounded and typed:
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import sys
 import threading
 import types
@@ -310,11 +311,13 @@ def _returns(entry: Entry) -> Kind:
 class RegisteredCall:
     """What rewritten code calls for a registered function: records an op node."""
 
-    __slots__ = ("entry", "fn")
+    __slots__ = ("asynchronous", "entry", "fn")
 
     def __init__(self, fn: Callable[..., Any], entry: Entry) -> None:
         self.fn = fn
         self.entry = entry
+        # An async method (AsyncOpenAI's): its calls are async ops (awaiting.AsyncCall).
+        self.asynchronous = inspect.iscoroutinefunction(inspect.unwrap(fn))
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         recording = tracer.active()
@@ -329,12 +332,35 @@ class RegisteredCall:
                 endpoint = None
         label = entry.label(*args, **kwargs) if entry.label is not None else None
         spec = _spec(entry, endpoint, label if type(label) is str else None)
+        if self.asynchronous:
+            return self._async_call(recording, spec, args, kwargs, may_defer(caller()))
         if entry.run_now is not None and entry.run_now(*args, **kwargs):
             why = f"{entry.name}(), a call that runs at once (streaming)"
             return recording.run_now(spec, self.fn, args, kwargs, why)
         if not may_defer(caller()):
             return recording.run_now(spec, self.fn, args, kwargs)
         return recording.record_op(spec, self.fn, args, kwargs, kind=_returns(entry))
+
+    def _async_call(
+        self,
+        recording: tracer.Recording,
+        spec: OpSpec,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        deferring: bool,
+    ) -> Any:
+        """An async method's call: recorded when awaited, in traced async code.
+
+        Its coroutine as plain Python has it in sync code, for streams (read as they
+        arrive) and when its caller was not entered by the dispatcher.
+        """
+        entry = self.entry
+        streams = entry.run_now is not None and entry.run_now(*args, **kwargs)
+        if recording.loop is None or streams or not deferring:
+            return self.fn(*args, **kwargs)
+        from ember.xcs._internal.awaiting import AsyncCall
+
+        return AsyncCall(recording, spec, self.fn, args, kwargs, None, _returns(entry))
 
     def __repr__(self) -> str:
         return f"<xcs registered op {self.entry.name!r}>"

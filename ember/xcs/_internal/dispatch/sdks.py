@@ -74,6 +74,8 @@ SDK_OPS: dict[str, tuple[str, str, int]] = {
         ANTHROPIC_MAX_CONCURRENCY,
     ),
 }
+# The async clients' methods (AsyncOpenAI, AsyncAnthropic): the same ops, awaited.
+SDK_OPS.update({target.replace(":", ":Async", 1): entry for target, entry in list(SDK_OPS.items())})
 """The built-in entries, documented in ``docs/existing-code.md``."""
 
 
