@@ -559,6 +559,11 @@ def test_the_models_benchmark_runs_at_a_tiny_size() -> None:
             "--questions 2 --width 2 --latency 0.01 --repeat 1 --calls 50 --entries 100".split(),
             ["warm cache: [4, 2] (ideal [4, 2])", "warm cache (SQLite file), @jit", "memory: hit"],
         ),
+        (  # exits non-zero when the @jit structure of the async pipeline is lost
+            "async_sdk.py",
+            "--questions 2 --width 2 --latency 0.01 --repeat 1".split(),
+            ["@jit: [4, 2] (ideal [4, 2])", "asyncio.gather (hand-written)", "longest stall"],
+        ),
     ],
 )
 def test_the_other_benchmarks_run_at_a_tiny_size(

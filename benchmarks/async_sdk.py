@@ -1,0 +1,186 @@
+"""Async benchmark: sequential awaits of ``AsyncOpenAI`` under ``@jit`` vs ``asyncio.gather``.
+
+Run by hand (not part of the test suite)::
+
+    python benchmarks/async_sdk.py                   # 10 questions x (8 drafts + judge), 200 ms
+    python benchmarks/async_sdk.py --questions 2 --width 2 --latency 0.01 --repeat 1  # tiny
+
+Each question's pipeline is written as async code reads naturally -- one ``await`` after
+another: eight drafts, then a judge that reads them -- and the questions one after
+another. Every call goes through the real ``openai.AsyncOpenAI`` client to
+:class:`ember.models.server.LocalLLMServer` (in its own process, ``python -m ember
+serve``), which answers after ``--latency`` seconds. The same work runs:
+
+* plainly (the awaits one after another);
+* under ``@xcs.jit`` (the awaits overlap: all drafts at once, then all judges);
+* hand-written with ``asyncio.gather`` (drafts gathered per question, questions
+  gathered): what ``@jit`` spares the user from writing;
+* and the ideal: the critical path, two calls.
+
+A ticker task on the same loop measures the longest stall of the loop during the
+``@jit`` run. Medians over ``--repeat`` runs with the min-max range; every run's
+answers are checked against the plain ones, and the ``@jit`` structure (parallel
+groups) is printed and checked: the script exits non-zero when it is lost.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import itertools
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
+
+import openai
+
+from ember import xcs
+
+QUESTIONS = [f"Question {i}: why does thing {i} happen?" for i in range(100)]
+
+
+async def ask(client: Any, prompt: str) -> str:
+    resp = await client.chat.completions.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": prompt}], temperature=0
+    )
+    return str(resp.choices[0].message.content)
+
+
+def sequential_pipeline(width: int) -> Callable[[Any, list[str]], Awaitable[list[str]]]:
+    async def answer_all(client: Any, questions: list[str]) -> list[str]:
+        answers = []
+        for question in questions:
+            drafts = []
+            for i in range(width):
+                resp = await client.chat.completions.create(
+                    model="gpt-4o-mini",
+                    messages=[{"role": "user", "content": f"{question} (draft {i})"}],
+                    temperature=0,
+                )
+                drafts.append(resp.choices[0].message.content.strip())
+            pick = await client.chat.completions.create(
+                model="gpt-4o-mini",
+                messages=[{"role": "user", "content": "Pick one:\n" + "\n".join(drafts)}],
+                temperature=0,
+            )
+            answers.append(pick.choices[0].message.content)
+        return answers
+
+    return answer_all
+
+
+def gathered_pipeline(width: int) -> Callable[[Any, list[str]], Awaitable[list[str]]]:
+    async def answer_all(client: Any, questions: list[str]) -> list[str]:
+        async def one(question: str) -> str:
+            drafts = await asyncio.gather(
+                *[ask(client, f"{question} (draft {i})") for i in range(width)]
+            )
+            return await ask(client, "Pick one:\n" + "\n".join(d.strip() for d in drafts))
+
+        return list(await asyncio.gather(*[one(q) for q in questions]))
+
+    return answer_all
+
+
+async def _ticker(ticks: list[float]) -> None:
+    """Ticks every 5 ms while the loop is free (the gaps show when it was not)."""
+    while True:
+        await asyncio.sleep(0.005)
+        ticks.append(time.perf_counter())
+
+
+@contextlib.contextmanager
+def serving(latency: float) -> Iterator[str]:
+    """The OpenAI base URL of a local server in its own process."""
+    command = [sys.executable, "-m", "ember", "serve", "--port", "0", "--latency", str(latency)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        yield line.split("OpenAI base URL: ", 1)[1].strip()
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+async def measure(args: argparse.Namespace, base_url: str) -> int:
+    client = openai.AsyncOpenAI(base_url=base_url, api_key="k", max_retries=0)
+    questions = QUESTIONS[: args.questions]
+    plain = sequential_pipeline(args.width)
+    jitted = xcs.jit(plain)
+    gathered = gathered_pipeline(args.width)
+    calls = args.questions * (args.width + 1)
+    print(
+        f"{args.questions} questions x ({args.width} drafts + 1 judge) = {calls} calls of "
+        f"{args.latency * 1000:.0f} ms, openai.AsyncOpenAI -> {base_url}\n"
+    )
+    expected = await plain(client, questions)  # (also warms the connection pool up)
+    trace = await xcs.trace(plain, client, questions)
+    groups = [
+        sum(1 for n in group if trace.graph.nodes[n]["kind"] == "op")
+        for group in trace.parallel_groups
+    ]
+    groups = [g for g in groups if g]
+    ideal_groups = [args.questions * args.width, args.questions]
+    print(f"  model calls per parallel group under @jit: {groups} (ideal {ideal_groups})\n")
+    stalls: list[float] = []
+
+    async def timed(run: Callable[[], Awaitable[list[str]]], repeat: int) -> list[float]:
+        times = []
+        for _ in range(repeat):
+            ticks: list[float] = []
+            task = asyncio.create_task(_ticker(ticks))
+            await asyncio.sleep(0)
+            start = time.perf_counter()
+            result = await run()
+            end = time.perf_counter()
+            task.cancel()
+            marks = [start, *ticks, end]
+            stalls.append(max(b - a for a, b in itertools.pairwise(marks)))
+            times.append(end - start)
+            assert result == expected, "a run answered differently from the plain one"
+        return times
+
+    ideal = 2 * args.latency
+    rows = [
+        ("plain (awaits in a row)", await timed(lambda: plain(client, questions), 1)),
+        ("@xcs.jit", await timed(lambda: jitted(client, questions), args.repeat)),
+    ]
+    jit_stall = max(stalls[1:])
+    rows.append(
+        (
+            "asyncio.gather (hand-written)",
+            await timed(lambda: gathered(client, questions), args.repeat),
+        )
+    )
+    print(f"  {'':34} {'median (min-max)':>24} {'x ideal':>8}")
+    for label, times in rows:
+        median = statistics.median(times)
+        spread = f"({min(times):.3f}-{max(times):.3f})" if len(times) > 1 else ""
+        print(f"  {label:34} {median:8.3f} s {spread:>15} {median / ideal:7.2f}x")
+    print(f"  {'ideal (critical path: 2 calls)':34} {ideal:8.3f} s")
+    print(f"\n  longest stall of the event loop during the @jit runs: {jit_stall * 1000:.1f} ms")
+    await client.close()
+    return 0 if groups == ideal_groups else 1
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--questions", type=int, default=10)
+    parser.add_argument("--width", type=int, default=8)
+    parser.add_argument("--latency", type=float, default=0.2)
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    with serving(args.latency) as base_url:
+        status = asyncio.run(measure(args, base_url))
+    if status:
+        print("\n  the @jit structure was lost", file=sys.stderr)
+    sys.exit(status)
+
+
+if __name__ == "__main__":
+    main()
