@@ -48,8 +48,19 @@ def two_waves(n: int) -> tuple[list[int], list[int]]:
 
 
 def _ratio(timed: Callable[[int], float]) -> float:
+    """Time at LARGE over time at SMALL: about 4 when linear, 16 when quadratic.
+
+    A ratio above 6 is measured again (twice at most) and the lowest kept: a busy
+    machine (another process on the second core) inflates one measurement, never
+    all three, while a quadratic cost stays high in every one.
+    """
     timed(SMALL)  # warm
-    return timed(LARGE) / timed(SMALL)
+    ratio = timed(LARGE) / timed(SMALL)
+    for _ in range(2):
+        if ratio < 6:
+            break
+        ratio = min(ratio, timed(LARGE) / timed(SMALL))
+    return ratio
 
 
 @pytest.mark.parametrize("program", [fan_in, chain, two_waves], ids=lambda p: p.__name__)
