@@ -179,6 +179,9 @@ DOC_WAVES = [
     Waves("docs/parallelism.md", 5, "primes, [200, 300]", ("count_primes",), [2]),
     Waves("docs/parallelism.md", 6, 'crawl, ["a", "b", "c"]', ("fetch",), [3]),
     Waves("docs/troubleshooting.md", 0, 'answers, ["a", "b", "c"]', ASK, [3]),
+    Waves("docs/async.md", 0, 'answer, "Why?"', ("llm",), [5, 1]),
+    Waves("docs/async.md", 2, 'grade, "Question 0"', CHAT, [1, 1]),
+    Waves("docs/async.md", 2, 'sync_pipeline, ["a", "b", "c"]', CHAT, [3]),
 ]
 
 PROBE = """
@@ -187,7 +190,11 @@ import sys as _ember_sys
 _ember_sys.path.append({root!r})
 from ember import xcs as _ember_xcs
 from tests.helpers import waves as _ember_waves
-_ember_found = _ember_waves(_ember_xcs.trace({call}), *{names!r})
+_ember_traced = _ember_xcs.trace({call})
+if hasattr(_ember_traced, "__await__"):  # an async def: trace = await xcs.trace(...)
+    import asyncio as _ember_asyncio
+    _ember_traced = _ember_asyncio.run(_ember_traced)
+_ember_found = _ember_waves(_ember_traced, *{names!r})
 print("ember-waves:", _ember_json.dumps([{call!r}, _ember_found]))
 """
 
@@ -318,6 +325,7 @@ NOT_PIPELINES = {
     ("docs/parallelism.md", "by_callback"): "calls made by library code",
     ("docs/parallelism.md", "fn"): "the page's own waves(fn, *args) helper",
     ("docs/observing.md", "ask"): "one call, there to time out",  # "Stopping a run"
+    ("docs/async.md", "research"): "three calls, there to time out",
 }
 
 
@@ -330,7 +338,10 @@ def test_every_doc_pipeline_has_its_waves_listed() -> None:
     found = set()
     for page, code in blocks.items():
         text = "\n".join(code)
-        found |= {(page, name) for name in re.findall(r"@xcs\.jit\b.*\n\s*def (\w+)", text)}
+        found |= {
+            (page, name)
+            for name in re.findall(r"@xcs\.jit\b.*\n\s*(?:async\s+)?def (\w+)", text)
+        }
         found |= {
             (page, name)
             for name in re.findall(r"(?:xcs\.trace|xcs\.jit|waves)\((\w+)\b(?!=)", text)
