@@ -339,8 +339,7 @@ def test_every_doc_pipeline_has_its_waves_listed() -> None:
     for page, code in blocks.items():
         text = "\n".join(code)
         found |= {
-            (page, name)
-            for name in re.findall(r"@xcs\.jit\b.*\n\s*(?:async\s+)?def (\w+)", text)
+            (page, name) for name in re.findall(r"@xcs\.jit\b.*\n\s*(?:async\s+)?def (\w+)", text)
         }
         found |= {
             (page, name)
