@@ -20,6 +20,7 @@ analysis live in ``_internal``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import functools
 import inspect
@@ -28,7 +29,7 @@ import threading
 import time
 import types
 import weakref
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterator
 from concurrent.futures import Executor
 from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, Protocol, TypeVar, overload
 
@@ -132,34 +133,62 @@ class JitFunction(FunctionLike, Generic[P, R]):
         def __get__(self, instance: object, owner: type | None = None) -> Any: ...
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
-        fn = self.__wrapped__
         if self._async:
             return self._acall(args, kwargs)  # type: ignore[return-value]  # R is a coroutine
+        fn = self.__wrapped__
+        plan = self._plan(args, kwargs)
+        if plan is None:
+            return fn(*args, **kwargs)
+        key, target = plan
+        with self._traced(key) as recording:
+            result: R = runtime.run(recording, fn, args, kwargs, target)
+        return result
+
+    async def _acall(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """A call of a jitted ``async def``: traced on the caller's loop (``runtime.arun``)."""
+        fn: Callable[..., Any] = self.__wrapped__
+        plan = self._plan(args, kwargs)
+        if plan is None:
+            return await fn(*args, **kwargs)
+        key, target = plan
+        with self._traced(key) as recording:
+            result = await runtime.arun(recording, fn, args, kwargs, target)
+        return result
+
+    def _plan(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> tuple[Hashable | None, Callable[..., Any]] | None:
+        """``(decision key, twin)`` to trace this call, or None to call ``fn`` plainly."""
+        fn = self.__wrapped__
         if tracer.active() is not None:  # called by library code inside a trace
             self._stats.count_inlined()
-            return fn(*args, **kwargs)
+            return None
         if self._fallback is not None:
             self._stats.count_direct()
-            return fn(*args, **kwargs)
+            return None
         if getattr(fn, "__code__", None) is not self._code:  # replaced: decide afresh
             self._code = getattr(fn, "__code__", None)
             self._decisions.clear()
         key = call_key(args, kwargs) if self.options.cache else None
         if key is not None and self._decisions.get(key) in _PLAIN:
             self._stats.count_direct()
-            return fn(*args, **kwargs)
+            return None
         try:
             target = entry_point(fn)
         except Unrewritable as reason:
             self._fall_back(str(reason))
             self._stats.count_direct()
-            return fn(*args, **kwargs)
+            return None
+        return key, target
+
+    @contextlib.contextmanager
+    def _traced(self, key: Hashable | None) -> Iterator[Recording]:
+        """A traced call's recording; what the call taught (decisions, stats, spans) after."""
         recording = Recording(self._engine)
         completed = False
         try:
-            result: R = runtime.run(recording, fn, args, kwargs, target)
+            yield recording
             completed = True
-            return result
         except BaseException as error:
             if isinstance(error, PendingValueError):
                 self._gap(key, error)
@@ -168,43 +197,6 @@ class JitFunction(FunctionLike, Generic[P, R]):
         finally:
             self._learn(key, recording, completed)
             _otel.export_call(self.__qualname__, recording, completed)  # if it is set up
-
-    async def _acall(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        """A call of a jitted ``async def``: traced on the caller's loop (``runtime.arun``)."""
-        fn: Callable[..., Any] = self.__wrapped__
-        if tracer.active() is not None:  # called by library code inside a trace
-            self._stats.count_inlined()
-            return await fn(*args, **kwargs)
-        if self._fallback is not None:
-            self._stats.count_direct()
-            return await fn(*args, **kwargs)
-        if getattr(fn, "__code__", None) is not self._code:  # replaced: decide afresh
-            self._code = getattr(fn, "__code__", None)
-            self._decisions.clear()
-        key = call_key(args, kwargs) if self.options.cache else None
-        if key is not None and self._decisions.get(key) in _PLAIN:
-            self._stats.count_direct()
-            return await fn(*args, **kwargs)
-        try:
-            target = entry_point(fn)
-        except Unrewritable as reason:
-            self._fall_back(str(reason))
-            self._stats.count_direct()
-            return await fn(*args, **kwargs)
-        recording = Recording(self._engine)
-        completed = False
-        try:
-            result = await runtime.arun(recording, fn, args, kwargs, target)
-            completed = True
-            return result
-        except BaseException as error:
-            if isinstance(error, PendingValueError):
-                self._gap(key, error)
-            _keep_failed_trace(recording, error)
-            raise
-        finally:
-            self._learn(key, recording, completed)
-            _otel.export_call(self.__qualname__, recording, completed)
 
     async def acall(self, *args: Any, **kwargs: Any) -> Any:
         """Await a call from async code without blocking the event loop.
