@@ -19,7 +19,7 @@ import linecache
 import re
 import types
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, NoReturn
 
 from ember.xcs._internal import collector, tracer
 from ember.xcs._internal.concrete import Concretizer
@@ -74,21 +74,9 @@ def run(
             error = None
         if error is not None:
             _settle_after(recording, error)
-            if isinstance(error, TypeError) and _from_pending_value(recording, error):
-                raise PendingValueError(_user_location(error), error) from error
-            if recording.execute and isinstance(error, Exception):
-                # What the function stored before raising, and the exception's own
-                # values (``self.reply = reply``), are left concrete too.
-                leniently = Concretizer(_own_values(recording, leniently=True))
-                _settle_stores(recording, leniently, error)
-            reraise(error)
+            _raise(recording, error)
         recording.materialize("exit", need_value=False)
-        if not recording.execute:
-            return None
-        # One concretizer for all: an object stored in two places is patched once.
-        concrete = Concretizer(_own_values(recording))
-        _settle_stores(recording, concrete)
-        return concrete(result)
+        return _concrete(recording, result)
     finally:
         recording.end_loans()  # nothing of this call is pending any more (or ever runs)
         forget_stores()
@@ -134,22 +122,35 @@ async def arun(
                 await awaiting.wait(recording, "exception", None, False, None, 0)
             else:
                 recording.cancel_pending(error)  # cancelled: run nothing more
-            if isinstance(error, TypeError) and _from_pending_value(recording, error):
-                raise PendingValueError(_user_location(error), error) from error
-            if recording.execute and isinstance(error, Exception):
-                leniently = Concretizer(_own_values(recording, leniently=True))
-                _settle_stores(recording, leniently, error)
-            reraise(error)
+            _raise(recording, error)
         await awaiting.wait(recording, "exit", None, False, None, 0)
-        if not recording.execute:
-            return None
-        concrete = Concretizer(_own_values(recording))
-        _settle_stores(recording, concrete)
-        return concrete(result)
+        return _concrete(recording, result)
     finally:
         recording.end_loans()
         forget_stores()
         collector.more_collections()
+
+
+def _raise(recording: Recording, error: BaseException) -> NoReturn:
+    """Raise what the function raised (everything before it has run)."""
+    if isinstance(error, TypeError) and _from_pending_value(recording, error):
+        raise PendingValueError(_user_location(error), error) from error
+    if recording.execute and isinstance(error, Exception):
+        # What the function stored before raising, and the exception's own
+        # values (``self.reply = reply``), are left concrete too.
+        leniently = Concretizer(_own_values(recording, leniently=True))
+        _settle_stores(recording, leniently, error)
+    reraise(error)
+
+
+def _concrete(recording: Recording, result: Any) -> Any:
+    """The function's result, and what it stored, with every deferred value made a value."""
+    if not recording.execute:
+        return None
+    # One concretizer for all: an object stored in two places is patched once.
+    concrete = Concretizer(_own_values(recording))
+    _settle_stores(recording, concrete)
+    return concrete(result)
 
 
 def _settle_stores(recording: Recording, concrete: Concretizer, *more: Any) -> None:
