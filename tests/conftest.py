@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -31,6 +32,22 @@ def recording() -> Iterator[tracer.Recording]:
         yield rec
     finally:
         tracer.leave(previous)
+
+
+@pytest.fixture
+def no_response_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """No response cache on before or after a test; the default cache folder in ``tmp_path``."""
+    from ember.models import response_cache
+
+    monkeypatch.setenv("EMBER_CACHE_DIR", str(tmp_path / "default-dir"))
+    before = response_cache._switch(None)
+    assert before is None, "an earlier test left a response cache on"
+    try:
+        yield
+    finally:
+        left = response_cache._switch(None)
+        if left is not None:
+            left.store.close()
 
 
 def require(available: bool, what: str, how: str) -> None:

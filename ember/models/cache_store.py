@@ -27,7 +27,6 @@ import threading
 import time
 import weakref
 from collections.abc import Iterator
-from types import TracebackType
 from typing import Protocol
 
 from ember.models.errors import ModelError
@@ -435,22 +434,16 @@ def _statements(script: str) -> list[str]:
     return statements
 
 
-class _transaction:
+@contextlib.contextmanager
+def _transaction(connection: sqlite3.Connection) -> Iterator[None]:
     """``BEGIN IMMEDIATE`` ... ``COMMIT``, or ``ROLLBACK`` when the block raises."""
-
-    def __init__(self, connection: sqlite3.Connection) -> None:
-        self.connection = connection
-
-    def __enter__(self) -> None:
-        self.connection.execute("BEGIN IMMEDIATE")
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.connection.execute("COMMIT" if kind is None else "ROLLBACK")
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+    connection.execute("COMMIT")
 
 
 def default_path() -> pathlib.Path:

@@ -61,7 +61,7 @@ import os
 import pathlib
 import sqlite3
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -333,12 +333,8 @@ class ResponseCache:
             return send(), False
         key, request = keyed
         while True:
-            found = self._lookup(key, request)
-            if found is not None:
-                self._count("hits")
-                return found, True
             token = object()
-            with self._lock:
+            with self._lock:  # one lookup per key at a time: identical calls wait for it
                 flight = self._flights.get(key)
                 if flight is None:
                     flight = self._flights[key] = _Flight(position, token)
@@ -347,7 +343,6 @@ class ResponseCache:
                     flight.positions.append((position, token))
                     owner = False
             if owner:
-                # An identical call may have stored its answer and left since we looked.
                 found = self._lookup(key, request)
                 if found is None:
                     return self._send(key, request, flight, token, send)
@@ -556,33 +551,41 @@ def _switch(cache: ResponseCache | None) -> ResponseCache | None:
 
 def info(path: str | os.PathLike[str] | None = None) -> CacheInfo:
     """``models.cache_info``: the cache that is on, or the file at ``path`` as it is."""
-    found = active()
-    file = pathlib.Path(path).expanduser() if path is not None else default_path()
-    if found is not None and (path is None or _same_file(found.path, file)):
-        return found.info()
-    if not file.exists():  # nothing stored: an empty cache, and no file made to say so
-        return CacheInfo(str(file), False, 0, 0, DEFAULT_MAX_BYTES, False)
-    cache = ResponseCache(file)
-    try:
+    with _named(path) as cache:
+        if cache is None:  # nothing stored: an empty cache, and no file made to say so
+            return CacheInfo(str(_file(path)), False, 0, 0, DEFAULT_MAX_BYTES, False)
         return cache.info()
-    finally:
-        cache.store.close()
 
 
 def clear(path: str | os.PathLike[str] | None = None) -> None:
     """``models.cache_clear``: of the cache that is on, or of the file at ``path`` if any."""
-    found = active()
-    file = pathlib.Path(path).expanduser() if path is not None else default_path()
+    with _named(path) as cache:
+        if cache is not None:
+            cache.clear()
+
+
+def _file(path: str | os.PathLike[str] | None) -> pathlib.Path:
+    return pathlib.Path(path).expanduser() if path is not None else default_path()
+
+
+@contextlib.contextmanager
+def _named(path: str | os.PathLike[str] | None) -> Iterator[ResponseCache | None]:
+    """The cache ``cache_info``/``cache_clear`` mean.
+
+    The one on (with no ``path``, or for that file), else the file's (closed after),
+    else None when there is no file.
+    """
+    found, file = active(), _file(path)
     if found is not None and (path is None or _same_file(found.path, file)):
-        found.clear()
-        return
-    if not file.exists():
-        return
-    cache = ResponseCache(file)
-    try:
-        cache.clear()
-    finally:
-        cache.store.close()
+        yield found
+    elif not file.exists():
+        yield None
+    else:
+        cache = ResponseCache(file)
+        try:
+            yield cache
+        finally:
+            cache.store.close()
 
 
 def _same_file(path: str | None, file: pathlib.Path) -> bool:

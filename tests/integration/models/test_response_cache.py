@@ -33,18 +33,7 @@ FAST_RETRY = RetryPolicy(attempts=3, base=0.01, cap=0.05)
 PROVIDERS = ["openai", "anthropic"]
 
 
-@pytest.fixture(autouse=True)
-def _isolated(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """No cache on before or after a test; the default cache folder is in ``tmp_path``."""
-    monkeypatch.setenv("EMBER_CACHE_DIR", str(tmp_path / "default-dir"))
-    before = response_cache._switch(None)
-    assert before is None, "an earlier test left a response cache on"
-    try:
-        yield
-    finally:
-        left = response_cache._switch(None)
-        if left is not None:
-            left.store.close()
+pytestmark = pytest.mark.usefixtures("no_response_cache")
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ import pathlib
 import pickle
 import sqlite3
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import pydantic
@@ -25,19 +24,7 @@ from ember.models.providers import OpenAIProvider, SimulatedProvider
 from ember.models.registry import ModelRegistry
 from ember.models.response_cache import reproducible, request_key
 
-
-@pytest.fixture(autouse=True)
-def _isolated(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """No cache on before or after a test; the default cache folder is in ``tmp_path``."""
-    monkeypatch.setenv("EMBER_CACHE_DIR", str(tmp_path / "default-dir"))
-    before = response_cache._switch(None)
-    assert before is None, "an earlier test left a response cache on"
-    try:
-        yield
-    finally:
-        left = response_cache._switch(None)
-        if left is not None:
-            left.store.close()
+pytestmark = pytest.mark.usefixtures("no_response_cache")
 
 
 @pytest.fixture
@@ -523,27 +510,24 @@ def test_identical_calls_in_flight_at_once_share_one_request(registry, tmp_path)
 
 
 class _PausedRead(SQLiteStore):
-    """The real store; a read made on the thread named ``late`` returns only once ``go`` is set."""
+    """The real store; a read made on the thread named ``slow`` returns only once ``go`` is set."""
 
     read = threading.Event()
     go = threading.Event()
 
     def get(self, key: str) -> tuple[str, str] | None:
         found = super().get(key)
-        if threading.current_thread().name == "late":
+        if threading.current_thread().name == "slow":
             self.read.set()
             self.go.wait(10)
         return found
 
 
-def test_a_call_that_looked_just_before_an_identical_one_stored_sends_no_second_request(
-    registry, tmp_path
-):
-    """A call that found nothing stored, then no call in flight, looks again before sending.
+def test_an_identical_call_during_a_slow_lookup_sends_no_second_request(registry, tmp_path):
+    """A call whose lookup is slow (held, as a busy thread may be) still owns the key.
 
-    The late call reads first (nothing stored), then is held, as a busy thread may be,
-    while an identical call makes the request and stores its answer: it must get that
-    answer, not send the request a second time.
+    An identical call made meanwhile waits for that lookup and its request, instead of
+    looking up and sending on its own: one request, one miss, one hit.
     """
     chat = registry.instance("simulated/chat")
     with models.cache(tmp_path / "c.sqlite3") as cache:
@@ -551,15 +535,20 @@ def test_a_call_that_looked_just_before_an_identical_one_stored_sends_no_second_
         cache.store = _PausedRead(tmp_path / "c.sqlite3")
         _PausedRead.read.clear()
         _PausedRead.go.clear()
-        late: list[Response] = []
-        thread = threading.Thread(target=lambda: late.append(chat("q")), name="late")
+        slow: list[Response] = []
+        thread = threading.Thread(target=lambda: slow.append(chat("q")), name="slow")
         thread.start()
-        assert _PausedRead.read.wait(10)  # the late call found nothing stored
-        first = chat("q")  # found nothing, no call in flight: makes the request
+        assert _PausedRead.read.wait(10)  # the slow call is looking up
+        other: list[Response] = []
+        second = threading.Thread(target=lambda: other.append(chat("q")), name="other")
+        second.start()
+        second.join(0.2)
+        assert second.is_alive()  # waiting for the slow call, not sending its own request
         _PausedRead.go.set()
         thread.join(10)
+        second.join(10)
         info = cache.info()
-    assert late and late[0].text == first.text
-    assert (first.cached, late[0].cached) == (False, True)
+    assert slow and other and slow[0].text == other[0].text
+    assert (slow[0].cached, other[0].cached) == (False, True)
     assert (info.misses, info.hits, info.stores) == (1, 1, 1)
     assert registry.usage()["calls"] == 1
