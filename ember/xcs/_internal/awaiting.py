@@ -175,15 +175,14 @@ class AsyncRunner:
     Stopping the op cancels the task.
     """
 
-    __slots__ = ("__wrapped__", "fn", "recording")
+    __slots__ = ("__wrapped__", "recording")
 
     def __init__(self, fn: Callable[..., Any], recording: tracer.Recording) -> None:
-        self.fn = fn
+        self.__wrapped__ = fn  # what it runs; also read for its return annotation
         self.recording = recording
-        self.__wrapped__ = fn  # for the return annotation (purity.return_kind)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        coroutine = self.fn(*args, **kwargs)
+        coroutine = self.__wrapped__(*args, **kwargs)
         loop = self.recording.loop
         if self.recording.loop_blocked or loop is None or loop.is_closed():
             with asyncio.Runner() as runner:
@@ -230,7 +229,7 @@ class AsyncCall:
     ``create_task``), it is an awaitable running the op there, plainly.
     """
 
-    __slots__ = ("args", "fn", "kind", "kwargs", "op", "recording", "spec")
+    __slots__ = ("args", "fn", "kind", "kwargs", "recording", "spec")
 
     def __init__(
         self,
@@ -239,7 +238,6 @@ class AsyncCall:
         fn: Callable[..., Any],
         args: tuple[Any, ...],
         kwargs: Mapping[str, Any],
-        op: Any,
         kind: Any = None,
     ) -> None:
         self.kind = kind  # what is known of the result's type, beyond fn's annotation
@@ -248,7 +246,6 @@ class AsyncCall:
         self.fn = fn
         self.args = args
         self.kwargs = kwargs
-        self.op = op
 
     def record(self) -> Any:
         """The node of this call, recorded now (at its ``await``); its pending value."""

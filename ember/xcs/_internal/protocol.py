@@ -147,7 +147,7 @@ def acall_op(
     if recording is not None and recording.loop is not None and tracer.take_deferral():
         from ember.xcs._internal.awaiting import AsyncCall
 
-        return AsyncCall(recording, spec, fn, args, kwargs, None)
+        return AsyncCall(recording, spec, fn, args, kwargs)
     return fn(*args, **kwargs)
 
 
@@ -264,7 +264,7 @@ class Op(FunctionLike, Generic[P, R]):
                 return self._fn(*args, **kwargs)
             from ember.xcs._internal.awaiting import AsyncCall
 
-            return AsyncCall(recording, self.__xcs_op__, self._fn, args, kwargs, self)
+            return AsyncCall(recording, self.__xcs_op__, self._fn, args, kwargs)
         # Threads run the function; other processes get the op (it pickles by name).
         return recording.record_op(self.__xcs_op__, self._fn, args, kwargs, self)
 

@@ -360,7 +360,7 @@ class RegisteredCall:
             return self.fn(*args, **kwargs)
         from ember.xcs._internal.awaiting import AsyncCall
 
-        return AsyncCall(recording, spec, self.fn, args, kwargs, None, _returns(entry))
+        return AsyncCall(recording, spec, self.fn, args, kwargs, _returns(entry))
 
     def __repr__(self) -> str:
         return f"<xcs registered op {self.entry.name!r}>"

@@ -17,24 +17,12 @@ from __future__ import annotations
 
 import ast
 
-from ember.xcs._internal.rewrite.emit import HELPERS, helper_call
+from ember.xcs._internal.rewrite.emit import helper, helper_call, helper_name
 
 __all__ = ["rewrite_awaits"]
 
 # Helpers that never wait, or must run in the user's own frame: left as they are.
 _AS_IS = frozenset({"entered", "callee", "enter", "leave", "asynced", "awaited"})
-
-
-def _helper_name(node: ast.expr) -> str | None:
-    """``h`` when ``node`` is a call ``@xcs.h(...)``."""
-    if (
-        isinstance(node, ast.Call)
-        and isinstance(node.func, ast.Attribute)
-        and isinstance(node.func.value, ast.Name)
-        and node.func.value.id == HELPERS
-    ):
-        return node.func.attr
-    return None
 
 
 def _awaited(call: ast.Call, like: ast.AST) -> ast.Await:
@@ -85,15 +73,7 @@ class _AsyncWaits(ast.NodeTransformer):
 
     def _ready(self, value: ast.expr) -> ast.expr:
         """``await @xcs.asynced(@xcs.ready, value)``: a value used at once, known first."""
-        ready = ast.copy_location(
-            ast.Attribute(
-                value=ast.copy_location(ast.Name(id=HELPERS, ctx=ast.Load()), value),
-                attr="ready",
-                ctx=ast.Load(),
-            ),
-            value,
-        )
-        return _awaited(helper_call("asynced", [ready, value], value), value)
+        return _awaited(helper_call("asynced", [helper("ready", value), value], value), value)
 
     def visit_For(self, node: ast.For | ast.AsyncFor) -> ast.AST:
         self.generic_visit(node)
@@ -133,7 +113,7 @@ class _AsyncWaits(ast.NodeTransformer):
         if not self.inside:
             self.generic_visit(node)
             return node
-        protocol = _helper_name(node.func)
+        protocol = helper_name(node.func)
         if protocol is not None:  # @xcs.callee(f)(...) or @xcs.call0(m)()
             callee = node.func
             assert isinstance(callee, ast.Call)
@@ -145,7 +125,7 @@ class _AsyncWaits(ast.NodeTransformer):
                 waited = helper_call("asynced", [callee.func, *callee.args], callee)
                 callee = _awaited(waited, callee)
             return _awaited(helper_call("asynced", [callee, *node.args], node, node.keywords), node)
-        name = _helper_name(node)
+        name = helper_name(node)
         self.generic_visit(node)
         if name is None or name in _AS_IS:
             return node

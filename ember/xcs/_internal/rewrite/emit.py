@@ -12,27 +12,38 @@ from __future__ import annotations
 
 import ast
 
-__all__ = ["HELPERS", "helper_call", "is_helper_call"]
+__all__ = ["HELPERS", "helper", "helper_call", "helper_name", "is_helper_call"]
 
 HELPERS = "@xcs"
 """The global name under which rewritten code finds the dispatcher."""
+
+
+def helper(name: str, like: ast.AST) -> ast.Attribute:
+    """``@xcs.<name>``, the helper itself, placed where ``like`` is."""
+    module = ast.copy_location(ast.Name(id=HELPERS, ctx=ast.Load()), like)
+    return ast.copy_location(ast.Attribute(value=module, attr=name, ctx=ast.Load()), like)
 
 
 def helper_call(
     name: str, args: list[ast.expr], like: ast.AST, keywords: list[ast.keyword] | None = None
 ) -> ast.Call:
     """``@xcs.<name>(*args, **keywords)``, placed where ``like`` is."""
-    module = ast.copy_location(ast.Name(id=HELPERS, ctx=ast.Load()), like)
-    func = ast.copy_location(ast.Attribute(value=module, attr=name, ctx=ast.Load()), like)
+    func = helper(name, like)
     return ast.copy_location(ast.Call(func=func, args=args, keywords=keywords or []), like)
+
+
+def helper_name(node: ast.expr) -> str | None:
+    """``name`` when ``node`` is a call of the helper ``@xcs.<name>`` the rewrite made."""
+    if (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and isinstance(node.func.value, ast.Name)
+        and node.func.value.id == HELPERS
+    ):
+        return node.func.attr
+    return None
 
 
 def is_helper_call(node: ast.expr, name: str) -> bool:
     """Whether ``node`` is a call of the helper ``@xcs.<name>`` the rewrite made."""
-    return (
-        isinstance(node, ast.Call)
-        and isinstance(node.func, ast.Attribute)
-        and node.func.attr == name
-        and isinstance(node.func.value, ast.Name)
-        and node.func.value.id == HELPERS
-    )
+    return helper_name(node) == name
