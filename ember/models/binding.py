@@ -86,14 +86,23 @@ class ModelBinding:
             UnknownParameterError: The provider takes no parameter of that name;
                 raised here, before the call is made or recorded.
         """
+        if params and not CLIENT_OPTIONS.isdisjoint(params):
+            return self._elsewhere(params)(prompt, **params)
+        run, merged = self._prepared(params)
+        return call_op(self.__xcs_op__, run, (prompt,), merged)  # type: ignore[no-any-return]
+
+    def _prepared(self, params: dict[str, Any]) -> tuple[Callable[..., Response], dict[str, Any]]:
+        """What a call runs and its parameters: checked, merged with the defaults.
+
+        It runs through the response cache on where the call is made, as plain Python
+        would decide (under ``@jit`` it runs later).
+        """
         if params:
-            if not CLIENT_OPTIONS.isdisjoint(params):
-                return self._elsewhere(params)(prompt, **params)
             check_parameters(self.model_id, self.provider, params)
         merged = {**self.defaults, **params} if params else dict(self.defaults)
-        cache = response_cache.active()  # chosen where the call is made, as plain Python would
+        cache = response_cache.active()
         run = self._complete if cache is None else self._through(cache)
-        return call_op(self.__xcs_op__, run, (prompt,), merged)  # type: ignore[no-any-return]
+        return run, merged
 
     @property
     def acall(self) -> _AsyncCall:
@@ -203,13 +212,9 @@ class _AsyncCall:
 
     def __call__(self, prompt: Prompt, **params: Any) -> Awaitable[Response]:
         binding = self.binding
-        if params:
-            if not CLIENT_OPTIONS.isdisjoint(params):
-                return binding._elsewhere(params).acall(prompt, **params)
-            check_parameters(binding.model_id, binding.provider, params)
-        merged = {**binding.defaults, **params} if params else dict(binding.defaults)
-        cache = response_cache.active()
-        run = binding._complete if cache is None else binding._through(cache)
+        if params and not CLIENT_OPTIONS.isdisjoint(params):
+            return binding._elsewhere(params).acall(prompt, **params)
+        run, merged = binding._prepared(params)
         return acall_op(binding.__xcs_op__, _OnAThread(run), (prompt,), merged)  # type: ignore[no-any-return]
 
 
