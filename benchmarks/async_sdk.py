@@ -29,18 +29,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import itertools
+import pathlib
 import statistics
-import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import openai
 
 from ember import xcs
+
+sys.path.insert(0, str(pathlib.Path(__file__).parent))
+from models import serving  # benchmarks/models.py: the server in its own process
 
 QUESTIONS = [f"Question {i}: why does thing {i} happen?" for i in range(100)]
 
@@ -52,7 +54,7 @@ async def ask(client: Any, prompt: str) -> str:
     return str(resp.choices[0].message.content)
 
 
-def sequential_pipeline(width: int) -> Callable[[Any, list[str]], Awaitable[list[str]]]:
+def sequential_pipeline(width: int) -> Callable[[Any, list[str]], Coroutine[Any, Any, list[str]]]:
     async def answer_all(client: Any, questions: list[str]) -> list[str]:
         answers = []
         for question in questions:
@@ -75,7 +77,7 @@ def sequential_pipeline(width: int) -> Callable[[Any, list[str]], Awaitable[list
     return answer_all
 
 
-def gathered_pipeline(width: int) -> Callable[[Any, list[str]], Awaitable[list[str]]]:
+def gathered_pipeline(width: int) -> Callable[[Any, list[str]], Coroutine[Any, Any, list[str]]]:
     async def answer_all(client: Any, questions: list[str]) -> list[str]:
         async def one(question: str) -> str:
             drafts = await asyncio.gather(
@@ -93,20 +95,6 @@ async def _ticker(ticks: list[float]) -> None:
     while True:
         await asyncio.sleep(0.005)
         ticks.append(time.perf_counter())
-
-
-@contextlib.contextmanager
-def serving(latency: float) -> Iterator[str]:
-    """The OpenAI base URL of a local server in its own process."""
-    command = [sys.executable, "-m", "ember", "serve", "--port", "0", "--latency", str(latency)]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline()
-        yield line.split("OpenAI base URL: ", 1)[1].strip()
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 async def measure(args: argparse.Namespace, base_url: str) -> int:
@@ -131,7 +119,7 @@ async def measure(args: argparse.Namespace, base_url: str) -> int:
     print(f"  model calls per parallel group under @jit: {groups} (ideal {ideal_groups})\n")
     stalls: list[float] = []
 
-    async def timed(run: Callable[[], Awaitable[list[str]]], repeat: int) -> list[float]:
+    async def timed(run: Callable[[], Coroutine[Any, Any, list[str]]], repeat: int) -> list[float]:
         times = []
         for _ in range(repeat):
             ticks: list[float] = []
@@ -156,7 +144,7 @@ async def measure(args: argparse.Namespace, base_url: str) -> int:
     # As the hand-written versions: no bound on requests in flight (the SDK's default
     # entry allows 32 per endpoint), and a pool as wide as the calls.
     xcs.register_op("openai.resources.chat:AsyncCompletions.create", max_concurrency=calls)
-    wide = xcs.jit(plain, max_workers=calls)
+    wide = xcs.jit(max_workers=calls)(plain)
     rows.append(
         (
             f"@xcs.jit, {calls} in flight allowed",
@@ -188,7 +176,7 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.2)
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
-    with serving(args.latency) as base_url:
+    with serving(args.latency, in_process=False) as base_url:
         status = asyncio.run(measure(args, base_url))
     if status:
         print("\n  the @jit structure was lost", file=sys.stderr)
