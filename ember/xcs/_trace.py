@@ -19,8 +19,8 @@ import functools
 import inspect
 import os
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Coroutine
+from typing import Any, overload
 
 import networkx as nx
 
@@ -325,7 +325,17 @@ class Trace:
         return text
 
 
-def trace(fn: Callable[..., Any], *args: Any, execute: bool = True, **kwargs: Any) -> Trace:
+@overload
+def trace(  # an async def: an awaitable of the trace
+    fn: Callable[..., Coroutine[Any, Any, Any]], *args: Any, execute: bool = True, **kwargs: Any
+) -> Coroutine[Any, Any, Trace]: ...
+@overload
+def trace(fn: Callable[..., Any], *args: Any, execute: bool = True, **kwargs: Any) -> Trace: ...
+
+
+def trace(
+    fn: Callable[..., Any], *args: Any, execute: bool = True, **kwargs: Any
+) -> Trace | Coroutine[Any, Any, Trace]:
     """Run ``fn(*args, **kwargs)`` once under the tracer and return its ``Trace``.
 
     Every op runs exactly once. A jitted ``fn`` is traced with its own options,
@@ -360,7 +370,7 @@ def trace(fn: Callable[..., Any], *args: Any, execute: bool = True, **kwargs: An
         target = fn
     recording = Recording(engine, execute=execute)
     if inspect.iscoroutinefunction(inspect.unwrap(fn)):
-        return _atrace(recording, fn, args, kwargs, target)  # type: ignore[return-value]
+        return _atrace(recording, fn, args, kwargs, target)
     try:
         result = runtime.run(recording, fn, args, kwargs, target)
     except BaseException as error:

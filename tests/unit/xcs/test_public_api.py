@@ -79,7 +79,7 @@ def test_op_and_trace_signatures_are_pinned() -> None:
     )
     assert str(inspect.signature(xcs.trace)) == (
         "(fn: 'Callable[..., Any]', *args: 'Any', execute: 'bool' = True, **kwargs: 'Any') "
-        "-> 'Trace'"
+        "-> 'Trace | Coroutine[Any, Any, Trace]'"
     )
 
 
