@@ -222,6 +222,7 @@ def test_the_trace_shows_one_wave_of_drafts() -> None:
 
 # --- cancellation and timeouts -----------------------------------------------------------------
 
+SLOW = 5.0  # seconds a slow op would take: the calls below end long before that
 STARTED: list[str] = []
 CANCELLED: list[str] = []
 
@@ -230,7 +231,7 @@ CANCELLED: list[str] = []
 async def slow(prompt: str) -> str:
     STARTED.append(prompt)
     try:
-        await asyncio.sleep(5)
+        await asyncio.sleep(SLOW)
     except asyncio.CancelledError:
         CANCELLED.append(prompt)
         raise
@@ -256,7 +257,7 @@ def test_cancelling_the_awaiting_task_cancels_the_running_ops() -> None:
         return time.perf_counter() - start
 
     took = asyncio.run(run())
-    assert took < 1.0
+    assert took < SLOW / 5  # cancelled, not waited for
     assert sorted(STARTED) == ["q 0", "q 1", "q 2"]  # "after" never started
     deadline = time.monotonic() + 2
     while len(CANCELLED) < 3 and time.monotonic() < deadline:
@@ -272,7 +273,7 @@ def test_asyncio_timeout_around_a_jitted_call() -> None:
     start = time.perf_counter()
     with pytest.raises(TimeoutError):
         asyncio.run(run())
-    assert time.perf_counter() - start < 1.5
+    assert time.perf_counter() - start < SLOW / 3  # the running calls were cancelled
 
 
 # --- context, and async ops from sync code ---------------------------------------------------

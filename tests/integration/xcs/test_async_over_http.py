@@ -105,7 +105,7 @@ def test_sequential_awaits_run_as_fast_as_gather_with_the_loop_ticking(server) -
     assert out["jit_requests"] == out["plain_requests"] == 6
     assert out["jit_s"] < out["plain_s"] / 2.5  # 2 waves instead of 6 calls in a row
     assert out["jit_s"] < out["gather_s"] * 1.25  # the issue asks 10%; margin for CI load
-    assert out["longest_gap"] < 0.1
+    assert out["longest_gap"] < LATENCY / 2  # the loop ran while the calls were out
 
 
 def test_the_sdks_own_errors_are_raised_as_in_plain_python(server) -> None:
