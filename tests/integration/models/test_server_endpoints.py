@@ -315,14 +315,16 @@ def test_embedding_faults_match_any_input(client, server):
 
 
 def test_stalls_hold_the_new_endpoints_too(client, server):
-    server.inject_stall(0.05, prompt="slow")
+    stall = 0.4
+    server.inject_stall(stall, prompt="slow")
     client.embeddings.create(model="embed", input="warm")  # the first request sets up HTTP
     start = time.perf_counter()
     client.embeddings.create(model="embed", input="fast")
     fast = time.perf_counter() - start
     start = time.perf_counter()
     client.responses.create(model="chat", input="slow")
-    assert time.perf_counter() - start >= 0.05 > fast
+    slow = time.perf_counter() - start
+    assert slow >= stall and fast < stall / 2  # only the matching request stalls
 
 
 def test_malformed_requests_get_openai_errors(server):

@@ -189,7 +189,7 @@ def test_stats_agree_with_the_call_log() -> None:
     stats = program.stats()
     assert stats["ops"] == len(LOG.entries) == 4
     assert stats["max_parallelism"] == 4 and stats["decision"] == "parallel"
-    assert LOG.busy_seconds() <= stats["op_seconds"] <= LOG.busy_seconds() + 0.02
+    assert LOG.busy_seconds() <= stats["op_seconds"] <= 1.25 * LOG.busy_seconds()
     assert stats["wall_seconds"] <= elapsed
     assert stats["concurrency"] == pytest.approx(stats["op_seconds"] / stats["wall_seconds"])
     assert stats["concurrency"] > 2 and stats["speedup"] > 2
