@@ -33,6 +33,7 @@ class Recorder(SimulatedProvider):
         super().__init__(**options)
         self.lock = threading.Lock()
         self.calls: list[tuple[str, str, str, float, float]] = []
+        self.since = 0.0
 
     def invoke(self, model_id, model, prompt, params):
         start = time.perf_counter()
@@ -40,9 +41,18 @@ class Recorder(SimulatedProvider):
             return super().invoke(model_id, model, prompt, params)
         finally:
             with self.lock:
-                self.calls.append(
-                    (model, str(prompt), repr(sorted(params.items())), start, time.perf_counter())
-                )
+                # A call that started before clear() is an earlier run's, still finishing
+                # in the background after that run failed: not one of this run.
+                if start >= self.since:
+                    self.calls.append(
+                        (
+                            model,
+                            str(prompt),
+                            repr(sorted(params.items())),
+                            start,
+                            time.perf_counter(),
+                        )
+                    )
 
     def multiset(self) -> Counter:
         with self.lock:
@@ -51,6 +61,7 @@ class Recorder(SimulatedProvider):
     def clear(self) -> None:
         with self.lock:
             self.calls.clear()
+            self.since = time.perf_counter()
 
 
 REC = Recorder()
