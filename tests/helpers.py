@@ -7,8 +7,10 @@ they overlapped in time.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
+import inspect
 import itertools
 import logging
 import threading
@@ -209,6 +211,43 @@ def fail_when(x: Any, letter: str) -> Any:
     return x
 
 
+def alogged(sync: Any) -> Any:
+    """The async twin of a :func:`logged` op: an ``async def`` op, logged under the same
+    name, that lets the loop run once before it does what ``sync`` does."""
+    fn = sync.__wrapped__.__wrapped__  # the op's body, then the user's function
+    label = sync.__name__
+
+    async def body(*args: Any, **kwargs: Any) -> Any:
+        start = time.perf_counter()
+        shown = (repr(args), repr(sorted(kwargs.items())))
+        try:
+            await asyncio.sleep(0)
+            return fn(*args, **kwargs)
+        finally:
+            LOG.add(Call(label, *shown, start, time.perf_counter(), "loop"))
+
+    body.__name__ = body.__qualname__ = f"a{fn.__name__}"
+    body.__module__ = fn.__module__
+    body.__annotations__ = dict(fn.__annotations__)
+    return xcs.op(name=label)(body)
+
+
+aecho = alogged(echo)
+aupper = alogged(upper)
+acombine = alogged(combine)
+afail_if = alogged(fail_if)
+afail_when = alogged(fail_when)
+
+ASYNC_TWINS = {
+    "echo": "aecho",
+    "upper": "aupper",
+    "combine": "acombine",
+    "fail_if": "afail_if",
+    "fail_when": "afail_when",
+}
+"""The toy ops above and the names of their async twins (for :mod:`tests.asyncify`)."""
+
+
 def contains_proxy(value: Any, _seen: set[int] | None = None) -> bool:
     """Whether a deferred proxy hides anywhere in ``value``: in containers of any kind,
     dataclass fields, or the attributes of objects."""
@@ -258,11 +297,17 @@ class Outcome:
     calls: Counter[tuple[str, str, str]] = dataclasses.field(default_factory=Counter)
 
 
+async def _awaited(awaitable: Any) -> Any:
+    return await awaitable
+
+
 def run_logged(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Outcome:
     LOG.clear()
     outcome = Outcome()
     try:
         outcome.value = fn(*args, **kwargs)
+        if inspect.isawaitable(outcome.value):  # an async program: run it as plain asyncio
+            outcome.value = asyncio.run(_awaited(outcome.value))
     except Exception as exc:  # noqa: BLE001 - compared by the caller
         outcome.error = exc
     outcome.calls = LOG.calls()

@@ -30,21 +30,33 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import contextvars
 import sys
 import threading
+import time
 import types
 from collections.abc import Callable, Coroutine, Generator, Mapping
 from typing import Any
 
 from ember import _stop
 from ember.xcs._internal import tracer
+from ember.xcs._internal.deferred import OUTSIDE
 from ember.xcs._internal.errors import warn_at
 from ember.xcs._internal.ir import OpSpec
-from ember.xcs._internal.pool import _DaemonThreadPool
+from ember.xcs._internal.pool import Task, _DaemonThreadPool
 from ember.xcs._internal.usercode import is_user_code
 
-__all__ = ["AsyncCall", "AsyncRunner", "Driven", "Suspend", "suspend_or_block", "wait"]
+__all__ = [
+    "AsyncCall",
+    "AsyncRunner",
+    "Driven",
+    "LoopHandoff",
+    "Suspend",
+    "loop_handoff",
+    "suspend_or_block",
+    "wait",
+]
 
 _waiters = _DaemonThreadPool(max_workers=32, thread_name_prefix="ember-xcs-wait")
 """Threads that materialize while an async body's loop goes on (one per waiting call)."""
@@ -85,22 +97,26 @@ def suspend_or_block(
 ) -> None:
     """On an async body's loop thread: raise :class:`Suspend`, or warn and let it block.
 
-    Suspending is safe when the frames between the materialization and ``asynced`` are
-    all the dispatcher's or xcs's own: a retry of the helper then runs nothing of the
-    user's twice.
+    Suspending is safe when the helper itself asked for the values: the frames between
+    the materialization and ``asynced`` are all the dispatcher's or xcs's own, and no
+    code outside the dispatcher asked (:data:`~.deferred.OUTSIDE`: a proxy's method or
+    an op called by library code, perhaps from C code no frame shows, after consuming
+    an iterator a retry would find empty). A retry then runs nothing twice.
     """
     from ember.xcs._internal.dispatch.frames import waiter_code
 
     frame: types.FrameType | None = sys._getframe(2)
     user_line: tuple[str, int] | None = None
+    outside = OUTSIDE.depth > 0
     while frame is not None:
         code = frame.f_code
         if code is waiter_code:
-            if user_line is None:
+            if not outside:
                 raise Suspend(recording, reason, demanded, need_value, why)
-            break
-        if user_line is None and is_user_code(code):
+            outside = False  # the line to name is the awaiting one, further out
+        elif is_user_code(code):
             user_line = (code.co_filename, frame.f_lineno)
+            break
         frame = frame.f_back
     if user_line is not None and user_line not in _warned:
         _warned.add(user_line)
@@ -219,6 +235,85 @@ class AsyncRunner:
         finally:
             if unwatch is not None:
                 unwatch()
+
+
+class LoopHandoff:
+    """Hands the async ops of a materialization to the caller's loop as tasks.
+
+    The engine's other ops go to threads; an async op needs none: one thread-safe
+    call per hand-over starts its tasks on the loop, and each reports to the engine
+    when it ends, so many can be in flight at once as under ``asyncio.gather``. Only
+    while the loop is free (the body awaits the materialization): a materialization
+    blocking the loop runs them through :class:`AsyncRunner` on threads instead.
+    Stopping a task (a failure before it, a timeout, Ctrl-C) cancels it.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+
+    def start(self, tasks: list[Task]) -> None:
+        self.loop.call_soon_threadsafe(self._start_all, tasks)
+
+    def help(self) -> bool:
+        return False  # nothing waits for a thread
+
+    def abandon(self, task: Task) -> None:
+        task.abandoned = True
+
+    def _start_all(self, tasks: list[Task]) -> None:
+        for task in tasks:
+            if task.claim():  # else cancelled meanwhile: it never starts
+                self._start(task)
+
+    def _start(self, task: Task) -> None:
+        node = task.node
+        runner = node.fn
+        assert isinstance(runner, AsyncRunner)
+        context = node.context.copy() if node.context is not None else contextvars.copy_context()
+        task.started = start = time.perf_counter()
+        try:
+            coroutine = context.run(runner.__wrapped__, *task.args, **task.kwargs)
+            running = self.loop.create_task(coroutine, context=context)
+        except Exception as error:  # the op's own failure, before its first await
+            self._report(task, False, error, start)
+            return
+
+        def cancel() -> None:
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nothing runs
+                self.loop.call_soon_threadsafe(running.cancel)
+
+        unwatch = task.watch(cancel)
+
+        def finished(done: asyncio.Task[Any]) -> None:
+            unwatch()
+            if done.cancelled():
+                self._report(task, False, asyncio.CancelledError(), start)
+            elif (error := done.exception()) is not None:
+                self._report(task, False, error, start)
+            else:
+                self._report(task, True, done.result(), start)
+
+        running.add_done_callback(finished)
+
+    def _report(self, task: Task, ok: bool, value: Any, start: float) -> None:
+        end = time.perf_counter()
+        task.ended = True
+        if task.slot is not None:
+            task.slot.give_back()
+        task.report((task.node.id, ok, value, start, end, threading.current_thread().name, 0.0))
+
+
+def loop_handoff(recording: tracer.Recording) -> LoopHandoff | None:
+    """Where ``recording``'s async ops start now: its loop, if that is free to run them."""
+    loop = recording.loop
+    if (
+        loop is None
+        or recording.loop_blocked
+        or loop.is_closed()
+        or threading.get_ident() == recording.loop_thread
+    ):
+        return None
+    return LoopHandoff(loop)
 
 
 class AsyncCall:

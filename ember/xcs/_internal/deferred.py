@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import copy
 import operator
+import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
@@ -40,7 +41,17 @@ if TYPE_CHECKING:
 else:  # not subscriptable at run time
     _ProxyBase = wrapt.BaseObjectProxy
 
-__all__ = ["ATOMIC", "ATOMIC_IDS", "Deferred", "Effect", "Owner", "call", "frozen", "value_of"]
+__all__ = [
+    "ATOMIC",
+    "ATOMIC_IDS",
+    "OUTSIDE",
+    "Deferred",
+    "Effect",
+    "Owner",
+    "call",
+    "frozen",
+    "value_of",
+]
 
 Effect = Literal["new", "part", "write"]
 """What a glue operation does to its receiver's object.
@@ -49,6 +60,17 @@ Effect = Literal["new", "part", "write"]
 receiver's object (``d.attr``, ``d[0]``); ``write``: may change the receiver in place
 (a method call, ``d += x``).
 """
+
+
+class _Outside(threading.local):
+    depth = 0
+
+
+OUTSIDE = _Outside()
+"""How many values this thread is waiting for on behalf of code outside the dispatcher:
+a proxy's own methods (called by the interpreter, library or C code) and ops called by
+library code. Async code never suspends such a wait to retry it (``awaiting.py``):
+what ran before it, an iterator consumed or a list half built, would not run again."""
 
 
 class Owner(Protocol):
@@ -189,7 +211,13 @@ class Deferred(_ProxyBase):
         """Present so wrapt resolves ``__wrapped__`` lazily via ``__wrapped_get__``."""
 
     def __wrapped_get__(self) -> Any:
-        return self._self_owner.demand(self._self_node)
+        # Whoever touched the proxy (the interpreter, library code, C code) may have
+        # done things before that a retry of the dispatcher's helper would do again.
+        OUTSIDE.depth += 1
+        try:
+            return self._self_owner.demand(self._self_node)
+        finally:
+            OUTSIDE.depth -= 1
 
     def __wrapped_setattr_fixups__(self) -> None:
         """Wrapt calls this after ``__wrapped__`` is set; nothing to fix up."""

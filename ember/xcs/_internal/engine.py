@@ -56,6 +56,7 @@ from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any
 
 from ember.xcs._internal import tracer
+from ember.xcs._internal.awaiting import AsyncRunner, loop_handoff
 from ember.xcs._internal.deferred import call
 from ember.xcs._internal.errors import (
     OpTimeoutError,
@@ -150,6 +151,8 @@ class _Run:
         self.timeout = timeout
         self.batch = batch
         self.handoff = handoff_for(executor, limit, timeout)
+        self.on_loop = loop_handoff(recording)  # async ops: tasks on the caller's loop
+        self.looped: set[int] = set()  # nodes handed to it
         self.limit = limit if limit is not None else math.inf
         self.waiting: dict[int, int] = {}  # pending node -> inputs not yet done
         self.after_start: dict[int, list[int]] = {}  # node -> successors it unblocks on start
@@ -248,13 +251,24 @@ class _Run:
                     if task is not None:
                         tasks.append(task)
             if tasks:
-                self.handoff.start(tasks)  # all at once: one hand-over, then glue
+                self._start(tasks)  # all at once: one hand-over, then glue
             if not self.ready_glue:
                 return
             while self.ready_glue:
                 node = heapq.heappop(self.ready_glue)
                 if node < self.cutoff:
                     self._run_glue(node)
+
+    def _start(self, tasks: list[Task]) -> None:
+        on_loop = self.on_loop
+        if on_loop is not None:
+            looped = [t for t in tasks if type(t.node.fn) is AsyncRunner]
+            if looped:
+                self.looped.update(t.node.id for t in looped)
+                on_loop.start(looped)
+                tasks = [t for t in tasks if type(t.node.fn) is not AsyncRunner]
+        if tasks:
+            self.handoff.start(tasks)
 
     def _drain(self) -> None:
         """Take every report already waiting, before dispatching again."""
@@ -325,7 +339,7 @@ class _Run:
         self.check_at = next_check
         for node, task in running:
             del self.inflight[node]  # its result, if it ever comes, is dropped
-            self.handoff.abandon(task)
+            (self.on_loop if node in self.looped and self.on_loop else self.handoff).abandon(task)
             task.stop()  # a model call in it sends no further retries
             if task.slot is not None:
                 task.slot.abandon()

@@ -42,7 +42,7 @@ import networkx as nx
 
 from ember._redact import shown_text
 from ember.xcs._internal.concrete import concretize
-from ember.xcs._internal.deferred import Deferred, Effect, value_of
+from ember.xcs._internal.deferred import OUTSIDE, Deferred, Effect, value_of
 from ember.xcs._internal.errors import (
     ConcretizationError,
     XCSError,
@@ -616,7 +616,11 @@ class Recording:
                 warn_unrewritable(**dataclasses.asdict(unrewritten))
         with self.lock:
             args_t, kwargs_t, found = snapshot(args, kwargs, self, self._input_ids, self._scans)
-        return self._run_at_once(spec, fn, args_t, kwargs_t, found, "runs now", why)
+        OUTSIDE.depth += 1  # library code called the op: what it did before is done
+        try:
+            return self._run_at_once(spec, fn, args_t, kwargs_t, found, "runs now", why)
+        finally:
+            OUTSIDE.depth -= 1
 
     def _run_at_once(
         self,

@@ -10,12 +10,16 @@ cursor), an infinite one; answers become dict keys in the outer container. ``@ji
 rewrites it (and the recursion into nested blocks), so every construct meets the
 call-site rewrite, the exception scopes and the dispatcher. Values, exceptions, the
 final environment, the outer container and the op call log must all match plain
-Python.
+Python. The interpreter's async version (:mod:`tests.asyncify`: ``async def``, awaited
+op calls, ``async with`` a scope, ``async for`` its loops, ``asyncio.gather`` for its
+fan-outs) must match ``asyncio.run`` of itself on the same programs.
 """
 
 from __future__ import annotations
 
+import asyncio
 import collections
+import inspect
 import itertools
 from collections.abc import Iterator, MutableMapping
 from typing import Any
@@ -24,7 +28,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ember import xcs
-from tests.helpers import OpError, assert_same_as_plain, echo, fail_when, logged, upper
+from tests import helpers
+from tests.asyncify import asyncify, compile_async
+from tests.helpers import (
+    ASYNC_TWINS,
+    OpError,
+    assert_same_as_plain,
+    echo,
+    fail_when,
+    logged,
+    upper,
+)
 
 NAMES = ["a", "b", "c", "d"]
 
@@ -148,6 +162,29 @@ def program(steps: list[tuple[Any, ...]], seed: str) -> Any:
 
 jitted_program = xcs.jit(program)
 
+
+class AScope(Scope):
+    """:class:`Scope` as an async context manager (it lets the loop run on entry)."""
+
+    async def __aenter__(self) -> AScope:
+        await asyncio.sleep(0)
+        return self.__enter__()
+
+    async def __aexit__(self, kind: Any, error: Any, tb: Any) -> bool:
+        return self.__exit__(kind, error, tb)
+
+
+def _async_program() -> Any:
+    source = inspect.getsource(interpret) + "\n\n" + inspect.getsource(program)
+    namespace = dict(globals(), AScope=AScope)
+    namespace.update({twin: getattr(helpers, twin) for twin in ASYNC_TWINS.values()})
+    async_source = asyncify(source, ASYNC_TWINS, async_managers={"Scope": "AScope"})
+    return compile_async(async_source, namespace)["program"]
+
+
+async_program = _async_program()
+jitted_async_program = xcs.jit(async_program)
+
 name = st.sampled_from(NAMES)
 failing = st.tuples(st.just("fail_when"), name, name, st.sampled_from(["a", "b", "x", "y", "-"]))
 simple_steps = st.one_of(
@@ -193,3 +230,9 @@ steps = st.lists(st.one_of(simple_steps, blocks(level_one)), min_size=1, max_siz
 @given(program_steps=steps, seed=st.sampled_from(["x", "y"]))
 def test_interpreted_programs_match_plain_python(program_steps: list[Any], seed: str) -> None:
     assert_same_as_plain(program, jitted_program, program_steps, seed)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(program_steps=steps, seed=st.sampled_from(["x", "y"]))
+def test_async_interpreted_programs_match_asyncio_run(program_steps: list[Any], seed: str) -> None:
+    assert_same_as_plain(async_program, jitted_async_program, program_steps, seed)

@@ -6,7 +6,8 @@ and loops on results (which force values), ops that fail on some inputs, ``try``
 scopes that catch them, callbacks library code calls (``map``, ``sorted(key=)``),
 formatting and containers of pending values, and a user function the program calls. Each
 program runs plainly and under ``@jit`` on two inputs; values, exceptions and op
-call logs must match.
+call logs must match. The async version of each program (``async def``, its op calls
+awaited, some left sync: :mod:`tests.asyncify`) must match ``asyncio.run`` of itself.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from hypothesis import strategies as st
 
 from ember import xcs
 from tests import helpers
-from tests.helpers import assert_same_as_plain
+from tests.asyncify import asyncify, compile_async
+from tests.helpers import ASYNC_TWINS, assert_same_as_plain
 
 
 @st.composite
@@ -194,3 +196,27 @@ def test_random_programs_match_plain_python(
     jitted = xcs.jit(program)
     for xs, s0 in inputs:
         assert_same_as_plain(program, jitted, list(xs), s0)
+
+
+def compile_async_program(source: str, sync_every: int) -> Any:
+    namespace: dict[str, Any] = {
+        name: getattr(helpers, name) for name in (*ASYNC_TWINS, *ASYNC_TWINS.values(), "OpError")
+    }
+    return compile_async(asyncify(source, ASYNC_TWINS, sync_every=sync_every), namespace)["program"]
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    source=programs(),
+    sync_every=st.sampled_from([0, 2, 3]),
+    inputs=st.tuples(
+        st.lists(st.sampled_from(["a", "b", "ab", " c "]), max_size=4),
+        st.sampled_from(["a", "ab", "q"]),
+    ),
+)
+def test_async_versions_of_random_programs_match_asyncio_run(
+    source: str, sync_every: int, inputs: tuple[list[str], str]
+) -> None:
+    program = compile_async_program(source, sync_every)
+    xs, s0 = inputs
+    assert_same_as_plain(program, xcs.jit(program), list(xs), s0)

@@ -15,6 +15,8 @@ from ember.xcs._internal.awaiting import AsyncCall, Suspend, wait
 from ember.xcs._internal.deferred import Deferred
 from ember.xcs._internal.dispatch import frames
 from ember.xcs._internal.dispatch.expressions import truth
+from ember.xcs._internal.protocol import Op
+from ember.xcs._internal.waits import calling
 
 __all__ = ["asynced", "awaited", "ready"]
 
@@ -26,12 +28,34 @@ def ready(x: Any) -> Any:
     return x
 
 
+def _calls_back(args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+    """Whether library code given these arguments may call an op back.
+
+    An op (``map(op, xs)``, ``sorted(xs, key=op)``) or a ``map``/``filter`` object made
+    earlier. ``type()``, not ``isinstance``: a pending value's class is not asked for.
+    """
+    for arg in (*args, *kwargs.values()):
+        kind = type(arg)
+        if kind in _CALLING_BACK or issubclass(kind, Op):
+            return True
+    return False
+
+
+_CALLING_BACK = (map, filter)
+
+
 async def asynced(helper: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
     """``helper(*args, **kwargs)``; when it must wait for values, await them and call again.
 
     ``truth`` hands back the value to test as it is: here it is made known first, so
-    the test in the user's frame does not wait (blocking the loop).
+    the test in the user's frame does not wait (blocking the loop). Before library
+    code gets an op to call, what is pending is awaited: the op runs at once when
+    called, and the wait it would need then could not be awaited (see ``OUTSIDE``).
     """
+    recording = tracer.active()
+    if recording is not None and recording.pending and _calls_back(args, kwargs):
+        name = getattr(helper, "__name__", "library code")
+        await wait(recording, "an op handed to library code", None, True, calling(name), 0)
     while True:
         try:
             result = helper(*args, **kwargs)

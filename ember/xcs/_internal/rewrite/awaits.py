@@ -10,14 +10,20 @@ expressions nested in it -- changes twice more:
   ``await @xcs.asynced(@xcs.callee(f), *...)``: the arguments are evaluated once, by
   the user's frame, and the helper can be called again after the wait;
 * every ``await E`` becomes ``await @xcs.awaited(E)``: an async op's call is recorded
-  there, and a pending value awaits nothing.
+  there, and a pending value awaits nothing;
+* every value the interpreter tests for truth in the user's frame (the test of ``if``,
+  ``while``, ``assert`` and ``a if t else b``, a comprehension's ``if``, the operand of
+  ``not``, each tested operand of ``and``/``or``) and a ``match`` subject is made
+  known first, ``await @xcs.asynced(@xcs.ready, t)``, unless the common rewrite already
+  sent it through ``@xcs.truth`` (which ``asynced`` makes known): otherwise its
+  ``__bool__`` would wait with the loop blocked.
 """
 
 from __future__ import annotations
 
 import ast
 
-from ember.xcs._internal.rewrite.emit import helper, helper_call, helper_name
+from ember.xcs._internal.rewrite.emit import HELPERS, helper, helper_call, helper_name
 
 __all__ = ["rewrite_awaits"]
 
@@ -27,6 +33,29 @@ _AS_IS = frozenset({"entered", "callee", "enter", "leave", "asynced", "awaited"}
 
 def _awaited(call: ast.Call, like: ast.AST) -> ast.Await:
     return ast.copy_location(ast.Await(value=call), like)
+
+
+def _known(test: ast.expr) -> bool:
+    """Whether ``test`` is ``await @xcs.asynced(@xcs.truth or @xcs.ready, ...)``: known."""
+    if not (isinstance(test, ast.Await) and isinstance(test.value, ast.Call)):
+        return False
+    waited = test.value
+    return (
+        helper_name(waited) == "asynced"
+        and bool(waited.args)
+        and _helper_named(waited.args[0]) in ("truth", "ready")
+    )
+
+
+def _helper_named(node: ast.expr) -> str | None:
+    """``name`` when ``node`` is the helper ``@xcs.<name>`` itself (not a call of it)."""
+    if (
+        isinstance(node, ast.Attribute)
+        and isinstance(node.value, ast.Name)
+        and node.value.id == HELPERS
+    ):
+        return node.attr
+    return None
 
 
 class _AsyncWaits(ast.NodeTransformer):
@@ -75,6 +104,38 @@ class _AsyncWaits(ast.NodeTransformer):
         """``await @xcs.asynced(@xcs.ready, value)``: a value used at once, known first."""
         return _awaited(helper_call("asynced", [helper("ready", value), value], value), value)
 
+    def _tested(self, test: ast.expr) -> ast.expr:
+        """A test made known before the interpreter calls its ``__bool__``."""
+        if _known(test):
+            return test
+        return self._ready(test)
+
+    def visit_If(self, node: ast.If | ast.While | ast.IfExp | ast.Assert) -> ast.AST:
+        self.generic_visit(node)
+        if self.inside:
+            node.test = self._tested(node.test)
+        return node
+
+    visit_While = visit_IfExp = visit_Assert = visit_If
+
+    def visit_BoolOp(self, node: ast.BoolOp) -> ast.AST:
+        self.generic_visit(node)
+        if self.inside:  # the last operand is returned, not tested
+            node.values = [*map(self._tested, node.values[:-1]), node.values[-1]]
+        return node
+
+    def visit_UnaryOp(self, node: ast.UnaryOp) -> ast.AST:
+        self.generic_visit(node)
+        if self.inside and isinstance(node.op, ast.Not):
+            node.operand = self._tested(node.operand)
+        return node
+
+    def visit_Match(self, node: ast.Match) -> ast.AST:
+        self.generic_visit(node)
+        if self.inside:
+            node.subject = self._ready(node.subject)
+        return node
+
     def visit_For(self, node: ast.For | ast.AsyncFor) -> ast.AST:
         self.generic_visit(node)
         if self.inside:
@@ -97,6 +158,7 @@ class _AsyncWaits(ast.NodeTransformer):
         if self.inside:
             for generator in node.generators:
                 generator.iter = self._ready(generator.iter)
+                generator.ifs = [self._tested(test) for test in generator.ifs]
         return node
 
     visit_SetComp = visit_ListComp
