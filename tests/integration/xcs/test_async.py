@@ -136,6 +136,37 @@ async def never_awaited(question: str) -> str:
     return await llm(question)
 
 
+async def library_calls_ops_back(question: str) -> Any:
+    first = await llm(question)  # pending while library code calls the sync op back
+    shouted = list(map(sync_llm, [question, "b"]))
+    ranked = sorted([question, "zz"], key=sync_llm)
+    mapped = map(sync_llm, ["late"])
+    second = await llm(first)
+    return first, shouted, ranked, list(mapped), second
+
+
+async def branches_on_answers(question: str) -> Any:
+    first = await llm(question)
+    second = await llm(question + " 2")
+    flags = [len(first) > 3, not second, first if len(second) > 100 else "short"]
+    while len(first) < 12:
+        first = await llm(first)
+    assert len(first) >= 12, "never fails"
+    either = second and first
+    kept = [a for a in [first, second] if len(a) > 4]
+    match len(second):
+        case 0:
+            size = "empty"
+        case _:
+            size = "some"
+    return flags, first, either, kept, size
+
+
+async def generator_of_answers(question: str) -> list[str]:
+    answers = [await llm(f"{question} {i}") for i in range(3)]
+    return sorted(a.upper() for a in answers)
+
+
 PROGRAMS: list[Callable[[str], Awaitable[Any]]] = [
     sequential,
     branching,
@@ -148,6 +179,9 @@ PROGRAMS: list[Callable[[str], Awaitable[Any]]] = [
     parses_each_answer,
     awaited_later,
     never_awaited,
+    library_calls_ops_back,
+    branches_on_answers,
+    generator_of_answers,
 ]
 
 
