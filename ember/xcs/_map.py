@@ -30,7 +30,7 @@ import asyncio
 import functools
 import inspect
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from concurrent.futures import ThreadPoolExecutor, wait
 from typing import Any, Literal, TypeVar, overload
 
@@ -234,15 +234,52 @@ def _map_or_record(
     return result
 
 
+def _arun_or_record(
+    fn: Callable[..., Any], items: Iterable[Any], max_workers: int | None, return_exceptions: bool
+) -> Coroutine[Any, Any, list[Any]]:
+    """Run async items now, or -- awaited in async traced code -- as one op of its graph."""
+    recording = tracer.active()
+    if recording is None or recording.loop is None:
+        return _arun(fn, items, max_workers, return_exceptions)
+    return _arecord(recording, fn, items, max_workers, return_exceptions)
+
+
+async def _arecord(
+    recording: Recording,
+    fn: Callable[..., Any],
+    items: Iterable[Any],
+    max_workers: int | None,
+    return_exceptions: bool,
+) -> list[Any]:
+    kept: list[Recording | None] = []
+    run = functools.partial(_arun, keep=kept)
+    spec = _spec_for(fn)
+    why = f"{spec.name}, which runs its items in place"  # as in _map_or_record
+    args = (fn, items, max_workers, return_exceptions)
+    try:
+        results: list[Any] = await recording.arun_now(spec, run, args, {}, why)
+    finally:
+        recording.keep_parts(kept)
+    return results
+
+
 async def _arun(
-    fn: Callable[..., Any], items: list[Any], max_workers: int | None, return_exceptions: bool
+    fn: Callable[..., Any],
+    items: Iterable[Any],
+    max_workers: int | None,
+    return_exceptions: bool,
+    keep: list[Recording | None] | None = None,
 ) -> list[Any]:
     """``xcs.map`` of an ``async def``: every item a task on this loop, each traced.
 
     As with threads: results in item order; the first failing item in item order is
     raised (noted) once the items before it have finished, and the items after it are
-    cancelled; with ``return_exceptions`` exceptions take their items' places.
+    cancelled; with ``return_exceptions`` exceptions take their items' places. ``keep``
+    gets each item's recording, in item order.
     """
+    items = list(items)
+    if keep is not None:
+        keep[:] = [None] * len(items)  # filled as the items start
     unwrapped, engine = split_jitted(fn)
     try:
         target = entry_point(unwrapped)
@@ -259,6 +296,8 @@ async def _arun(
     async def item(index: int) -> Any:
         async with limit:
             recording = Recording(engine)
+            if keep is not None:
+                keep[index] = recording
             try:
                 return await runtime.arun(recording, unwrapped, (items[index],), {}, target)
             except BaseException as error:
@@ -313,6 +352,24 @@ class _Map(FunctionLike):
         )
 
     @overload
+    def __call__(  # type: ignore[overload-overlap]  # an async def: awaitable results
+        self,
+        fn: Callable[[T], Coroutine[Any, Any, R]],
+        items: Iterable[T],
+        *,
+        max_workers: int | None = None,
+        return_exceptions: Literal[False] = False,
+    ) -> Coroutine[Any, Any, list[R]]: ...
+    @overload
+    def __call__(  # type: ignore[overload-overlap]
+        self,
+        fn: Callable[[T], Coroutine[Any, Any, R]],
+        items: Iterable[T],
+        *,
+        max_workers: int | None = None,
+        return_exceptions: bool,
+    ) -> Coroutine[Any, Any, list[R | BaseException]]: ...
+    @overload
     def __call__(
         self,
         fn: Callable[[T], R],
@@ -338,7 +395,7 @@ class _Map(FunctionLike):
         *,
         max_workers: int | None = None,
         return_exceptions: bool = False,
-    ) -> list[R] | list[R | BaseException]:
+    ) -> list[R] | list[R | BaseException] | Coroutine[Any, Any, list[Any]]:
         """Run ``fn(item)`` for every item at the same time; results in item order.
 
         Each item runs under a trace of its own, so within an item everything
@@ -372,7 +429,7 @@ class _Map(FunctionLike):
         _check(fn, max_workers, return_exceptions)
         if inspect.iscoroutinefunction(inspect.unwrap(split_jitted(fn)[0])):
             # An async def: an awaitable of the results (``await xcs.map(fn, items)``).
-            return _arun(fn, list(items), max_workers, return_exceptions)  # type: ignore[return-value]
+            return _arun_or_record(fn, items, max_workers, return_exceptions)
         results: list[R | BaseException] = _map_or_record(fn, items, max_workers, return_exceptions)
         return results
 

@@ -17,6 +17,10 @@ def ask(question: str) -> str:
     return question.upper()
 
 
+async def aask(question: str) -> str:
+    return question.upper()
+
+
 @xcs.op(name="score", max_concurrency=4)
 def score(answer: str, *, weight: float = 1.0) -> float:
     return len(answer) * weight
@@ -65,6 +69,12 @@ reveal_type(xcs.map(ask, ["a"], return_exceptions=True))  # R: list[str | BaseEx
 reveal_type(xcs.jit(ask))  # R: ember.xcs._jit.JitFunction[[question: str], str]
 reveal_type(xcs.trace(answers, ["a"]))  # R: ember.xcs._trace.Trace
 
+
+async def mapped() -> None:  # xcs.map of an async def is awaited
+    reveal_type(await xcs.map(aask, ["a"]))  # R: list[str]
+    reveal_type(await xcs.map(aask, ["a"], return_exceptions=True))  # R: list[str | BaseException]
+
+
 # The callable models module.
 reveal_type(models("simulated/chat", "hi"))  # R: ember.models.response.Response
 reveal_type(models("simulated/chat", "hi", temperature=0.0).text)  # R: str
@@ -92,7 +102,7 @@ ask(1, 2)  # E: call-arg, arg-type
 score("x", weight="heavy")  # E: arg-type
 Pipeline().run(7)  # E: arg-type
 Pipeline().lookup("k")  # E: arg-type
-xcs.map(ask, [1, 2])  # E: arg-type
+print(xcs.map(ask, [1, 2]))  # E: arg-type
 n: int = answers(["a"])  # E: assignment
 models("simulated/chat")  # E: call-arg
 models(42, "hi")  # E: arg-type

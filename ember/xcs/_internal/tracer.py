@@ -634,6 +634,62 @@ class Recording:
     ) -> Any:
         """Run everything pending, then this op on this thread; record it as a node."""
         self.materialize(f"{spec.name} {why}", demanded=None, why=waited_for)
+        node, call_args, call_kwargs = self._start_at_once(spec, fn, args_t, kwargs_t, found, why)
+        saved = begin_op(self)
+        thread = threading.current_thread().name
+        cpu0, start = time.thread_time(), time.perf_counter()
+        try:
+            value = fn(*call_args, **call_kwargs)
+        except BaseException as exc:
+            end_op(saved)
+            self._end_at_once(node, False, exc, start, thread, time.thread_time() - cpu0)
+            raise
+        end_op(saved)
+        self._end_at_once(node, True, value, start, thread, time.thread_time() - cpu0)
+        return value
+
+    async def arun_now(
+        self,
+        spec: OpSpec,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: Mapping[str, Any],
+        why: str | None = None,
+    ) -> Any:
+        """:meth:`run_now` of an ``async def`` called by async traced code: awaited.
+
+        What is pending runs first (awaited: the loop goes on), then ``fn`` is awaited
+        with concrete arguments, recorded as one node.
+        """
+        from ember.xcs._internal.awaiting import wait
+
+        if self.pending:
+            await wait(self, f"{spec.name} runs now", None, True, why, _context.hold_before)
+        with self.lock:
+            args_t, kwargs_t, found = snapshot(args, kwargs, self, self._input_ids, self._scans)
+        node, call_args, call_kwargs = self._start_at_once(
+            spec, fn, args_t, kwargs_t, found, "runs now"
+        )
+        thread = threading.current_thread().name
+        start = time.perf_counter()
+        try:
+            value = await fn(*call_args, **call_kwargs)
+        except BaseException as exc:
+            self._end_at_once(node, False, exc, start, thread, 0.0)
+            raise
+        self._end_at_once(node, True, value, start, thread, 0.0)
+        return value
+
+    def _start_at_once(
+        self,
+        spec: OpSpec,
+        fn: Callable[..., Any],
+        args_t: tuple[Any, ...],
+        kwargs_t: Mapping[str, Any],
+        found: Snapshot,
+        why: str,
+    ) -> tuple[int, tuple[Any, ...], dict[str, Any]]:
+        """The node of an op run at once (nothing is pending) and its concrete arguments."""
         if self.stopped is not None:  # xcs.map stopped this item: start nothing more
             raise self.stopped
         with self.lock:
@@ -658,21 +714,15 @@ class Recording:
         call_kwargs = {k: resolve(v, self.values) for k, v in kwargs_t.items()}
         for inner in (*found.inner_iterators, *found.exhausted):  # values inside, as values
             concretize(inner, value_of)
-        saved = begin_op(self)
-        thread = threading.current_thread().name
-        cpu0, start = time.thread_time(), time.perf_counter()
-        try:
-            value = fn(*call_args, **call_kwargs)
-        except BaseException as exc:
-            end_op(saved)
-            cpu = time.thread_time() - cpu0
-            self.finish(node, False, exc, start, time.perf_counter(), thread, cpu)
-            add_op_note(exc, node, spec.name, str(self.nodes[node].location))
-            raise
-        end_op(saved)
-        cpu = time.thread_time() - cpu0
-        self.finish(node, True, value, start, time.perf_counter(), thread, cpu)
-        return value
+        return node, call_args, call_kwargs
+
+    def _end_at_once(
+        self, node: int, ok: bool, value: Any, start: float, thread: str, cpu: float
+    ) -> None:
+        """Finish the node of an op run at once; a failure gets its note."""
+        self.finish(node, ok, value, start, time.perf_counter(), thread, cpu)
+        if not ok:
+            add_op_note(value, node, self.nodes[node].name, str(self.nodes[node].location))
 
     def add_input(self, name: str, value: Any) -> int:
         """Record an argument of the traced call as an ``input`` node."""

@@ -167,6 +167,13 @@ async def generator_of_answers(question: str) -> list[str]:
     return sorted(a.upper() for a in answers)
 
 
+async def mapped_items(question: str) -> Any:
+    first = await llm(question)
+    fine = await xcs.map(draft_verify_revise, [question, first])
+    failing = await xcs.map(draft_verify_revise, [first, f"wrong {question}", "later"])
+    return fine, failing
+
+
 PROGRAMS: list[Callable[[str], Awaitable[Any]]] = [
     sequential,
     branching,
@@ -182,6 +189,7 @@ PROGRAMS: list[Callable[[str], Awaitable[Any]]] = [
     library_calls_ops_back,
     branches_on_answers,
     generator_of_answers,
+    mapped_items,
 ]
 
 
@@ -381,3 +389,28 @@ def test_xcs_map_of_async_items_raises_the_first_failing_item_in_item_order() ->
     assert any("item 1 of 4" in note for note in info.value.__notes__)
     got = asyncio.run(xcs.map(draft_verify_revise, questions, return_exceptions=True))
     assert [type(r) for r in got] == [str, ValueError, str, ValueError]
+
+
+async def draft_then_check_each(questions: list[str]) -> list[str]:
+    drafts = [await llm(q) for q in questions]  # pending when xcs.map is awaited
+    checked = await xcs.map(draft_verify_revise, drafts)
+    return [c.upper() for c in checked]
+
+
+def test_xcs_map_awaited_in_a_jitted_async_def_is_one_op_of_its_graph() -> None:
+    questions = ["q0", "q1 x", "q2"]
+    plain = asyncio.run(_outcome(draft_then_check_each, questions))
+    jitted = asyncio.run(_outcome(xcs.jit(draft_then_check_each), questions))
+    assert jitted == plain
+    trace = asyncio.run(xcs.trace(draft_then_check_each, questions))
+    maps = [
+        n for n, d in trace.graph.nodes(data=True) if d["name"] == "xcs.map[draft_verify_revise]"
+    ]
+    assert len(maps) == 1
+    node = trace.graph.nodes[maps[0]]
+    assert node["kind"] == "op" and node["immediate"]  # in place, after the drafts
+    assert len(node["items"]) == 3
+    for graph in node["items"]:  # each item's own calls, recorded in its own graph
+        assert [d["kind"] for _, d in graph.nodes(data=True)].count("op") >= 2
+    drafts = [n for n, d in trace.graph.nodes(data=True) if d["name"] == "llm"]
+    assert len(drafts) == 3 and all(n < maps[0] for n in drafts)
