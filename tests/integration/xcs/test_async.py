@@ -318,6 +318,18 @@ def test_asyncio_timeout_around_a_jitted_call() -> None:
     assert time.perf_counter() - start < SLOW / 3  # the running calls were cancelled
 
 
+def test_jit_timeout_fails_a_running_async_op_and_cancels_it() -> None:
+    STARTED.clear()
+    CANCELLED.clear()
+    start = time.perf_counter()
+    with pytest.raises(xcs.OpTimeoutError) as info:
+        asyncio.run(xcs.jit(timeout=0.2)(slow_program)("t"))
+    assert time.perf_counter() - start < SLOW / 3
+    assert "slow" in str(info.value)
+    assert sorted(STARTED) == ["t 0", "t 1", "t 2"]  # the one after them never started
+    assert sorted(CANCELLED) == sorted(STARTED)  # stopped: each one cancelled
+
+
 # --- context, and async ops from sync code ---------------------------------------------------
 
 REQUEST: contextvars.ContextVar[str] = contextvars.ContextVar("request", default="none")
