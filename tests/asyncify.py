@@ -13,7 +13,8 @@ text, mechanically, as a user porting the code would:
   stays sync: library code cannot await;
 * a generator expression of op calls becomes ``await asyncio.gather(...)`` of the
   calls (the form users already write), any other generator expression holding an
-  await a list comprehension (an async generator cannot be joined);
+  await a list comprehension (an async generator cannot be joined); with
+  ``gather_lists``, a list comprehension of op calls is gathered too;
 * ``with`` over a context manager named in ``async_managers`` becomes ``async with``
   over its async twin, and ``for`` over ``range(...)`` becomes ``async for`` over
   :func:`arange`.
@@ -41,6 +42,21 @@ async def arange(n: int) -> AsyncIterator[int]:
         yield i
 
 
+def _gathered(node: ast.GeneratorExp | ast.ListComp) -> ast.Await | None:
+    """``await asyncio.gather(*[call for ...])`` for ``(await call for ...)``, if that is it."""
+    if not isinstance(node.elt, ast.Await) or any(
+        isinstance(n, ast.Await) for g in node.generators for n in ast.walk(g)
+    ):
+        return None
+    calls = ast.ListComp(elt=node.elt.value, generators=node.generators)
+    gather = ast.Call(
+        func=ast.Attribute(value=ast.Name("asyncio", ast.Load()), attr="gather"),
+        args=[ast.Starred(value=calls, ctx=ast.Load())],
+        keywords=[],
+    )
+    return ast.Await(value=gather)
+
+
 class _Asyncify(ast.NodeTransformer):
     def __init__(
         self,
@@ -48,11 +64,13 @@ class _Asyncify(ast.NodeTransformer):
         functions: set[str],
         async_managers: Mapping[str, str],
         sync_every: int,
+        gather_lists: bool,
     ) -> None:
         self.ops = ops
         self.functions = functions
         self.async_managers = async_managers
         self.sync_every = sync_every
+        self.gather_lists = gather_lists
         self.op_calls = 0
 
     def visit_FunctionDef(self, node: ast.FunctionDef) -> Any:
@@ -84,17 +102,11 @@ class _Asyncify(ast.NodeTransformer):
         self.generic_visit(node)
         if not any(isinstance(n, ast.Await) for n in ast.walk(node)):
             return node
-        if isinstance(node.elt, ast.Await) and not any(
-            isinstance(n, ast.Await) for g in node.generators for n in ast.walk(g)
-        ):
-            calls = ast.ListComp(elt=node.elt.value, generators=node.generators)
-            gather = ast.Call(
-                func=ast.Attribute(value=ast.Name("asyncio", ast.Load()), attr="gather"),
-                args=[ast.Starred(value=calls, ctx=ast.Load())],
-                keywords=[],
-            )
-            return ast.Await(value=gather)
-        return ast.ListComp(elt=node.elt, generators=node.generators)
+        return _gathered(node) or ast.ListComp(elt=node.elt, generators=node.generators)
+
+    def visit_ListComp(self, node: ast.ListComp) -> Any:
+        self.generic_visit(node)
+        return (self.gather_lists and _gathered(node)) or node
 
     def visit_With(self, node: ast.With) -> Any:
         self.generic_visit(node)
@@ -131,6 +143,7 @@ def asyncify(
     *,
     async_managers: Mapping[str, str] | None = None,
     sync_every: int = 0,
+    gather_lists: bool = False,
 ) -> str:
     """The async version of ``source`` (see the module docstring for the rules).
 
@@ -139,13 +152,15 @@ def asyncify(
         ops: The sync op names called in ``source`` and the names of their async twins.
         async_managers: Context manager names and their async twins.
         sync_every: Keep every ``sync_every``-th op call sync (0: await them all).
+        gather_lists: Also make a list comprehension of awaited op calls one
+            ``asyncio.gather`` of the calls (results in the same order).
 
     Returns:
         The transformed source text.
     """
     tree = ast.parse(source)
     functions = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
-    tree = _Asyncify(ops, functions, async_managers or {}, sync_every).visit(tree)
+    tree = _Asyncify(ops, functions, async_managers or {}, sync_every, gather_lists).visit(tree)
     return ast.unparse(ast.fix_missing_locations(tree)) + "\n"
 
 

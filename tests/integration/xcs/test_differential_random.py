@@ -198,25 +198,27 @@ def test_random_programs_match_plain_python(
         assert_same_as_plain(program, jitted, list(xs), s0)
 
 
-def compile_async_program(source: str, sync_every: int) -> Any:
+def compile_async_program(source: str, sync_every: int, gather_lists: bool = False) -> Any:
     namespace: dict[str, Any] = {
         name: getattr(helpers, name) for name in (*ASYNC_TWINS, *ASYNC_TWINS.values(), "OpError")
     }
-    return compile_async(asyncify(source, ASYNC_TWINS, sync_every=sync_every), namespace)["program"]
+    async_source = asyncify(source, ASYNC_TWINS, sync_every=sync_every, gather_lists=gather_lists)
+    return compile_async(async_source, namespace)["program"]
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     source=programs(),
     sync_every=st.sampled_from([0, 2, 3]),
+    gather_lists=st.booleans(),
     inputs=st.tuples(
         st.lists(st.sampled_from(["a", "b", "ab", " c "]), max_size=4),
         st.sampled_from(["a", "ab", "q"]),
     ),
 )
 def test_async_versions_of_random_programs_match_asyncio_run(
-    source: str, sync_every: int, inputs: tuple[list[str], str]
+    source: str, sync_every: int, gather_lists: bool, inputs: tuple[list[str], str]
 ) -> None:
-    program = compile_async_program(source, sync_every)
+    program = compile_async_program(source, sync_every, gather_lists)
     xs, s0 = inputs
     assert_same_as_plain(program, xcs.jit(program), list(xs), s0)
