@@ -24,12 +24,18 @@ its properties' and methods' return annotations along a chain
 the type an op returned on its earlier calls, and the type an attribute of a class
 held. So an unannotated op's first call may wait where later ones do not.
 
+What a kind allows is worked out from classes and annotations once and cached
+(:func:`_per_kind`), as a class's Python-ness is (``_python``): a class changed after
+xcs first looked at it keeps what was found then. What was *seen* is never cached: it
+grows.
+
 This module is pure: no graphs, no threads.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import re
 import sys
 import types
@@ -72,6 +78,32 @@ _SEQUENCES = (list, tuple, abc.Sequence, abc.MutableSequence, abc.Iterable, abc.
 _MAPPINGS = (dict, abc.Mapping, abc.MutableMapping)
 
 
+_R = typing.TypeVar("_R")
+
+
+def _per_kind(fn: Callable[..., _R]) -> Callable[..., _R]:
+    """Cache ``fn(kind, *names)``: it reads classes and annotations only.
+
+    Keyed by the kind's identity (hashing ``list[Choice]`` costs more than the lookup
+    saves), the kind kept in the entry so the identity stays its own.
+    """
+    cache: dict[tuple[Any, ...], tuple[Kind, _R]] = {}
+
+    @functools.wraps(fn)
+    def cached(kind: Kind, *names: str) -> _R:
+        key = (id(kind), *names)
+        hit = cache.get(key)
+        if hit is not None and hit[0] is kind:
+            return hit[1]
+        result = fn(kind, *names)
+        if len(cache) >= 4096:
+            cache.clear()
+        cache[key] = (kind, result)
+        return result
+
+    return cached
+
+
 def _origin(kind: Kind) -> Any:
     """The class a kind stands for (``list`` for ``list[str]``), or None."""
     if kind is None or kind is BUILTIN:
@@ -94,6 +126,7 @@ def _members(kind: Kind) -> list[Kind]:
     return [kind]
 
 
+@_per_kind
 def builtin(kind: Kind) -> bool:
     """Whether every value of this kind is of a built-in type."""
     if kind is BUILTIN:
@@ -168,6 +201,7 @@ def _declared(cls: type, name: str) -> bool:
     return any(name in vars(k) for k in cls.__mro__) or name in _hints(cls)
 
 
+@_per_kind
 def waits_for(kind: Kind, access: str) -> bool:
     """Whether ``access`` on a pending value of this kind may wait (be glue).
 
@@ -193,6 +227,7 @@ def waits_for(kind: Kind, access: str) -> bool:
     return True
 
 
+@_per_kind
 def pure_method(kind: Kind, name: str) -> bool:
     """Whether calling method ``name`` of a value of this kind may wait (no side effects)."""
     if kind is None:
@@ -252,6 +287,7 @@ def attribute_kind(kind: Kind, name: str) -> Kind:
     return seen.get(name) if seen else None
 
 
+@_per_kind
 def item_kind(kind: Kind) -> Kind:
     """The kind of ``value[k]`` for a value of this kind."""
     kind = _narrowed(kind)
@@ -277,6 +313,7 @@ def item_kind(kind: Kind) -> Kind:
 _BUILTIN_RESULTS: frozenset[type] = frozenset({re.Match})
 
 
+@_per_kind
 def call_kind(kind: Kind, name: str) -> Kind:
     """The kind of ``value.name(...)`` for a value of this kind."""
     kind = _narrowed(kind)
@@ -291,6 +328,7 @@ def call_kind(kind: Kind, name: str) -> Kind:
     return return_kind(method) if method is not None else None
 
 
+@_per_kind
 def result_kind(kind: Kind, access: str) -> Kind:
     """The kind of what an operator or formatting makes from a value of this kind."""
     if access in ("f-string", ".join()", ".format()", "%"):
