@@ -49,6 +49,11 @@ def _overlapping(records) -> int:
     return peak
 
 
+def _span(records) -> float:
+    """From the first request's start to the last one's end, as the server saw them."""
+    return max(r.end for r in records) - min(r.start for r in records)
+
+
 @pytest.mark.parametrize("provider", ["openai", "anthropic"])
 def test_each_sdk_overlaps_its_calls_under_jit(registry, server, provider):
     chat = registry.instance(f"{provider}/chat")
@@ -57,20 +62,19 @@ def test_each_sdk_overlaps_its_calls_under_jit(registry, server, provider):
         drafts = [chat(f"{question} (draft {i})").text for i in range(8)]
         return drafts, chat(f"Pick one:\n- {drafts[0]}\n- {drafts[1]}\nFinal answer:").text
 
-    start = time.perf_counter()
     plain = ensemble("Why is the sky blue?")
-    plain_s = time.perf_counter() - start
+    plain_s = _span(server.requests)
     server.reset()
-    start = time.perf_counter()
     fast = xcs.jit(ensemble)("Why is the sky blue?")
-    elapsed = time.perf_counter() - start
     assert fast == plain
     records = server.requests
     assert len(records) == 9 and all(r.status == 200 for r in records)
     # Seen by the server. (On a loaded machine the waiting thread may run a queued call
     # itself before the pool's threads start, so one of the eight can start late.)
     assert _overlapping(records) == server.peak_concurrency >= 7
-    assert elapsed < 0.75 * plain_s  # two waves, not nine calls (generous: a first call)
+    # Two waves, not nine calls: from the server's first request to its last, so the
+    # first call's own cost (rewriting, tracing) is not counted.
+    assert _span(records) < 0.6 * plain_s
 
 
 def test_both_providers_in_one_graph(registry, server):
