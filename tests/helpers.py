@@ -96,6 +96,12 @@ class _Unread:
         return "<iterator>"
 
 
+def _shown(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[str, str]:
+    """A call's arguments as the log keeps them (an iterator is the op's to consume)."""
+    shown_args = tuple(_Unread() if isinstance(a, Iterator) else a for a in args)
+    return repr(shown_args), repr(sorted(kwargs.items()))
+
+
 def logged(name: str | None = None, **op_options: Any) -> Callable[[Callable[..., Any]], Any]:
     """Make an xcs op that logs each call in :data:`LOG`."""
 
@@ -104,8 +110,7 @@ def logged(name: str | None = None, **op_options: Any) -> Callable[[Callable[...
 
         def body(*args: Any, **kwargs: Any) -> Any:
             start = time.perf_counter()
-            shown_args = tuple(_Unread() if isinstance(a, Iterator) else a for a in args)
-            shown = (repr(shown_args), repr(sorted(kwargs.items())))
+            shown = _shown(args, kwargs)
             try:
                 return fn(*args, **kwargs)
             finally:
@@ -219,7 +224,7 @@ def alogged(sync: Any) -> Any:
 
     async def body(*args: Any, **kwargs: Any) -> Any:
         start = time.perf_counter()
-        shown = (repr(args), repr(sorted(kwargs.items())))
+        shown = _shown(args, kwargs)
         try:
             await asyncio.sleep(0)
             return fn(*args, **kwargs)

@@ -256,10 +256,8 @@ async def _arecord(
     spec = _spec_for(fn)
     why = f"{spec.name}, which runs its items in place"  # as in _map_or_record
     args = (fn, items, max_workers, return_exceptions)
-    try:
-        results: list[Any] = await recording.arun_now(spec, run, args, {}, why)
-    finally:
-        recording.keep_parts(kept)
+    results: list[Any] = await recording.arun_now(spec, run, args, {}, why)
+    recording.keep_parts(kept)  # as _map_or_record: on its node, now the last op
     return results
 
 

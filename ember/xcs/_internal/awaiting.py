@@ -183,6 +183,14 @@ class Driven:
                 sent, thrown = None, error
 
 
+def _outcome(done: asyncio.Task[Any]) -> tuple[bool, Any]:
+    """How a finished task of an async op ended: (True, its value) or (False, the error)."""
+    if done.cancelled():
+        return False, asyncio.CancelledError()
+    error = done.exception()
+    return (False, error) if error is not None else (True, done.result())
+
+
 class AsyncRunner:
     """What a node of an async op runs (on a pool thread): its coroutine, to the end.
 
@@ -216,12 +224,11 @@ class AsyncRunner:
             running.add_done_callback(finished)
 
         def finished(done: asyncio.Task[Any]) -> None:
-            if done.cancelled():
-                result.set_exception(asyncio.CancelledError())
-            elif (error := done.exception()) is not None:
-                result.set_exception(error)
+            ok, value = _outcome(done)
+            if ok:
+                result.set_result(value)
             else:
-                result.set_result(done.result())
+                result.set_exception(value)
 
         def cancel() -> None:
             if not result.cancel():
@@ -286,12 +293,7 @@ class LoopHandoff:
 
         def finished(done: asyncio.Task[Any]) -> None:
             unwatch()
-            if done.cancelled():
-                self._report(task, False, asyncio.CancelledError(), start)
-            elif (error := done.exception()) is not None:
-                self._report(task, False, error, start)
-            else:
-                self._report(task, True, done.result(), start)
+            self._report(task, *_outcome(done), start)
 
         running.add_done_callback(finished)
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import ast
 
-from ember.xcs._internal.rewrite.emit import HELPERS, helper, helper_call, helper_name
+from ember.xcs._internal.rewrite.emit import helper, helper_call, helper_name, helper_named
 
 __all__ = ["rewrite_awaits"]
 
@@ -43,19 +43,8 @@ def _known(test: ast.expr) -> bool:
     return (
         helper_name(waited) == "asynced"
         and bool(waited.args)
-        and _helper_named(waited.args[0]) in ("truth", "ready")
+        and helper_named(waited.args[0]) in ("truth", "ready")
     )
-
-
-def _helper_named(node: ast.expr) -> str | None:
-    """``name`` when ``node`` is the helper ``@xcs.<name>`` itself (not a call of it)."""
-    if (
-        isinstance(node, ast.Attribute)
-        and isinstance(node.value, ast.Name)
-        and node.value.id == HELPERS
-    ):
-        return node.attr
-    return None
 
 
 class _AsyncWaits(ast.NodeTransformer):

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import ast
 
-__all__ = ["HELPERS", "helper", "helper_call", "helper_name", "is_helper_call"]
+__all__ = ["HELPERS", "helper", "helper_call", "helper_name", "helper_named", "is_helper_call"]
 
 HELPERS = "@xcs"
 """The global name under which rewritten code finds the dispatcher."""
@@ -32,16 +32,20 @@ def helper_call(
     return ast.copy_location(ast.Call(func=func, args=args, keywords=keywords or []), like)
 
 
+def helper_named(node: ast.expr) -> str | None:
+    """``name`` when ``node`` is the helper ``@xcs.<name>`` itself (not a call of it)."""
+    if (
+        isinstance(node, ast.Attribute)
+        and isinstance(node.value, ast.Name)
+        and node.value.id == HELPERS
+    ):
+        return node.attr
+    return None
+
+
 def helper_name(node: ast.expr) -> str | None:
     """``name`` when ``node`` is a call of the helper ``@xcs.<name>`` the rewrite made."""
-    if (
-        isinstance(node, ast.Call)
-        and isinstance(node.func, ast.Attribute)
-        and isinstance(node.func.value, ast.Name)
-        and node.func.value.id == HELPERS
-    ):
-        return node.func.attr
-    return None
+    return helper_named(node.func) if isinstance(node, ast.Call) else None
 
 
 def is_helper_call(node: ast.expr, name: str) -> bool:
