@@ -56,9 +56,10 @@ __all__ = [
     "loop_handoff",
     "suspend_or_block",
     "wait",
+    "waiters",
 ]
 
-_waiters = _DaemonThreadPool(max_workers=32, thread_name_prefix="ember-xcs-wait")
+waiters = _DaemonThreadPool(max_workers=32, thread_name_prefix="ember-xcs-wait")
 """Threads that materialize while an async body's loop goes on (one per waiting call)."""
 
 _warned: set[tuple[str, int]] = set()
@@ -136,8 +137,16 @@ async def wait(
     why: str | None,
     hold: int,
 ) -> None:
-    """Materialize on a helper thread; the loop goes on. Cancelling stops the run."""
+    """Materialize, awaited: the loop goes on meanwhile. Cancelling stops the run.
+
+    The engine's run is a coroutine on the loop (``Engine.arun``); a materializer
+    without one runs on a helper thread, awaited.
+    """
     where = tracer.user_location()  # the awaiting line (on the loop's thread)
+    run = getattr(recording.materializer, "arun", None)
+    if run is not None:
+        await recording.amaterialize(reason, demanded, need_value, why, where, hold, run)
+        return
 
     def off_loop() -> None:
         tracer._context.hold_before = hold
@@ -146,7 +155,7 @@ async def wait(
         finally:
             tracer._context.hold_before = 0
 
-    future = _waiters.submit(off_loop)
+    future = waiters.submit(off_loop)
     try:
         await asyncio.wrap_future(future)
     except asyncio.CancelledError as cancelled:
@@ -169,13 +178,16 @@ class Driven:
         coroutine, recording = self.coroutine, self.recording
         sent: Any = None
         thrown: BaseException | None = None
+        hold = 0  # the body's own hold_failures mark, kept across its awaits
         while True:
             previous = tracer.enter(recording)
+            outer = tracer.hold_failures(hold)
             try:
                 step = coroutine.send(sent) if thrown is None else coroutine.throw(thrown)
             except StopIteration as returned:
                 return returned.value
             finally:
+                hold = tracer.hold_failures(outer)
                 tracer.leave(previous)
             try:
                 sent, thrown = (yield step), None
@@ -255,11 +267,15 @@ class LoopHandoff:
     Stopping a task (a failure before it, a timeout, Ctrl-C) cancels it.
     """
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, *, direct: bool = False) -> None:
         self.loop = loop
+        self.direct = direct  # called on the loop's thread: tasks are made at once
 
     def start(self, tasks: list[Task]) -> None:
-        self.loop.call_soon_threadsafe(self._start_all, tasks)
+        if self.direct:
+            self._start_all(tasks)
+        else:
+            self.loop.call_soon_threadsafe(self._start_all, tasks)
 
     def help(self) -> bool:
         return False  # nothing waits for a thread
@@ -278,12 +294,15 @@ class LoopHandoff:
         assert isinstance(runner, AsyncRunner)
         context = node.context.copy() if node.context is not None else contextvars.copy_context()
         task.started = start = time.perf_counter()
+        saved = tracer.begin_op(task.recording)  # (made inside an async body's step)
         try:
             coroutine = context.run(runner.__wrapped__, *task.args, **task.kwargs)
             running = self.loop.create_task(coroutine, context=context)
         except Exception as error:  # the op's own failure, before its first await
             self._report(task, False, error, start)
             return
+        finally:
+            tracer.end_op(saved)
 
         def cancel() -> None:
             with contextlib.suppress(RuntimeError):  # the loop is closed: nothing runs

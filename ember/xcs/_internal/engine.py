@@ -44,6 +44,9 @@ thread runs queued ops itself when the pool does not) is ``pool.py``'s concern.
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
+import contextlib
 import functools
 import heapq
 import math
@@ -51,12 +54,12 @@ import queue
 import threading
 import time
 import types
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any
 
 from ember.xcs._internal import tracer
-from ember.xcs._internal.awaiting import AsyncRunner, loop_handoff
+from ember.xcs._internal.awaiting import AsyncRunner, LoopHandoff, loop_handoff, waiters
 from ember.xcs._internal.deferred import call
 from ember.xcs._internal.errors import (
     OpTimeoutError,
@@ -130,6 +133,10 @@ class Engine:
     def __call__(self, recording: Recording, batch: list[int]) -> None:
         _Run(recording, batch, self.executor, self.max_workers, self.timeout).run()
 
+    async def arun(self, recording: Recording, batch: list[int]) -> None:
+        """Run ``batch`` for an async body, on its loop's thread (see :class:`_LoopRun`)."""
+        await _LoopRun(recording, batch, self.executor, self.max_workers, self.timeout).arun()
+
 
 def _python_method(fn: Any) -> bool:
     """Whether ``fn`` is a bound method written in Python (which may have side effects)."""
@@ -167,6 +174,7 @@ class _Run:
         self.failures: dict[int, BaseException] = {}
         self.cutoff: float = math.inf  # id of the earliest failure so far
         self.completions: queue.SimpleQueue[Report] = queue.SimpleQueue()
+        self.put: Callable[[Report], None] = self.completions.put  # where tasks report
         self.wake = functools.partial(self.completions.put, _WAKE)  # one identity: dedup
         self.stop_seen = False  # the recording's stop (xcs.map) has been applied
 
@@ -189,6 +197,10 @@ class _Run:
             raise
         finally:
             self.rec.wake = None
+        self._end()
+
+    def _end(self) -> None:
+        """Raise the earliest failure in program order, if any (the batch has ended)."""
         if self.failures:
             winner = self.failures[min(self.failures)]
             self._cancel_unfinished(winner)
@@ -408,7 +420,7 @@ class _Run:
             unblocks = []
         # An in-place change this op unblocks must not reach the objects it reads.
         args, kwargs = self._arguments(record, copy_refs=bool(unblocks))
-        task = Task(self.rec, record, args, kwargs, self.completions.put, slot)
+        task = Task(self.rec, record, args, kwargs, self.put, slot)
         self.inflight[node] = task
         self.rec.start(node)
         if unblocks:
@@ -517,6 +529,116 @@ class _Run:
         stuck = [n for n in self.batch if state[n].status is not Status.DONE]
         if stuck:
             raise XCSError(f"internal: nodes {stuck} did not run; please report this bug")
+
+
+class _LoopRun(_Run):
+    """A materialization awaited by an async body, run on its event loop's thread.
+
+    The transitions are :class:`_Run`'s; only the waiting differs. Instead of a helper
+    thread blocking on the completion queue, the body's own coroutine awaits a future
+    that each report resolves: a task of an async op reports from its done callback,
+    on the loop, so the ops its value unblocks (a judge reading eight drafts, the glue
+    before it) start in the same loop iteration, as the next line of a hand-written
+    ``asyncio.gather`` version would -- no thread hop, no wait for the GIL while the
+    loop is busy. Async ops become tasks at once (no thread-safe hand-over); sync ops
+    still go to the pool, whose threads report through ``call_soon_threadsafe``. A
+    pool that does not get to its queue is helped from a waiter thread (helping runs
+    an op, which must never happen on the loop). Cancelling the body stops the run.
+    """
+
+    def __init__(
+        self,
+        recording: Recording,
+        batch: list[int],
+        executor: Executor | None,
+        limit: int | None,
+        timeout: float | None,
+    ) -> None:
+        super().__init__(recording, batch, executor, limit, timeout)
+        self.loop = loop = asyncio.get_running_loop()
+        self.loop_thread = threading.get_ident()
+        self.on_loop = LoopHandoff(loop, direct=True)
+        self.arrived: asyncio.Future[None] | None = None  # what the run awaits, if it does
+        self.poked = False  # a wake-up is on its way to the loop from another thread
+        self.helping: concurrent.futures.Future[bool] | None = None
+        self.put = self._put  # reports of tasks (Task.report) come here
+        self.wake = functools.partial(self._put, _WAKE)
+
+    def _put(self, report: Report) -> None:
+        self.completions.put(report)
+        if threading.get_ident() == self.loop_thread:
+            self._notify()
+        elif not self.poked:
+            self.poked = True
+            with contextlib.suppress(RuntimeError):  # the loop closed: nobody waits
+                self.loop.call_soon_threadsafe(self._notify)
+
+    def _notify(self) -> None:
+        self.poked = False  # (before the run drains the queue: no report is missed)
+        arrived = self.arrived
+        if arrived is not None and not arrived.done():
+            arrived.set_result(None)
+
+    async def arun(self) -> None:
+        try:
+            self._prepare()
+            while True:
+                self._hand_off()
+                if not self._busy():
+                    break
+                await self._await_reports()
+                self._drain()
+        except BaseException as interrupt:  # cancelled, or an internal error: stop all
+            self._cancel_unfinished(interrupt)
+            raise
+        self._end()
+
+    async def _await_reports(self) -> None:
+        """Until a report (or a wake-up) arrives, an op runs out of time, or a slot frees.
+
+        As :meth:`_Run._wait`, in growing slices that notice a stalled pool.
+        """
+        slice_ = HELP_AFTER
+        loop = self.loop
+        while True:
+            if not self.completions.empty():
+                return
+            wait = slice_
+            if self.timeout is not None:
+                now = time.perf_counter()
+                if now >= self.check_at and self._expire(now):
+                    return
+                wait = min(wait, self.check_at - now)
+            self.arrived = arrived = loop.create_future()
+            timer = loop.call_later(wait, _settle, arrived)
+            try:
+                await arrived
+            finally:
+                timer.cancel()
+                self.arrived = None
+            if not self.completions.empty():
+                return
+            if self.rec.stopped is not None and not self.stop_seen:
+                return  # stopped from another thread: hand nothing more out
+            if self.blocked:
+                return  # try the waiting ops again (also covers a missed wake-up)
+            slice_ = HELP_AFTER if self._help_elsewhere() else min(slice_ * 2, MAX_WAIT_SLICE)
+
+    def _help_elsewhere(self) -> bool:
+        """Let a waiter thread help the pool (:meth:`Handoff.help` runs an op itself).
+
+        True while that help goes on, or when the last one ran an op.
+        """
+        previous = self.helping
+        if previous is not None and not previous.done():
+            return True
+        self.helping = waiters.submit(self.handoff.help)
+        return previous is not None and previous.exception() is None and previous.result()
+
+
+def _settle(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 def _slot_wait(limit: Limit) -> str:

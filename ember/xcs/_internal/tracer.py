@@ -27,6 +27,7 @@ is delegated to the ``materializer`` the jit layer installs (the engine).
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import copy
 import dataclasses
@@ -35,7 +36,7 @@ import sys
 import threading
 import time
 import types
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import Any
 
 import networkx as nx
@@ -942,45 +943,90 @@ class Recording:
         why: str | None,
         where: Location | None = None,
     ) -> None:
-        hold = _context.hold_before
-        with self.lock:
-            if self.held is not None and not hold:  # earlier than anything pending
-                error, self.held = self.held, None
-                reraise(error)
-            if not self.pending:
-                return
-            if not self.execute:
-                if need_value:
-                    raise self._concretization_error(
-                        demanded if demanded is not None else self.pending[-1],
-                        "xcs.trace(..., execute=False) runs no ops, and the program "
-                        f"needed this value at {user_location()}",
-                        "Trace with execute=True to run the ops.",
-                    )
-                self._end_effects()  # recorded, never written: no values exist
-                return
-            batch, self.pending = self.pending, []
-            self.end_loans()  # every node that reads them runs now
-            self._end_effects()  # and every effect
-            sync = self._add_sync(batch, reason, where)
-            state = self.state[sync]
-            state.waited_for = why
-            state.status = Status.RUNNING
-            state.start = time.perf_counter() - self.t0
-            try:
+        with self.lock, self._syncing(reason, demanded, need_value, why, where) as batch:
+            if batch:
                 self.materializer(self, batch)
-            except Exception as exc:
-                state.error = exc
-                if hold and self._failed_before(exc, batch, hold):
-                    self.held = self.held or exc  # raised by the next sync outside
-                    return
-                raise
-            except BaseException as exc:
-                state.error = exc
-                raise
-            finally:
-                state.status = Status.DONE
-                state.end = time.perf_counter() - self.t0
+
+    async def amaterialize(
+        self,
+        reason: str,
+        demanded: int | None,
+        need_value: bool,
+        why: str | None,
+        where: Location | None,
+        hold: int,
+        run: Callable[[Recording, list[int]], Awaitable[None]],
+    ) -> None:
+        """:meth:`materialize` on an async body's loop thread, awaited.
+
+        ``run`` is the engine's coroutine (``Engine.arun``): the loop goes on meanwhile.
+        ``hold`` is the body's :func:`hold_failures` mark at the awaiting line.
+        """
+        saved = _context.hold_before
+        _context.hold_before = hold
+        try:
+            with self.lock, self._syncing(reason, demanded, need_value, why, where) as batch:
+                _context.hold_before = saved  # only this sync's own checks read it
+                if batch:
+                    await run(self, batch)
+        finally:
+            _context.hold_before = saved
+
+    @contextlib.contextmanager
+    def _syncing(
+        self,
+        reason: str,
+        demanded: int | None,
+        need_value: bool,
+        why: str | None,
+        where: Location | None,
+    ) -> Iterator[list[int]]:
+        """Take what is pending as one ``sync`` node's batch (empty: nothing to run).
+
+        The caller runs the batch inside; a failure of it is recorded on the sync, and
+        held rather than raised when it comes from before a clear try/with body
+        (:func:`hold_failures`). Hold the lock around it.
+        """
+        hold = _context.hold_before
+        if self.held is not None and not hold:  # earlier than anything pending
+            error, self.held = self.held, None
+            reraise(error)
+        if not self.pending:
+            yield []
+            return
+        if not self.execute:
+            if need_value:
+                raise self._concretization_error(
+                    demanded if demanded is not None else self.pending[-1],
+                    "xcs.trace(..., execute=False) runs no ops, and the program "
+                    f"needed this value at {user_location()}",
+                    "Trace with execute=True to run the ops.",
+                )
+            self._end_effects()  # recorded, never written: no values exist
+            yield []
+            return
+        batch, self.pending = self.pending, []
+        self.end_loans()  # every node that reads them runs now
+        self._end_effects()  # and every effect
+        sync = self._add_sync(batch, reason, where)
+        state = self.state[sync]
+        state.waited_for = why
+        state.status = Status.RUNNING
+        state.start = time.perf_counter() - self.t0
+        try:
+            yield batch
+        except Exception as exc:
+            state.error = exc
+            if hold and self._failed_before(exc, batch, hold):
+                self.held = self.held or exc  # raised by the next sync outside
+                return
+            raise
+        except BaseException as exc:
+            state.error = exc
+            raise
+        finally:
+            state.status = Status.DONE
+            state.end = time.perf_counter() - self.t0
 
     def _failed_before(self, error: BaseException, batch: list[int], mark: int) -> bool:
         """Whether ``error`` is the failure of a node of ``batch`` recorded before ``mark``."""
