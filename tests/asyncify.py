@@ -17,7 +17,9 @@ text, mechanically, as a user porting the code would:
   ``gather_lists``, a list comprehension of op calls is gathered too;
 * ``with`` over a context manager named in ``async_managers`` becomes ``async with``
   over its async twin, and ``for`` over ``range(...)`` becomes ``async for`` over
-  :func:`arange`.
+  :func:`arange`;
+* the functions named in ``keep_sync`` stay as they are: sync helpers called from
+  async code, their op calls sync (a user ports the entry point, not every helper).
 
 The output is source text: compile it with a ``linecache`` entry so ``@jit`` can read
 it, as :func:`compile_async` does.
@@ -29,7 +31,7 @@ import ast
 import asyncio
 import itertools
 import linecache
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Collection, Mapping
 from typing import Any
 
 _counter = itertools.count()
@@ -66,6 +68,7 @@ class _Asyncify(ast.NodeTransformer):
         sync_every: int,
         gather_lists: bool,
     ) -> None:
+        self.sync = False  # inside a function kept sync: nothing changes
         self.ops = ops
         self.functions = functions
         self.async_managers = async_managers
@@ -73,8 +76,17 @@ class _Asyncify(ast.NodeTransformer):
         self.gather_lists = gather_lists
         self.op_calls = 0
 
+    def visit(self, node: ast.AST) -> Any:
+        if self.sync and not isinstance(node, ast.FunctionDef):
+            return node
+        return super().visit(node)
+
     def visit_FunctionDef(self, node: ast.FunctionDef) -> Any:
-        self.generic_visit(node)
+        saved, self.sync = self.sync, node.name not in self.functions
+        try:
+            self.generic_visit(node)
+        finally:
+            self.sync = saved
         if node.name not in self.functions:
             return node
         fields = {field: getattr(node, field) for field in node._fields}
@@ -144,6 +156,7 @@ def asyncify(
     async_managers: Mapping[str, str] | None = None,
     sync_every: int = 0,
     gather_lists: bool = False,
+    keep_sync: Collection[str] = (),
 ) -> str:
     """The async version of ``source`` (see the module docstring for the rules).
 
@@ -154,12 +167,13 @@ def asyncify(
         sync_every: Keep every ``sync_every``-th op call sync (0: await them all).
         gather_lists: Also make a list comprehension of awaited op calls one
             ``asyncio.gather`` of the calls (results in the same order).
+        keep_sync: Functions of ``source`` that stay sync (and are called unawaited).
 
     Returns:
         The transformed source text.
     """
     tree = ast.parse(source)
-    functions = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
+    functions = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)} - set(keep_sync)
     tree = _Asyncify(ops, functions, async_managers or {}, sync_every, gather_lists).visit(tree)
     return ast.unparse(ast.fix_missing_locations(tree)) + "\n"
 

@@ -9,10 +9,12 @@ plainly. Three things differ from a sync trace (the contract is in
   :meth:`~.tracer.Recording.materialize` raises :class:`Suspend` instead of blocking,
   *if* only dispatcher frames lie between it and ``asynced`` (nothing of the user's
   has run that a retry would run again); ``asynced`` awaits :func:`wait`, which
-  materializes on a helper thread while the loop runs other tasks, then calls the
-  helper again, which finds the values ready. A value forced anywhere else (a proxy's
-  own method, a sync function of the user's called from the async body) blocks the
-  loop for that wait, exactly as computed, and says so once per line.
+  materializes as a coroutine on the loop (``engine.Engine.arun``) while the loop runs
+  other tasks, then calls the helper again, which finds the values ready. A value
+  forced anywhere else (a proxy's own method, a function of the user's that library
+  code, a property or a dunder calls) blocks the loop for that wait, exactly as
+  computed, and says so once per line. (A sync function of the user's that the async
+  code calls itself runs as its async variant: ``dispatch/twins.async_twin_of``.)
 * **Async ops** (:class:`AsyncCall`): a call records nothing until it is awaited, as
   a coroutine's body does not start before; then it is one node, whose run (on a pool
   thread, like any op) starts the coroutine as a task on the caller's loop, in the
@@ -85,7 +87,7 @@ class Suspend(BaseException):  # a signal, not an error: never escapes asynced
         self.hold = tracer._context.hold_before
 
     async def wait(self) -> None:
-        """Materialize what the helper waited for, off the loop."""
+        """Materialize what the helper waited for, awaited."""
         await wait(self.recording, self.reason, self.demanded, self.need_value, self.why, self.hold)
 
 
@@ -124,7 +126,8 @@ def suspend_or_block(
         warn_at(
             "this line waited for pending calls without an await point, so the event loop "
             "was blocked meanwhile (the values are exact); write the code that needs the "
-            "values in the async function itself, or jit the sync function it calls",
+            "values in a function the async code calls directly (not through library "
+            "code, a property or a dunder method)",
             *user_line,
         )
 
@@ -178,16 +181,13 @@ class Driven:
         coroutine, recording = self.coroutine, self.recording
         sent: Any = None
         thrown: BaseException | None = None
-        hold = 0  # the body's own hold_failures mark, kept across its awaits
         while True:
             previous = tracer.enter(recording)
-            outer = tracer.hold_failures(hold)
             try:
                 step = coroutine.send(sent) if thrown is None else coroutine.throw(thrown)
             except StopIteration as returned:
                 return returned.value
             finally:
-                hold = tracer.hold_failures(outer)
                 tracer.leave(previous)
             try:
                 sent, thrown = (yield step), None

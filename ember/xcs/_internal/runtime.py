@@ -94,7 +94,7 @@ async def arun(
     """:func:`run` for an ``async def``: awaited on the caller's loop, waits awaited too.
 
     The body's coroutine is stepped with ``recording`` entered on this thread around
-    each step (``awaiting.Driven``); the exit and exception syncs wait off the loop.
+    each step (``awaiting.Driven``); the exit and exception syncs are awaited too.
     """
     from ember.xcs._internal import awaiting
 

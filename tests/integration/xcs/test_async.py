@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import threading
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -174,6 +176,90 @@ async def mapped_items(question: str) -> Any:
     return fine, failing
 
 
+# Sync helpers of the user's, called from async code: each waits where it needs an
+# answer (an await under @jit: no blocked loop, no warning), and stays exact.
+
+
+def score(reply: str) -> int:
+    if "1" in reply:  # a branch on the answer, inside a sync helper
+        return 1
+    return len(reply) % 3
+
+
+def repeated(reply: str, *, times: int = 2, sep: str = " ") -> str:
+    words = []
+    for _ in range(times):
+        words.append(reply.upper())
+    return sep.join(words) if reply else "none"
+
+
+class Grader:
+    def __init__(self, bar: int) -> None:
+        self.bar = bar
+        self.seen: list[str] = []
+
+    def grade(self, reply: str) -> str:
+        self.seen.append(reply)
+        return "pass" if len(reply) > self.bar else "fail"
+
+
+class StrictGrader(Grader):
+    def grade(self, reply: str) -> str:
+        verdict = super().grade(reply)  # zero-argument super() in a helper's method
+        return verdict.upper() if verdict == "pass" else verdict
+
+
+def depth(reply: str, n: int) -> int:
+    return 0 if n == 0 or not reply else 1 + depth(reply[1:], n - 1)
+
+
+def words_of(reply: str) -> Any:  # a generator: stays sync, as library code takes it
+    for part in reply.split(" "):
+        if part:
+            yield part
+
+
+def asks_again(reply: str) -> str:
+    if reply.endswith(("1>", "3>")):
+        return sync_llm(reply)  # an op called from the helper: deferred
+    return reply
+
+
+def refuses(reply: str) -> str:
+    if "2" in reply:
+        raise KeyError(reply)
+    return reply
+
+
+async def sync_helpers_branch_on_answers(question: str) -> Any:
+    grader = StrictGrader(6)
+    out: list[Any] = []
+    limit = 2
+
+    def short(reply: str) -> bool:  # a closure of the async function, branching too
+        return len(reply) < limit * 5 if reply else False
+
+    for i in range(4):
+        reply = await llm(f"{question} {i}")
+        out.append(
+            (
+                score(reply),
+                repeated(reply, times=1),
+                grader.grade(reply),
+                depth(reply, 3),
+                list(words_of(reply)),
+                asks_again(reply),
+                short(reply),
+            )
+        )
+    try:
+        refuses(await llm(question + " 2"))
+    except KeyError as error:
+        out.append(repr(error))
+    out.append(grader.seen)
+    return out
+
+
 PROGRAMS: list[Callable[[str], Awaitable[Any]]] = [
     sequential,
     branching,
@@ -190,6 +276,7 @@ PROGRAMS: list[Callable[[str], Awaitable[Any]]] = [
     branches_on_answers,
     generator_of_answers,
     mapped_items,
+    sync_helpers_branch_on_answers,
 ]
 
 
@@ -426,3 +513,65 @@ def test_xcs_map_awaited_in_a_jitted_async_def_is_one_op_of_its_graph() -> None:
         assert [d["kind"] for _, d in graph.nodes(data=True)].count("op") >= 2
     drafts = [n for n, d in trace.graph.nodes(data=True) if d["name"] == "llm"]
     assert len(drafts) == 3 and all(n < maps[0] for n in drafts)
+
+
+# --- the run on the loop: what an answer unblocks starts at once ------------------------
+
+
+@xcs.op
+async def takes(prompt: str, seconds: float) -> str:
+    CALLS.append(prompt)
+    await asyncio.sleep(seconds)
+    return prompt
+
+
+async def fast_and_slow_questions(question: str) -> list[str]:
+    fast = [await takes(f"{question} fast {i}", 0.05) for i in range(3)]
+    fast_pick = await takes("pick " + ", ".join(fast), 0.05)
+    slow = [await takes(f"{question} slow {i}", 0.8) for i in range(3)]
+    slow_pick = await takes("pick " + ", ".join(slow), 0.05)
+    return [fast_pick.upper(), slow_pick.upper()]
+
+
+def test_an_answer_unblocks_what_reads_it_at_once_on_the_loops_thread() -> None:
+    plain = asyncio.run(_outcome(fast_and_slow_questions, "q"))
+    jitted = asyncio.run(_outcome(xcs.jit(fast_and_slow_questions), "q"))
+    assert jitted == plain
+
+    async def traced() -> tuple[xcs.Trace, str]:
+        trace = await xcs.trace(fast_and_slow_questions, "q")
+        return trace, threading.current_thread().name
+
+    trace, loop_thread = asyncio.run(traced())
+    nodes = trace.graph.nodes
+    ops = {d["name"]: d for _, d in nodes(data=True) if d["kind"] == "op"}
+    assert len(ops) == 1  # all named "takes": look at them by start time instead
+    calls = sorted((d for _, d in nodes(data=True) if d["kind"] == "op"), key=lambda d: d["start"])
+    slow_ends = [d["end"] for d in calls[:6] if d["end"] - d["start"] > 0.5]
+    fast_pick = calls[6]  # the six drafts start at once; the fast pick right after three
+    assert len(slow_ends) == 3
+    assert fast_pick["start"] < min(slow_ends) - 0.4  # not held back by the slow drafts
+    glue = [d for _, d in nodes(data=True) if d["kind"] == "glue"]
+    assert glue and {d["thread"] for d in glue} == {loop_thread}  # no hop to a thread
+
+
+# --- threads the run still uses ------------------------------------------------------------
+
+
+def test_nested_jitted_calls_in_sync_ops_of_an_async_body_on_a_one_thread_pool() -> None:
+    with ThreadPoolExecutor(1) as pool:
+
+        @xcs.jit(executor=pool)
+        def leaf(x: str) -> list[str]:
+            return [sync_llm(f"{x}.{i}") for i in range(2)]
+
+        @xcs.op
+        def middle(x: str) -> list[str]:
+            return leaf(x)  # a jitted call inside an op on the pool's only worker
+
+        async def top(question: str) -> list[Any]:
+            return [middle(f"{question}{i}") for i in range(3)] + [await llm(question)]
+
+        plain = asyncio.run(_outcome(top, "q"))
+        jitted = asyncio.run(asyncio.wait_for(_outcome(xcs.jit(executor=pool)(top), "q"), 20))
+        assert jitted == plain

@@ -198,11 +198,19 @@ def test_random_programs_match_plain_python(
         assert_same_as_plain(program, jitted, list(xs), s0)
 
 
-def compile_async_program(source: str, sync_every: int, gather_lists: bool = False) -> Any:
+def compile_async_program(
+    source: str, sync_every: int, gather_lists: bool = False, sync_helper: bool = False
+) -> Any:
     namespace: dict[str, Any] = {
         name: getattr(helpers, name) for name in (*ASYNC_TWINS, *ASYNC_TWINS.values(), "OpError")
     }
-    async_source = asyncify(source, ASYNC_TWINS, sync_every=sync_every, gather_lists=gather_lists)
+    async_source = asyncify(
+        source,
+        ASYNC_TWINS,
+        sync_every=sync_every,
+        gather_lists=gather_lists,
+        keep_sync=("helper",) if sync_helper else (),
+    )
     return compile_async(async_source, namespace)["program"]
 
 
@@ -211,14 +219,19 @@ def compile_async_program(source: str, sync_every: int, gather_lists: bool = Fal
     source=programs(),
     sync_every=st.sampled_from([0, 2, 3]),
     gather_lists=st.booleans(),
+    sync_helper=st.booleans(),
     inputs=st.tuples(
         st.lists(st.sampled_from(["a", "b", "ab", " c "]), max_size=4),
         st.sampled_from(["a", "ab", "q"]),
     ),
 )
 def test_async_versions_of_random_programs_match_asyncio_run(
-    source: str, sync_every: int, gather_lists: bool, inputs: tuple[list[str], str]
+    source: str,
+    sync_every: int,
+    gather_lists: bool,
+    sync_helper: bool,
+    inputs: tuple[list[str], str],
 ) -> None:
-    program = compile_async_program(source, sync_every, gather_lists)
+    program = compile_async_program(source, sync_every, gather_lists, sync_helper)
     xs, s0 = inputs
     assert_same_as_plain(program, xcs.jit(program), list(xs), s0)

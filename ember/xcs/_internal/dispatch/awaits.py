@@ -8,6 +8,7 @@ The rewrite of an ``async def`` calls every helper that may need values through
 from __future__ import annotations
 
 from collections.abc import Callable
+from types import FunctionType, MethodType
 from typing import Any
 
 from ember.xcs._internal import tracer
@@ -15,6 +16,7 @@ from ember.xcs._internal.awaiting import AsyncCall, Suspend, wait
 from ember.xcs._internal.deferred import Deferred
 from ember.xcs._internal.dispatch import frames
 from ember.xcs._internal.dispatch.expressions import truth
+from ember.xcs._internal.dispatch.twins import async_twin_of
 from ember.xcs._internal.protocol import Op
 from ember.xcs._internal.waits import calling
 
@@ -56,6 +58,11 @@ async def asynced(helper: Callable[..., Any], /, *args: Any, **kwargs: Any) -> A
     if recording is not None and recording.pending and _calls_back(args, kwargs):
         name = getattr(helper, "__name__", "library code")
         await wait(recording, "an op handed to library code", None, True, calling(name), 0)
+    kind = type(helper)
+    if kind is FunctionType or kind is MethodType:  # perhaps a sync function of yours
+        variant = async_twin_of(helper)
+        if variant is not None:
+            return await variant(*args, **kwargs)
     while True:
         try:
             result = helper(*args, **kwargs)

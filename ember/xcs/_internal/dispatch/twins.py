@@ -11,13 +11,21 @@ from __future__ import annotations
 import sys
 import types
 import weakref
+from typing import Any
 
-from ember.xcs._internal.dispatch.frames import rewritten
+from ember.xcs._internal.dispatch.frames import rewritten, stack
 from ember.xcs._internal.errors import warn_unrewritable
-from ember.xcs._internal.rewrite import HELPERS, Unrewritable, make_twin, rewrite_function
+from ember.xcs._internal.rewrite import (
+    HELPERS,
+    Unrewritable,
+    make_async_twin,
+    make_twin,
+    rewrite_async_variant,
+    rewrite_function,
+)
 from ember.xcs._internal.usercode import first_warning, is_user_code, note_quietly_unrewritten
 
-__all__ = ["twin_of", "unrewritable"]
+__all__ = ["async_twin_of", "twin_of", "unrewritable"]
 
 
 unrewritable: weakref.WeakKeyDictionary[types.FunctionType, str] = weakref.WeakKeyDictionary()
@@ -55,3 +63,22 @@ def twin_of(
     if HELPERS not in fn.__globals__:
         fn.__globals__[HELPERS] = sys.modules[__package__]  # what rewritten code calls
     return twin
+
+
+def async_twin_of(target: Any) -> Any:
+    """What async traced code awaits instead of calling ``target``, or None.
+
+    ``target`` is what the dispatcher resolved a call to. When it is a twin (or a
+    method of one) of a plain ``def`` of yours, the ``async def`` variant of that twin
+    (``rewrite_async_variant``): called from an ``async def``, your sync helper then
+    waits where it needs an answer by awaiting, and the loop goes on. The next call
+    entered is the variant (``frames.stack.next``), so the ops it calls defer.
+    """
+    fn = target.__func__ if type(target) is types.MethodType else target
+    if type(fn) is not types.FunctionType or not rewritten(fn.__code__):
+        return None
+    made = make_async_twin(fn, rewrite_async_variant)
+    if made is None:
+        return None
+    stack.next = made.__code__
+    return made if fn is target else types.MethodType(made, target.__self__)

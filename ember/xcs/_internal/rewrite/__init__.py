@@ -8,8 +8,18 @@ the name ``@xcs``. Nothing here imports the rest of xcs but ``usercode``.
 """
 
 from ember.xcs._internal.rewrite.emit import HELPERS, helper_call, is_helper_call
-from ember.xcs._internal.rewrite.expressions import FRAME_BUILTINS, rewrite_function
-from ember.xcs._internal.rewrite.source import Rewrite, Unrewritable, clone, make_twin
+from ember.xcs._internal.rewrite.expressions import (
+    FRAME_BUILTINS,
+    rewrite_async_variant,
+    rewrite_function,
+)
+from ember.xcs._internal.rewrite.source import (
+    Rewrite,
+    Unrewritable,
+    clone,
+    make_async_twin,
+    make_twin,
+)
 
 __all__ = [
     "FRAME_BUILTINS",
@@ -19,6 +29,8 @@ __all__ = [
     "clone",
     "helper_call",
     "is_helper_call",
+    "make_async_twin",
     "make_twin",
+    "rewrite_async_variant",
     "rewrite_function",
 ]

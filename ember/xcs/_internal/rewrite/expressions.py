@@ -42,6 +42,7 @@ from typing import Any
 
 from ember.xcs._internal.rewrite.awaits import rewrite_awaits
 from ember.xcs._internal.rewrite.emit import helper_call, is_helper_call
+from ember.xcs._internal.rewrite.source import Unrewritable
 from ember.xcs._internal.rewrite.statements import rewrite_statements
 
 __all__ = ["FRAME_BUILTINS", "rewrite_function"]
@@ -468,3 +469,22 @@ def rewrite_function(node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) 
     _mark_entry(node)  # every node made here has a location: no fix_missing_locations
     if not isinstance(node, ast.Lambda):
         rewrite_awaits(node)  # async def code waits by awaiting
+
+
+def rewrite_async_variant(
+    node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda,
+) -> ast.AsyncFunctionDef:
+    """A ``def`` rewritten as an ``async def``: its twin for calls from async traced code.
+
+    Its waits become awaits (``awaits.py``), so a helper of yours that branches on an
+    answer, called from an ``async def``, waits without blocking the loop.
+
+    Raises:
+        Unrewritable: ``node`` is not a plain ``def`` (a lambda, an ``async def``).
+    """
+    if not isinstance(node, ast.FunctionDef):
+        raise Unrewritable("only a def has an async variant", expected=True)
+    made = ast.AsyncFunctionDef(**{field: getattr(node, field) for field in node._fields})
+    ast.copy_location(made, node)
+    rewrite_function(made)
+    return made

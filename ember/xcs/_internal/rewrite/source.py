@@ -33,10 +33,14 @@ import weakref
 from collections.abc import Callable, Iterator
 from typing import Any, cast
 
-__all__ = ["AST_LOCK", "Rewrite", "Unrewritable", "clone", "make_twin"]
+__all__ = ["AST_LOCK", "Rewrite", "Unrewritable", "clone", "make_async_twin", "make_twin"]
 
-Rewrite = Callable[[ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda], None]
-"""Transforms a function's AST node in place (its body, for a ``def``)."""
+Rewrite = Callable[
+    [ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda],
+    ast.FunctionDef | ast.AsyncFunctionDef | None,
+]
+"""Transforms a function's AST node in place (its body, for a ``def``); or returns the
+node to compile instead (an ``async def`` made of a ``def``)."""
 
 
 class Unrewritable(Exception):
@@ -381,6 +385,7 @@ def make_twin(fn: types.FunctionType, rewrite: Rewrite) -> types.FunctionType:
         with _twins_lock:
             key = id(code)
             _codes[key] = (weakref.ref(code, lambda ref: _forget_code(key, ref)), new_code)
+            _note_origin(new_code, code)
     twin = _rebuild(fn, new_code)
     if fn.__closure__ is None:
         with _twins_lock:
@@ -396,6 +401,74 @@ def _forget_code(key: int, ref: weakref.ref[types.CodeType]) -> None:
             del _codes[key]
 
 
+# The user code each twin code was made from (its nested defs' too), and the code of
+# its async variant (None: it has none), by the id of the twin code while it lives.
+_origins: dict[int, tuple[weakref.ref[types.CodeType], types.CodeType]] = {}
+_async_codes: dict[int, types.CodeType | None] = {}
+
+
+def _note_origin(made: types.CodeType, code: types.CodeType) -> None:
+    """``made`` was compiled from the source of ``code``; so were its nested defs."""
+    key = id(made)
+    _origins[key] = (weakref.ref(made, lambda ref: _forget_origin(key, ref)), code)
+    originals = {
+        (c.co_name, c.co_firstlineno): c for c in code.co_consts if isinstance(c, types.CodeType)
+    }
+    for const in made.co_consts:
+        if isinstance(const, types.CodeType) and not const.co_name.startswith("<"):
+            original = originals.get((const.co_name, const.co_firstlineno))
+            if original is not None:
+                _note_origin(const, original)
+
+
+def _forget_origin(key: int, ref: weakref.ref[types.CodeType]) -> None:
+    with _twins_lock:
+        known = _origins.get(key)
+        if known is not None and known[0] is ref:
+            del _origins[key]
+            _async_codes.pop(key, None)
+
+_NOT_ASYNC = 0x20 | 0x80 | 0x100 | 0x200  # generators and coroutines, sync or async
+
+
+def make_async_twin(twin: types.FunctionType, rewrite: Rewrite) -> types.FunctionType | None:
+    """The ``async def`` variant of a twin, for calls from async traced code; or None.
+
+    Compiled from the same source by ``rewrite`` (which turns the ``def`` into an
+    ``async def``), made once per code, and bound like the twin: its globals, closure
+    cells, defaults and names. A def nested in a twin has one too (made from its own
+    source). None for a generator or a coroutine function, a lambda, or a function
+    ``rewrite`` refuses.
+    """
+    code = twin.__code__
+    key = id(code)
+    with _twins_lock:
+        origin = _origins.get(key)
+        if origin is None or origin[0]() is not code:
+            return None
+        made = _async_codes.get(key, _MISSING_CODE)
+    if made is _MISSING_CODE:
+        made = None
+        if not code.co_flags & _NOT_ASYNC:
+            cells = tuple(types.CellType() for _ in origin[1].co_freevars)  # (never run)
+            user = types.FunctionType(origin[1], twin.__globals__, closure=cells)
+            try:
+                made = _rewrite_code(user, rewrite)
+            except Unrewritable:
+                made = None
+        with _twins_lock:
+            _async_codes[key] = made
+            if made is not None:
+                _note_origin(made, origin[1])  # its nested defs have variants too
+    if made is None:
+        return None
+    assert isinstance(made, types.CodeType)
+    return _rebuild(twin, made)
+
+
+_MISSING_CODE: Any = object()
+
+
 def _rewrite_code(fn: types.FunctionType, rewrite: Rewrite) -> types.CodeType:
     """The code of ``fn``'s twin: its source found, rewritten and compiled."""
     code = fn.__code__
@@ -407,7 +480,7 @@ def _rewrite_code(fn: types.FunctionType, rewrite: Rewrite) -> types.CodeType:
         )
     tree, chain, node, flags = _locate(fn)
     target = clone(node)
-    rewrite(target)
+    target = rewrite(target) or target
     skeleton = _skeleton(chain, target, code.co_freevars, _index(tree)[0])
     name = "<lambda>" if isinstance(target, ast.Lambda) else target.name
     return _compile(skeleton, code.co_filename, flags, name, code.co_firstlineno)
