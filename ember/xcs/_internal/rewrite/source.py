@@ -428,6 +428,7 @@ def _forget_origin(key: int, ref: weakref.ref[types.CodeType]) -> None:
             del _origins[key]
             _async_codes.pop(key, None)
 
+
 _NOT_ASYNC = 0x20 | 0x80 | 0x100 | 0x200  # generators and coroutines, sync or async
 
 
