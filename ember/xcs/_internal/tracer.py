@@ -943,6 +943,8 @@ class Recording:
         why: str | None,
         where: Location | None = None,
     ) -> None:
+        if where is None and self.pending:  # the user's line (before any frame of ours)
+            where = user_location()
         with self.lock, self._syncing(reason, demanded, need_value, why, where) as batch:
             if batch:
                 self.materializer(self, batch)
@@ -953,7 +955,7 @@ class Recording:
         demanded: int | None,
         need_value: bool,
         why: str | None,
-        where: Location | None,
+        where: Location,
         hold: int,
         run: Callable[[Recording, list[int]], Awaitable[None]],
     ) -> None:

@@ -27,6 +27,7 @@ from __future__ import annotations
 import ast
 import collections
 import linecache
+import sys
 import threading
 import types
 import weakref
@@ -393,8 +394,12 @@ def make_twin(fn: types.FunctionType, rewrite: Rewrite) -> types.FunctionType:
     return twin
 
 
-def _forget_code(key: int, ref: weakref.ref[types.CodeType]) -> None:
+def _forget_code(
+    key: int, ref: weakref.ref[types.CodeType], finalizing: Callable[[], bool] = sys.is_finalizing
+) -> None:
     """A user code object was freed: drop its rewritten code (unless its id is reused)."""
+    if finalizing():
+        return  # (the module's globals may be gone already)
     with _twins_lock:
         known = _codes.get(key)
         if known is not None and known[0] is ref:
@@ -403,14 +408,14 @@ def _forget_code(key: int, ref: weakref.ref[types.CodeType]) -> None:
 
 # The user code each twin code was made from (its nested defs' too), and the code of
 # its async variant (None: it has none), by the id of the twin code while it lives.
-_origins: dict[int, tuple[weakref.ref[types.CodeType], types.CodeType]] = {}
+_origins: dict[int, tuple[weakref.ref[types.CodeType], weakref.ref[types.CodeType]]] = {}
 _async_codes: dict[int, types.CodeType | None] = {}
 
 
 def _note_origin(made: types.CodeType, code: types.CodeType) -> None:
     """``made`` was compiled from the source of ``code``; so were its nested defs."""
     key = id(made)
-    _origins[key] = (weakref.ref(made, lambda ref: _forget_origin(key, ref)), code)
+    _origins[key] = (weakref.ref(made, lambda ref: _forget_origin(key, ref)), weakref.ref(code))
     originals = {
         (c.co_name, c.co_firstlineno): c for c in code.co_consts if isinstance(c, types.CodeType)
     }
@@ -421,7 +426,11 @@ def _note_origin(made: types.CodeType, code: types.CodeType) -> None:
                 _note_origin(const, original)
 
 
-def _forget_origin(key: int, ref: weakref.ref[types.CodeType]) -> None:
+def _forget_origin(
+    key: int, ref: weakref.ref[types.CodeType], finalizing: Callable[[], bool] = sys.is_finalizing
+) -> None:
+    if finalizing():
+        return  # (the module's globals may be gone already)
     with _twins_lock:
         known = _origins.get(key)
         if known is not None and known[0] is ref:
@@ -444,15 +453,19 @@ def make_async_twin(twin: types.FunctionType, rewrite: Rewrite) -> types.Functio
     code = twin.__code__
     key = id(code)
     with _twins_lock:
+        known = _variants.get(twin)
+        if known is not None and known[0] is code:
+            return known[1]
         origin = _origins.get(key)
-        if origin is None or origin[0]() is not code:
+        user_code = origin[1]() if origin is not None and origin[0]() is code else None
+        if user_code is None:
             return None
         made = _async_codes.get(key, _MISSING_CODE)
     if made is _MISSING_CODE:
         made = None
         if not code.co_flags & _NOT_ASYNC:
-            cells = tuple(types.CellType() for _ in origin[1].co_freevars)  # (never run)
-            user = types.FunctionType(origin[1], twin.__globals__, closure=cells)
+            cells = tuple(types.CellType() for _ in user_code.co_freevars)  # (never run)
+            user = types.FunctionType(user_code, twin.__globals__, closure=cells)
             try:
                 made = _rewrite_code(user, rewrite)
             except Unrewritable:
@@ -460,14 +473,21 @@ def make_async_twin(twin: types.FunctionType, rewrite: Rewrite) -> types.Functio
         with _twins_lock:
             _async_codes[key] = made
             if made is not None:
-                _note_origin(made, origin[1])  # its nested defs have variants too
+                _note_origin(made, user_code)  # its nested defs have variants too
     if made is None:
         return None
     assert isinstance(made, types.CodeType)
-    return _rebuild(twin, made)
+    variant = _rebuild(twin, made)
+    if twin.__closure__ is None:  # (a closure's twin is new each time: see _codes)
+        with _twins_lock:
+            _variants[twin] = (code, variant)
+    return variant
 
 
 _MISSING_CODE: Any = object()
+_variants: weakref.WeakKeyDictionary[
+    types.FunctionType, tuple[types.CodeType, types.FunctionType]
+] = weakref.WeakKeyDictionary()
 
 
 def _rewrite_code(fn: types.FunctionType, rewrite: Rewrite) -> types.CodeType:
