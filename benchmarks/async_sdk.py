@@ -4,6 +4,7 @@ Run by hand (not part of the test suite)::
 
     python benchmarks/async_sdk.py                   # 10 questions x (8 drafts + judge), 200 ms
     python benchmarks/async_sdk.py --questions 2 --width 2 --latency 0.01 --repeat 1  # tiny
+    python benchmarks/async_sdk.py --paired 20       # also: @jit / gather, run in turn
 
 Each question's pipeline is written as async code reads naturally -- one ``await`` after
 another: eight drafts, then a judge that reads them -- and the questions one after
@@ -22,7 +23,10 @@ serve``), which answers after ``--latency`` seconds. The same work runs:
 A ticker task on the same loop measures the longest stall of the loop during each
 run. Medians over ``--repeat`` runs with the min-max range; every run's
 answers are checked against the plain ones, and the ``@jit`` structure (parallel
-groups) is printed and checked: the script exits non-zero when it is lost.
+groups) is printed and checked: the script exits non-zero when it is lost. With
+``--paired N``, ``@jit`` (as many in flight as calls) and ``asyncio.gather`` then run
+in turn N times each, and the median of their ratios is printed: the fairest
+comparison on a machine whose speed drifts.
 """
 
 from __future__ import annotations
@@ -171,6 +175,19 @@ async def measure(args: argparse.Namespace, base_url: str) -> int:
         "\n  longest stall: the longest the event loop went without running the ticker "
         "task (5 ms period)"
     )
+    if args.paired:
+        xcs.register_op("openai.resources.chat:AsyncCompletions.create", max_concurrency=calls)
+        ratios = []
+        for _ in range(args.paired):
+            _, (gather_s,) = await timed("paired", lambda: gathered(client, questions), 1)
+            _, (jit_s,) = await timed("paired", lambda: wide(client, questions), 1)
+            ratios.append(jit_s / gather_s)
+        xcs.register_op("openai.resources.chat:AsyncCompletions.create", max_concurrency=32)
+        print(
+            f"\n  @xcs.jit ({calls} in flight) / asyncio.gather, {args.paired} runs in turn: "
+            f"median {statistics.median(ratios):.3f} (min {min(ratios):.3f}, "
+            f"max {max(ratios):.3f})"
+        )
     await client.close()
     return 0 if groups == ideal_groups else 1
 
@@ -181,6 +198,7 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=8)
     parser.add_argument("--latency", type=float, default=0.2)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--paired", type=int, default=0, metavar="N")
     args = parser.parse_args()
     with serving(args.latency, in_process=False) as base_url:
         status = asyncio.run(measure(args, base_url))

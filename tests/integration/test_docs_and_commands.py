@@ -571,8 +571,13 @@ def test_the_models_benchmark_runs_at_a_tiny_size() -> None:
         ),
         (  # exits non-zero when the @jit structure of the async pipeline is lost
             "async_sdk.py",
-            "--questions 2 --width 2 --latency 0.01 --repeat 1".split(),
-            ["@jit: [4, 2] (ideal [4, 2])", "asyncio.gather (hand-written)", "longest stall"],
+            "--questions 2 --width 2 --latency 0.01 --repeat 1 --paired 1".split(),
+            [
+                "@jit: [4, 2] (ideal [4, 2])",
+                "asyncio.gather (hand-written)",
+                "longest stall",
+                "/ asyncio.gather, 1 runs in turn: median",
+            ],
         ),
     ],
 )
