@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import ast
 import collections
+import functools
 import linecache
 import sys
 import threading
@@ -385,7 +386,7 @@ def make_twin(fn: types.FunctionType, rewrite: Rewrite) -> types.FunctionType:
         new_code = _rewrite_code(fn, rewrite)
         with _twins_lock:
             key = id(code)
-            _codes[key] = (weakref.ref(code, lambda ref: _forget_code(key, ref)), new_code)
+            _codes[key] = (weakref.ref(code, functools.partial(_forget, _codes, key)), new_code)
             _note_origin(new_code, code)
     twin = _rebuild(fn, new_code)
     if fn.__closure__ is None:
@@ -394,28 +395,36 @@ def make_twin(fn: types.FunctionType, rewrite: Rewrite) -> types.FunctionType:
     return twin
 
 
-def _forget_code(
-    key: int, ref: weakref.ref[types.CodeType], finalizing: Callable[[], bool] = sys.is_finalizing
+def _forget(
+    table: dict[int, Any],
+    key: int,
+    ref: weakref.ref[types.CodeType],
+    finalizing: Callable[[], bool] = sys.is_finalizing,
 ) -> None:
-    """A user code object was freed: drop its rewritten code (unless its id is reused)."""
+    """A code object was freed: drop its entry of ``table`` (unless its id is reused)."""
     if finalizing():
         return  # (the module's globals may be gone already)
     with _twins_lock:
-        known = _codes.get(key)
+        known = table.get(key)
         if known is not None and known[0] is ref:
-            del _codes[key]
+            del table[key]
 
 
-# The user code each twin code was made from (its nested defs' too), and the code of
-# its async variant (None: it has none), by the id of the twin code while it lives.
-_origins: dict[int, tuple[weakref.ref[types.CodeType], weakref.ref[types.CodeType]]] = {}
-_async_codes: dict[int, types.CodeType | None] = {}
+# By the id of a twin code, while it lives: the user code it was made from (for its
+# nested defs too), and the code of its async variant once made (None: it has none).
+_origins: dict[
+    int, tuple[weakref.ref[types.CodeType], weakref.ref[types.CodeType], list[Any]]
+] = {}
 
 
 def _note_origin(made: types.CodeType, code: types.CodeType) -> None:
     """``made`` was compiled from the source of ``code``; so were its nested defs."""
     key = id(made)
-    _origins[key] = (weakref.ref(made, lambda ref: _forget_origin(key, ref)), weakref.ref(code))
+    _origins[key] = (
+        weakref.ref(made, functools.partial(_forget, _origins, key)),
+        weakref.ref(code),
+        [_MISSING_CODE],
+    )
     originals = {
         (c.co_name, c.co_firstlineno): c for c in code.co_consts if isinstance(c, types.CodeType)
     }
@@ -424,18 +433,6 @@ def _note_origin(made: types.CodeType, code: types.CodeType) -> None:
             original = originals.get((const.co_name, const.co_firstlineno))
             if original is not None:
                 _note_origin(const, original)
-
-
-def _forget_origin(
-    key: int, ref: weakref.ref[types.CodeType], finalizing: Callable[[], bool] = sys.is_finalizing
-) -> None:
-    if finalizing():
-        return  # (the module's globals may be gone already)
-    with _twins_lock:
-        known = _origins.get(key)
-        if known is not None and known[0] is ref:
-            del _origins[key]
-            _async_codes.pop(key, None)
 
 
 _NOT_ASYNC = 0x20 | 0x80 | 0x100 | 0x200  # generators and coroutines, sync or async
@@ -458,9 +455,10 @@ def make_async_twin(twin: types.FunctionType, rewrite: Rewrite) -> types.Functio
             return known[1]
         origin = _origins.get(key)
         user_code = origin[1]() if origin is not None and origin[0]() is code else None
-        if user_code is None:
+        if origin is None or user_code is None:
             return None
-        made = _async_codes.get(key, _MISSING_CODE)
+        variant_code = origin[2]
+        made = variant_code[0]
     if made is _MISSING_CODE:
         made = None
         if not code.co_flags & _NOT_ASYNC:
@@ -471,7 +469,7 @@ def make_async_twin(twin: types.FunctionType, rewrite: Rewrite) -> types.Functio
             except Unrewritable:
                 made = None
         with _twins_lock:
-            _async_codes[key] = made
+            variant_code[0] = made
             if made is not None:
                 _note_origin(made, user_code)  # its nested defs have variants too
     if made is None:
