@@ -412,9 +412,7 @@ def _forget(
 
 # By the id of a twin code, while it lives: the user code it was made from (for its
 # nested defs too), and the code of its async variant once made (None: it has none).
-_origins: dict[
-    int, tuple[weakref.ref[types.CodeType], weakref.ref[types.CodeType], list[Any]]
-] = {}
+_origins: dict[int, tuple[weakref.ref[types.CodeType], weakref.ref[types.CodeType], list[Any]]] = {}
 
 
 def _note_origin(made: types.CodeType, code: types.CodeType) -> None:
