@@ -558,7 +558,7 @@ class _LoopRun(_Run):
         self.loop = loop = asyncio.get_running_loop()
         self.loop_thread = threading.get_ident()
         self.on_loop = LoopHandoff(loop, direct=True)
-        self.arrived: asyncio.Future[None] | None = None  # what the run awaits, if it does
+        self.arrived: asyncio.Future[bool] | None = None  # what the run awaits, if it does
         self.poked = False  # a wake-up is on its way to the loop from another thread
         self.helping: concurrent.futures.Future[bool] | None = None
         self.put = self._put  # reports of tasks (Task.report) come here
@@ -577,7 +577,7 @@ class _LoopRun(_Run):
         self.poked = False  # (before the run drains the queue: no report is missed)
         arrived = self.arrived
         if arrived is not None and not arrived.done():
-            arrived.set_result(None)
+            arrived.set_result(False)  # (not a slice that ran out)
 
     async def arun(self) -> None:
         try:
@@ -610,9 +610,9 @@ class _LoopRun(_Run):
                     return
                 wait = min(wait, self.check_at - now)
             self.arrived = arrived = loop.create_future()
-            timer = loop.call_later(wait, _settle, arrived)
+            timer = loop.call_later(wait, _slice_ran_out, arrived)
             try:
-                await arrived
+                ran_out = await arrived
             finally:
                 timer.cancel()
                 self.arrived = None
@@ -622,7 +622,9 @@ class _LoopRun(_Run):
                 return  # stopped from another thread: hand nothing more out
             if self.blocked:
                 return  # try the waiting ops again (also covers a missed wake-up)
-            slice_ = HELP_AFTER if self._help_elsewhere() else min(slice_ * 2, MAX_WAIT_SLICE)
+            if ran_out:  # (not a wake-up whose report an earlier drain took)
+                helped = self._help_elsewhere()
+                slice_ = HELP_AFTER if helped else min(slice_ * 2, MAX_WAIT_SLICE)
 
     def _help_elsewhere(self) -> bool:
         """Let a waiter thread help the pool (:meth:`Handoff.help` runs an op itself).
@@ -636,9 +638,9 @@ class _LoopRun(_Run):
         return previous is not None and previous.exception() is None and previous.result()
 
 
-def _settle(future: asyncio.Future[None]) -> None:
+def _slice_ran_out(future: asyncio.Future[bool]) -> None:
     if not future.done():
-        future.set_result(None)
+        future.set_result(True)
 
 
 def _slot_wait(limit: Limit) -> str:
