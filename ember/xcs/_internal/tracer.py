@@ -945,7 +945,8 @@ class Recording:
     ) -> None:
         if where is None and self.pending:  # the user's line (before any frame of ours)
             where = user_location()
-        with self.lock, self._syncing(reason, demanded, need_value, why, where) as batch:
+        hold = _context.hold_before
+        with self.lock, self._syncing(reason, demanded, need_value, why, where, hold) as batch:
             if batch:
                 self.materializer(self, batch)
 
@@ -964,15 +965,9 @@ class Recording:
         ``run`` is the engine's coroutine (``Engine.arun``): the loop goes on meanwhile.
         ``hold`` is the body's :func:`hold_failures` mark at the awaiting line.
         """
-        saved = _context.hold_before
-        _context.hold_before = hold
-        try:
-            with self.lock, self._syncing(reason, demanded, need_value, why, where) as batch:
-                _context.hold_before = saved  # only this sync's own checks read it
-                if batch:
-                    await run(self, batch)
-        finally:
-            _context.hold_before = saved
+        with self.lock, self._syncing(reason, demanded, need_value, why, where, hold) as batch:
+            if batch:
+                await run(self, batch)
 
     @contextlib.contextmanager
     def _syncing(
@@ -982,14 +977,14 @@ class Recording:
         need_value: bool,
         why: str | None,
         where: Location | None,
+        hold: int,
     ) -> Iterator[list[int]]:
         """Take what is pending as one ``sync`` node's batch (empty: nothing to run).
 
         The caller runs the batch inside; a failure of it is recorded on the sync, and
         held rather than raised when it comes from before a clear try/with body
-        (:func:`hold_failures`). Hold the lock around it.
+        (:func:`hold_failures`; ``hold`` is that mark, 0 for none). Hold the lock around it.
         """
-        hold = _context.hold_before
         if self.held is not None and not hold:  # earlier than anything pending
             error, self.held = self.held, None
             reraise(error)
